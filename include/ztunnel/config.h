@@ -1,0 +1,41 @@
+/* The agent's one configuration struct. Every setting is declared once in
+ * the option table (ztunnel/config/config.c) with its flag, environment
+ * variable, default and help text; precedence is
+ * default < config file (--config, JSON) < environment < command line. */
+#ifndef ZTUNNEL_CONFIG_H
+#define ZTUNNEL_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ztunnel/log.h"
+
+struct zt_config {
+	char *config_file;
+	char *node_name;
+	char *snapshot;
+	char *trust_domain;
+	char *root_namespace;
+	char *bpf_pin_dir;
+	char *cni_socket;
+	char *admin_addr;
+	char *metrics_addr;
+	char *readiness_addr;
+	int outbound_port;
+	int inbound_port;
+	int inbound_plain_port;
+	int worker_threads;
+	int log_level;  /* enum log_level */
+	int log_format; /* enum log_format */
+	bool help;
+	bool version;
+};
+
+/* Fills cfg from defaults, file, environment and argv. On error returns
+ * -EINVAL (or the file's -errno) and writes a one-line reason into err.
+ * cfg must be released with config_free() whatever the result. */
+int config_load(struct zt_config *cfg, int argc, char **argv, char *err, size_t err_size);
+void config_free(struct zt_config *cfg);
+void config_print_help(FILE *out, const char *prog);
+
+#endif

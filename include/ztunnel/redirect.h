@@ -1,0 +1,57 @@
+/* Map keys, values and counters shared by bpf/redirect.bpf.c and the agent's
+ * capture code. Fixed-width types only: this header is compiled both by
+ * clang -target bpf (with vmlinux.h) and by the host compiler. */
+#ifndef ZTUNNEL_REDIRECT_H
+#define ZTUNNEL_REDIRECT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Packet mark that policy routing sends to the local table (DESIGN.md §1). */
+#define ZT_MARK 0x400
+#define ZT_MARK_MASK 0xf00
+#define ZT_ROUTE_TABLE 100
+
+#define ZT_PORT_OUTBOUND 15001
+#define ZT_PORT_INBOUND_PLAIN 15006
+#define ZT_PORT_HBONE 15008
+
+/* Slots of the zt_listeners SOCKMAP. */
+enum zt_listener {
+	ZT_LISTEN_OUTBOUND = 0,
+	ZT_LISTEN_HBONE = 1,
+	ZT_LISTEN_PLAIN = 2,
+	ZT_LISTEN_MAX,
+};
+
+/* Every verdict of the program, counted in zt_stats and exported as the
+ * "reason" label of a metric (Cilium-style drop/redirect reasons). */
+enum zt_stat {
+	ZT_STAT_PASSED = 0,
+	ZT_STAT_NOT_TCP4,
+	ZT_STAT_ASSIGNED_ESTABLISHED,
+	ZT_STAT_CAPTURED_OUTBOUND,
+	ZT_STAT_CAPTURED_INBOUND_HBONE,
+	ZT_STAT_CAPTURED_INBOUND_PLAIN,
+	ZT_STAT_SPOOFED_SOURCE_DROPPED,
+	ZT_STAT_NO_LISTENER_DROPPED,
+	ZT_STAT_MAX,
+};
+
+/* zt_pods value, keyed by IPv4 address in network byte order. */
+struct zt_pod {
+	__u32 ifindex;  /* node-side veth the pod's packets must arrive on */
+	__u8 enrolled;  /* 1 when the pod is in the ambient mesh */
+	__u8 pad[3];
+};
+
+#define ZT_MAX_NODE_ADDRS 8
+
+/* zt_config[0]: node addresses are never captured as destinations. */
+struct zt_config {
+	__u32 node_addrs[ZT_MAX_NODE_ADDRS];
+	__u32 n_node_addrs;
+};
+
+#endif

@@ -1,0 +1,348 @@
+#include "ztunnel/config.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_ENUM, OPT_FLAG };
+
+struct opt {
+	const char *name; /* --name, JSON key; env is ZTUNNEL_<NAME> */
+	enum opt_type type;
+	size_t offset;
+	const char *def;
+	const char *help;
+	int min, max;                /* OPT_INT */
+	const char *const *choices;  /* OPT_ENUM, NULL-terminated */
+};
+
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
+
+#define OFF(f) offsetof(struct zt_config, f)
+
+/* The single declaration of every setting. */
+static const struct opt options[] = {
+	{ "config", OPT_STRING, OFF(config_file), NULL, "JSON file with settings (keys are flag names)" },
+	{ "node-name", OPT_STRING, OFF(node_name), NULL, "Kubernetes node this agent serves (required to serve traffic)" },
+	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "cluster snapshot file, or directory holding it (ConfigMap mount)" },
+	{ "trust-domain", OPT_STRING, OFF(trust_domain), "cluster.local", "SPIFFE trust domain of local workloads" },
+	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },
+	{ "bpf-pin-dir", OPT_STRING, OFF(bpf_pin_dir), "/sys/fs/bpf/ztunnel", "bpffs directory for pinned maps and links" },
+	{ "cni-socket", OPT_STRING, OFF(cni_socket), "/var/run/ztunnel/cni.sock", "unix socket ztunnel-cni talks to" },
+	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address" },
+	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address" },
+	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address" },
+	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
+	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port", 1, 65535 },
+	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
+	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
+	{ "log-level", OPT_ENUM, OFF(log_level), "info", "error|warn|info|debug", 0, 0, log_levels },
+	{ "log-format", OPT_ENUM, OFF(log_format), "text", "text (key=value) or json lines", 0, 0, log_formats },
+	{ "help", OPT_FLAG, OFF(help), NULL, "print this help and exit" },
+	{ "version", OPT_FLAG, OFF(version), NULL, "print the version and exit" },
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void *field(struct zt_config *cfg, const struct opt *o)
+{
+	return (char *)cfg + o->offset;
+}
+
+static void env_name(const struct opt *o, char *out, size_t size)
+{
+	size_t n = (size_t)snprintf(out, size, "ZTUNNEL_%s", o->name);
+
+	for (size_t i = 0; i < n && i < size; i++)
+		out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
+}
+
+/* Applies one textual value; origin names where it came from for errors. */
+static int opt_set(struct zt_config *cfg, const struct opt *o, const char *value,
+		   const char *origin, char *err, size_t err_size)
+{
+	void *p = field(cfg, o);
+	char *end;
+	long v;
+
+	switch (o->type) {
+	case OPT_STRING: {
+		char *copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)p);
+		*(char **)p = copy;
+		return 0;
+	}
+	case OPT_INT:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < o->min || v > o->max) {
+			snprintf(err, err_size, "%s: %s must be an integer in [%d, %d], got \"%s\"",
+				 origin, o->name, o->min, o->max, value);
+			return -EINVAL;
+		}
+		*(int *)p = (int)v;
+		return 0;
+	case OPT_BOOL:
+	case OPT_FLAG:
+		if (!strcmp(value, "true") || !strcmp(value, "1")) {
+			*(bool *)p = true;
+		} else if (!strcmp(value, "false") || !strcmp(value, "0")) {
+			*(bool *)p = false;
+		} else {
+			snprintf(err, err_size, "%s: %s must be true or false, got \"%s\"", origin,
+				 o->name, value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_ENUM:
+		for (int i = 0; o->choices[i]; i++) {
+			if (!strcmp(o->choices[i], value)) {
+				*(int *)p = i;
+				return 0;
+			}
+		}
+		snprintf(err, err_size, "%s: %s must be one of %s, got \"%s\"", origin, o->name,
+			 o->help, value);
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+static const struct opt *opt_find(const char *name)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (!strcmp(options[i].name, name))
+			return &options[i];
+	return NULL;
+}
+
+static int read_file(const char *path, char **out)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (st.st_size > 1 << 20) {
+		r = -EFBIG;
+		goto out;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ssize_t n = read(fd, buf, (size_t)st.st_size);
+	if (n < 0) {
+		r = -errno;
+		free(buf);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+out:
+	close(fd);
+	return r;
+}
+
+static int apply_file(struct zt_config *cfg, const char *path, char *err, size_t err_size)
+{
+	char *text = NULL;
+	char origin[PATH_MAX + 16];
+	int r = read_file(path, &text);
+
+	if (r < 0) {
+		snprintf(err, err_size, "config file %s: %s", path, strerror(-r));
+		return r;
+	}
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	if (!cJSON_IsObject(root)) {
+		snprintf(err, err_size, "config file %s: not a JSON object", path);
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	snprintf(origin, sizeof(origin), "config file %s", path);
+	cJSON *item;
+	cJSON_ArrayForEach(item, root) {
+		const struct opt *o = opt_find(item->string);
+		char num[32];
+		const char *value = NULL;
+
+		if (!o || o->type == OPT_FLAG || o->offset == OFF(config_file)) {
+			snprintf(err, err_size, "%s: unknown setting \"%s\"", origin, item->string);
+			r = -EINVAL;
+			break;
+		}
+		if (cJSON_IsString(item))
+			value = item->valuestring;
+		else if (cJSON_IsBool(item))
+			value = cJSON_IsTrue(item) ? "true" : "false";
+		else if (cJSON_IsNumber(item) && item->valuedouble == (double)(long)item->valuedouble)
+			value = (snprintf(num, sizeof(num), "%ld", (long)item->valuedouble), num);
+		if (!value) {
+			snprintf(err, err_size, "%s: %s has an unsupported JSON type", origin, o->name);
+			r = -EINVAL;
+			break;
+		}
+		r = opt_set(cfg, o, value, origin, err, err_size);
+		if (r < 0)
+			break;
+	}
+	cJSON_Delete(root);
+	return r;
+}
+
+static int apply_env(struct zt_config *cfg, char *err, size_t err_size)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		char name[64];
+		const char *v;
+
+		if (options[i].type == OPT_FLAG)
+			continue;
+		env_name(&options[i], name, sizeof(name));
+		v = getenv(name);
+		if (v) {
+			int r = opt_set(cfg, &options[i], v, name, err, err_size);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* Command-line values are applied last but the --config path must be known
+ * first, so argv is scanned once into (option, value) pairs. */
+struct arg_value {
+	const struct opt *opt;
+	const char *value;
+};
+
+static int scan_argv(int argc, char **argv, struct arg_value *vals, int *n_vals, char *err,
+		     size_t err_size)
+{
+	struct option longopts[N_OPTIONS + 1];
+	int c, idx;
+
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		longopts[i] = (struct option){ options[i].name,
+					       options[i].type == OPT_FLAG ? no_argument
+									   : required_argument,
+					       NULL, (int)i };
+	longopts[N_OPTIONS] = (struct option){ 0 };
+	optind = 0; /* glibc: full reset, so tests can parse repeatedly */
+	opterr = 0;
+	*n_vals = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (c == 'h') {
+			vals[(*n_vals)++] = (struct arg_value){ opt_find("help"), "true" };
+		} else if (c >= 0 && (size_t)c < N_OPTIONS) {
+			const struct opt *o = &options[c];
+			vals[(*n_vals)++] = (struct arg_value){ o, o->type == OPT_FLAG ? "true" : optarg };
+		} else {
+			snprintf(err, err_size, "unknown or incomplete option \"%s\" (see --help)",
+				 argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (*n_vals >= argc)
+			break;
+	}
+	if (optind < argc) {
+		snprintf(err, err_size, "unexpected argument \"%s\" (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_load(struct zt_config *cfg, int argc, char **argv, char *err, size_t err_size)
+{
+	struct arg_value *vals = calloc((size_t)argc + 1, sizeof(*vals));
+	const char *file;
+	int n_vals = 0, r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!vals)
+		return -ENOMEM;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (!options[i].def)
+			continue;
+		r = opt_set(cfg, &options[i], options[i].def, "default", err, err_size);
+		if (r < 0)
+			goto out;
+	}
+	r = scan_argv(argc, argv, vals, &n_vals, err, err_size);
+	if (r < 0)
+		goto out;
+	file = getenv("ZTUNNEL_CONFIG");
+	for (int i = 0; i < n_vals; i++)
+		if (vals[i].opt->offset == OFF(config_file))
+			file = vals[i].value;
+	if (file) {
+		r = opt_set(cfg, opt_find("config"), file, "config", err, err_size);
+		if (r < 0)
+			goto out;
+		r = apply_file(cfg, file, err, err_size);
+		if (r < 0)
+			goto out;
+	}
+	r = apply_env(cfg, err, err_size);
+	for (int i = 0; r == 0 && i < n_vals; i++)
+		r = opt_set(cfg, vals[i].opt, vals[i].value, "command line", err, err_size);
+out:
+	free(vals);
+	return r;
+}
+
+void config_free(struct zt_config *cfg)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (options[i].type == OPT_STRING) {
+			char **p = field(cfg, &options[i]);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+void config_print_help(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"Usage: %s [OPTIONS]\n\n"
+		"Node agent of the ambient mesh: captures enrolled pods' TCP with eBPF and\n"
+		"carries it over HBONE (mutual TLS 1.3 + HTTP/2 CONNECT).\n\n"
+		"Settings come from (lowest to highest): defaults, --config FILE (JSON object\n"
+		"keyed by option name), environment ZTUNNEL_<OPTION>, command line.\n\n"
+		"Options:\n",
+		prog);
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt *o = &options[i];
+		char flag[48], env[64];
+
+		snprintf(flag, sizeof(flag), "--%s%s", o->name, o->type == OPT_FLAG ? "" : " VALUE");
+		fprintf(out, "  %-30s %s", flag, o->help);
+		if (o->def)
+			fprintf(out, " [default: %s]", o->def);
+		if (o->type != OPT_FLAG) {
+			env_name(o, env, sizeof(env));
+			fprintf(out, " (env %s)", env);
+		}
+		fputc('\n', out);
+	}
+}

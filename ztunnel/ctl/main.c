@@ -1,0 +1,31 @@
+/* ztunnel-ctl: operator CLI. Subcommands arrive with later issues
+ * (snapshot lint, check, certificates, connections, report). */
+#include <stdio.h>
+#include <string.h>
+
+#include "ztunnel/version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ztunnel-ctl COMMAND [ARGS]\n\n"
+		"Inspect and operate a ztunnel agent.\n\n"
+		"Commands:\n"
+		"  version     print the version\n"
+		"  help        print this help\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "-h")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("ztunnel-ctl %s\n", ZTUNNEL_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
+	return 2;
+}
