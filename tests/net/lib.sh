@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Shared helpers for tests/net/*.sh (sourced). Each test makes its own
+# cluster with a unique name and removes it on exit, failure included.
+set -euo pipefail
+
+src_root=${ZT_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+cluster="$src_root/tools/cluster"
+py=/usr/bin/python3
+echo_py="$src_root/tests/net/tcp_echo.py"
+clusters=()
+started_pids=()
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+require_root() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
+  command -v jq >/dev/null || skip "jq missing: run tools/bootstrap"
+  [ -x /usr/lib/cni/ptp ] || skip "containernetworking-plugins missing: run tools/bootstrap"
+}
+
+# A cluster name unique to this test run (names prefix namespaces).
+unique_name() { printf '%s%s' "$1" "$(( $$ % 100000 ))"; }
+
+cleanup() {
+  local rc=$? p c
+  for p in "${started_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for c in "${clusters[@]}"; do "$cluster" down --name "$c" || rc=1; done
+  exit "$rc"
+}
+trap cleanup EXIT
+
+cluster_up() {
+  local name=$1
+  shift
+  clusters+=("$name")
+  "$cluster" up --name "$name" "$@"
+}
+
+info() { "$cluster" info --name "$1"; }
+pod_field() { info "$1" | jq -r --arg p "$2" ".pods[] | select(.name == \$p) | .$3"; }
+pod_names() { info "$1" | jq -r '.pods[].name'; }
+
+start_echo() {
+  local name=$1 pod=$2 port=$3 ns
+  ns=$(pod_field "$name" "$pod" netns)
+  nsenter --net="/run/netns/$ns" "$py" "$echo_py" serve "$port" &
+  started_pids+=("$!")
+  for _ in $(seq 1 50); do
+    nsenter --net="/run/netns/$ns" ss -Hltn "sport = :$port" | grep -q LISTEN && return 0
+    sleep 0.1
+  done
+  fail "echo server in $pod did not start"
+}
+
+# check_tcp CLUSTER FROM_POD TO_POD PORT: a real TCP round trip, no NAT.
+check_tcp() {
+  local name=$1 from=$2 to=$3 port=$4
+  nsenter --net="/run/netns/$(pod_field "$name" "$from" netns)" \
+    "$py" "$echo_py" check "$(pod_field "$name" "$to" ip)" "$port" "$(pod_field "$name" "$from" ip)" ||
+    fail "TCP $from -> $to:$port"
+}
+
+host_links() { ip -o link show | awk -F': ' '{print $2}' | sort; }
+
+# Asserts nothing of cluster NAME survives: netns, host links, bpffs, state.
+assert_gone() {
+  local name=$1 links_before=$2 run_root=${ZT_CLUSTER_RUN_DIR:-/run/ztunnel-cluster}
+  if ip netns list | grep -qE "^zt-$name-"; then fail "netns of $name left behind"; fi
+  [ "$(host_links)" = "$links_before" ] || fail "host links changed: $(diff <(echo "$links_before") <(host_links) || true)"
+  if findmnt -rn -o TARGET | grep -q "^$run_root/$name/"; then fail "bpffs of $name still mounted"; fi
+  [ ! -e "$run_root/$name" ] || fail "state dir $run_root/$name left behind"
+}
