@@ -1,8 +1,9 @@
-/* ztunnel-ctl: operator CLI. Subcommands arrive with later issues
- * (snapshot lint, check, certificates, connections, report). */
+/* ztunnel-ctl: operator CLI. More subcommands arrive with later issues
+ * (check, certificates, connections, report). */
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "ztunnel/version.h"
 
 static void usage(FILE *out)
@@ -11,8 +12,9 @@ static void usage(FILE *out)
 		"Usage: ztunnel-ctl COMMAND [ARGS]\n\n"
 		"Inspect and operate a ztunnel agent.\n\n"
 		"Commands:\n"
-		"  version     print the version\n"
-		"  help        print this help\n");
+		"  snapshot lint FILE   validate a cluster snapshot as the agent would\n"
+		"  version              print the version\n"
+		"  help                 print this help\n");
 }
 
 int main(int argc, char **argv)
@@ -26,6 +28,8 @@ int main(int argc, char **argv)
 		printf("ztunnel-ctl %s\n", ZTUNNEL_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "snapshot"))
+		return ctl_snapshot(argc - 1, argv + 1);
 	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,120 @@
+/* Building the cluster model from a snapshot, lookups for the data path,
+ * and the RCU store that swaps models on reload. */
+#ifndef ZTUNNEL_STATE_H
+#define ZTUNNEL_STATE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ztunnel/arena.h"
+#include "ztunnel/policy-t.h"
+#include "ztunnel/state-t.h"
+
+struct zt_index;
+
+struct zt_diags {
+	struct zt_diag *items;
+	uint32_t n, cap;
+	uint32_t n_errors, n_invalid, n_warnings;
+	struct arena arena;
+};
+
+void diags_init(struct zt_diags *d);
+void diags_release(struct zt_diags *d);
+void diags_add(struct zt_diags *d, enum zt_diag_level level, const char *object,
+	       const char *field, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* One line per finding: "error: <object>: <field>: <reason>". */
+void diags_print(const struct zt_diags *d, FILE *out);
+const char *diag_level_name(enum zt_diag_level level);
+
+struct snapshot_opts {
+	const char *trust_domain;   /* default cluster.local */
+	const char *root_namespace; /* default istio-system */
+};
+
+struct zt_node_workloads {
+	const char *node;
+	const struct zt_workload *const *items;
+	uint32_t n;
+};
+
+struct zt_model {
+	uint64_t generation; /* set by the store when applied */
+	const char *trust_domain, *root_namespace;
+	const struct zt_namespace *namespaces;
+	const struct zt_workload *workloads;
+	const struct zt_service *services;
+	const struct zt_authz_policy *policies;
+	const struct zt_peer_authn *peer_authns;
+	uint32_t n_namespaces, n_workloads, n_services, n_policies, n_peer_authns;
+	uint32_t n_enrolled;
+	struct zt_index *by_ip, *by_uid, *svc_by_vip, *svc_by_name, *ns_by_name, *by_node;
+	struct arena arena;
+};
+
+/* Parses a Kubernetes v1 List (kubectl get ... -o json) into a model. On
+ * success returns 0 and *out; findings (warnings, invalid objects applied
+ * fail-closed) are in diags. Returns -EINVAL (no model) when diags holds an
+ * error, -ENOMEM on allocation failure. */
+int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opts,
+		   struct zt_model **out, struct zt_diags *diags);
+void model_free(struct zt_model *m);
+
+const struct zt_workload *model_workload_by_ip(const struct zt_model *m, const struct zt_ip *ip);
+const struct zt_workload *model_workload_by_uid(const struct zt_model *m, const char *uid);
+/* Service owning VIP with a port `port`; NULL if the VIP is unknown or the
+ * service has no such port. */
+const struct zt_service *model_service_by_vip(const struct zt_model *m, const struct zt_ip *vip,
+					      uint16_t port, const struct zt_service_port **sport);
+const struct zt_service *model_service_by_name(const struct zt_model *m, const char *ns,
+					       const char *name);
+const struct zt_namespace *model_namespace(const struct zt_model *m, const char *name);
+const struct zt_node_workloads *model_node_workloads(const struct zt_model *m, const char *node);
+
+int zt_ip_parse(const char *s, struct zt_ip *out);
+/* Writes the textual address; buf needs 46 bytes. */
+const char *zt_ip_format(const struct zt_ip *ip, char *buf, size_t size);
+const char *zt_enrollment_reason(enum zt_enrollment e);
+const char *zt_label_get(const struct zt_labels *labels, const char *key);
+/* Every selector label is present with the same value (empty selector: true). */
+bool zt_labels_match(const struct zt_labels *selector, const struct zt_labels *labels);
+
+/* The store: one current model, swapped with RCU. Readers never block. */
+struct state_stats {
+	atomic_uint_fast64_t reloads_applied;
+	atomic_uint_fast64_t reloads_rejected;  /* metric: ztunnel_snapshot_reloads_total{result} */
+	atomic_uint_fast64_t invalid_objects;   /* ztunnel_snapshot_invalid_objects_total */
+	atomic_uint_fast64_t generation;        /* ztunnel_snapshot_generation */
+	atomic_int_fast64_t last_applied_unix;  /* ztunnel_snapshot_last_applied_timestamp_seconds */
+};
+
+struct state_store {
+	struct zt_model *current; /* RCU-protected */
+	struct snapshot_opts opts;
+	struct state_stats stats;
+	uint64_t next_generation;
+};
+
+void state_store_init(struct state_store *s, const struct snapshot_opts *opts);
+/* Retires the current model; no reader may be active. */
+void state_store_release(struct state_store *s);
+/* Builds a model from text and publishes it; on any error logs what and
+ * where, counts it and keeps the current model. */
+int state_store_apply(struct state_store *s, const char *json, size_t len, const char *origin);
+int state_store_load_file(struct state_store *s, const char *path);
+/* True once a first snapshot was applied (readiness). */
+bool state_store_ready(struct state_store *s);
+
+/* Reader side. Each reading thread registers once; between lock and unlock
+ * the returned model (may be NULL before the first snapshot) stays valid. */
+void state_reader_register(void);
+void state_reader_unregister(void);
+const struct zt_model *state_read_lock(struct state_store *s);
+void state_read_unlock(void);
+
+/* Reads a whole file (at most 256 MiB) into a NUL-terminated buffer. */
+int state_read_file(const char *path, char **out, size_t *len);
+
+#endif

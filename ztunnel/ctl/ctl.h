@@ -1,0 +1,7 @@
+/* ztunnel-ctl subcommands; each returns the process exit status. */
+#ifndef ZTUNNEL_CTL_H
+#define ZTUNNEL_CTL_H
+
+int ctl_snapshot(int argc, char **argv);
+
+#endif

@@ -1,0 +1,102 @@
+/* Which policies apply to which workload, computed once per model so the
+ * data path reads a ready list (SPEC.md §5.1, §5.4). */
+#include "build.h"
+#include "index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ptr_vec {
+	const void **v;
+	uint32_t n, cap;
+};
+
+static int vec_push(struct ptr_vec *v, const void *p)
+{
+	if (v->n == v->cap) {
+		uint32_t cap = v->cap ? v->cap * 2 : 4;
+		const void **nv = realloc(v->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		v->v = nv;
+		v->cap = cap;
+	}
+	v->v[v->n++] = p;
+	return 0;
+}
+
+/* Istio: a root-namespace policy with a selector selects across namespaces. */
+static bool authz_applies(const struct zt_model *m, const struct zt_authz_policy *p,
+			  const struct zt_workload *w)
+{
+	switch (p->scope) {
+	case ZT_SCOPE_GLOBAL: return true;
+	case ZT_SCOPE_NAMESPACE: return !strcmp(p->namespace, w->namespace);
+	case ZT_SCOPE_WORKLOAD:
+		return (!strcmp(p->namespace, w->namespace) ||
+			!strcmp(p->namespace, m->root_namespace)) &&
+		       zt_labels_match(&p->selector, &w->labels);
+	default: return false; /* waypoint policies are not ztunnel's */
+	}
+}
+
+/* Oldest wins within a level; name breaks ties (Istio). */
+static bool older(const struct zt_peer_authn *a, const struct zt_peer_authn *b)
+{
+	if (!b)
+		return true;
+	if (a->created != b->created)
+		return a->created < b->created;
+	return strcmp(a->name, b->name) < 0;
+}
+
+static void select_peer_authn(const struct zt_model *m, struct zt_workload *w)
+{
+	for (uint32_t i = 0; i < m->n_peer_authns; i++) {
+		const struct zt_peer_authn *p = &m->peer_authns[i];
+		bool same_ns = !strcmp(p->namespace, w->namespace);
+
+		if (p->scope == ZT_SCOPE_GLOBAL) {
+			if (older(p, w->peer_authn_mesh))
+				w->peer_authn_mesh = p;
+		} else if (p->scope == ZT_SCOPE_NAMESPACE && same_ns) {
+			if (older(p, w->peer_authn_namespace))
+				w->peer_authn_namespace = p;
+		} else if (p->scope == ZT_SCOPE_WORKLOAD && same_ns &&
+			   zt_labels_match(&p->selector, &w->labels)) {
+			if (older(p, w->peer_authn_workload))
+				w->peer_authn_workload = p;
+		}
+	}
+}
+
+int policy_select(struct build *b)
+{
+	struct zt_model *m = b->m;
+	struct ptr_vec v = { 0 };
+	int r = 0;
+
+	/* Policies are few per namespace; a linear pass per workload over the
+	 * policy list keeps this simple (see tools/bench state for the cost). */
+	for (uint32_t i = 0; r == 0 && i < m->n_workloads; i++) {
+		struct zt_workload *w = &b->workloads[i];
+		v.n = 0;
+		for (uint32_t j = 0; r == 0 && j < m->n_policies; j++)
+			if (authz_applies(m, &m->policies[j], w))
+				r = vec_push(&v, &m->policies[j]);
+		if (r == 0 && v.n) {
+			const struct zt_authz_policy **list = build_calloc(b, v.n, sizeof(*list));
+			if (!list) {
+				r = -ENOMEM;
+				break;
+			}
+			memcpy(list, v.v, v.n * sizeof(*list));
+			w->policies = list;
+			w->n_policies = v.n;
+		}
+		select_peer_authn(m, w);
+	}
+	free(v.v);
+	return r;
+}
