@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "ztunnel/config.h"
+#include "ztunnel/control.h"
 #include "ztunnel/log.h"
+#include "ztunnel/state.h"
 #include "ztunnel/version.h"
 
 int main(int argc, char **argv)
@@ -19,21 +21,32 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
-	if (cfg.help) {
-		config_print_help(stdout, "ztunnel");
+	if (cfg.help || cfg.version) {
+		if (cfg.help)
+			config_print_help(stdout, "ztunnel");
+		else
+			printf("ztunnel %s\n", ZTUNNEL_VERSION);
 		config_free(&cfg);
 		return 0;
 	}
-	if (cfg.version) {
-		printf("ztunnel %s\n", ZTUNNEL_VERSION);
+	if (!cfg.snapshot) {
+		fprintf(stderr, "ztunnel: --snapshot is required (file or ConfigMap directory)\n");
 		config_free(&cfg);
-		return 0;
+		return 2;
 	}
 	log_setup((enum log_level)cfg.log_level, (enum log_format)cfg.log_format, STDERR_FILENO);
-	/* Foundation build: configuration and logging are real, the data path
-	 * (issues 2-6/10) is not there yet, so refuse to pretend to serve. */
-	log_error("data path not built yet: this agent can only validate its configuration",
-		  LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_ERRNO(-ENOSYS));
+	log_info("starting", LF_STR("version", ZTUNNEL_VERSION),
+		 LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_STR("snapshot", cfg.snapshot),
+		 LF_STR("trust_domain", cfg.trust_domain));
+	/* The data path (capture, HBONE, policy) arrives with issues 3-6/10;
+	 * this build keeps the cluster model current and nothing more. */
+	log_warn("data path not built yet: no traffic is captured or proxied");
+
+	struct state_store store;
+	struct snapshot_opts opts = { cfg.trust_domain, cfg.root_namespace };
+	state_store_init(&store, &opts);
+	int status = control_run(&cfg, &store);
+	state_store_release(&store);
 	config_free(&cfg);
-	return 1;
+	return status;
 }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for tests/net/*.sh (sourced). Each test makes its own
 # cluster with a unique name and removes it on exit, failure included.
 set -euo pipefail

@@ -313,7 +313,7 @@ int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opt
 		size_t off = end && end >= json ? (size_t)(end - json) : 0;
 		json_position(json, off, &line, &col);
 		diags_add(diags, ZT_DIAG_ERROR, "", "", "invalid JSON at line %u, column %u%s", line,
-			  col, off >= len ? " (truncated?)" : "");
+			  col, off + 1 >= len ? " (unexpected end: truncated?)" : "");
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));

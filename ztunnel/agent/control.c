@@ -1,0 +1,118 @@
+#include "ztunnel/control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/snapshot_watch.h"
+
+/* Writers (kubelet, editors) produce bursts of events; wait for quiet. */
+#define DEBOUNCE_MS 100
+/* Re-stat even without events: inotify can overflow or miss a remount. */
+#define RESYNC_MS 30000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void reload_if_changed(struct snapshot_watch *w, struct state_store *store, bool force)
+{
+	int changed = snapshot_watch_changed(w);
+
+	if (changed < 0) {
+		/* Gone (e.g. mid-swap): keep serving; the next event retries. */
+		atomic_fetch_add(&store->stats.reloads_rejected, 1);
+		log_error("snapshot not readable, keeping the previous one", LF_STR("source", w->file),
+			  LF_ERRNO(changed));
+		return;
+	}
+	if (changed || force)
+		state_store_load_file(store, w->file);
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+int control_run(const struct zt_config *cfg, struct state_store *store)
+{
+	struct snapshot_watch w;
+	int r = snapshot_watch_open(&w, cfg->snapshot);
+
+	if (r < 0) {
+		log_error("cannot watch snapshot path", LF_STR("path", cfg->snapshot), LF_ERRNO(r));
+		return 1;
+	}
+	int sfd = signals_fd();
+	if (sfd < 0) {
+		log_error("cannot set up signal handling", LF_ERRNO(sfd));
+		snapshot_watch_close(&w);
+		return 1;
+	}
+	reload_if_changed(&w, store, true);
+	if (!state_store_ready(store))
+		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
+
+	int64_t pending = 0, next_resync = now_ms() + RESYNC_MS;
+	int status = 0;
+	for (;;) {
+		struct pollfd fds[2] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		int64_t deadline = pending ? pending : next_resync;
+		int timeout = (int)(deadline - now_ms());
+		if (poll(fds, 2, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+			log_error("poll failed", LF_ERRNO(-errno));
+			status = 1;
+			break;
+		}
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					log_info("SIGHUP: reloading snapshot");
+					reload_if_changed(&w, store, true);
+				} else {
+					log_info("shutting down", LF_STR("signal", strsignal((int)si.ssi_signo)));
+					break;
+				}
+			}
+		}
+		if (fds[0].revents & POLLIN) {
+			int ev = snapshot_watch_drain(&w);
+			if (ev < 0)
+				log_error("inotify read failed", LF_ERRNO(ev));
+			else if (ev)
+				pending = now_ms() + DEBOUNCE_MS;
+		}
+		int64_t now = now_ms();
+		if (pending && now >= pending) {
+			pending = 0;
+			reload_if_changed(&w, store, false);
+		}
+		if (now >= next_resync) {
+			next_resync = now + RESYNC_MS;
+			reload_if_changed(&w, store, false);
+		}
+	}
+	close(sfd);
+	snapshot_watch_close(&w);
+	return status;
+}
