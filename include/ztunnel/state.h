@@ -77,6 +77,8 @@ int zt_ip_parse(const char *s, struct zt_ip *out);
 /* Writes the textual address; buf needs 46 bytes. */
 const char *zt_ip_format(const struct zt_ip *ip, char *buf, size_t size);
 const char *zt_enrollment_reason(enum zt_enrollment e);
+/* Kubernetes protocol name ("TCP", "UDP", "SCTP", absent: TCP). */
+uint8_t zt_proto_parse(const char *p);
 const char *zt_label_get(const struct zt_labels *labels, const char *key);
 /* Every selector label is present with the same value (empty selector: true). */
 bool zt_labels_match(const struct zt_labels *selector, const struct zt_labels *labels);

@@ -30,6 +30,15 @@ const char *zt_ip_format(const struct zt_ip *ip, char *buf, size_t size)
 	return buf;
 }
 
+uint8_t zt_proto_parse(const char *p)
+{
+	if (p && !strcmp(p, "UDP"))
+		return ZT_PROTO_UDP;
+	if (p && !strcmp(p, "SCTP"))
+		return ZT_PROTO_SCTP;
+	return ZT_PROTO_TCP; /* Kubernetes default */
+}
+
 static const char *const enrollment_reasons[] = {
 	[ZT_ENROLLED_POD_LABEL] = "enrolled: pod label istio.io/dataplane-mode=ambient",
 	[ZT_ENROLLED_NAMESPACE_LABEL] = "enrolled: namespace label istio.io/dataplane-mode=ambient",

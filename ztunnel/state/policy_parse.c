@@ -48,163 +48,126 @@ static void known_keys(struct pctx *c, const cJSON *obj, const char *field, cons
 	}
 }
 
-static bool str_array(struct pctx *c, const cJSON *arr, const char *field, uint32_t *n)
-{
-	const cJSON *it;
+/* Converts one list value into *item; returns NULL or a reason format
+ * taking the value as its one %s. */
+typedef const char *(*item_fn)(struct pctx *c, const char *value, void *item);
 
-	*n = 0;
+/* Every list field: a non-empty list of non-empty strings, each converted;
+ * the first bad value makes the policy invalid with its exact index. */
+static void parse_list(struct pctx *c, const cJSON *arr, const char *field, size_t size,
+		       item_fn convert, const void **items, uint32_t *count)
+{
+	uint32_t n = 0, i = 0;
+	const cJSON *it;
+	char f[220];
+
 	if (!arr)
-		return false;
+		return;
 	if (!cJSON_IsArray(arr)) {
 		invalid(c, field, "must be a list of strings%s", "");
-		return false;
-	}
-	cJSON_ArrayForEach(it, arr) {
-		if (!cJSON_IsString(it) || !*it->valuestring) {
-			char f[220];
-			snprintf(f, sizeof(f), "%s[%u]", field, *n);
-			invalid(c, f, "must be a non-empty string%s", "");
-			return false;
-		}
-		(*n)++;
-	}
-	return *n > 0;
-}
-
-/* istiod: "*" presence, "x*" prefix, "*x" suffix, anything else exact. */
-static void parse_strings(struct pctx *c, const cJSON *arr, const char *field, struct zt_str_list *out)
-{
-	uint32_t n, i = 0;
-	const cJSON *it;
-
-	if (!str_array(c, arr, field, &n))
 		return;
-	struct zt_str_match *m = build_calloc(c->b, n, sizeof(*m));
-	if (!m)
+	}
+	cJSON_ArrayForEach(it, arr) n++;
+	char *v = n ? build_calloc(c->b, n, size) : NULL;
+	if (!v)
 		return;
 	cJSON_ArrayForEach(it, arr) {
-		const char *v = it->valuestring;
-		size_t len = strlen(v);
-		const char *star = strchr(v, '*');
-
-		if (!strcmp(v, "*")) {
-			m[i] = (struct zt_str_match){ "", ZT_MATCH_PRESENCE };
-		} else if (v[0] == '*' && !strchr(v + 1, '*')) {
-			m[i] = (struct zt_str_match){ build_strdup(c->b, v + 1), ZT_MATCH_SUFFIX };
-		} else if (star == v + len - 1) {
-			m[i] = (struct zt_str_match){ arena_printf(c->b->a, "%.*s", (int)len - 1, v),
-						      ZT_MATCH_PREFIX };
-		} else if (!star) {
-			m[i] = (struct zt_str_match){ build_strdup(c->b, v), ZT_MATCH_EXACT };
-		} else {
-			char f[220];
+		const char *why = "must be a non-empty string%s";
+		if (cJSON_IsString(it) && *it->valuestring)
+			why = convert(c, it->valuestring, v + (size_t)i * size);
+		if (why) {
 			snprintf(f, sizeof(f), "%s[%u]", field, i);
-			invalid(c, f, "\"%s\": only prefix*, *suffix or * are supported", v);
+			invalid(c, f, why, cJSON_IsString(it) ? it->valuestring : "");
 			return;
 		}
 		i++;
 	}
-	*out = (struct zt_str_list){ m, n };
+	*items = v;
+	*count = n;
 }
 
-static int parse_cidr(const char *s, struct zt_cidr *out)
+/* istiod: "*" presence, "x*" prefix, "*x" suffix, anything else exact. */
+static const char *string_match(struct pctx *c, const char *v, void *item)
 {
+	struct zt_str_match *m = item;
+	size_t len = strlen(v);
+	const char *star = strchr(v, '*');
+
+	if (!strcmp(v, "*"))
+		*m = (struct zt_str_match){ "", ZT_MATCH_PRESENCE };
+	else if (v[0] == '*' && !strchr(v + 1, '*'))
+		*m = (struct zt_str_match){ build_strdup(c->b, v + 1), ZT_MATCH_SUFFIX };
+	else if (star == v + len - 1)
+		*m = (struct zt_str_match){ arena_printf(c->b->a, "%.*s", (int)len - 1, v),
+					    ZT_MATCH_PREFIX };
+	else if (!star)
+		*m = (struct zt_str_match){ build_strdup(c->b, v), ZT_MATCH_EXACT };
+	else
+		return "\"%s\": only prefix*, *suffix or * are supported";
+	return NULL;
+}
+
+static const char *cidr(struct pctx *c, const char *s, void *item)
+{
+	struct zt_cidr *out = item;
 	char ip[64];
 	const char *slash = strchr(s, '/');
 	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	const char *bad = "\"%s\" is not an IP address or CIDR";
 
+	(void)c;
 	if (n >= sizeof(ip))
-		return -EINVAL;
+		return bad;
 	memcpy(ip, s, n);
 	ip[n] = '\0';
 	if (zt_ip_parse(ip, &out->ip) < 0)
-		return -EINVAL;
+		return bad;
 	unsigned max = out->ip.family == 2 /* AF_INET */ ? 32 : 128;
 	out->prefix = (uint8_t)max;
 	if (slash) {
 		char *end;
 		long p = strtol(slash + 1, &end, 10);
 		if (!slash[1] || *end || p < 0 || p > (long)max)
-			return -EINVAL;
+			return bad;
 		out->prefix = (uint8_t)p;
 	}
-	return 0;
+	return NULL;
 }
 
-static void parse_cidrs(struct pctx *c, const cJSON *arr, const char *field, struct zt_cidr_list *out)
+/* istiod drops non-numeric ports, which would widen the rule; we make the
+ * policy invalid instead (fail closed). */
+static const char *port(struct pctx *c, const char *s, void *item)
 {
-	uint32_t n, i = 0;
-	const cJSON *it;
+	char *end;
+	long p = strtol(s, &end, 10);
 
-	if (!str_array(c, arr, field, &n))
-		return;
-	struct zt_cidr *v = build_calloc(c->b, n, sizeof(*v));
-	if (!v)
-		return;
-	cJSON_ArrayForEach(it, arr) {
-		if (parse_cidr(it->valuestring, &v[i]) < 0) {
-			char f[220];
-			snprintf(f, sizeof(f), "%s[%u]", field, i);
-			invalid(c, f, "\"%s\" is not an IP address or CIDR", it->valuestring);
-			return;
-		}
-		i++;
-	}
-	*out = (struct zt_cidr_list){ v, n };
-}
-
-static void parse_ports(struct pctx *c, const cJSON *arr, const char *field, struct zt_port_list *out)
-{
-	uint32_t n, i = 0;
-	const cJSON *it;
-
-	if (!str_array(c, arr, field, &n))
-		return;
-	uint16_t *v = build_calloc(c->b, n, sizeof(*v));
-	if (!v)
-		return;
-	cJSON_ArrayForEach(it, arr) {
-		char *end;
-		long p = strtol(it->valuestring, &end, 10);
-		if (*end || p < 1 || p > 65535) {
-			/* istiod drops non-numeric ports, which would widen the
-			 * rule; we reject the policy instead (fail closed). */
-			char f[220];
-			snprintf(f, sizeof(f), "%s[%u]", field, i);
-			invalid(c, f, "\"%s\" is not a port number 1-65535", it->valuestring);
-			return;
-		}
-		v[i++] = (uint16_t)p;
-	}
-	*out = (struct zt_port_list){ v, n };
+	(void)c;
+	if (*end || p < 1 || p > 65535)
+		return "\"%s\" is not a port number 1-65535";
+	*(uint16_t *)item = (uint16_t)p;
+	return NULL;
 }
 
 /* serviceAccounts: "ns/sa", or "sa" meaning the policy's namespace. */
-static void parse_service_accounts(struct pctx *c, const cJSON *arr, const char *field,
-				   struct zt_str_list *out)
+static const char *service_account(struct pctx *c, const char *v, void *item)
 {
-	uint32_t n, i = 0;
-	const cJSON *it;
+	const char *slash = strchr(v, '/');
 
-	if (!str_array(c, arr, field, &n))
-		return;
-	struct zt_str_match *m = build_calloc(c->b, n, sizeof(*m));
-	if (!m)
-		return;
-	cJSON_ArrayForEach(it, arr) {
-		const char *v = it->valuestring, *slash = strchr(v, '/');
-		if ((slash && (strchr(slash + 1, '/') || slash == v || !slash[1])) || strchr(v, '*')) {
-			char f[220];
-			snprintf(f, sizeof(f), "%s[%u]", field, i);
-			invalid(c, f, "\"%s\" must be \"namespace/name\" or \"name\"", v);
-			return;
-		}
-		m[i++] = (struct zt_str_match){ slash ? build_strdup(c->b, v)
-						      : arena_printf(c->b->a, "%s/%s", c->ns, v),
-						ZT_MATCH_EXACT };
-	}
-	*out = (struct zt_str_list){ m, n };
+	if ((slash && (strchr(slash + 1, '/') || slash == v || !slash[1])) || strchr(v, '*'))
+		return "\"%s\" must be \"namespace/name\" or \"name\"";
+	*(struct zt_str_match *)item = (struct zt_str_match){
+		slash ? build_strdup(c->b, v) : arena_printf(c->b->a, "%s/%s", c->ns, v), ZT_MATCH_EXACT
+	};
+	return NULL;
 }
+
+#define LIST(c, arr, field, conv, list)                                                     \
+	parse_list(c, arr, field, sizeof(*(list)->items), conv, (const void **)&(list)->items, \
+		   &(list)->n)
+#define parse_strings(c, a, f, l) LIST(c, a, f, string_match, l)
+#define parse_cidrs(c, a, f, l) LIST(c, a, f, cidr, l)
+#define parse_ports(c, a, f, l) LIST(c, a, f, port, l)
+#define parse_service_accounts(c, a, f, l) LIST(c, a, f, service_account, l)
 
 static bool has_any(const cJSON *o, const char *const *keys)
 {

@@ -153,15 +153,6 @@ static bool pod_ips(struct build *b, struct zt_workload *w, const cJSON *status,
 	return true;
 }
 
-static uint8_t proto_of(const char *p)
-{
-	if (p && !strcmp(p, "UDP"))
-		return ZT_PROTO_UDP;
-	if (p && !strcmp(p, "SCTP"))
-		return ZT_PROTO_SCTP;
-	return ZT_PROTO_TCP;
-}
-
 static bool container_ports(struct build *b, struct zt_workload *w, const cJSON *spec)
 {
 	const cJSON *c, *p;
@@ -182,7 +173,7 @@ static bool container_ports(struct build *b, struct zt_workload *w, const cJSON 
 				continue;
 			ports[n++] = (struct zt_container_port){ build_strdup(b, json_str(p, "name")),
 								 (uint16_t)num->valuedouble,
-								 proto_of(json_str(p, "protocol")) };
+								 zt_proto_parse(json_str(p, "protocol")) };
 		}
 	}
 	w->ports = ports;

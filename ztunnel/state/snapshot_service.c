@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint8_t proto_of(const char *p)
-{
-	if (p && !strcmp(p, "UDP"))
-		return ZT_PROTO_UDP;
-	if (p && !strcmp(p, "SCTP"))
-		return ZT_PROTO_SCTP;
-	return ZT_PROTO_TCP;
-}
-
 static bool service_vips(struct build *b, struct zt_service *s, const cJSON *spec, const char *obj)
 {
 	const cJSON *list = json_arr(spec, "clusterIPs"), *it;
@@ -84,7 +75,7 @@ static bool service_ports(struct build *b, struct zt_service *s, const cJSON *sp
 		struct zt_service_port *sp = &ports[i++];
 		sp->name = build_strdup(b, json_str(p, "name"));
 		sp->port = (uint16_t)port->valuedouble;
-		sp->protocol = proto_of(json_str(p, "protocol"));
+		sp->protocol = zt_proto_parse(json_str(p, "protocol"));
 		if (cJSON_IsString(target)) {
 			sp->target_port_name = build_strdup(b, target->valuestring);
 		} else if (cJSON_IsNumber(target) && target->valuedouble >= 1 &&
