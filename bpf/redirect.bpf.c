@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-/* tc ingress program on pod veths and node uplinks: steers captured TCP to
- * the agent's listeners (DESIGN.md §1). This is the foundation build: maps
- * and stats are in place; the capture logic arrives with issue 3/10. */
+/* tc ingress program on every pod veth and on the node's uplinks: steers
+ * the TCP of enrolled pods to the agent's listeners and the replies of the
+ * agent's transparent sockets back to them (DESIGN.md §1). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "ztunnel/redirect.h"
 
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
 #define ETH_P_IP 0x0800
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
 
+/* Maps are pinned by name under the agent's --bpf-pin-dir, so a restarted
+ * agent (or a newer program) keeps the same state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ZT_STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_stats SEC(".maps");
 
 struct {
@@ -22,13 +28,23 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct zt_pod);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_pods SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct zt_svc_key);
+	__type(value, struct zt_svc);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zt_services SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct zt_config);
+	__type(value, struct zt_bpf_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_config SEC(".maps");
 
 struct {
@@ -36,6 +52,7 @@ struct {
 	__uint(max_entries, ZT_LISTEN_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_listeners SEC(".maps");
 
 static __always_inline void count(__u32 reason)
@@ -46,6 +63,45 @@ static __always_inline void count(__u32 reason)
 		*n += 1;
 }
 
+static __always_inline bool is_node_addr(__u32 daddr)
+{
+	__u32 zero = 0;
+	struct zt_bpf_config *cfg = bpf_map_lookup_elem(&zt_config, &zero);
+
+	if (!cfg)
+		return false;
+	for (int i = 0; i < ZT_MAX_NODE_ADDRS; i++) {
+		if (i >= cfg->n_node_addrs)
+			break;
+		if (cfg->node_addrs[i] == daddr)
+			return true;
+	}
+	return false;
+}
+
+/* Hands the SYN to a listener; no listener means the agent is down and the
+ * connection must fail, never bypass the mesh. */
+static __always_inline int assign(struct __sk_buff *skb, __u32 slot, __u32 reason)
+{
+	struct bpf_sock *sk = bpf_map_lookup_elem(&zt_listeners, &slot);
+	long r;
+
+	if (!sk) {
+		count(ZT_STAT_NO_LISTENER_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	r = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	if (r) {
+		count(ZT_STAT_ASSIGN_FAILED_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	/* Policy routing sends marked packets to the local table. */
+	skb->mark = ZT_MARK;
+	count(reason);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int zt_ingress(struct __sk_buff *skb)
 {
@@ -53,12 +109,78 @@ int zt_ingress(struct __sk_buff *skb)
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp;
+	__u32 ihl;
 
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->protocol != IPPROTO_TCP) {
+	    ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(IP_OFFSET))) {
 		count(ZT_STAT_NOT_TCP4);
 		return TC_ACT_OK;
 	}
+	ihl = ip->ihl * 4;
+	if (ihl < sizeof(*ip) || ihl > 60) {
+		count(ZT_STAT_NOT_TCP4);
+		return TC_ACT_OK;
+	}
+	tcp = (void *)ip + ihl;
+	if ((void *)(tcp + 1) > end) {
+		count(ZT_STAT_NOT_TCP4);
+		return TC_ACT_OK;
+	}
+
+	/* A socket of this node owns the 4-tuple (the agent's transparent
+	 * legs, whose addresses are not local): deliver to it. */
+	struct bpf_sock_tuple tuple = {
+		.ipv4 = { .saddr = ip->saddr, .daddr = ip->daddr,
+			  .sport = tcp->source, .dport = tcp->dest },
+	};
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4),
+						 BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT) {
+			long r = bpf_sk_assign(skb, sk, 0);
+			bpf_sk_release(sk);
+			if (r == 0) {
+				skb->mark = ZT_MARK;
+				count(ZT_STAT_ASSIGNED_ESTABLISHED);
+			} else {
+				count(ZT_STAT_PASSED);
+			}
+			return TC_ACT_OK;
+		}
+		bpf_sk_release(sk);
+	}
+
+	if (!tcp->syn || tcp->ack) {
+		count(ZT_STAT_PASSED);
+		return TC_ACT_OK;
+	}
+	/* A transparent upstream to a node-local address would have its reply
+	 * routed locally, not to the agent: never capture those. */
+	if (is_node_addr(ip->daddr)) {
+		count(ZT_STAT_NODE_ADDRESS_PASSED);
+		return TC_ACT_OK;
+	}
+	__u32 saddr = ip->saddr, daddr = ip->daddr;
+	struct zt_pod *src = bpf_map_lookup_elem(&zt_pods, &saddr);
+	if (src && src->ifindex != skb->ingress_ifindex) {
+		count(ZT_STAT_SPOOFED_SOURCE_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	if (src && src->enrolled)
+		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_OUTBOUND);
+	struct zt_pod *dst = bpf_map_lookup_elem(&zt_pods, &daddr);
+	if (dst && dst->enrolled) {
+		if (tcp->dest == bpf_htons(ZT_PORT_HBONE))
+			return assign(skb, ZT_LISTEN_HBONE, ZT_STAT_CAPTURED_INBOUND_HBONE);
+		return assign(skb, ZT_LISTEN_PLAIN, ZT_STAT_CAPTURED_INBOUND_PLAIN);
+	}
+	/* kube-proxy DNATs a ClusterIP after tc ingress: capture by VIP, or a
+	 * non-mesh client would reach an enrolled pod around inbound policy. */
+	struct zt_svc_key key = { .addr = daddr, .port = tcp->dest };
+	struct zt_svc *svc = bpf_map_lookup_elem(&zt_services, &key);
+	if (svc && svc->enrolled)
+		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_SERVICE);
 	count(ZT_STAT_PASSED);
 	return TC_ACT_OK;
 }

@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "ztunnel/agent.h"
 #include "ztunnel/config.h"
-#include "ztunnel/control.h"
 #include "ztunnel/log.h"
-#include "ztunnel/state.h"
 #include "ztunnel/version.h"
 
 int main(int argc, char **argv)
@@ -38,15 +37,8 @@ int main(int argc, char **argv)
 	log_info("starting", LF_STR("version", ZTUNNEL_VERSION),
 		 LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_STR("snapshot", cfg.snapshot),
 		 LF_STR("trust_domain", cfg.trust_domain));
-	/* The data path (capture, HBONE, policy) arrives with issues 3-6/10;
-	 * this build keeps the cluster model current and nothing more. */
-	log_warn("data path not built yet: no traffic is captured or proxied");
-
-	struct state_store store;
-	struct snapshot_opts opts = { cfg.trust_domain, cfg.root_namespace };
-	state_store_init(&store, &opts);
-	int status = control_run(&cfg, &store);
-	state_store_release(&store);
+	/* Until HBONE (issue 5/10) captured traffic is relayed in plaintext. */
+	int status = agent_run(&cfg);
 	config_free(&cfg);
 	return status;
 }

@@ -18,6 +18,7 @@ struct zt_config {
 	char *root_namespace;
 	char *bpf_pin_dir;
 	char *cni_socket;
+	char *uplinks;
 	char *admin_addr;
 	char *metrics_addr;
 	char *readiness_addr;
@@ -27,6 +28,7 @@ struct zt_config {
 	int worker_threads;
 	int log_level;  /* enum log_level */
 	int log_format; /* enum log_format */
+	bool capture;
 	bool help;
 	bool version;
 };

@@ -4,9 +4,11 @@
 #define ZTUNNEL_CONTROL_H
 
 #include "ztunnel/config.h"
+#include "ztunnel/enroll.h"
 #include "ztunnel/state.h"
 
-/* Runs until SIGTERM/SIGINT; returns the process exit status. */
-int control_run(const struct zt_config *cfg, struct state_store *store);
+/* Runs until SIGTERM/SIGINT; returns the process exit status. enroll is
+ * NULL when capture is off (no CNI socket, no pod reconciliation). */
+int control_run(const struct zt_config *cfg, struct state_store *store, struct enroll *enroll);
 
 #endif

@@ -26,16 +26,20 @@ enum zt_listener {
 };
 
 /* Every verdict of the program, counted in zt_stats and exported as the
- * "reason" label of a metric (Cilium-style drop/redirect reasons). */
+ * "reason" label of a metric (Cilium-style drop/redirect reasons). Append
+ * only: the numbers are the map keys of running agents' pinned stats. */
 enum zt_stat {
-	ZT_STAT_PASSED = 0,
-	ZT_STAT_NOT_TCP4,
-	ZT_STAT_ASSIGNED_ESTABLISHED,
-	ZT_STAT_CAPTURED_OUTBOUND,
-	ZT_STAT_CAPTURED_INBOUND_HBONE,
-	ZT_STAT_CAPTURED_INBOUND_PLAIN,
-	ZT_STAT_SPOOFED_SOURCE_DROPPED,
-	ZT_STAT_NO_LISTENER_DROPPED,
+	ZT_STAT_PASSED = 0,             /* TCP not for capture (no enrolled side) */
+	ZT_STAT_NOT_TCP4,               /* not IPv4 TCP: never touched */
+	ZT_STAT_ASSIGNED_ESTABLISHED,   /* segment of a node socket (agent's transparent legs) */
+	ZT_STAT_CAPTURED_OUTBOUND,      /* SYN from an enrolled pod -> 15001 */
+	ZT_STAT_CAPTURED_INBOUND_HBONE, /* SYN to an enrolled pod's 15008 -> 15008 */
+	ZT_STAT_CAPTURED_INBOUND_PLAIN, /* other SYN to an enrolled pod -> 15006 */
+	ZT_STAT_CAPTURED_SERVICE,       /* SYN to a VIP with enrolled endpoints -> 15001 */
+	ZT_STAT_SPOOFED_SOURCE_DROPPED, /* pod IP arriving on another interface */
+	ZT_STAT_NO_LISTENER_DROPPED,    /* should be captured, agent not listening (fail closed) */
+	ZT_STAT_ASSIGN_FAILED_DROPPED,  /* bpf_sk_assign refused (fail closed) */
+	ZT_STAT_NODE_ADDRESS_PASSED,    /* SYN to one of the node's own addresses */
 	ZT_STAT_MAX,
 };
 
@@ -46,10 +50,22 @@ struct zt_pod {
 	__u8 pad[3];
 };
 
-#define ZT_MAX_NODE_ADDRS 8
+/* zt_services key: a service VIP and port (network byte order). */
+struct zt_svc_key {
+	__u32 addr;
+	__u16 port;
+	__u16 pad;
+};
 
-/* zt_config[0]: node addresses are never captured as destinations. */
-struct zt_config {
+struct zt_svc {
+	__u8 enrolled; /* some endpoint is an enrolled pod */
+	__u8 pad[3];
+};
+
+#define ZT_MAX_NODE_ADDRS 16
+
+/* zt_config map, entry 0: node addresses are never captured as destinations. */
+struct zt_bpf_config {
 	__u32 node_addrs[ZT_MAX_NODE_ADDRS];
 	__u32 n_node_addrs;
 };

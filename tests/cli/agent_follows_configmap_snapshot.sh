@@ -24,7 +24,7 @@ wait_log() { # wait_log PATTERN: until the agent logged it (5 s)
   fail "agent never logged: $1"
 }
 
-"$agent" --snapshot "$dir" --node-name n1 --log-format json 2> "$work/agent.log" &
+"$agent" --snapshot "$dir" --node-name n1 --capture false --log-format json 2> "$work/agent.log" &
 pids+=("$!")
 agent_pid=$!
 wait_log '"msg":"snapshot applied".*"generation":1'

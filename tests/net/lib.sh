@@ -72,3 +72,56 @@ assert_gone() {
   if findmnt -rn -o TARGET | grep -q "^$run_root/$name/"; then fail "bpffs of $name still mounted"; fi
   [ ! -e "$run_root/$name" ] || fail "state dir $run_root/$name left behind"
 }
+
+# --- clusters with a ztunnel agent per node (tools/cluster up --agent) ---
+build=${ZT_BUILD:-$src_root/build/test}
+ctl="$build/ztunnel/ztunnel-ctl"
+
+cluster_up_agents() { # NAME SPEC_FILE [tools/cluster up args...]
+  local name=$1 spec=$2
+  shift 2
+  cluster_up "$name" --spec "$spec" --agent "$build/ztunnel/ztunnel" \
+    --cni "$build/ztunnel/ztunnel-cni" "$@"
+}
+
+# stat NAME NODE REASON: a capture counter from the node's pinned maps.
+stat() {
+  "$ctl" capture stats --bpf-pin-dir "$(info "$1" | jq -r .stateDir)/bpf/$2" |
+    awk -v r="$3" '$1 == r { print $2 }'
+}
+
+agent_log() { echo "$(info "$1" | jq -r .stateDir)/nodes/$2/agent.log"; }
+
+# wait_log NAME NODE PATTERN [SECONDS]: until the node's agent logged it.
+wait_log() {
+  local log _
+  log=$(agent_log "$1" "$2")
+  for _ in $(seq 1 $((${4:-5} * 10))); do grep -q -- "$3" "$log" && return 0; sleep 0.1; done
+  tail -n 30 "$log" >&2
+  fail "agent on $2 never logged: $3"
+}
+
+count_log() { grep -c -- "$3" "$(agent_log "$1" "$2")" || true; }
+
+expect_blocked() { # NAME FROM_POD TO_POD PORT
+  nsenter --net="/run/netns/$(pod_field "$1" "$2" netns)" \
+    "$py" "$echo_py" expect-fail "$(pod_field "$1" "$3" ip)" "$4" 2 ||
+    fail "$2 -> $3:$4 connected, expected it to fail"
+}
+
+check_tcp_bytes() { # NAME FROM TO PORT BYTES
+  nsenter --net="/run/netns/$(pod_field "$1" "$2" netns)" \
+    "$py" "$echo_py" check "$(pod_field "$1" "$3" ip)" "$4" "$(pod_field "$1" "$2" ip)" "$5" ||
+    fail "TCP $2 -> $3:$4 ($5 bytes)"
+}
+
+# Fails if any agent of the cluster reported a sanitizer finding.
+assert_agents_clean() {
+  local f
+  for f in "$(info "$1" | jq -r .stateDir)"/nodes/*/agent.log; do
+    if grep -q 'AddressSanitizer\|runtime error:\|LeakSanitizer' "$f"; then
+      cat "$f" >&2
+      fail "sanitizer finding in $f"
+    fi
+  done
+}

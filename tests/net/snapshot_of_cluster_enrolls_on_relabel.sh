@@ -34,7 +34,7 @@ grep -q '4 pods (2 enrolled), 1 services, 1 authorization policies' "$state/lint
 cm="$state/configmap"
 "$cluster" snapshot --name "$name" --spec "$state/spec.json" --configmap "$cm"
 node_ns=$(info "$name" | jq -r '.nodes[0].netns')
-nsenter --net="/run/netns/$node_ns" "$build/ztunnel/ztunnel" --snapshot "$cm" --node-name n1 \
+nsenter --net="/run/netns/$node_ns" "$build/ztunnel/ztunnel" --snapshot "$cm" --node-name n1 --capture false \
   --log-format json 2> "$state/agent.log" &
 started_pids+=("$!")
 wait_log() {

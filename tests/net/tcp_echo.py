@@ -1,13 +1,20 @@
-"""Minimal TCP echo pair for net tests (standard library only).
+"""TCP helpers for net tests (standard library only).
 
-  tcp_echo.py serve PORT            accept forever; each connection first gets
-                                    "from=<peer ip>\\n", then its bytes echoed
-  tcp_echo.py check IP PORT SRC_IP  connect, verify the server saw SRC_IP
-                                    (no NAT on the path), send random bytes and
-                                    verify the echo; exit 0 only if all holds
+  tcp_echo.py serve PORT
+      accept forever; each connection first gets "from=<peer ip>\\n", then
+      its bytes echoed; the server closes after the client's FIN
+  tcp_echo.py check IP PORT SRC_IP [BYTES]
+      connect, verify the server saw SRC_IP (no NAT on the path), send BYTES
+      random bytes (default 256 KiB), half-close, read the echo to EOF and
+      verify it; exit 0 only if all holds
+  tcp_echo.py expect-fail IP PORT [SECONDS]
+      exit 0 only if no TCP connection can be opened within SECONDS (2)
+  tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
+      send one bare TCP SYN with a forged source address (raw socket)
 """
 import os
 import socket
+import struct
 import sys
 import threading
 
@@ -32,19 +39,9 @@ def echo(conn, peer):
             conn.sendall(data)
 
 
-def recv_exactly(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise SystemExit(f"connection closed after {len(buf)} of {n} bytes")
-        buf += chunk
-    return buf
-
-
-def check(ip, port, src_ip):
-    payload = os.urandom(256 * 1024)
-    with socket.create_connection((ip, port), timeout=5) as s:
+def check(ip, port, src_ip, nbytes):
+    payload = os.urandom(nbytes)
+    with socket.create_connection((ip, port), timeout=10) as s:
         hello = b""
         while not hello.endswith(b"\n"):
             c = s.recv(1)
@@ -54,18 +51,64 @@ def check(ip, port, src_ip):
         seen = hello.decode().strip().removeprefix("from=")
         if seen != src_ip:
             raise SystemExit(f"server saw source {seen}, expected {src_ip}")
-        sender = threading.Thread(target=s.sendall, args=(payload,))
+
+        def send_then_half_close():
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send_then_half_close)
         sender.start()
-        got = recv_exactly(s, len(payload))
+        got = bytearray()
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
         sender.join()
-        if got != payload:
-            raise SystemExit("echoed bytes differ")
+        if bytes(got) != payload:
+            raise SystemExit(f"echo differs: got {len(got)} of {len(payload)} bytes")
+
+
+def expect_fail(ip, port, seconds):
+    try:
+        with socket.create_connection((ip, port), timeout=seconds) as s:
+            s.settimeout(seconds)
+            if s.recv(64):
+                raise SystemExit(f"connection to {ip}:{port} succeeded")
+    except OSError:
+        return
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def spoof_syn(src, dst, dport):
+    s_ip, d_ip = socket.inet_aton(src), socket.inet_aton(dst)
+    tcp = struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    pseudo = s_ip + d_ip + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64,
+                     socket.IPPROTO_TCP, 0, s_ip, d_ip)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    raw.sendto(ip + tcp, (dst, 0))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]))
-    elif sys.argv[1] == "check":
-        check(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "serve":
+        serve(int(args[0]))
+    elif cmd == "check":
+        check(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 256 * 1024)
+    elif cmd == "expect-fail":
+        expect_fail(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
+    elif cmd == "spoof-syn":
+        spoof_syn(args[0], args[1], int(args[2]))
     else:
         raise SystemExit(__doc__)

@@ -24,7 +24,16 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void reload_if_changed(struct snapshot_watch *w, struct state_store *store, bool force)
+static void reconcile(struct state_store *store, struct enroll *enroll)
+{
+	if (!enroll)
+		return;
+	enroll_reconcile(enroll, state_read_lock(store));
+	state_read_unlock();
+}
+
+static void reload_if_changed(struct snapshot_watch *w, struct state_store *store,
+			      struct enroll *enroll, bool force)
 {
 	int changed = snapshot_watch_changed(w);
 
@@ -35,8 +44,8 @@ static void reload_if_changed(struct snapshot_watch *w, struct state_store *stor
 			  LF_ERRNO(changed));
 		return;
 	}
-	if (changed || force)
-		state_store_load_file(store, w->file);
+	if ((changed || force) && state_store_load_file(store, w->file) == 0)
+		reconcile(store, enroll);
 }
 
 static int signals_fd(void)
@@ -53,7 +62,7 @@ static int signals_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int control_run(const struct zt_config *cfg, struct state_store *store)
+int control_run(const struct zt_config *cfg, struct state_store *store, struct enroll *enroll)
 {
 	struct snapshot_watch w;
 	int r = snapshot_watch_open(&w, cfg->snapshot);
@@ -68,17 +77,19 @@ int control_run(const struct zt_config *cfg, struct state_store *store)
 		snapshot_watch_close(&w);
 		return 1;
 	}
-	reload_if_changed(&w, store, true);
+	state_reader_register();
+	reload_if_changed(&w, store, enroll, true);
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
 
 	int64_t pending = 0, next_resync = now_ms() + RESYNC_MS;
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[2] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd fds[3] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 } };
 		int64_t deadline = pending ? pending : next_resync;
 		int timeout = (int)(deadline - now_ms());
-		if (poll(fds, 2, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -88,13 +99,15 @@ int control_run(const struct zt_config *cfg, struct state_store *store)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					log_info("SIGHUP: reloading snapshot");
-					reload_if_changed(&w, store, true);
+					reload_if_changed(&w, store, enroll, true);
 				} else {
 					log_info("shutting down", LF_STR("signal", strsignal((int)si.ssi_signo)));
 					break;
 				}
 			}
 		}
+		if (fds[2].revents & POLLIN)
+			enroll_serve_one(enroll, store);
 		if (fds[0].revents & POLLIN) {
 			int ev = snapshot_watch_drain(&w);
 			if (ev < 0)
@@ -105,13 +118,14 @@ int control_run(const struct zt_config *cfg, struct state_store *store)
 		int64_t now = now_ms();
 		if (pending && now >= pending) {
 			pending = 0;
-			reload_if_changed(&w, store, false);
+			reload_if_changed(&w, store, enroll, false);
 		}
 		if (now >= next_resync) {
 			next_resync = now + RESYNC_MS;
-			reload_if_changed(&w, store, false);
+			reload_if_changed(&w, store, enroll, false);
 		}
 	}
+	state_reader_unregister();
 	close(sfd);
 	snapshot_watch_close(&w);
 	return status;

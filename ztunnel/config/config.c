@@ -38,6 +38,8 @@ static const struct opt options[] = {
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },
 	{ "bpf-pin-dir", OPT_STRING, OFF(bpf_pin_dir), "/sys/fs/bpf/ztunnel", "bpffs directory for pinned maps and links" },
 	{ "cni-socket", OPT_STRING, OFF(cni_socket), "/var/run/ztunnel/cni.sock", "unix socket ztunnel-cni talks to" },
+	{ "capture", OPT_BOOL, OFF(capture), "true", "attach eBPF capture and run the data path (false: follow the snapshot only)" },
+	{ "uplinks", OPT_STRING, OFF(uplinks), "auto", "node interfaces to capture on, comma-separated (auto: every interface with an IPv4 address)" },
 	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address" },
 	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address" },
 	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address" },

@@ -3,5 +3,6 @@
 #define ZTUNNEL_CTL_H
 
 int ctl_snapshot(int argc, char **argv);
+int ctl_capture(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static void usage(FILE *out)
 		"Inspect and operate a ztunnel agent.\n\n"
 		"Commands:\n"
 		"  snapshot lint FILE   validate a cluster snapshot as the agent would\n"
+		"  capture stats        eBPF capture counters per verdict (pinned maps)\n"
 		"  version              print the version\n"
 		"  help                 print this help\n");
 }
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "snapshot"))
 		return ctl_snapshot(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "capture"))
+		return ctl_capture(argc - 1, argv + 1);
 	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
 	return 2;
 }

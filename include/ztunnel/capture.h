@@ -1,0 +1,55 @@
+/* Traffic capture: the tc program on pod veths and uplinks, its pinned
+ * maps, and the policy routing that delivers captured packets locally
+ * (DESIGN.md §1). Everything happens in the agent's own (node) netns. */
+#ifndef ZTUNNEL_CAPTURE_H
+#define ZTUNNEL_CAPTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ztunnel/redirect.h"
+
+/* Found once at start-up (STYLE: a capability struct, no #ifdef matrix). */
+struct capture_caps {
+	bool tcx; /* TCX links (kernel >= 6.6); else clsact + bpf_tc_attach */
+};
+
+struct capture;
+
+/* Loads the program, creating or reusing the maps pinned in pin_dir, and
+ * switches links pinned by an earlier agent to this program. */
+int capture_open(struct capture **out, const char *pin_dir);
+/* Closes our handles; pinned maps and links (capture) stay in place. */
+void capture_close(struct capture *c);
+const struct capture_caps *capture_caps(const struct capture *c);
+
+/* Attaches to an interface (idempotent: replaces an earlier attachment). */
+int capture_attach(struct capture *c, uint32_t ifindex);
+int capture_detach(struct capture *c, uint32_t ifindex);
+/* Calls fn for each interface with a pinned attachment. */
+int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *ctx), void *ctx);
+
+/* zt_pods: ip in network byte order. */
+int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled);
+int capture_pod_del(struct capture *c, uint32_t ip);
+int capture_pod_get(struct capture *c, uint32_t ip, struct zt_pod *out);
+int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct zt_pod *p, void *ctx),
+			 void *ctx);
+
+/* zt_services: replaces the whole set (addr, port in network byte order). */
+int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, uint32_t n);
+
+int capture_listener_set(struct capture *c, enum zt_listener slot, int fd);
+int capture_node_addrs_set(struct capture *c, const uint32_t *addrs, uint32_t n);
+/* Sums the per-CPU counters. */
+int capture_stats_read(struct capture *c, uint64_t out[ZT_STAT_MAX]);
+const char *capture_stat_name(enum zt_stat s);
+
+/* Policy routing for marked packets, idempotent (libmnl). */
+int capture_routing_ensure(void);
+/* IPv4 addresses of this netns (node addresses) and the interfaces that
+ * carry them, excluding loopback. */
+int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *ifindexes,
+			uint32_t max_if, uint32_t *n_if);
+
+#endif

@@ -1,0 +1,35 @@
+/* io_uring event loop, one per worker thread. Every submission carries a
+ * `struct op *` as user_data; its handler runs with the completion result. */
+#ifndef ZTUNNEL_LOOP_H
+#define ZTUNNEL_LOOP_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct op;
+typedef void (*op_fn)(struct op *op, int res, uint32_t flags);
+
+struct op {
+	op_fn fn;
+};
+
+struct loop {
+	struct io_uring ring;
+	int wake_fd;       /* eventfd: other threads ask this loop to stop */
+	struct op wake_op;
+	uint64_t wake_buf;
+	bool stopping;
+};
+
+int loop_init(struct loop *l, unsigned entries);
+void loop_fini(struct loop *l);
+/* An SQE for op (never NULL: submits to make room when the ring is full). */
+struct io_uring_sqe *loop_sqe(struct loop *l, struct op *op);
+/* Makes room for n SQEs that must land in one submission (linked ops). */
+void loop_reserve(struct loop *l, unsigned n);
+/* Runs until loop_stop() is called from any thread. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+#endif

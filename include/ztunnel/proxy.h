@@ -1,0 +1,72 @@
+/* The data path: io_uring workers accepting captured connections on the
+ * outbound (15001) and inbound plaintext (15006) listeners and relaying
+ * them to their destination with the source pod's IP (transparent). HBONE
+ * (15008) joins with issue 5/10. */
+#ifndef ZTUNNEL_PROXY_H
+#define ZTUNNEL_PROXY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ztunnel/config.h"
+#include "ztunnel/redirect.h"
+#include "ztunnel/state.h"
+
+/* Looks up a pod of this node by IPv4 (network order); 0 when found. */
+typedef int (*local_pod_fn)(void *ctx, uint32_t ip, struct zt_pod *out);
+
+enum route_verdict {
+	ROUTE_CONNECT = 0,
+	ROUTE_REFUSE,
+};
+
+enum proxy_direction {
+	PROXY_OUTBOUND = 0,
+	PROXY_INBOUND_PLAIN,
+	PROXY_DIRECTIONS,
+};
+
+/* Decision for one accepted connection (sans-IO: pure over the model and
+ * the local pod table). Addresses and ports in network byte order. */
+struct route {
+	uint8_t verdict;
+	const char *reason;   /* why refused, for logs */
+	uint32_t upstream_ip;
+	uint16_t upstream_port;
+	uint32_t bind_ip;     /* transparent source; 0: do not spoof */
+	const struct zt_workload *src, *dst; /* NULL when unknown to the model */
+	const struct zt_service *service;
+};
+
+void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
+		    uint32_t dst_ip, uint16_t dst_port, unsigned *seed, struct route *out);
+void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
+			 uint32_t dst_ip, uint16_t dst_port, struct route *out);
+
+/* Counters exported as metrics from issue 7/10. */
+struct proxy_stats {
+	atomic_uint_fast64_t accepted[PROXY_DIRECTIONS];
+	atomic_uint_fast64_t refused[PROXY_DIRECTIONS];
+	atomic_uint_fast64_t connect_failed[PROXY_DIRECTIONS];
+	atomic_uint_fast64_t completed[PROXY_DIRECTIONS];
+	atomic_uint_fast64_t reset[PROXY_DIRECTIONS];
+	atomic_uint_fast64_t bytes_up[PROXY_DIRECTIONS];   /* client -> server */
+	atomic_uint_fast64_t bytes_down[PROXY_DIRECTIONS]; /* server -> client */
+	atomic_int_fast64_t active;
+};
+
+struct proxy;
+struct capture;
+
+/* Creates the listeners (one per worker, SO_REUSEPORT), registers the first
+ * of each port in the capture SOCKMAP and starts the workers. */
+int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
+		struct capture *capture);
+void proxy_stop(struct proxy *p);
+const struct proxy_stats *proxy_stats(const struct proxy *p);
+
+int proxy_listen_transparent(uint16_t port);
+int proxy_upstream_socket(uint32_t bind_ip);
+
+#endif

@@ -1,0 +1,113 @@
+/* Agent start-up and shutdown: capture, data path, enrollment, control. */
+#include "ztunnel/agent.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztunnel/capture.h"
+#include "ztunnel/control.h"
+#include "ztunnel/enroll.h"
+#include "ztunnel/log.h"
+#include "ztunnel/proxy.h"
+
+#define MAX_IFS 64
+
+/* Uplinks and node addresses. "auto" takes every interface with an IPv4
+ * address: pod veths qualify too, which is harmless (they get the program
+ * on CNI ADD anyway). */
+static int capture_node(struct capture *c, const char *uplinks)
+{
+	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], ifs[MAX_IFS], n_addrs, n_ifs;
+	int r = capture_local_addrs(addrs, ZT_MAX_NODE_ADDRS * 4, &n_addrs, ifs, MAX_IFS, &n_ifs);
+
+	if (r < 0) {
+		log_error("cannot list node addresses", LF_ERRNO(r));
+		return r;
+	}
+	if ((r = capture_node_addrs_set(c, addrs, n_addrs)) < 0) {
+		log_error("cannot set node addresses", LF_ERRNO(r));
+		return r;
+	}
+	if (strcmp(uplinks, "auto")) {
+		char *list = strdup(uplinks), *save = NULL;
+		n_ifs = 0;
+		for (char *name = strtok_r(list, ",", &save); name && n_ifs < MAX_IFS;
+		     name = strtok_r(NULL, ",", &save)) {
+			if (!(ifs[n_ifs] = if_nametoindex(name))) {
+				log_error("uplink not found", LF_STR("interface", name));
+				free(list);
+				return -ENODEV;
+			}
+			n_ifs++;
+		}
+		free(list);
+	}
+	for (uint32_t i = 0; i < n_ifs; i++) {
+		char name[IF_NAMESIZE] = "";
+		if_indextoname(ifs[i], name);
+		if ((r = capture_attach(c, ifs[i])) < 0) {
+			log_error("cannot attach capture", LF_STR("interface", name), LF_ERRNO(r));
+			return r;
+		}
+		log_info("capture attached", LF_STR("interface", name),
+			 LF_STR("mode", capture_caps(c)->tcx ? "tcx" : "clsact"));
+	}
+	return 0;
+}
+
+int agent_run(const struct zt_config *cfg)
+{
+	struct state_store store;
+	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
+	struct capture *capture = NULL;
+	struct proxy *proxy = NULL;
+	struct enroll enroll;
+	bool have_enroll = false;
+	int status = 1, r;
+
+	state_store_init(&store, &opts);
+	if (!cfg->capture) {
+		log_warn("capture disabled (--capture=false): following the snapshot only");
+		status = control_run(cfg, &store, NULL);
+		state_store_release(&store);
+		return status;
+	}
+	if ((r = capture_open(&capture, cfg->bpf_pin_dir)) < 0)
+		goto out;
+	if ((r = capture_routing_ensure()) < 0) {
+		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
+		goto out;
+	}
+	if ((r = capture_node(capture, cfg->uplinks)) < 0)
+		goto out;
+	if ((r = enroll_init(&enroll, capture)) < 0) {
+		log_error("cannot read pinned pod state", LF_ERRNO(r));
+		goto out;
+	}
+	have_enroll = true;
+	if ((r = proxy_start(&proxy, cfg, &store, capture)) < 0)
+		goto out;
+	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {
+		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
+		goto out;
+	}
+	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
+	status = control_run(cfg, &store, &enroll);
+out:
+	/* Pinned maps and links stay: capture keeps failing closed for
+	 * enrolled pods until the next agent fills the listener map. */
+	proxy_stop(proxy);
+	if (have_enroll) {
+		if (enroll.listen_fd >= 0) {
+			close(enroll.listen_fd);
+			unlink(cfg->cni_socket);
+		}
+		enroll_fini(&enroll);
+	}
+	capture_close(capture);
+	state_store_release(&store);
+	return status;
+}

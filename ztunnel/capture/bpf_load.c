@@ -1,0 +1,316 @@
+/* Loading, pinning and attaching the redirect program. Maps are pinned by
+ * name (libbpf auto-pinning) and links as <pin_dir>/links/if<ifindex>, so
+ * capture survives agent restarts (DESIGN.md §1). */
+#include "ztunnel/capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "redirect.skel.h"
+#include "ztunnel/log.h"
+
+/* Debian's libbpf 1.1 headers predate TCX (kernel 6.6); the kernel ABI
+ * values are stable. */
+#define ZT_BPF_TCX_INGRESS 46
+
+struct capture {
+	struct redirect *skel;
+	char pin_dir[PATH_MAX];
+	char link_dir[PATH_MAX];
+	struct capture_caps caps;
+	int nprocs;
+};
+
+static const char *const stat_names[ZT_STAT_MAX] = {
+	[ZT_STAT_PASSED] = "passed",
+	[ZT_STAT_NOT_TCP4] = "not_tcp4",
+	[ZT_STAT_ASSIGNED_ESTABLISHED] = "assigned_established",
+	[ZT_STAT_CAPTURED_OUTBOUND] = "captured_outbound",
+	[ZT_STAT_CAPTURED_INBOUND_HBONE] = "captured_inbound_hbone",
+	[ZT_STAT_CAPTURED_INBOUND_PLAIN] = "captured_inbound_plain",
+	[ZT_STAT_CAPTURED_SERVICE] = "captured_service",
+	[ZT_STAT_SPOOFED_SOURCE_DROPPED] = "spoofed_source_dropped",
+	[ZT_STAT_NO_LISTENER_DROPPED] = "no_listener_dropped",
+	[ZT_STAT_ASSIGN_FAILED_DROPPED] = "assign_failed_dropped",
+	[ZT_STAT_NODE_ADDRESS_PASSED] = "node_address_passed",
+};
+
+const char *capture_stat_name(enum zt_stat s)
+{
+	return (unsigned)s < ZT_STAT_MAX ? stat_names[s] : "unknown";
+}
+
+const struct capture_caps *capture_caps(const struct capture *c)
+{
+	return &c->caps;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static void link_path(const struct capture *c, uint32_t ifindex, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/if%u", c->link_dir, ifindex);
+}
+
+/* A pinned link of an earlier agent keeps running its program; point it at
+ * ours so an upgrade takes effect. A link whose device is gone is dropped. */
+static void adopt_link(uint32_t ifindex, void *ctx)
+{
+	struct capture *c = ctx;
+	char path[PATH_MAX], name[IF_NAMESIZE];
+
+	link_path(c, ifindex, path, sizeof(path));
+	int fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	int r = if_indextoname(ifindex, name) ? bpf_link_update(fd, bpf_program__fd(c->skel->progs.zt_ingress), NULL)
+					      : -ENODEV;
+	if (r < 0) {
+		log_info("dropping stale capture link", LF_UINT("ifindex", ifindex), LF_ERRNO(r < 0 ? r : -ENODEV));
+		unlink(path);
+	}
+	close(fd);
+}
+
+int capture_open(struct capture **out, const char *pin_dir)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+	int r;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", pin_dir);
+	snprintf(c->link_dir, sizeof(c->link_dir), "%s/links", pin_dir);
+	c->nprocs = libbpf_num_possible_cpus();
+	if ((r = mkdir_p(c->link_dir)) < 0) {
+		log_error("cannot create BPF pin directory (is it on a bpffs mount?)",
+			  LF_STR("path", c->link_dir), LF_ERRNO(r));
+		free(c);
+		return r;
+	}
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
+	c->skel = redirect__open_opts(&opts);
+	if (!c->skel) {
+		r = -errno;
+		log_error("cannot open BPF object", LF_ERRNO(r));
+		free(c);
+		return r;
+	}
+	if ((r = redirect__load(c->skel)) < 0) {
+		log_error("cannot load BPF program or reuse pinned maps", LF_STR("pin_dir", pin_dir),
+			  LF_ERRNO(r));
+		capture_close(c);
+		return r;
+	}
+	/* TCX needs an interface to probe: assumed, and the first attach that
+	 * the kernel refuses switches to clsact for good. */
+	c->caps.tcx = true;
+	capture_for_each_link(c, adopt_link, c);
+	*out = c;
+	return 0;
+}
+
+void capture_close(struct capture *c)
+{
+	if (!c)
+		return;
+	redirect__destroy(c->skel);
+	free(c);
+}
+
+int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *ctx), void *ctx)
+{
+	DIR *d = opendir(c->link_dir);
+	struct dirent *e;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long ifindex;
+		if (strncmp(e->d_name, "if", 2))
+			continue;
+		ifindex = strtoul(e->d_name + 2, &end, 10);
+		if (*end || !ifindex || ifindex > UINT32_MAX)
+			continue;
+		fn((uint32_t)ifindex, ctx);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int attach_tc(struct capture *c, uint32_t ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1,
+		    .prog_fd = bpf_program__fd(c->skel->progs.zt_ingress),
+		    .flags = BPF_TC_F_REPLACE);
+	int r = bpf_tc_hook_create(&hook);
+
+	if (r < 0 && r != -EEXIST)
+		return r;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+int capture_attach(struct capture *c, uint32_t ifindex)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (!c->caps.tcx)
+		return attach_tc(c, ifindex);
+	link_path(c, ifindex, path, sizeof(path));
+	unlink(path); /* the device may be new with a recycled ifindex */
+	int fd = bpf_link_create(bpf_program__fd(c->skel->progs.zt_ingress), (int)ifindex,
+				 ZT_BPF_TCX_INGRESS, NULL);
+	if (fd == -EINVAL || fd == -EOPNOTSUPP) {
+		log_warn("TCX links not supported: falling back to clsact", LF_ERRNO(fd));
+		c->caps.tcx = false;
+		return attach_tc(c, ifindex);
+	}
+	if (fd < 0)
+		return fd;
+	r = bpf_obj_pin(fd, path);
+	close(fd);
+	return r < 0 ? -errno : 0;
+}
+
+int capture_detach(struct capture *c, uint32_t ifindex)
+{
+	char path[PATH_MAX];
+
+	if (!c->caps.tcx) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1);
+		int r = bpf_tc_detach(&hook, &opts);
+		return r == -ENOENT || r == -ENODEV ? 0 : r;
+	}
+	link_path(c, ifindex, path, sizeof(path));
+	/* The pin is the last reference: unlinking it detaches the program. */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled)
+{
+	struct zt_pod v = { .ifindex = ifindex, .enrolled = enrolled };
+
+	return bpf_map__update_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), &v, sizeof(v), BPF_ANY);
+}
+
+int capture_pod_del(struct capture *c, uint32_t ip)
+{
+	int r = bpf_map__delete_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), 0);
+	return r == -ENOENT ? 0 : r;
+}
+
+int capture_pod_get(struct capture *c, uint32_t ip, struct zt_pod *out)
+{
+	return bpf_map__lookup_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), out, sizeof(*out), 0);
+}
+
+int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct zt_pod *p, void *ctx),
+			 void *ctx)
+{
+	uint32_t key, next;
+	struct zt_pod v;
+	int r = bpf_map__get_next_key(c->skel->maps.zt_pods, NULL, &next, sizeof(next));
+
+	while (r == 0) {
+		key = next;
+		r = bpf_map__get_next_key(c->skel->maps.zt_pods, &key, &next, sizeof(next));
+		if (capture_pod_get(c, key, &v) == 0)
+			fn(key, &v, ctx);
+	}
+	return r == -ENOENT ? 0 : r;
+}
+
+int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, uint32_t n)
+{
+	struct bpf_map *m = c->skel->maps.zt_services;
+	struct zt_svc v = { .enrolled = 1 };
+	struct zt_svc_key key, next;
+	int r;
+
+	for (uint32_t i = 0; i < n; i++)
+		if ((r = bpf_map__update_elem(m, &keys[i], sizeof(keys[i]), &v, sizeof(v), BPF_ANY)) < 0)
+			return r;
+	/* Then drop what is no longer wanted (add first: no window without). */
+	r = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
+	while (r == 0) {
+		key = next;
+		r = bpf_map__get_next_key(m, &key, &next, sizeof(next));
+		bool keep = false;
+		for (uint32_t i = 0; i < n && !keep; i++)
+			keep = keys[i].addr == key.addr && keys[i].port == key.port;
+		if (!keep)
+			bpf_map__delete_elem(m, &key, sizeof(key), 0);
+	}
+	return r == -ENOENT ? 0 : r;
+}
+
+int capture_listener_set(struct capture *c, enum zt_listener slot, int fd)
+{
+	uint32_t key = slot;
+	uint64_t v = (uint64_t)fd;
+
+	return bpf_map__update_elem(c->skel->maps.zt_listeners, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
+}
+
+int capture_node_addrs_set(struct capture *c, const uint32_t *addrs, uint32_t n)
+{
+	struct zt_bpf_config cfg = { 0 };
+	uint32_t zero = 0;
+
+	if (n > ZT_MAX_NODE_ADDRS) {
+		log_warn("more node addresses than the program tracks; extra ones may be captured",
+			 LF_UINT("addresses", n), LF_UINT("max", ZT_MAX_NODE_ADDRS));
+		n = ZT_MAX_NODE_ADDRS;
+	}
+	memcpy(cfg.node_addrs, addrs, n * sizeof(*addrs));
+	cfg.n_node_addrs = n;
+	return bpf_map__update_elem(c->skel->maps.zt_config, &zero, sizeof(zero), &cfg, sizeof(cfg), BPF_ANY);
+}
+
+int capture_stats_read(struct capture *c, uint64_t out[ZT_STAT_MAX])
+{
+	uint64_t *per = calloc((size_t)c->nprocs, sizeof(*per));
+
+	if (!per)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < ZT_STAT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map__lookup_elem(c->skel->maps.zt_stats, &k, sizeof(k), per,
+					 (size_t)c->nprocs * sizeof(*per), 0) < 0)
+			continue;
+		for (int i = 0; i < c->nprocs; i++)
+			out[k] += per[i];
+	}
+	free(per);
+	return 0;
+}

@@ -1,0 +1,156 @@
+/* Netlink with libmnl: policy routing for captured packets and the node's
+ * own addresses. Only ever touches the agent's own network namespace. */
+#include "ztunnel/capture.h"
+
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* Sends one request and waits for its ack (or dump replies, fed to cb). */
+static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int r;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	unsigned portid = mnl_socket_get_portid(nl);
+	nlh->nlmsg_seq = (unsigned)time(NULL);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, cb, data);
+		if (r <= MNL_CB_STOP) {
+			r = r < 0 ? -errno : 0;
+			break;
+		}
+	}
+out:
+	mnl_socket_close(nl);
+	return r;
+}
+
+/* ip rule add fwmark 0x400/0xf00 lookup 100 */
+static int ensure_rule(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct fib_rule_hdr *frh;
+
+	nlh->nlmsg_type = RTM_NEWRULE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = AF_INET;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_TABLE, ZT_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, ZT_MARK);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, ZT_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
+	int r = nl_talk(nlh, NULL, NULL);
+	return r == -EEXIST ? 0 : r;
+}
+
+/* ip route add local 0.0.0.0/0 dev lo table 100 */
+static int ensure_route(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	unsigned lo = if_nametoindex("lo");
+
+	if (!lo)
+		return -ENODEV;
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 0;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put_u32(nlh, RTA_TABLE, ZT_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, RTA_OIF, lo);
+	int r = nl_talk(nlh, NULL, NULL);
+	return r == -EEXIST ? 0 : r;
+}
+
+int capture_routing_ensure(void)
+{
+	int r = ensure_rule();
+	return r < 0 ? r : ensure_route();
+}
+
+struct addr_dump {
+	uint32_t *addrs, max, n;
+	uint32_t *ifs, max_if, n_if;
+};
+
+static int addr_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, IFA_MAX) >= 0)
+		tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int addr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct addr_dump *d = data;
+	struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFA_MAX + 1] = { 0 };
+	char name[IF_NAMESIZE];
+
+	if (ifa->ifa_family != AF_INET || !if_indextoname(ifa->ifa_index, name) || !strcmp(name, "lo"))
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(*ifa), addr_attr, tb);
+	if (!tb[IFA_LOCAL] && !tb[IFA_ADDRESS])
+		return MNL_CB_OK;
+	uint32_t a = mnl_attr_get_u32(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
+	if (d->n < d->max)
+		d->addrs[d->n++] = a;
+	bool seen = false;
+	for (uint32_t i = 0; i < d->n_if; i++)
+		seen |= d->ifs[i] == ifa->ifa_index;
+	if (!seen && d->n_if < d->max_if)
+		d->ifs[d->n_if++] = ifa->ifa_index;
+	return MNL_CB_OK;
+}
+
+int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *ifindexes,
+			uint32_t max_if, uint32_t *n_if)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct addr_dump d = { addrs, max, 0, ifindexes, max_if, 0 };
+
+	nlh->nlmsg_type = RTM_GETADDR;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET;
+	int r = nl_talk(nlh, addr_cb, &d);
+	*n = d.n;
+	*n_if = d.n_if;
+	return r;
+}

@@ -1,0 +1,79 @@
+/* ztunnel-ctl capture stats: the eBPF program's verdict counters, read
+ * from the pinned zt_stats map (works while the agent is down too). */
+#include "ctl.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztunnel/capture.h"
+
+static void stats_usage(FILE *out)
+{
+	fprintf(out, "Usage: ztunnel-ctl capture stats [--bpf-pin-dir DIR] [--json]\n\n"
+		     "Prints the capture program's per-reason packet counters from the maps\n"
+		     "pinned in DIR (default /sys/fs/bpf/ztunnel), one \"reason count\" per line.\n");
+}
+
+int ctl_capture(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bpf-pin-dir", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *dir = "/sys/fs/bpf/ztunnel";
+	bool json = false;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "stats")) {
+		stats_usage(stderr);
+		return 2;
+	}
+	argc--;
+	argv++;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': dir = optarg; break;
+		case 'j': json = true; break;
+		case 'h': stats_usage(stdout); return 0;
+		default: stats_usage(stderr); return 2;
+		}
+	}
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/zt_stats", dir);
+	int fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fprintf(stderr, "error: cannot open %s: %s (is an agent using this pin dir?)\n", path,
+			strerror(errno));
+		return 1;
+	}
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
+	if (json)
+		printf("{");
+	for (uint32_t k = 0; per && k < ZT_STAT_MAX; k++) {
+		uint64_t sum = 0;
+		if (bpf_map_lookup_elem(fd, &k, per) == 0)
+			for (int i = 0; i < ncpu; i++)
+				sum += per[i];
+		if (json)
+			printf("%s\"%s\":%llu", k ? "," : "", capture_stat_name(k), (unsigned long long)sum);
+		else
+			printf("%s %llu\n", capture_stat_name(k), (unsigned long long)sum);
+	}
+	if (json)
+		printf("}\n");
+	free(per);
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,206 @@
+/* The node's pod table and its reconciliation with the snapshot. */
+#include "enroll_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztunnel/capture.h"
+#include "ztunnel/log.h"
+
+const char *enroll_decide(const struct zt_model *m, const struct enroll_pod *p, bool *enrolled)
+{
+	const struct zt_workload *w = NULL;
+
+	if (!m)
+		return "no snapshot yet";
+	if (p->uid[0])
+		w = model_workload_by_uid(m, p->uid);
+	for (uint32_t i = 0; !w && i < p->n_ips; i++) {
+		struct zt_ip ip = { .family = AF_INET };
+		memcpy(ip.addr, &p->ips[i], 4);
+		w = model_workload_by_ip(m, &ip);
+	}
+	if (w) {
+		*enrolled = w->enrolled;
+		return zt_enrollment_reason(w->enrollment);
+	}
+	if (!p->ns[0])
+		return "unknown to the snapshot: unchanged";
+	/* Newer than the snapshot: the namespace decides, as istio-cni does at
+	 * pod start. Pod-level opt-out is applied once the pod shows up. */
+	const struct zt_namespace *ns = model_namespace(m, p->ns);
+	*enrolled = strcmp(p->ns, "kube-system") && ns && ns->mode == ZT_MODE_AMBIENT;
+	return *enrolled ? "pending: namespace labelled ambient, pod not in snapshot yet"
+			 : "pending: namespace not labelled ambient, pod not in snapshot yet";
+}
+
+static struct enroll_pod *pod_by_ifindex(struct enroll *e, uint32_t ifindex)
+{
+	for (uint32_t i = 0; i < e->n; i++)
+		if (e->pods[i].ifindex == ifindex)
+			return &e->pods[i];
+	return NULL;
+}
+
+static void adopt_pod(uint32_t ip, const struct zt_pod *v, void *ctx)
+{
+	struct enroll *e = ctx;
+	char name[IF_NAMESIZE];
+	struct enroll_pod *p;
+
+	if (!if_indextoname(v->ifindex, name)) {
+		/* The pod went away while no agent was running. */
+		capture_pod_del(e->capture, ip);
+		capture_detach(e->capture, v->ifindex);
+		return;
+	}
+	p = pod_by_ifindex(e, v->ifindex);
+	if (!p) {
+		if (!(p = enroll_add_pod(e)))
+			return;
+		p->ifindex = v->ifindex;
+		memcpy(p->ifname, name, sizeof(p->ifname));
+		p->enrolled = v->enrolled;
+		p->reason = "restored from pinned state";
+	}
+	if (p->n_ips < ENROLL_MAX_IPS)
+		p->ips[p->n_ips++] = ip;
+}
+
+int enroll_init(struct enroll *e, struct capture *c)
+{
+	memset(e, 0, sizeof(*e));
+	e->capture = c;
+	e->listen_fd = -1;
+	int r = capture_for_each_pod(c, adopt_pod, e);
+	if (e->n)
+		log_info("restored pods from pinned capture state", LF_UINT("pods", e->n));
+	return r;
+}
+
+void enroll_fini(struct enroll *e)
+{
+	free(e->pods);
+	e->pods = NULL;
+	e->n = e->cap = 0;
+}
+
+static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason)
+{
+	bool changed = p->enrolled != enrolled;
+
+	p->enrolled = enrolled;
+	p->reason = reason;
+	for (uint32_t i = 0; i < p->n_ips; i++) {
+		int r = capture_pod_set(e->capture, p->ips[i], p->ifindex, enrolled);
+		if (r < 0)
+			log_error("cannot update zt_pods", LF_STR("pod", p->name), LF_ERRNO(r));
+	}
+	if (changed)
+		log_info(enrolled ? "pod enrolled" : "pod released", LF_STR("namespace", p->ns),
+			 LF_STR("pod", p->name), LF_STR("uid", p->uid), LF_STR("veth", p->ifname),
+			 LF_STR("reason", reason));
+}
+
+/* VIP:port of every service with an enrolled endpoint: captured from any
+ * source, so non-mesh clients cannot reach mesh pods around policy. */
+static void reconcile_services(struct enroll *e, const struct zt_model *m)
+{
+	uint32_t n = 0, cap = 0;
+	struct zt_svc_key *keys = NULL;
+
+	for (uint32_t i = 0; i < m->n_services; i++) {
+		const struct zt_service *s = &m->services[i];
+		bool enrolled = false;
+		for (uint32_t j = 0; j < s->n_endpoints && !enrolled; j++)
+			enrolled = s->endpoints[j].workload->enrolled;
+		for (uint32_t v = 0; enrolled && v < s->n_vips; v++) {
+			if (s->vips[v].family != AF_INET)
+				continue;
+			for (uint32_t p = 0; p < s->n_ports; p++) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 64;
+					struct zt_svc_key *nk = realloc(keys, cap * sizeof(*nk));
+					if (!nk) {
+						free(keys);
+						return;
+					}
+					keys = nk;
+				}
+				keys[n] = (struct zt_svc_key){ 0 };
+				memcpy(&keys[n].addr, s->vips[v].addr, 4);
+				keys[n].port = htons(s->ports[p].port);
+				n++;
+			}
+		}
+	}
+	int r = capture_services_replace(e->capture, keys, n);
+	if (r < 0)
+		log_error("cannot update zt_services", LF_ERRNO(r));
+	free(keys);
+}
+
+void enroll_reconcile(struct enroll *e, const struct zt_model *m)
+{
+	if (!m)
+		return;
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct enroll_pod *p = &e->pods[i];
+		bool enrolled = p->enrolled;
+		const char *reason = enroll_decide(m, p, &enrolled);
+		/* Fill in who a restored pod is once the snapshot knows its IP. */
+		if (!p->uid[0] && p->n_ips) {
+			struct zt_ip ip = { .family = AF_INET };
+			memcpy(ip.addr, &p->ips[0], 4);
+			const struct zt_workload *w = model_workload_by_ip(m, &ip);
+			if (w) {
+				snprintf(p->uid, sizeof(p->uid), "%s", w->uid ? w->uid : "");
+				snprintf(p->ns, sizeof(p->ns), "%s", w->namespace);
+				snprintf(p->name, sizeof(p->name), "%s", w->name);
+			}
+		}
+		apply(e, p, enrolled, reason);
+	}
+	reconcile_services(e, m);
+}
+
+struct enroll_pod *enroll_find(struct enroll *e, const char *uid, const char *container_id)
+{
+	for (uint32_t i = 0; i < e->n; i++) {
+		struct enroll_pod *p = &e->pods[i];
+		if ((uid && *uid && !strcmp(p->uid, uid)) ||
+		    (container_id && *container_id && !strcmp(p->container_id, container_id)))
+			return p;
+	}
+	return NULL;
+}
+
+struct enroll_pod *enroll_add_pod(struct enroll *e)
+{
+	if (e->n == e->cap) {
+		uint32_t cap = e->cap ? e->cap * 2 : 32;
+		struct enroll_pod *np = realloc(e->pods, cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		e->pods = np;
+		e->cap = cap;
+	}
+	struct enroll_pod *p = &e->pods[e->n++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+void enroll_remove_pod(struct enroll *e, struct enroll_pod *p)
+{
+	for (uint32_t i = 0; i < p->n_ips; i++)
+		capture_pod_del(e->capture, p->ips[i]);
+	capture_detach(e->capture, p->ifindex);
+	*p = e->pods[--e->n];
+}
+
+void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason)
+{
+	apply(e, p, enrolled, reason);
+}

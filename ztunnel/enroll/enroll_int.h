@@ -1,0 +1,12 @@
+/* Internal to ztunnel/enroll: pod table operations the CNI server uses. */
+#ifndef ZTUNNEL_ENROLL_INT_H
+#define ZTUNNEL_ENROLL_INT_H
+
+#include "ztunnel/enroll.h"
+
+struct enroll_pod *enroll_find(struct enroll *e, const char *uid, const char *container_id);
+struct enroll_pod *enroll_add_pod(struct enroll *e);
+void enroll_remove_pod(struct enroll *e, struct enroll_pod *p);
+void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason);
+
+#endif

@@ -1,0 +1,85 @@
+#include "ztunnel/loop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+
+static void on_wake(struct op *op, int res, uint32_t flags)
+{
+	struct loop *l = (struct loop *)((char *)op - offsetof(struct loop, wake_op));
+
+	(void)res;
+	(void)flags;
+	l->stopping = true;
+}
+
+int loop_init(struct loop *l, unsigned entries)
+{
+	memset(l, 0, sizeof(*l));
+	int r = io_uring_queue_init(entries, &l->ring, 0);
+	if (r < 0)
+		return r;
+	l->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (l->wake_fd < 0) {
+		r = -errno;
+		io_uring_queue_exit(&l->ring);
+		return r;
+	}
+	l->wake_op.fn = on_wake;
+	io_uring_prep_read(loop_sqe(l, &l->wake_op), l->wake_fd, &l->wake_buf, sizeof(l->wake_buf), 0);
+	return 0;
+}
+
+void loop_fini(struct loop *l)
+{
+	io_uring_queue_exit(&l->ring);
+	close(l->wake_fd);
+}
+
+struct io_uring_sqe *loop_sqe(struct loop *l, struct op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+
+	while (!sqe) {
+		io_uring_submit(&l->ring);
+		sqe = io_uring_get_sqe(&l->ring);
+	}
+	io_uring_sqe_set_data(sqe, op);
+	return sqe;
+}
+
+void loop_reserve(struct loop *l, unsigned n)
+{
+	if (io_uring_sq_space_left(&l->ring) < n)
+		io_uring_submit(&l->ring);
+}
+
+int loop_run(struct loop *l)
+{
+	while (!l->stopping) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait(&l->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			log_error("io_uring wait failed", LF_ERRNO(r));
+			return r;
+		}
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&l->ring, head, cqe) {
+			struct op *op = io_uring_cqe_get_data(cqe);
+			n++;
+			if (op)
+				op->fn(op, cqe->res, cqe->flags);
+		}
+		io_uring_cq_advance(&l->ring, n);
+	}
+	return 0;
+}
+
+void loop_stop(struct loop *l)
+{
+	uint64_t one = 1;
+	(void)!write(l->wake_fd, &one, sizeof(one));
+}

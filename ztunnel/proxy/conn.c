@@ -1,0 +1,365 @@
+/* One captured connection: route, transparent connect, then a byte relay
+ * in both directions with half-close (FIN -> shutdown(SHUT_WR)), reset
+ * propagation (RST -> SO_LINGER 0) and backpressure (one buffer per
+ * direction: nothing is read until the previous chunk is written). */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/capture.h"
+#include "ztunnel/log.h"
+
+#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define MAX_FREE_CONNS 64
+
+static const char *const direction_names[] = { "outbound", "inbound" };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+	snprintf(buf, size, "%s:%u", ip, ntohs(a->sin_port));
+}
+
+static void name_of(const struct zt_workload *w, char *buf, size_t size)
+{
+	if (w)
+		snprintf(buf, size, "%s/%s", w->namespace, w->name);
+	else
+		buf[0] = '\0';
+}
+
+static void reset_socket(int fd)
+{
+	struct linger l = { 1, 0 };
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+static void conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (w->n_free < MAX_FREE_CONNS) {
+		c->next_free = w->free_list;
+		w->free_list = c;
+		w->n_free++;
+	} else {
+		free(c);
+	}
+}
+
+static struct conn *conn_alloc(struct worker *w)
+{
+	struct conn *c = w->free_list;
+
+	if (c) {
+		w->free_list = c->next_free;
+		w->n_free--;
+	} else if (!(c = malloc(sizeof(*c)))) {
+		return NULL;
+	}
+	/* Everything but the buffers. */
+	memset(c, 0, offsetof(struct conn, bufs));
+	c->w = w;
+	return c;
+}
+
+/* Last step of every connection: one access-log line, counters, close. */
+static void conn_finish(struct conn *c)
+{
+	struct proxy_stats *st = &c->w->p->stats;
+	char src[32], dst[32];
+	/* Bytes from the local pod's point of view (SPEC.md §6.2). */
+	uint64_t sent = c->dir == PROXY_OUTBOUND ? c->h[0].bytes : c->h[1].bytes;
+	uint64_t recv = c->dir == PROXY_OUTBOUND ? c->h[1].bytes : c->h[0].bytes;
+
+	fmt_addr(&c->src, src, sizeof(src));
+	fmt_addr(&c->up, dst, sizeof(dst));
+	if (c->cfd >= 0)
+		close(c->cfd);
+	if (c->ufd >= 0)
+		close(c->ufd);
+	atomic_fetch_add(&st->bytes_up[c->dir], c->h[0].bytes);
+	atomic_fetch_add(&st->bytes_down[c->dir], c->h[1].bytes);
+	atomic_fetch_add(c->error ? &st->reset[c->dir] : &st->completed[c->dir], 1);
+	atomic_fetch_sub(&st->active, 1);
+	char duration[32];
+	snprintf(duration, sizeof(duration), "%lldms", (long long)(now_ms() - c->start_ms));
+	log_at(c->error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "connection complete",
+	       LF_STR("src.addr", src), LF_STR("src.workload", c->src_name),
+	       LF_STR("dst.addr", dst), LF_STR("dst.workload", c->dst_name),
+	       LF_STR("dst.service", c->service), LF_STR("direction", direction_names[c->dir]),
+	       LF_UINT("bytes_sent", sent), LF_UINT("bytes_recv", recv),
+	       LF_STR("duration", duration), LF_STR("error", c->error ? c->error : ""));
+	conn_free(c);
+}
+
+static void op_done(struct conn *c)
+{
+	if (--c->pending == 0 && (c->aborting || (c->h[0].write_closed && c->h[1].write_closed)))
+		conn_finish(c);
+}
+
+static void submit_recv(struct conn *c, struct half *h);
+
+/* Abort: RST both sides, cancel what is in flight, finish when it drains. */
+static void conn_abort(struct conn *c, const char *why)
+{
+	if (c->aborting)
+		return;
+	c->aborting = true;
+	if (!c->error)
+		c->error = why;
+	reset_socket(c->cfd);
+	reset_socket(c->ufd);
+	for (int i = 0; i < 2; i++) {
+		struct half *h = &c->h[i];
+		if (h->in_recv)
+			io_uring_prep_cancel(loop_sqe(&c->w->loop, NULL), &h->recv_op, 0);
+		if (h->in_send)
+			io_uring_prep_cancel(loop_sqe(&c->w->loop, NULL), &h->send_op, 0);
+	}
+	if (c->pending == 0)
+		conn_finish(c);
+}
+
+static const char *errno_reason(int res)
+{
+	switch (-res) {
+	case ECONNRESET: return "connection reset by peer";
+	case EPIPE: return "broken pipe";
+	case ETIMEDOUT: return "connection timed out";
+	default: return "socket error";
+	}
+}
+
+static struct conn *conn_of_half(struct half *h, int *idx)
+{
+	/* h is c->h[0] or c->h[1]; h->buf tells which. */
+	struct conn *c0 = CONTAINER(h, struct conn, h[0]);
+
+	if (h->buf == c0->bufs[0]) {
+		*idx = 0;
+		return c0;
+	}
+	*idx = 1;
+	return CONTAINER(h, struct conn, h[1]);
+}
+
+static void on_shutdown(struct op *op, int res, uint32_t flags)
+{
+	struct half *h = CONTAINER(op, struct half, shut_op);
+	int idx;
+	struct conn *c = conn_of_half(h, &idx);
+
+	(void)res;
+	(void)flags;
+	h->write_closed = true;
+	op_done(c);
+}
+
+static void on_send(struct op *op, int res, uint32_t flags)
+{
+	struct half *h = CONTAINER(op, struct half, send_op);
+	int idx;
+	struct conn *c = conn_of_half(h, &idx);
+
+	(void)flags;
+	h->in_send = false;
+	if (c->aborting || res <= 0) {
+		if (res <= 0 && res != -ECANCELED)
+			conn_abort(c, errno_reason(res));
+		op_done(c);
+		return;
+	}
+	h->off += (uint32_t)res;
+	h->bytes += (uint64_t)res;
+	if (h->off < h->len) {
+		h->in_send = true;
+		c->pending++;
+		io_uring_prep_send(loop_sqe(&c->w->loop, &h->send_op), h->to, h->buf + h->off,
+				   h->len - h->off, MSG_NOSIGNAL);
+	} else {
+		submit_recv(c, h);
+	}
+	op_done(c);
+}
+
+static void on_recv(struct op *op, int res, uint32_t flags)
+{
+	struct half *h = CONTAINER(op, struct half, recv_op);
+	int idx;
+	struct conn *c = conn_of_half(h, &idx);
+
+	(void)flags;
+	h->in_recv = false;
+	if (c->aborting) {
+		op_done(c);
+		return;
+	}
+	if (res < 0) {
+		if (res != -ECANCELED)
+			conn_abort(c, errno_reason(res));
+		op_done(c);
+		return;
+	}
+	if (res == 0) {
+		/* FIN from `from`: pass the half-close on, keep the other way. */
+		h->eof = true;
+		c->pending++;
+		io_uring_prep_shutdown(loop_sqe(&c->w->loop, &h->shut_op), h->to, SHUT_WR);
+		op_done(c);
+		return;
+	}
+	h->len = (uint32_t)res;
+	h->off = 0;
+	h->in_send = true;
+	c->pending++;
+	io_uring_prep_send(loop_sqe(&c->w->loop, &h->send_op), h->to, h->buf, h->len, MSG_NOSIGNAL);
+	op_done(c);
+}
+
+static void submit_recv(struct conn *c, struct half *h)
+{
+	h->in_recv = true;
+	c->pending++;
+	io_uring_prep_recv(loop_sqe(&c->w->loop, &h->recv_op), h->from, h->buf, RELAY_BUF, 0);
+}
+
+static void start_relay(struct conn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		struct half *h = &c->h[i];
+		h->recv_op.fn = on_recv;
+		h->send_op.fn = on_send;
+		h->shut_op.fn = on_shutdown;
+		h->from = i == 0 ? c->cfd : c->ufd;
+		h->to = i == 0 ? c->ufd : c->cfd;
+		h->buf = c->bufs[i];
+		submit_recv(c, h);
+	}
+}
+
+static void on_connect(struct op *op, int res, uint32_t flags)
+{
+	struct conn *c = CONTAINER(op, struct conn, connect_op);
+
+	(void)flags;
+	if (res < 0) {
+		atomic_fetch_add(&c->w->p->stats.connect_failed[c->dir], 1);
+		conn_abort(c, res == -ECANCELED ? "upstream connect timed out (10s)"
+				: res == -ECONNREFUSED ? "upstream refused the connection"
+						       : "upstream connect failed");
+	} else if (!c->aborting) {
+		c->connected = true;
+		start_relay(c);
+	}
+	op_done(c);
+}
+
+static void on_timeout(struct op *op, int res, uint32_t flags)
+{
+	struct conn *c = CONTAINER(op, struct conn, timeout_op);
+
+	(void)res;
+	(void)flags;
+	op_done(c);
+}
+
+static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
+{
+	return capture_pod_get(ctx, ip, out);
+}
+
+static void refuse(struct conn *c, const char *why)
+{
+	char src[32], dst[32];
+
+	fmt_addr(&c->src, src, sizeof(src));
+	fmt_addr(&c->dst, dst, sizeof(dst));
+	atomic_fetch_add(&c->w->p->stats.refused[c->dir], 1);
+	atomic_fetch_sub(&c->w->p->stats.active, 1);
+	log_warn("connection refused", LF_STR("src.addr", src), LF_STR("dst.addr", dst),
+		 LF_STR("direction", direction_names[c->dir]), LF_STR("error", why));
+	reset_socket(c->cfd);
+	close(c->cfd);
+	conn_free(c);
+}
+
+void conn_start(struct worker *w, uint8_t dir, int cfd)
+{
+	struct proxy *p = w->p;
+	struct conn *c = conn_alloc(w);
+	socklen_t len = sizeof(struct sockaddr_in);
+	struct route rt;
+
+	if (!c) {
+		reset_socket(cfd);
+		close(cfd);
+		log_error("out of memory: connection reset");
+		return;
+	}
+	atomic_fetch_add(&p->stats.accepted[dir], 1);
+	atomic_fetch_add(&p->stats.active, 1);
+	c->dir = dir;
+	c->cfd = cfd;
+	c->ufd = -1;
+	c->start_ms = now_ms();
+	if (getpeername(cfd, (struct sockaddr *)&c->src, &len) < 0 ||
+	    getsockname(cfd, (struct sockaddr *)&c->dst, &(socklen_t){ sizeof(c->dst) }) < 0 ||
+	    c->src.sin_family != AF_INET)
+		return refuse(c, "cannot read connection addresses");
+
+	const struct zt_model *m = state_read_lock(p->store);
+	if (dir == PROXY_OUTBOUND)
+		route_outbound(m, pod_lookup, p->capture, c->src.sin_addr.s_addr, c->dst.sin_addr.s_addr,
+			       c->dst.sin_port, &w->seed, &rt);
+	else
+		route_inbound_plain(m, pod_lookup, p->capture, c->src.sin_addr.s_addr,
+				    c->dst.sin_addr.s_addr, c->dst.sin_port, &rt);
+	name_of(rt.src, c->src_name, sizeof(c->src_name));
+	name_of(rt.dst, c->dst_name, sizeof(c->dst_name));
+	if (rt.service)
+		snprintf(c->service, sizeof(c->service), "%s", rt.service->hostname);
+	state_read_unlock();
+	if (rt.verdict != ROUTE_CONNECT)
+		return refuse(c, rt.reason);
+
+	c->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
+				      .sin_port = rt.upstream_port };
+	c->ufd = proxy_upstream_socket(rt.bind_ip);
+	if (c->ufd < 0) {
+		int err = c->ufd;
+		c->ufd = -1;
+		log_error("cannot create upstream socket", LF_ERRNO(err));
+		return refuse(c, "cannot create upstream socket");
+	}
+	c->connect_op.fn = on_connect;
+	c->timeout_op.fn = on_timeout;
+	c->timeout.tv_sec = CONNECT_TIMEOUT_S;
+	c->pending = 2;
+	/* connect + its linked timeout must be submitted together. */
+	loop_reserve(&w->loop, 2);
+	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &c->connect_op);
+	io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&c->up, sizeof(c->up));
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(loop_sqe(&w->loop, &c->timeout_op), &c->timeout, 0);
+}

@@ -1,0 +1,118 @@
+/* Where a captured connection goes, or why it is refused (SPEC.md §3.1,
+ * §3.3). Pure functions over the model and the node's pod table. */
+#include "ztunnel/proxy.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 15001/15006/15008 as destinations would loop through ourselves. */
+static bool illegal_port(uint16_t port_be)
+{
+	uint16_t p = ntohs(port_be);
+	return p == ZT_PORT_OUTBOUND || p == ZT_PORT_INBOUND_PLAIN || p == ZT_PORT_HBONE;
+}
+
+static const struct zt_workload *workload_v4(const struct zt_model *m, uint32_t ip)
+{
+	struct zt_ip a = { .family = AF_INET };
+
+	if (!m)
+		return NULL;
+	memcpy(a.addr, &ip, 4);
+	return model_workload_by_ip(m, &a);
+}
+
+static bool first_v4(const struct zt_workload *w, uint32_t *ip)
+{
+	for (uint32_t i = 0; i < w->n_ips; i++) {
+		if (w->ips[i].family == AF_INET) {
+			memcpy(ip, w->ips[i].addr, 4);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void refuse(struct route *out, const char *reason)
+{
+	out->verdict = ROUTE_REFUSE;
+	out->reason = reason;
+}
+
+/* A ready endpoint at random; Istio weighs by capacity, which is 1 for
+ * every Kubernetes pod. */
+static bool pick_endpoint(const struct zt_service *s, const struct zt_service_port *sp,
+			  unsigned *seed, uint32_t *ip, uint16_t *port)
+{
+	uint32_t idx = (uint32_t)(sp - s->ports), n = 0, choice;
+
+	for (uint32_t i = 0; i < s->n_endpoints; i++)
+		n += s->endpoints[i].ready && s->endpoints[i].target_ports[idx];
+	if (!n)
+		return false;
+	choice = (uint32_t)rand_r(seed) % n;
+	for (uint32_t i = 0; i < s->n_endpoints; i++) {
+		const struct zt_endpoint *e = &s->endpoints[i];
+		if (!e->ready || !e->target_ports[idx] || choice--)
+			continue;
+		if (!first_v4(e->workload, ip))
+			return false;
+		*port = htons(e->target_ports[idx]);
+		return true;
+	}
+	return false;
+}
+
+void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
+		    uint32_t dst_ip, uint16_t dst_port, unsigned *seed, struct route *out)
+{
+	struct zt_pod local;
+	bool enrolled_src = pods(ctx, src_ip, &local) == 0 && local.enrolled;
+	const struct zt_service_port *sp = NULL;
+	const struct zt_service *svc = NULL;
+	struct zt_ip vip = { .family = AF_INET };
+
+	memset(out, 0, sizeof(*out));
+	memcpy(vip.addr, &dst_ip, 4);
+	if (m)
+		svc = model_service_by_vip(m, &vip, ntohs(dst_port), &sp);
+	/* Only enrolled pods of this node are proxied; a non-mesh pod is
+	 * captured only for a VIP whose endpoints are in the mesh. */
+	if (!enrolled_src && !svc)
+		return refuse(out, "source is not an enrolled pod of this node");
+	if ((ntohl(dst_ip) >> 24) == 127 && illegal_port(dst_port))
+		return refuse(out, "attempted recursive call to ourselves");
+	out->src = workload_v4(m, src_ip);
+	out->service = svc;
+	if (svc) {
+		if (!pick_endpoint(svc, sp, seed, &out->upstream_ip, &out->upstream_port))
+			return refuse(out, "no healthy upstream");
+	} else {
+		out->upstream_ip = dst_ip;
+		out->upstream_port = dst_port;
+	}
+	out->dst = workload_v4(m, out->upstream_ip);
+	/* Hairpin: a pod reaching itself connects without spoofing. */
+	out->bind_ip = src_ip == out->upstream_ip ? 0 : src_ip;
+	out->verdict = ROUTE_CONNECT;
+}
+
+void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
+			 uint32_t dst_ip, uint16_t dst_port, struct route *out)
+{
+	struct zt_pod local;
+
+	memset(out, 0, sizeof(*out));
+	/* Never an open relay: only to an enrolled pod of this node. */
+	if (pods(ctx, dst_ip, &local) != 0 || !local.enrolled)
+		return refuse(out, "destination is not an enrolled pod of this node");
+	if (illegal_port(dst_port))
+		return refuse(out, "destination port is reserved for ztunnel");
+	out->src = workload_v4(m, src_ip);
+	out->dst = workload_v4(m, dst_ip);
+	out->upstream_ip = dst_ip;
+	out->upstream_port = dst_port;
+	out->bind_ip = src_ip == dst_ip ? 0 : src_ip;
+	out->verdict = ROUTE_CONNECT;
+}

@@ -1,0 +1,155 @@
+/* Worker threads: one io_uring loop each, with its own SO_REUSEPORT
+ * listeners; the first worker's listeners are the ones in the capture
+ * SOCKMAP, and the kernel (>= 6.6) spreads bpf_sk_assign'ed SYNs over the
+ * reuseport group. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztunnel/capture.h"
+#include "ztunnel/log.h"
+
+static const enum zt_listener listener_slot[PROXY_DIRECTIONS] = {
+	[PROXY_OUTBOUND] = ZT_LISTEN_OUTBOUND,
+	[PROXY_INBOUND_PLAIN] = ZT_LISTEN_PLAIN,
+};
+
+static void arm_accept(struct worker *w, int dir);
+
+static void on_accept(struct op *op, int res, uint32_t flags)
+{
+	struct accept_slot *a = (struct accept_slot *)op;
+	struct worker *w = a->w;
+	int dir = a->dir;
+
+	if (res >= 0)
+		conn_start(w, (uint8_t)dir, res);
+	else if (res != -ECANCELED)
+		log_warn("accept failed", LF_UINT("worker", w->id), LF_ERRNO(res));
+	if (!(flags & IORING_CQE_F_MORE) && !w->loop.stopping)
+		arm_accept(w, dir);
+}
+
+static void arm_accept(struct worker *w, int dir)
+{
+	io_uring_prep_multishot_accept(loop_sqe(&w->loop, &w->accept[dir].op), w->lfd[dir], NULL,
+				       NULL, SOCK_CLOEXEC);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	state_reader_register();
+	for (int d = 0; d < PROXY_DIRECTIONS; d++)
+		arm_accept(w, d);
+	loop_run(&w->loop);
+	state_reader_unregister();
+	return NULL;
+}
+
+static int worker_count(const struct zt_config *cfg)
+{
+	long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (int)n;
+}
+
+int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
+		struct capture *capture)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	const uint16_t ports[PROXY_DIRECTIONS] = { (uint16_t)cfg->outbound_port,
+						   (uint16_t)cfg->inbound_plain_port };
+	int r = 0;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	p->cfg = cfg;
+	p->store = store;
+	p->capture = capture;
+	p->n_workers = worker_count(cfg);
+	p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
+	if (!p->workers) {
+		free(p);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		w->p = p;
+		w->id = i;
+		w->seed = (unsigned)(getpid() * 7919 + i);
+		w->lfd[0] = w->lfd[1] = -1;
+		if ((r = loop_init(&w->loop, 1024)) < 0) {
+			log_error("io_uring setup failed", LF_ERRNO(r));
+			goto fail;
+		}
+		for (int d = 0; d < PROXY_DIRECTIONS; d++) {
+			w->accept[d] = (struct accept_slot){ { on_accept }, w, (uint8_t)d };
+			if ((w->lfd[d] = proxy_listen_transparent(ports[d])) < 0) {
+				r = w->lfd[d];
+				log_error("cannot listen (IP_TRANSPARENT needs CAP_NET_ADMIN)",
+					  LF_UINT("port", ports[d]), LF_ERRNO(r));
+				goto fail;
+			}
+		}
+	}
+	for (int d = 0; d < PROXY_DIRECTIONS; d++) {
+		if ((r = capture_listener_set(capture, listener_slot[d], p->workers[0].lfd[d])) < 0) {
+			log_error("cannot register listener in the capture map", LF_ERRNO(r));
+			goto fail;
+		}
+	}
+	for (int i = 0; i < p->n_workers; i++) {
+		if ((r = -pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i])) < 0) {
+			p->n_workers = i;
+			proxy_stop(p);
+			return r;
+		}
+	}
+	log_info("data path listening", LF_UINT("workers", p->n_workers),
+		 LF_UINT("outbound_port", ports[0]), LF_UINT("inbound_plain_port", ports[1]));
+	*out = p;
+	return 0;
+fail:
+	for (int i = 0; i < p->n_workers; i++) {
+		for (int d = 0; d < PROXY_DIRECTIONS; d++)
+			if (p->workers[i].lfd[d] >= 0)
+				close(p->workers[i].lfd[d]);
+		if (p->workers[i].loop.wake_fd > 0)
+			loop_fini(&p->workers[i].loop);
+	}
+	free(p->workers);
+	free(p);
+	return r;
+}
+
+void proxy_stop(struct proxy *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n_workers; i++)
+		loop_stop(&p->workers[i].loop);
+	for (int i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		pthread_join(w->thread, NULL);
+		for (int d = 0; d < PROXY_DIRECTIONS; d++)
+			close(w->lfd[d]);
+		loop_fini(&w->loop);
+		while (w->free_list) {
+			struct conn *c = w->free_list;
+			w->free_list = c->next_free;
+			free(c);
+		}
+	}
+	free(p->workers);
+	free(p);
+}
+
+const struct proxy_stats *proxy_stats(const struct proxy *p)
+{
+	return &p->stats;
+}
