@@ -9,8 +9,7 @@ source "$(dirname "$0")/lib.sh"
 require_root
 name=$(unique_name cap)
 before=$(host_links)
-spec=$(mktemp /tmp/zt-spec-XXXXXX)
-trap 'rm -f "$spec"; cleanup' EXIT
+new_spec '{}'
 cat > "$spec" <<'JSON'
 {"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
  "pods": {"n1-p1": {"namespace": "mesh"}, "n1-p2": {"namespace": "mesh"},

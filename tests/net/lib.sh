@@ -9,6 +9,7 @@ py=/usr/bin/python3
 echo_py="$src_root/tests/net/tcp_echo.py"
 clusters=()
 started_pids=()
+temp_files=()
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -23,13 +24,22 @@ require_root() {
 # A cluster name unique to this test run (names prefix namespaces).
 unique_name() { printf '%s%s' "$1" "$(( $$ % 100000 ))"; }
 
+# The only EXIT trap: keeps the test's exit status (a failure stays one).
 cleanup() {
   local rc=$? p c
   for p in "${started_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for c in "${clusters[@]}"; do "$cluster" down --name "$c" || rc=1; done
+  rm -f "${temp_files[@]}"
   exit "$rc"
 }
 trap cleanup EXIT
+
+# new_spec JSON: sets $spec to a temporary cluster spec file removed at exit.
+new_spec() {
+  spec=$(mktemp /tmp/zt-spec-XXXXXX)
+  temp_files+=("$spec")
+  printf '%s\n' "$1" > "$spec"
+}
 
 cluster_up() {
   local name=$1

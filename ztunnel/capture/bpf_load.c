@@ -178,15 +178,25 @@ static int attach_tc(struct capture *c, uint32_t ifindex)
 
 int capture_attach(struct capture *c, uint32_t ifindex)
 {
+	int prog = bpf_program__fd(c->skel->progs.zt_ingress);
 	char path[PATH_MAX];
 	int r;
 
 	if (!c->caps.tcx)
 		return attach_tc(c, ifindex);
 	link_path(c, ifindex, path, sizeof(path));
-	unlink(path); /* the device may be new with a recycled ifindex */
-	int fd = bpf_link_create(bpf_program__fd(c->skel->progs.zt_ingress), (int)ifindex,
-				 ZT_BPF_TCX_INGRESS, NULL);
+	/* Already attached (an earlier ADD, or a pin adopted at start-up):
+	 * keep that link, running our program. Releasing and re-creating it
+	 * would race the kernel's deferred link release (-EEXIST). */
+	int fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		r = bpf_link_update(fd, prog, NULL);
+		close(fd);
+		if (r == 0)
+			return 0;
+		unlink(path); /* defunct: its device is gone and the ifindex recycled */
+	}
+	fd = bpf_link_create(prog, (int)ifindex, ZT_BPF_TCX_INGRESS, NULL);
 	if (fd == -EINVAL || fd == -EOPNOTSUPP) {
 		log_warn("TCX links not supported: falling back to clsact", LF_ERRNO(fd));
 		c->caps.tcx = false;

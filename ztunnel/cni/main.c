@@ -32,7 +32,8 @@ enum {
 static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0" };
 #define N_VERSIONS (sizeof(supported_versions) / sizeof(supported_versions[0]))
 
-static const char *conf_version = "1.0.0";
+/* The configuration's cniVersion, echoed in results and errors. */
+static char conf_version[16] = "1.0.0";
 
 static int print_json(cJSON *o)
 {
@@ -182,7 +183,7 @@ static int run(const char *cmd)
 		return cni_error(CNI_ERR_INCOMPATIBLE_VERSION, "unsupported cniVersion",
 				 "supported: 0.3.0 0.3.1 0.4.0 1.0.0");
 	}
-	conf_version = ver->valuestring;
+	snprintf(conf_version, sizeof(conf_version), "%s", ver->valuestring);
 	const cJSON *sock = cJSON_GetObjectItem(conf, "agentSocket");
 	const char *path = cJSON_IsString(sock) ? sock->valuestring : DEFAULT_AGENT_SOCKET;
 	const cJSON *prev = cJSON_GetObjectItem(conf, "prevResult");

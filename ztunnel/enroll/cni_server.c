@@ -98,9 +98,8 @@ static const char *cni_add(struct enroll *e, const struct zt_model *m, const cJS
 		return fail(resp, "out of memory%s", "");
 	bool enrolled = false;
 	const char *reason = enroll_decide(m, &tmp, &enrolled);
-	tmp.enrolled = !enrolled; /* so apply() logs the decision once */
 	*p = tmp;
-	enroll_apply(e, p, enrolled, reason);
+	enroll_apply(e, p, enrolled, reason, true);
 	cJSON_AddTrueToObject(resp, "ok");
 	cJSON_AddBoolToObject(resp, "enrolled", enrolled);
 	cJSON_AddStringToObject(resp, "reason", reason);

@@ -87,7 +87,8 @@ void enroll_fini(struct enroll *e)
 	e->n = e->cap = 0;
 }
 
-static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason)
+static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
+		  bool added)
 {
 	bool changed = p->enrolled != enrolled;
 
@@ -98,7 +99,11 @@ static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const c
 		if (r < 0)
 			log_error("cannot update zt_pods", LF_STR("pod", p->name), LF_ERRNO(r));
 	}
-	if (changed)
+	if (added)
+		log_info("pod added", LF_STR("namespace", p->ns), LF_STR("pod", p->name),
+			 LF_STR("uid", p->uid), LF_STR("veth", p->ifname), LF_BOOL("enrolled", enrolled),
+			 LF_STR("reason", reason));
+	else if (changed)
 		log_info(enrolled ? "pod enrolled" : "pod released", LF_STR("namespace", p->ns),
 			 LF_STR("pod", p->name), LF_STR("uid", p->uid), LF_STR("veth", p->ifname),
 			 LF_STR("reason", reason));
@@ -161,7 +166,7 @@ void enroll_reconcile(struct enroll *e, const struct zt_model *m)
 				snprintf(p->name, sizeof(p->name), "%s", w->name);
 			}
 		}
-		apply(e, p, enrolled, reason);
+		apply(e, p, enrolled, reason, false);
 	}
 	reconcile_services(e, m);
 }
@@ -200,7 +205,8 @@ void enroll_remove_pod(struct enroll *e, struct enroll_pod *p)
 	*p = e->pods[--e->n];
 }
 
-void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason)
+void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
+		  bool added)
 {
-	apply(e, p, enrolled, reason);
+	apply(e, p, enrolled, reason, added);
 }

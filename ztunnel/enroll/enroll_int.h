@@ -7,6 +7,8 @@
 struct enroll_pod *enroll_find(struct enroll *e, const char *uid, const char *container_id);
 struct enroll_pod *enroll_add_pod(struct enroll *e);
 void enroll_remove_pod(struct enroll *e, struct enroll_pod *p);
-void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason);
+/* Records the decision in zt_pods; logs it when new (added) or changed. */
+void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
+		  bool added);
 
 #endif
