@@ -76,5 +76,24 @@ step "DEL with the agent: idempotent"
 cni DEL "$(conf)" >/dev/null || fail "DEL failed"
 cni DEL "$(conf)" >/dev/null || fail "second DEL failed"
 cni_fails 100 CHECK "$(conf)"
+step "install / uninstall on the cluster's conflist"
+confdir=$(mktemp -d /tmp/zt-cni-conf-XXXXXX)
+temp_files+=("$confdir")
+cp "$state/cni/n1/10-zt.conflist" "$confdir/"
+"$plugin" uninstall --conf-dir "$confdir"
+jq -e '[.plugins[].type] == ["ptp"]' "$confdir/10-zt.conflist" >/dev/null || fail "uninstall left: $(cat "$confdir/10-zt.conflist")"
+"$plugin" install --conf-dir "$confdir" --agent-socket /run/zt/cni.sock
+"$plugin" install --conf-dir "$confdir" --agent-socket /run/zt/cni.sock
+jq -e '[.plugins[].type] == ["ptp", "ztunnel-cni"] and .plugins[1].agentSocket == "/run/zt/cni.sock"
+       and .plugins[0].ipam.type == "host-local"' "$confdir/10-zt.conflist" >/dev/null ||
+  fail "install is not idempotent or changed other plugins: $(cat "$confdir/10-zt.conflist")"
+jq '.plugins[0] + {cniVersion, name}' "$state/cni/n1/10-zt.conflist" > "$confdir/05-single.conf"
+"$plugin" install --conf-dir "$confdir"
+[ ! -e "$confdir/05-single.conf" ] || fail ".conf not converted"
+jq -e '[.plugins[].type] == ["ptp", "ztunnel-cni"]' "$confdir/05-single.conflist" >/dev/null ||
+  fail "converted conflist wrong: $(cat "$confdir/05-single.conflist")"
+rc=0; "$plugin" install --conf-dir /nonexistent/zt 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "install into a missing directory: exit $rc"
+
 assert_agents_clean "$name"
 echo ok

@@ -29,7 +29,7 @@ cleanup() {
   local rc=$? p c
   for p in "${started_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for c in "${clusters[@]}"; do "$cluster" down --name "$c" || rc=1; done
-  rm -f "${temp_files[@]}"
+  rm -rf "${temp_files[@]}"
   exit "$rc"
 }
 trap cleanup EXIT

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "install.h"
 #include "ztunnel/version.h"
 
 #define DEFAULT_AGENT_SOCKET "/var/run/ztunnel/cni.sock"
@@ -246,16 +247,43 @@ static int cni_version(void)
 	return print_json(o);
 }
 
+/* ztunnel-cni install|uninstall --conf-dir DIR [--agent-socket PATH] */
+static int install_cmd(int argc, char **argv)
+{
+	const char *dir = "/etc/cni/net.d", *sock = DEFAULT_AGENT_SOCKET;
+	char msg[1024];
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--conf-dir") && i + 1 < argc) {
+			dir = argv[++i];
+		} else if (!strcmp(argv[i], "--agent-socket") && i + 1 < argc) {
+			sock = argv[++i];
+		} else {
+			fprintf(stderr, "ztunnel-cni: unknown argument \"%s\" (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	int r = cni_install(dir, sock, !strcmp(argv[1], "install"), msg, sizeof(msg));
+	fprintf(r < 0 ? stderr : stdout, "%s%s\n", r < 0 ? "ztunnel-cni: error: " : "", msg);
+	return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = getenv("CNI_COMMAND");
 
+	if (argc > 1 && (!strcmp(argv[1], "install") || !strcmp(argv[1], "uninstall")))
+		return install_cmd(argc, argv);
+
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: ztunnel-cni (run by the container runtime with CNI_COMMAND set)\n\n"
+		printf("Usage: ztunnel-cni (run by the container runtime with CNI_COMMAND set)\n"
+		       "       ztunnel-cni install|uninstall [--conf-dir DIR] [--agent-socket PATH]\n\n"
 		       "Chained CNI plugin (spec 1.0.0) that hands new pods to the node's ztunnel\n"
 		       "agent for ambient enrollment. Commands: ADD CHECK DEL VERSION.\n"
 		       "Network configuration: \"agentSocket\" (default " DEFAULT_AGENT_SOCKET ").\n"
-		       "ADD fails when the agent is unreachable or refuses; DEL succeeds without it.\n");
+		       "ADD fails when the agent is unreachable or refuses; DEL succeeds without it.\n\n"
+		       "install chains the plugin last in the first configuration of DIR (default\n"
+		       "/etc/cni/net.d), atomically and idempotently; uninstall removes it.\n");
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "--version")) {
