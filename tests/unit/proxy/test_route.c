@@ -1,0 +1,176 @@
+/* Routing of captured connections (sans-IO): who may be proxied, where a
+ * VIP goes, and when the agent refuses. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "../state/snap.h"
+#include "ztunnel/proxy.h"
+
+/* The node's pod table, as zt_pods holds it. */
+static struct {
+	const char *ip;
+	bool enrolled;
+} local_pods[] = {
+	{ "10.0.1.1", true },  /* mesh/a  */
+	{ "10.0.1.2", false }, /* plain/b */
+	{ "10.0.1.3", true },  /* mesh/c  */
+};
+
+static int pods(void *ctx, uint32_t ip, struct zt_pod *out)
+{
+	(void)ctx;
+	for (size_t i = 0; i < sizeof(local_pods) / sizeof(local_pods[0]); i++) {
+		if (inet_addr(local_pods[i].ip) == ip) {
+			*out = (struct zt_pod){ .ifindex = (uint32_t)i + 10, .enrolled = local_pods[i].enrolled };
+			return 0;
+		}
+	}
+	return -2;
+}
+
+static struct zt_model *model(void)
+{
+	cJSON *l = snap_new();
+	snap_ns(l, "mesh", "{\"istio.io/dataplane-mode\":\"ambient\"}");
+	snap_ns(l, "plain", NULL);
+	cJSON *a = snap_pod(l, "mesh", "a", "10.0.1.1", "n1", "{\"app\":\"web\"}");
+	snap_pod(l, "plain", "b", "10.0.1.2", "n1", NULL);
+	snap_pod(l, "mesh", "c", "10.0.1.3", "n1", NULL);
+	snap_pod(l, "mesh", "remote", "10.0.2.1", "n2", "{\"app\":\"web\"}");
+	cJSON *notready = snap_pod(l, "mesh", "starting", "10.0.2.2", "n2", "{\"app\":\"web\"}");
+	cJSON *cond = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(notready, "status"), "conditions"), 0);
+	cJSON_ReplaceItemInObject(cond, "status", cJSON_CreateString("False"));
+	cJSON *ports = cJSON_Parse("[{\"name\":\"app\",\"ports\":[{\"name\":\"http\",\"containerPort\":8080}]}]");
+	cJSON_AddItemToObject(cJSON_GetObjectItem(a, "spec"), "containers", ports);
+	snap_add(l, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\",\"namespace\":\"mesh\"},"
+		    "\"spec\":{\"clusterIP\":\"10.96.0.10\",\"selector\":{\"app\":\"web\"},"
+		    "\"ports\":[{\"port\":80,\"targetPort\":\"http\"},{\"port\":81,\"targetPort\":9000}]}}");
+	snap_add(l, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"empty\",\"namespace\":\"mesh\"},"
+		    "\"spec\":{\"clusterIP\":\"10.96.0.11\",\"selector\":{\"app\":\"none\"},\"ports\":[{\"port\":80}]}}");
+	return snap_ok(l);
+}
+
+static uint16_t p(uint16_t port)
+{
+	return htons(port);
+}
+
+static void enrolled_pod_to_pod_connects_from_its_own_ip(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 1;
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_int_equal(r.upstream_ip, inet_addr("10.0.2.1"));
+	assert_int_equal(r.upstream_port, p(7000));
+	assert_int_equal(r.bind_ip, inet_addr("10.0.1.1"));
+	assert_string_equal(r.src->name, "a");
+	assert_string_equal(r.dst->name, "remote");
+	/* Unknown destination: passthrough to it as is. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("192.0.2.7"), p(443), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_null(r.dst);
+	model_free(m);
+}
+
+static void non_enrolled_or_foreign_sources_are_refused(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 1;
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	assert_non_null(strstr(r.reason, "not an enrolled pod"));
+	/* A pod of another node (not in this node's table) is never proxied. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	model_free(m);
+}
+
+static void vip_picks_a_ready_endpoint_and_its_named_port(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 7;
+	for (int i = 0; i < 50; i++) {
+		route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+		assert_int_equal(r.verdict, ROUTE_CONNECT);
+		/* a declares http=8080; remote does not: only a serves port 80, and
+		 * the not-ready pod is never picked. */
+		assert_int_equal(r.upstream_ip, inet_addr("10.0.1.1"));
+		assert_int_equal(r.upstream_port, p(8080));
+		assert_string_equal(r.service->name, "web");
+	}
+	int seen_remote = 0;
+	for (int i = 0; i < 50; i++) {
+		route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(81), &seed, &r);
+		assert_int_equal(r.upstream_port, p(9000));
+		assert_int_not_equal(r.upstream_ip, inet_addr("10.0.2.2"));
+		seen_remote |= r.upstream_ip == inet_addr("10.0.2.1");
+	}
+	assert_true(seen_remote);
+	model_free(m);
+}
+
+static void vip_without_endpoints_is_refused_and_hairpin_does_not_spoof(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 1;
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.11"), p(80), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	assert_string_equal(r.reason, "no healthy upstream");
+	/* a reaching itself through its own service. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_int_equal(r.bind_ip, 0);
+	/* A non-mesh client is proxied only for a VIP with mesh endpoints. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("127.0.0.1"), p(15001), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	model_free(m);
+}
+
+static void inbound_only_to_enrolled_local_pods(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	route_inbound_plain(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(7000), &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_int_equal(r.bind_ip, inet_addr("10.0.2.1"));
+	assert_int_equal(r.upstream_ip, inet_addr("10.0.1.1"));
+	route_inbound_plain(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.2"), p(7000), &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE); /* not enrolled: not ours to deliver */
+	route_inbound_plain(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.9.9"), p(7000), &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE); /* never an open relay */
+	route_inbound_plain(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(15008), &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	route_inbound_plain(NULL, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(7000), &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT); /* capture decided; the model only names */
+	model_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(enrolled_pod_to_pod_connects_from_its_own_ip),
+		cmocka_unit_test(non_enrolled_or_foreign_sources_are_refused),
+		cmocka_unit_test(vip_picks_a_ready_endpoint_and_its_named_port),
+		cmocka_unit_test(vip_without_endpoints_is_refused_and_hairpin_does_not_spoof),
+		cmocka_unit_test(inbound_only_to_enrolled_local_pods),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
