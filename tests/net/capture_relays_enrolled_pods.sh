@@ -2,7 +2,7 @@
 # Agents on both nodes: enrolled pods' connections go through the agents
 # (eBPF counters and access logs prove it) on the other node and on the same
 # node, 10 MB arrive intact, the destination sees the source pod IP and
-# half-close works; non-enrolled pods are never captured; a non-mesh client
+# half-close and resets propagate; non-enrolled pods are never captured; a non-mesh client
 # reaching a mesh pod is captured as inbound plaintext.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -51,6 +51,14 @@ i1=$(stat "$name" n1 captured_inbound_plain)
 check_tcp "$name" n2-p2 n1-p1 7000
 [ "$(stat "$name" n1 captured_inbound_plain)" = $((i1 + 1)) ] || fail "inbound plaintext not captured"
 wait_log "$name" n1 '"src.workload":"plain/n2-p2".*"dst.workload":"mesh/n1-p1".*"direction":"inbound"'
+
+step "a reset by the server reaches the client as a reset"
+nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" "$py" "$echo_py" reset-server 7100 &
+started_pids+=("$!")
+sleep 0.3
+nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" expect-reset \
+  "$(pod_field "$name" n2-p1 ip)" 7100 || fail "reset not propagated through both agents"
+wait_log "$name" n1 '"dst.addr":"10.244.2.2:7100".*"error":"connection reset by peer"'
 
 assert_agents_clean "$name"
 step "down"

@@ -9,6 +9,11 @@
       verify it; exit 0 only if all holds
   tcp_echo.py expect-fail IP PORT [SECONDS]
       exit 0 only if no TCP connection can be opened within SECONDS (2)
+  tcp_echo.py reset-server PORT
+      accept forever; read one chunk from each connection, then reset it
+      (SO_LINGER 0)
+  tcp_echo.py expect-reset IP PORT
+      connect, send, exit 0 only if the connection is reset (not closed)
   tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
       send one bare TCP SYN with a forged source address (raw socket)
 """
@@ -79,6 +84,29 @@ def expect_fail(ip, port, seconds):
         return
 
 
+def reset_server(port):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(128)
+    while True:
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+def expect_reset(ip, port):
+    with socket.create_connection((ip, port), timeout=10) as s:
+        s.sendall(b"hello")
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            return
+    raise SystemExit("connection was closed, not reset")
+
+
 def checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -108,6 +136,10 @@ if __name__ == "__main__":
         check(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 256 * 1024)
     elif cmd == "expect-fail":
         expect_fail(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
+    elif cmd == "reset-server":
+        reset_server(int(args[0]))
+    elif cmd == "expect-reset":
+        expect_reset(args[0], int(args[1]))
     elif cmd == "spoof-syn":
         spoof_syn(args[0], args[1], int(args[2]))
     else:
