@@ -4,5 +4,6 @@
 
 int ctl_snapshot(int argc, char **argv);
 int ctl_capture(int argc, char **argv);
+int ctl_ca(int argc, char **argv);
 
 #endif

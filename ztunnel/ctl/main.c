@@ -14,6 +14,7 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  snapshot lint FILE   validate a cluster snapshot as the agent would\n"
 		"  capture stats        eBPF capture counters per verdict (pinned maps)\n"
+		"  ca init|mint         local CA for the agent; workload certificates\n"
 		"  version              print the version\n"
 		"  help                 print this help\n");
 }
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
 		return ctl_snapshot(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "capture"))
 		return ctl_capture(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ca"))
+		return ctl_ca(argc - 1, argv + 1);
 	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
 	return 2;
 }

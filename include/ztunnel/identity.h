@@ -1,0 +1,46 @@
+/* Workload identity (DESIGN.md §4, SPEC.md §4): SPIFFE ids and the local CA
+ * that mints ECDSA P-256 leaf certificates for the pods of this node. */
+#ifndef ZTUNNEL_IDENTITY_H
+#define ZTUNNEL_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* spiffe://<td>/ns/<ns>/sa/<sa> */
+struct spiffe_id {
+	char td[254], ns[254], sa[254];
+};
+
+/* Exactly 5 path segments with the literal ns and sa, lower-case scheme,
+ * no empty parts (SPEC.md §4). Returns 0 or -EINVAL. */
+int spiffe_parse(const char *uri, struct spiffe_id *out);
+int spiffe_format(const struct spiffe_id *id, char *buf, size_t size);
+
+struct ca;
+
+/* A new self-signed root (ECDSA P-256, CA:TRUE, keyCertSign|cRLSign,
+ * O=<trust domain>), PEM; caller frees both. */
+int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **key_pem);
+
+/* Loads an issuing CA (root or intermediate: cert_pem may hold the chain,
+ * issuer first). Refuses a garbled key, a key that does not match, a
+ * non-CA or expired certificate at `now`; err says which. */
+int ca_load(struct ca **out, const char *cert_pem, const char *key_pem, int64_t now, char *err,
+	    size_t err_size);
+void ca_free(struct ca *ca);
+
+struct leaf_cert {
+	char *cert_pem;  /* the leaf */
+	char *chain_pem; /* leaf + issuing chain */
+	char *key_pem;   /* PKCS#8 */
+	int64_t not_before, not_after;
+	char serial[40]; /* hex */
+};
+
+/* Mints a leaf for id valid [now, now + lifetime_s]: URI SAN only, empty
+ * subject, digitalSignature+keyEncipherment, serverAuth+clientAuth. */
+int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
+	    struct leaf_cert *out, char *err, size_t err_size);
+void leaf_cert_free(struct leaf_cert *l);
+
+#endif

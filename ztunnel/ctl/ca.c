@@ -1,0 +1,158 @@
+/* ztunnel-ctl ca: a local CA for the agent (tests, small clusters) and
+ * certificates for the files provider layout. */
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/identity.h"
+#include "ztunnel/state.h"
+
+static void ca_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ztunnel-ctl ca init --dir DIR [--trust-domain TD] [--days N]\n"
+		"       ztunnel-ctl ca mint --dir DIR --identity spiffe://TD/ns/NS/sa/SA\n"
+		"                           --out DIR [--lifetime SECONDS]\n\n"
+		"init creates a self-signed ECDSA P-256 root: DIR/ca-cert.pem, DIR/ca-key.pem\n"
+		"(mode 0600) and DIR/root-cert.pem (trust bundle), 3650 days by default.\n"
+		"mint issues a workload certificate from DIR's CA into OUT as the files\n"
+		"provider reads it: cert-chain.pem, key.pem, root-cert.pem (default 24 h).\n");
+}
+
+/* Writes through a temporary file and rename, so readers never see half. */
+static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
+		return -errno;
+	size_t len = strlen(text);
+	int r = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static char *read_text(const char *dir, const char *name)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int r = state_read_file(path, &text, &len);
+	if (r < 0)
+		fprintf(stderr, "error: %s: %s\n", path, strerror(-r));
+	return text;
+}
+
+static const char *arg(int argc, char **argv, const char *name)
+{
+	for (int i = 2; i + 1 < argc; i++)
+		if (!strcmp(argv[i], name))
+			return argv[i + 1];
+	return NULL;
+}
+
+static int ca_init(int argc, char **argv)
+{
+	const char *dir = arg(argc, argv, "--dir"), *td = arg(argc, argv, "--trust-domain");
+	const char *days = arg(argc, argv, "--days");
+	char *cert = NULL, *key = NULL;
+
+	if (!dir) {
+		ca_usage(stderr);
+		return 2;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "error: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	int r = ca_create_root(td ? td : "cluster.local", days ? atoi(days) : 3650, &cert, &key);
+	if (r == 0)
+		r = write_file(dir, "ca-key.pem", key, 0600);
+	if (r == 0)
+		r = write_file(dir, "ca-cert.pem", cert, 0644);
+	if (r == 0)
+		r = write_file(dir, "root-cert.pem", cert, 0644);
+	if (r < 0)
+		fprintf(stderr, "error: cannot create the CA in %s: %s\n", dir, strerror(-r));
+	else
+		printf("created CA in %s (trust domain %s)\n", dir, td ? td : "cluster.local");
+	free(cert);
+	free(key);
+	return r < 0 ? 1 : 0;
+}
+
+static int ca_mint_cmd(int argc, char **argv)
+{
+	const char *dir = arg(argc, argv, "--dir"), *uri = arg(argc, argv, "--identity");
+	const char *out = arg(argc, argv, "--out"), *life = arg(argc, argv, "--lifetime");
+	struct spiffe_id id;
+	struct leaf_cert leaf;
+	struct ca *ca = NULL;
+	char err[256];
+	int status = 1;
+
+	if (!dir || !uri || !out) {
+		ca_usage(stderr);
+		return 2;
+	}
+	if (spiffe_parse(uri, &id) < 0) {
+		fprintf(stderr, "error: \"%s\" is not spiffe://<td>/ns/<ns>/sa/<sa>\n", uri);
+		return 2;
+	}
+	char *cert = read_text(dir, "ca-cert.pem"), *key = read_text(dir, "ca-key.pem");
+	char *root = read_text(dir, "root-cert.pem");
+	if (!cert || !key || !root)
+		goto done;
+	if (ca_load(&ca, cert, key, (int64_t)time(NULL), err, sizeof(err)) < 0) {
+		fprintf(stderr, "error: %s\n", err);
+		goto done;
+	}
+	if (ca_mint(ca, &id, (int64_t)time(NULL), life ? atoll(life) : 86400, &leaf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "error: %s\n", err);
+		goto done;
+	}
+	mkdir(out, 0700);
+	if (write_file(out, "key.pem", leaf.key_pem, 0600) < 0 ||
+	    write_file(out, "cert-chain.pem", leaf.chain_pem, 0644) < 0 ||
+	    write_file(out, "root-cert.pem", root, 0644) < 0) {
+		fprintf(stderr, "error: cannot write to %s: %s\n", out, strerror(errno));
+	} else {
+		printf("%s serial %s valid for %s s\n", uri, leaf.serial, life ? life : "86400");
+		status = 0;
+	}
+	leaf_cert_free(&leaf);
+done:
+	ca_free(ca);
+	free(cert);
+	if (key)
+		memset(key, 0, strlen(key));
+	free(key);
+	free(root);
+	return status;
+}
+
+int ctl_ca(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "init"))
+		return ca_init(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "mint"))
+		return ca_mint_cmd(argc, argv);
+	ca_usage(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
+	return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+}

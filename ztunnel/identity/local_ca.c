@@ -1,0 +1,290 @@
+/* The local CA: mints leaf certificates with wolfSSL's certificate API.
+ * wolfcrypt's Cert takes the SAN and validity as DER copied from another
+ * certificate, so a throwaway template made with wolfSSL's X509 layer
+ * (which encodes a URI SAN and second-precise dates) supplies both: no
+ * ASN.1 is written by hand. */
+#include "ztunnel/identity.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/openssl/ec.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/x509.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DER_MAX 4096
+#define PEM_MAX 8192
+
+struct ca {
+	char *chain_pem;          /* issuing CA cert (+ its parents) */
+	unsigned char der[DER_MAX]; /* issuing CA cert, DER */
+	int der_sz;
+	ecc_key key;
+	WC_RNG rng;
+};
+
+#define FAIL(code, ...)                                    \
+	do {                                               \
+		if (err)                                   \
+			snprintf(err, err_size, __VA_ARGS__); \
+		r = (code);                                \
+		goto out;                                  \
+	} while (0)
+
+static char *to_pem(const unsigned char *der, int sz, int type)
+{
+	char *pem = malloc(PEM_MAX);
+	int n = pem ? wc_DerToPem(der, (word32)sz, (unsigned char *)pem, PEM_MAX - 1, type) : -1;
+
+	if (n <= 0) {
+		free(pem);
+		return NULL;
+	}
+	pem[n] = '\0';
+	return pem;
+}
+
+static int random_serial(WC_RNG *rng, Cert *cert)
+{
+	cert->serialSz = 16;
+	if (wc_RNG_GenerateBlock(rng, cert->serial, (word32)cert->serialSz) != 0)
+		return -EIO;
+	cert->serial[0] &= 0x7f; /* positive INTEGER */
+	cert->serial[0] |= 0x01; /* and 16 bytes long */
+	return 0;
+}
+
+int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **key_pem)
+{
+	Cert cert;
+	ecc_key key;
+	WC_RNG rng;
+	unsigned char der[DER_MAX], kder[512];
+	int r = -EIO, sz;
+
+	*cert_pem = *key_pem = NULL;
+	if (wc_InitRng(&rng) != 0)
+		return -EIO;
+	if (wc_ecc_init(&key) != 0 || wc_ecc_make_key_ex(&rng, 32, &key, ECC_SECP256R1) != 0)
+		goto out_rng;
+	wc_InitCert(&cert);
+	cert.sigType = CTC_SHA256wECDSA;
+	cert.isCA = 1;
+	cert.daysValid = days > 0 ? days : 1;
+	snprintf(cert.subject.org, sizeof(cert.subject.org), "%s", trust_domain);
+	snprintf(cert.subject.commonName, sizeof(cert.subject.commonName), "ztunnel local root CA");
+	if (random_serial(&rng, &cert) < 0 || wc_SetKeyUsage(&cert, "keyCertSign,cRLSign") != 0 ||
+	    wc_SetSubjectKeyIdFromPublicKey_ex(&cert, ECC_TYPE, &key) != 0)
+		goto out;
+	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, &key, &rng)) < 0 ||
+	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE, &key, &rng)) < 0)
+		goto out;
+	*cert_pem = to_pem(der, sz, CERT_TYPE);
+	int ksz = wc_EccKeyToDer(&key, kder, sizeof(kder));
+	*key_pem = ksz > 0 ? to_pem(kder, ksz, ECC_PRIVATEKEY_TYPE) : NULL;
+	r = *cert_pem && *key_pem ? 0 : -EIO;
+out:
+	wc_ecc_free(&key);
+out_rng:
+	wc_FreeRng(&rng);
+	if (r < 0) {
+		free(*cert_pem);
+		free(*key_pem);
+		*cert_pem = *key_pem = NULL;
+	}
+	return r;
+}
+
+/* SEC1 or PKCS#8 PEM -> ecc_key. */
+static int load_key(const char *pem, ecc_key *key)
+{
+	unsigned char der[DER_MAX];
+	word32 idx = 0;
+	int sz = wc_KeyPemToDer((const unsigned char *)pem, (int)strlen(pem), der, sizeof(der), NULL);
+
+	if (sz <= 0)
+		return -EINVAL;
+	int off = wc_GetPkcs8TraditionalOffset(der, &idx, (word32)sz);
+	idx = off > 0 ? (word32)off : 0;
+	return wc_EccPrivateKeyDecode(der, &idx, key, (word32)sz) == 0 ? 0 : -EINVAL;
+}
+
+int ca_load(struct ca **out, const char *cert_pem, const char *key_pem, int64_t now, char *err,
+	    size_t err_size)
+{
+	struct ca *ca = calloc(1, sizeof(*ca));
+	WOLFSSL_X509 *x = NULL;
+	unsigned char pub_cert[160], pub_key[160];
+	word32 n_cert = sizeof(pub_cert), n_key = sizeof(pub_key);
+	ecc_key cert_key;
+	int r = 0;
+
+	*out = NULL;
+	if (!ca)
+		return -ENOMEM;
+	wc_ecc_init(&ca->key);
+	wc_ecc_init(&cert_key);
+	if (wc_InitRng(&ca->rng) != 0)
+		FAIL(-EIO, "cannot initialise the random generator");
+	ca->der_sz = wc_CertPemToDer((const unsigned char *)cert_pem, (int)strlen(cert_pem), ca->der,
+				     sizeof(ca->der), CERT_TYPE);
+	if (ca->der_sz <= 0)
+		FAIL(-EINVAL, "CA certificate: not a PEM certificate");
+	x = wolfSSL_X509_load_certificate_buffer(ca->der, ca->der_sz, WOLFSSL_FILETYPE_ASN1);
+	if (!x)
+		FAIL(-EINVAL, "CA certificate: cannot be parsed");
+	if (!wolfSSL_X509_get_isCA(x))
+		FAIL(-EINVAL, "CA certificate: not a CA (basicConstraints CA:FALSE)");
+	time_t t = (time_t)now;
+	if (wolfSSL_X509_cmp_time(wolfSSL_X509_get_notAfter(x), &t) <= 0)
+		FAIL(-EKEYEXPIRED, "CA certificate: expired");
+	if (wolfSSL_X509_cmp_time(wolfSSL_X509_get_notBefore(x), &t) > 0)
+		FAIL(-EKEYEXPIRED, "CA certificate: not valid yet");
+	if (load_key(key_pem, &ca->key) < 0)
+		FAIL(-EINVAL, "CA key: not a PEM EC private key (SEC1 or PKCS#8)");
+	/* The key must be the one the certificate certifies. */
+	word32 idx = 0;
+	WOLFSSL_EVP_PKEY *pk = wolfSSL_X509_get_pubkey(x);
+	if (!pk || wc_EccPublicKeyDecode((const byte *)pk->pkey.ptr, &idx, &cert_key,
+					 (word32)pk->pkey_sz) != 0 ||
+	    wc_ecc_export_x963(&cert_key, pub_cert, &n_cert) != 0 ||
+	    wc_ecc_export_x963(&ca->key, pub_key, &n_key) != 0 || n_cert != n_key ||
+	    memcmp(pub_cert, pub_key, n_key)) {
+		wolfSSL_EVP_PKEY_free(pk);
+		FAIL(-EINVAL, "CA key does not match the CA certificate");
+	}
+	wolfSSL_EVP_PKEY_free(pk);
+	if (!(ca->chain_pem = strdup(cert_pem)))
+		FAIL(-ENOMEM, "out of memory");
+	*out = ca;
+	ca = NULL;
+out:
+	wolfSSL_X509_free(x);
+	wc_ecc_free(&cert_key);
+	if (ca)
+		ca_free(ca);
+	return r;
+}
+
+void ca_free(struct ca *ca)
+{
+	if (!ca)
+		return;
+	wc_ecc_free(&ca->key);
+	wc_FreeRng(&ca->rng);
+	free(ca->chain_pem);
+	free(ca);
+}
+
+/* Template carrying the URI SAN and [now, now + lifetime]; self-signed by
+ * a throwaway key, never published. Returns its DER (owned by x). */
+static WOLFSSL_X509 *san_template(const char *uri, int64_t now, int64_t lifetime_s)
+{
+	WOLFSSL_X509 *x = wolfSSL_X509_new();
+	WOLFSSL_EC_KEY *ec = wolfSSL_EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	WOLFSSL_EVP_PKEY *k = wolfSSL_EVP_PKEY_new();
+	int ok = x && ec && k && wolfSSL_EC_KEY_generate_key(ec) == 1 &&
+		 wolfSSL_EVP_PKEY_assign_EC_KEY(k, ec) == 1;
+
+	if (!ok && ec && k)
+		wolfSSL_EC_KEY_free(ec);
+	ok = ok && wolfSSL_X509_set_version(x, 2) == 1 && wolfSSL_X509_set_pubkey(x, k) == 1 &&
+	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notBefore(x), (time_t)now, 0, 0) &&
+	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notAfter(x), (time_t)(now + lifetime_s), 0, 0) &&
+	     wolfSSL_X509_add_altname(x, uri, ASN_URI_TYPE) == 1 &&
+	     wolfSSL_X509_sign(x, k, wolfSSL_EVP_sha256()) > 0;
+	wolfSSL_EVP_PKEY_free(k);
+	if (!ok) {
+		wolfSSL_X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
+	    struct leaf_cert *out, char *err, size_t err_size)
+{
+	char uri[800];
+	unsigned char der[DER_MAX];
+	unsigned char *kder = NULL;
+	WOLFSSL_X509 *tmpl = NULL;
+	ecc_key key;
+	Cert cert;
+	int r = 0, sz, tsz;
+	word32 ksz = 0;
+
+	memset(out, 0, sizeof(*out));
+	wc_ecc_init(&key);
+	if (spiffe_format(id, uri, sizeof(uri)) < 0)
+		FAIL(-EINVAL, "identity too long");
+	if (!(tmpl = san_template(uri, now, lifetime_s)))
+		FAIL(-EIO, "cannot build the SAN template");
+	const unsigned char *tder = wolfSSL_X509_get_der(tmpl, &tsz);
+	if (wc_ecc_make_key_ex(&ca->rng, 32, &key, ECC_SECP256R1) != 0)
+		FAIL(-EIO, "cannot generate a P-256 key");
+	wc_InitCert(&cert);
+	cert.sigType = CTC_SHA256wECDSA;
+	cert.isCA = 0;
+	/* Identity is in the SAN only; with an empty subject it is critical
+	 * (RFC 5280 4.2.1.6). */
+	cert.altNamesCrit = 1;
+	if (random_serial(&ca->rng, &cert) < 0 || !tder)
+		FAIL(-EIO, "cannot draw a serial number");
+#define FILL(call, what)                                                        \
+	if ((sz = (call)) != 0)                                                 \
+		FAIL(-EIO, "cannot set the %s (wolfSSL error %d)", what, sz);
+	FILL(wc_SetAltNamesBuffer(&cert, tder, tsz), "subject alternative name")
+	FILL(wc_SetDatesBuffer(&cert, tder, tsz), "validity")
+	FILL(wc_SetIssuerBuffer(&cert, ca->der, ca->der_sz), "issuer")
+	FILL(wc_SetAuthKeyIdFromCert(&cert, ca->der, ca->der_sz), "authority key id")
+	FILL(wc_SetSubjectKeyIdFromPublicKey_ex(&cert, ECC_TYPE, &key), "subject key id")
+	FILL(wc_SetKeyUsage(&cert, "digitalSignature,keyEncipherment"), "key usage")
+	FILL(wc_SetExtKeyUsage(&cert, "serverAuth,clientAuth"), "extended key usage")
+#undef FILL
+	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, &key, &ca->rng)) < 0 ||
+	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE, &ca->key,
+				 &ca->rng)) < 0)
+		FAIL(-EIO, "cannot sign the certificate (wolfSSL error %d)", sz);
+	if (wc_EccPrivateKeyToPKCS8(&key, NULL, &ksz) != LENGTH_ONLY_E || !(kder = malloc(ksz)) ||
+	    wc_EccPrivateKeyToPKCS8(&key, kder, &ksz) <= 0)
+		FAIL(-EIO, "cannot encode the private key");
+	out->cert_pem = to_pem(der, sz, CERT_TYPE);
+	out->key_pem = to_pem(kder, (int)ksz, PKCS8_PRIVATEKEY_TYPE);
+	if (!out->cert_pem || !out->key_pem ||
+	    asprintf(&out->chain_pem, "%s%s", out->cert_pem, ca->chain_pem) < 0) {
+		out->chain_pem = NULL;
+		FAIL(-ENOMEM, "out of memory");
+	}
+	out->not_before = now;
+	out->not_after = now + lifetime_s;
+	for (int i = 0; i < cert.serialSz; i++)
+		snprintf(out->serial + 2 * i, 3, "%02x", cert.serial[i]);
+out:
+	if (kder) {
+		memset(kder, 0, ksz);
+		free(kder);
+	}
+	wolfSSL_X509_free(tmpl);
+	wc_ecc_free(&key);
+	if (r < 0)
+		leaf_cert_free(out);
+	return r;
+}
+
+void leaf_cert_free(struct leaf_cert *l)
+{
+	if (l->key_pem)
+		memset(l->key_pem, 0, strlen(l->key_pem));
+	free(l->cert_pem);
+	free(l->chain_pem);
+	free(l->key_pem);
+	memset(l, 0, sizeof(*l));
+}
