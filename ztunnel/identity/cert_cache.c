@@ -1,0 +1,173 @@
+#include "ztunnel/cert_cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/state-t.h"
+
+static const char *const state_names[] = { "Initializing", "Available", "Unavailable" };
+
+const char *cert_state_name(enum cert_state s)
+{
+	return (unsigned)s <= CERT_UNAVAILABLE ? state_names[s] : "?";
+}
+
+void cert_cache_init(struct cert_cache *c, struct cert_provider provider, int64_t lifetime_s,
+		     unsigned seed)
+{
+	memset(c, 0, sizeof(*c));
+	c->provider = provider;
+	c->lifetime_s = lifetime_s;
+	c->seed = seed;
+}
+
+void cert_cache_fini(struct cert_cache *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		leaf_cert_free(&c->entries[i].cert);
+	free(c->entries);
+	memset(c, 0, sizeof(*c));
+}
+
+static struct cert_entry *find(const struct cert_cache *c, const struct spiffe_id *id)
+{
+	for (uint32_t i = 0; i < c->n; i++) {
+		const struct spiffe_id *e = &c->entries[i].id;
+		if (!strcmp(e->td, id->td) && !strcmp(e->ns, id->ns) && !strcmp(e->sa, id->sa))
+			return &c->entries[i];
+	}
+	return NULL;
+}
+
+const struct cert_entry *cert_cache_entry(const struct cert_cache *c, const struct spiffe_id *id)
+{
+	return find(c, id);
+}
+
+int cert_cache_want(struct cert_cache *c, const struct spiffe_id *id, int64_t now)
+{
+	struct cert_entry *e = find(c, id);
+
+	if (e) {
+		e->refs++;
+		return 0;
+	}
+	if (c->n == c->cap) {
+		uint32_t cap = c->cap ? c->cap * 2 : 16;
+		struct cert_entry *ne = realloc(c->entries, cap * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		c->entries = ne;
+		c->cap = cap;
+	}
+	e = &c->entries[c->n++];
+	memset(e, 0, sizeof(*e));
+	e->id = *id;
+	spiffe_format(id, e->uri, sizeof(e->uri));
+	e->refs = 1;
+	e->refresh_at = now;
+	e->backoff_s = CERT_BACKOFF_MIN_S;
+	return 0;
+}
+
+void cert_cache_release(struct cert_cache *c, const struct spiffe_id *id)
+{
+	struct cert_entry *e = find(c, id);
+
+	if (!e || --e->refs)
+		return;
+	leaf_cert_free(&e->cert);
+	*e = c->entries[--c->n];
+}
+
+int cert_cache_want_workload(struct cert_cache *c, const struct zt_workload *w, const char *node,
+			     const char *trust_domain, int64_t now)
+{
+	struct spiffe_id id = { 0 };
+
+	/* A compromised node must not obtain other nodes' identities. */
+	if (!w->node || !node || strcmp(w->node, node))
+		return -EPERM;
+	snprintf(id.td, sizeof(id.td), "%s", trust_domain);
+	snprintf(id.ns, sizeof(id.ns), "%s", w->namespace);
+	snprintf(id.sa, sizeof(id.sa), "%s", w->service_account);
+	return cert_cache_want(c, &id, now);
+}
+
+/* Half-life, moved by up to 5% of the lifetime either way so that many
+ * certificates minted together do not renew in one burst. */
+static int64_t renewal_time(struct cert_cache *c, const struct leaf_cert *l)
+{
+	int64_t life = l->not_after - l->not_before;
+	int64_t span = life / 10;
+	int64_t jitter = span > 0 ? (int64_t)(rand_r(&c->seed) % (span + 1)) - span / 2 : 0;
+
+	return l->not_before + life / 2 + jitter;
+}
+
+static void refresh(struct cert_cache *c, struct cert_entry *e, int64_t now)
+{
+	struct leaf_cert fresh;
+	char err[256] = "";
+	int r = c->provider.fetch(c->provider.ctx, &e->id, now, c->lifetime_s, &fresh, err, sizeof(err));
+
+	if (r == 0) {
+		leaf_cert_free(&e->cert);
+		e->cert = fresh;
+		e->state = CERT_AVAILABLE;
+		e->failures = 0;
+		e->backoff_s = CERT_BACKOFF_MIN_S;
+		e->last_error[0] = '\0';
+		e->refresh_at = renewal_time(c, &e->cert);
+		c->stats.issued++;
+		log_info("certificate issued", LF_STR("identity", e->uri), LF_STR("serial", e->cert.serial),
+			 LF_INT("not_after", e->cert.not_after), LF_STR("provider", c->provider.name));
+		return;
+	}
+	/* Keep serving the old certificate while it is valid; retry with
+	 * exponential backoff (SPEC.md §4: capped at 150 s). */
+	e->failures++;
+	c->stats.renewal_failures++;
+	snprintf(e->last_error, sizeof(e->last_error), "%s", err[0] ? err : "certificate fetch failed");
+	e->refresh_at = now + e->backoff_s;
+	log_warn("certificate renewal failed", LF_STR("identity", e->uri), LF_STR("error", e->last_error),
+		 LF_UINT("failures", e->failures), LF_INT("retry_in_s", e->backoff_s));
+	e->backoff_s = e->backoff_s * 2 > CERT_BACKOFF_MAX_S ? CERT_BACKOFF_MAX_S : e->backoff_s * 2;
+}
+
+int64_t cert_cache_tick(struct cert_cache *c, int64_t now)
+{
+	int64_t next = INT64_MAX;
+
+	for (uint32_t i = 0; i < c->n; i++) {
+		struct cert_entry *e = &c->entries[i];
+		if (e->refresh_at <= now)
+			refresh(c, e, now);
+		if (e->state == CERT_AVAILABLE && now >= e->cert.not_after) {
+			/* Expired and not renewed: stop offering it (fail closed). */
+			e->state = CERT_UNAVAILABLE;
+			c->stats.expired++;
+			log_error("certificate expired and could not be renewed; connections for this identity fail",
+				  LF_STR("identity", e->uri), LF_STR("error", e->last_error));
+			leaf_cert_free(&e->cert);
+		}
+		if (e->refresh_at < next)
+			next = e->refresh_at;
+		if (e->state == CERT_AVAILABLE && e->cert.not_after < next)
+			next = e->cert.not_after;
+	}
+	return next;
+}
+
+const struct leaf_cert *cert_cache_get(const struct cert_cache *c, const struct spiffe_id *id,
+				       int64_t now)
+{
+	const struct cert_entry *e = find(c, id);
+
+	if (!e || e->state != CERT_AVAILABLE || now >= e->cert.not_after || now < e->cert.not_before)
+		return NULL;
+	return &e->cert;
+}
