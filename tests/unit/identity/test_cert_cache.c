@@ -202,80 +202,7 @@ static void only_pods_of_this_node_get_identities(void **state)
 	cert_cache_fini(&c);
 }
 
-/* --- TLS 1.3 handshakes with cached certificates (socketpair, one thread) --- */
-
-static WOLFSSL_CTX *tls_ctx(bool server, const struct leaf_cert *l)
-{
-	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method());
-	assert_non_null(ctx);
-	assert_int_equal(wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)root_cert,
-							(long)strlen(root_cert), WOLFSSL_FILETYPE_PEM),
-			 WOLFSSL_SUCCESS);
-	assert_int_equal(wolfSSL_CTX_use_certificate_chain_buffer(ctx, (const unsigned char *)l->chain_pem,
-								  (long)strlen(l->chain_pem)),
-			 WOLFSSL_SUCCESS);
-	assert_int_equal(wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)l->key_pem,
-							   (long)strlen(l->key_pem), WOLFSSL_FILETYPE_PEM),
-			 WOLFSSL_SUCCESS);
-	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	return ctx;
-}
-
-struct tls_pair {
-	WOLFSSL_CTX *cctx, *sctx;
-	WOLFSSL *c, *s;
-	int fds[2];
-};
-
-static void handshake(struct tls_pair *p, const struct leaf_cert *client, const struct leaf_cert *server)
-{
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->fds), 0);
-	fcntl(p->fds[0], F_SETFL, O_NONBLOCK);
-	fcntl(p->fds[1], F_SETFL, O_NONBLOCK);
-	p->cctx = tls_ctx(false, client);
-	p->sctx = tls_ctx(true, server);
-	p->c = wolfSSL_new(p->cctx);
-	p->s = wolfSSL_new(p->sctx);
-	wolfSSL_set_fd(p->c, p->fds[0]);
-	wolfSSL_set_fd(p->s, p->fds[1]);
-	int cd = 0, sd = 0;
-	for (int i = 0; i < 1000 && !(cd && sd); i++) {
-		if (!cd) {
-			int r = wolfSSL_connect(p->c);
-			cd = r == WOLFSSL_SUCCESS;
-			if (!cd && wolfSSL_get_error(p->c, r) != WOLFSSL_ERROR_WANT_READ)
-				fail_msg("client handshake failed: %d", wolfSSL_get_error(p->c, r));
-		}
-		if (!sd) {
-			int r = wolfSSL_accept(p->s);
-			sd = r == WOLFSSL_SUCCESS;
-			if (!sd && wolfSSL_get_error(p->s, r) != WOLFSSL_ERROR_WANT_READ)
-				fail_msg("server handshake failed: %d", wolfSSL_get_error(p->s, r));
-		}
-	}
-	assert_true(cd && sd);
-	assert_string_equal(wolfSSL_get_version(p->c), "TLSv1.3");
-}
-
-static void roundtrip(struct tls_pair *p)
-{
-	char buf[16];
-	assert_int_equal(wolfSSL_write(p->c, "ping", 4), 4);
-	int n = -1;
-	for (int i = 0; i < 100 && n <= 0; i++)
-		n = wolfSSL_read(p->s, buf, sizeof(buf));
-	assert_int_equal(n, 4);
-}
-
-static void pair_free(struct tls_pair *p)
-{
-	wolfSSL_free(p->c);
-	wolfSSL_free(p->s);
-	wolfSSL_CTX_free(p->cctx);
-	wolfSSL_CTX_free(p->sctx);
-	close(p->fds[0]);
-	close(p->fds[1]);
-}
+#include "tls_pair.h"
 
 /* Real clock: 4 s certificates rotate every 2 s; for over two rotations
  * every new handshake (mutual, verified) succeeds and a session made
@@ -293,23 +220,24 @@ static void handshakes_succeed_across_rotations_and_old_sessions_survive(void **
 	cert_cache_want(&c, &a, start);
 	cert_cache_want(&c, &b, start);
 	cert_cache_tick(&c, start);
-	handshake(&first, cert_cache_get(&c, &a, start), cert_cache_get(&c, &b, start));
+	assert_int_equal(tls_pair_handshake(&first, root_cert, cert_cache_get(&c, &a, start), root_cert,
+					    cert_cache_get(&c, &b, start)), 0);
 	while (c.stats.issued < 6 && time(NULL) < start + 10) {
 		int64_t now = (int64_t)time(NULL);
 		cert_cache_tick(&c, now);
 		const struct leaf_cert *ca_ = cert_cache_get(&c, &a, now), *cb = cert_cache_get(&c, &b, now);
 		assert_non_null(ca_);
 		assert_non_null(cb);
-		handshake(&p, ca_, cb);
-		roundtrip(&p);
-		pair_free(&p);
+		assert_int_equal(tls_pair_handshake(&p, root_cert, ca_, root_cert, cb), 0);
+		tls_pair_roundtrip(&p);
+		tls_pair_free(&p);
 		handshakes++;
 		usleep(200 * 1000);
 	}
 	assert_true(c.stats.issued >= 6); /* two rotations of both identities */
 	assert_true(handshakes > 10);
-	roundtrip(&first);
-	pair_free(&first);
+	tls_pair_roundtrip(&first);
+	tls_pair_free(&first);
 	cert_cache_fini(&c);
 }
 

@@ -1,0 +1,35 @@
+/* Trust bundles and certificate checks shared by the providers and TLS:
+ * several roots (cross-cluster trust domains, root rotation), each parsed
+ * with wolfSSL; an invalid root is skipped with a warning (SPEC.md §4). */
+#ifndef ZTUNNEL_TRUST_H
+#define ZTUNNEL_TRUST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ztunnel/identity.h"
+
+struct trust_bundle {
+	unsigned char **der;
+	int *der_sz;
+	uint32_t n;
+};
+
+/* Parses every PEM certificate of pem; returns the number kept (0 is an
+ * error for the caller to report), or -ENOMEM. */
+int trust_bundle_load(struct trust_bundle *tb, const char *pem);
+void trust_bundle_free(struct trust_bundle *tb);
+
+/* Verifies chain_pem (leaf first, then intermediates) against the bundle
+ * at the current time. 0 or -EBADMSG / -EKEYREJECTED; err says why. */
+int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, char *err, size_t err_size);
+
+/* The first SPIFFE URI SAN of the leaf of pem (SPEC.md §2.1: the peer
+ * identity). 0, or -ENOENT when there is none. */
+int cert_spiffe_id(const char *pem, struct spiffe_id *out);
+/* Validity of the leaf of pem, unix seconds. */
+int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size);
+/* True when key_pem is the private key of the leaf of cert_pem. */
+int cert_key_matches(const char *cert_pem, const char *key_pem);
+
+#endif

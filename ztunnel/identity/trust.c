@@ -1,0 +1,217 @@
+#include "ztunnel/trust.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/openssl/pem.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ztunnel/log.h"
+
+/* Every certificate of a PEM text, in order, through wolfSSL's reader. */
+static int for_each_pem_cert(const char *pem, int (*fn)(WOLFSSL_X509 *x, void *ctx), void *ctx)
+{
+	WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(pem, (int)strlen(pem));
+	WOLFSSL_X509 *x;
+	int n = 0, r = 0;
+
+	if (!bio)
+		return -ENOMEM;
+	while (r == 0 && (x = wolfSSL_PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		r = fn(x, ctx);
+		wolfSSL_X509_free(x);
+		n++;
+	}
+	wolfSSL_BIO_free(bio);
+	return r < 0 ? r : n;
+}
+
+static int keep_root(WOLFSSL_X509 *x, void *ctx)
+{
+	struct trust_bundle *tb = ctx;
+	unsigned char *der = NULL;
+	int sz = wolfSSL_i2d_X509(x, &der);
+
+	if (sz <= 0 || !wolfSSL_X509_get_isCA(x)) {
+		log_warn("trust bundle: skipping a certificate that is not a usable CA");
+		if (der)
+			XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
+		return 0;
+	}
+	unsigned char **nd = realloc(tb->der, (tb->n + 1) * sizeof(*nd));
+	int *ns = nd ? realloc(tb->der_sz, (tb->n + 1) * sizeof(*ns)) : NULL;
+	if (nd)
+		tb->der = nd;
+	if (!ns) {
+		XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
+		return -ENOMEM;
+	}
+	tb->der_sz = ns;
+	tb->der[tb->n] = der;
+	tb->der_sz[tb->n] = sz;
+	tb->n++;
+	return 0;
+}
+
+int trust_bundle_load(struct trust_bundle *tb, const char *pem)
+{
+	memset(tb, 0, sizeof(*tb));
+	int r = for_each_pem_cert(pem, keep_root, tb);
+	return r < 0 ? r : (int)tb->n;
+}
+
+void trust_bundle_free(struct trust_bundle *tb)
+{
+	for (uint32_t i = 0; i < tb->n; i++)
+		XFREE(tb->der[i], NULL, DYNAMIC_TYPE_OPENSSL);
+	free(tb->der);
+	free(tb->der_sz);
+	memset(tb, 0, sizeof(*tb));
+}
+
+struct chain_walk {
+	WOLFSSL_CERT_MANAGER *cm;
+	unsigned char *leaf;
+	int leaf_sz, n;
+};
+
+/* Intermediates join the roots as CAs once they verify against them;
+ * they must come issuer-after-subject order from the leaf. */
+static int walk_chain(WOLFSSL_X509 *x, void *ctx)
+{
+	struct chain_walk *w = ctx;
+	unsigned char *der = NULL;
+	int sz = wolfSSL_i2d_X509(x, &der);
+
+	if (sz <= 0)
+		return -EBADMSG;
+	if (w->n++ == 0) {
+		w->leaf = der;
+		w->leaf_sz = sz;
+		return 0;
+	}
+	XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
+	return 0;
+}
+
+static int load_intermediates(WOLFSSL_X509 *x, void *ctx)
+{
+	struct chain_walk *w = ctx;
+	unsigned char *der = NULL;
+	int sz = wolfSSL_i2d_X509(x, &der);
+
+	/* Only an intermediate that already verifies against what is trusted
+	 * may join: a chain must never bring its own trust anchor. */
+	if (w->n++ > 0 && sz > 0 &&
+	    wolfSSL_CertManagerVerifyBuffer(w->cm, der, sz, WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS)
+		wolfSSL_CertManagerLoadCABuffer(w->cm, der, sz, WOLFSSL_FILETYPE_ASN1);
+	if (der)
+		XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
+	return 0;
+}
+
+int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, char *err, size_t err_size)
+{
+	struct chain_walk w = { .cm = wolfSSL_CertManagerNew() };
+	int r = 0;
+
+	if (!w.cm)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < tb->n; i++)
+		wolfSSL_CertManagerLoadCABuffer(w.cm, tb->der[i], tb->der_sz[i], WOLFSSL_FILETYPE_ASN1);
+	if (for_each_pem_cert(chain_pem, walk_chain, &w) <= 0 || !w.leaf) {
+		snprintf(err, err_size, "no certificate in the chain");
+		r = -EBADMSG;
+		goto out;
+	}
+	/* An intermediate joins once its issuer is trusted: a few passes settle
+	 * intermediates given in any order (chains up to 4 deep). */
+	for (int pass = 0; pass < 4; pass++) {
+		w.n = 0;
+		for_each_pem_cert(chain_pem, load_intermediates, &w);
+	}
+	int v = wolfSSL_CertManagerVerifyBuffer(w.cm, w.leaf, w.leaf_sz, WOLFSSL_FILETYPE_ASN1);
+	if (v != WOLFSSL_SUCCESS) {
+		snprintf(err, err_size, "chain does not verify against the trust bundle: %s",
+			 wolfSSL_ERR_reason_error_string((unsigned long)v));
+		r = -EKEYREJECTED;
+	}
+out:
+	if (w.leaf)
+		XFREE(w.leaf, NULL, DYNAMIC_TYPE_OPENSSL);
+	wolfSSL_CertManagerFree(w.cm);
+	return r;
+}
+
+static WOLFSSL_X509 *first_cert(const char *pem)
+{
+	WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(pem, (int)strlen(pem));
+	WOLFSSL_X509 *x = bio ? wolfSSL_PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+	wolfSSL_BIO_free(bio);
+	return x;
+}
+
+int cert_spiffe_id(const char *pem, struct spiffe_id *out)
+{
+	WOLFSSL_X509 *x = first_cert(pem);
+	int r = -ENOENT;
+	char *name;
+
+	if (!x)
+		return -EBADMSG;
+	/* Non-SPIFFE URIs and other SAN types are skipped (SPEC.md §2.1). */
+	while (r < 0 && (name = wolfSSL_X509_get_next_altname(x)))
+		if (spiffe_parse(name, out) == 0)
+			r = 0;
+	wolfSSL_X509_free(x);
+	return r;
+}
+
+static int64_t asn1_to_unix(const WOLFSSL_ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS)
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
+int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size)
+{
+	WOLFSSL_X509 *x = first_cert(pem);
+	unsigned char sn[64];
+	int sn_sz = sizeof(sn);
+
+	if (!x)
+		return -EBADMSG;
+	*not_before = asn1_to_unix(wolfSSL_X509_get_notBefore(x));
+	*not_after = asn1_to_unix(wolfSSL_X509_get_notAfter(x));
+	if (serial && serial_size) {
+		serial[0] = '\0';
+		if (wolfSSL_X509_get_serial_number(x, sn, &sn_sz) == WOLFSSL_SUCCESS)
+			for (int i = 0; i < sn_sz && (size_t)(2 * i + 2) < serial_size; i++)
+				snprintf(serial + 2 * i, 3, "%02x", sn[i]);
+	}
+	wolfSSL_X509_free(x);
+	return *not_before < 0 || *not_after < 0 ? -EBADMSG : 0;
+}
+
+int cert_key_matches(const char *cert_pem, const char *key_pem)
+{
+	WOLFSSL_X509 *x = first_cert(cert_pem);
+	WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(key_pem, (int)strlen(key_pem));
+	WOLFSSL_EVP_PKEY *k = bio ? wolfSSL_PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	int ok = x && k && wolfSSL_X509_check_private_key(x, k) == WOLFSSL_SUCCESS;
+
+	wolfSSL_EVP_PKEY_free(k);
+	wolfSSL_BIO_free(bio);
+	wolfSSL_X509_free(x);
+	return ok;
+}
