@@ -16,13 +16,16 @@
 
 static char *read_one(const char *dir, const char *name, char *err, size_t err_size)
 {
-	char path[PATH_MAX], *text = NULL;
+	char path[PATH_MAX];
+	char *text = NULL;
 	size_t len;
-	int r;
+	int r = snprintf(path, sizeof(path), "%s/%s", dir, name) < 0 ? -EINVAL
+								      : state_read_file(path, &text, &len);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((r = state_read_file(path, &text, &len)) < 0)
+	if (r < 0) {
 		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-r));
+		return NULL;
+	}
 	return text;
 }
 
@@ -71,8 +74,12 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 		r = -EKEYEXPIRED;
 		goto out;
 	}
-	const char *end = strstr(chain, "-----END CERTIFICATE-----");
-	size_t leaf_len = end ? (size_t)(end - chain) + strlen("-----END CERTIFICATE-----\n") : strlen(chain);
+	/* The leaf is the first PEM block of the chain. */
+	static const char pem_end[] = "-----END CERTIFICATE-----\n";
+	size_t leaf_len = strlen(chain);
+	const char *end = strstr(chain, pem_end);
+	if (end)
+		leaf_len = (size_t)(end - chain) + sizeof(pem_end) - 1;
 	out->cert_pem = strndup(chain, leaf_len);
 	out->chain_pem = chain;
 	out->key_pem = key;
