@@ -60,6 +60,9 @@ void cert_cache_fini(struct cert_cache *c);
 int cert_cache_want(struct cert_cache *c, const struct spiffe_id *id, int64_t now);
 /* The pod is gone; the last release forgets the certificate. */
 void cert_cache_release(struct cert_cache *c, const struct spiffe_id *id);
+/* Makes the wanted set exactly ids (duplicates count as references):
+ * new identities are added, identities no longer listed are forgotten. */
+int cert_cache_sync(struct cert_cache *c, const struct spiffe_id *ids, uint32_t n, int64_t now);
 /* Fetches what is due; returns when it wants to be called again. */
 int64_t cert_cache_tick(struct cert_cache *c, int64_t now);
 /* The certificate to present for id, NULL unless available and unexpired. */

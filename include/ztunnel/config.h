@@ -10,6 +10,12 @@
 
 #include "ztunnel/log.h"
 
+enum identity_provider_kind {
+	IDENTITY_NONE = 0,
+	IDENTITY_LOCAL_CA,
+	IDENTITY_FILES,
+};
+
 struct zt_config {
 	char *config_file;
 	char *node_name;
@@ -19,6 +25,10 @@ struct zt_config {
 	char *bpf_pin_dir;
 	char *cni_socket;
 	char *uplinks;
+	char *ca_dir;
+	char *cert_dir;
+	int identity_provider; /* enum identity_provider_kind */
+	int cert_lifetime;
 	char *admin_addr;
 	char *metrics_addr;
 	char *readiness_addr;

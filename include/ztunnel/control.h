@@ -3,12 +3,22 @@
 #ifndef ZTUNNEL_CONTROL_H
 #define ZTUNNEL_CONTROL_H
 
+#include "ztunnel/cert_cache.h"
 #include "ztunnel/config.h"
 #include "ztunnel/enroll.h"
 #include "ztunnel/state.h"
 
-/* Runs until SIGTERM/SIGINT; returns the process exit status. enroll is
- * NULL when capture is off (no CNI socket, no pod reconciliation). */
-int control_run(const struct zt_config *cfg, struct state_store *store, struct enroll *enroll);
+/* What the control thread drives. enroll is NULL when capture is off (no
+ * CNI socket, no pod reconciliation); certs is NULL without an identity
+ * provider. */
+struct control {
+	const struct zt_config *cfg;
+	struct state_store *store;
+	struct enroll *enroll;
+	struct cert_cache *certs;
+};
+
+/* Runs until SIGTERM/SIGINT; returns the process exit status. */
+int control_run(struct control *ctl);
 
 #endif

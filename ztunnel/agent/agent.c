@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include "ztunnel/capture.h"
+#include "ztunnel/cert_cache.h"
 #include "ztunnel/control.h"
+#include "ztunnel/files_provider.h"
+#include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
 #include "ztunnel/log.h"
 #include "ztunnel/proxy.h"
@@ -58,8 +61,36 @@ static int capture_node(struct capture *c, const char *uplinks)
 	return 0;
 }
 
+/* Where certificates come from; false when the agent runs without
+ * identities (no --identity-provider). */
+static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs,
+			   struct local_ca_provider *lp, struct files_provider *fp)
+{
+	struct cert_provider p;
+
+	switch (cfg->identity_provider) {
+	case IDENTITY_LOCAL_CA:
+		snprintf(lp->dir, sizeof(lp->dir), "%s", cfg->ca_dir);
+		p = (struct cert_provider){ "local-ca", local_ca_provider_fetch, lp };
+		break;
+	case IDENTITY_FILES:
+		snprintf(fp->root, sizeof(fp->root), "%s", cfg->cert_dir);
+		p = (struct cert_provider){ "files", files_provider_fetch, fp };
+		break;
+	default:
+		return false;
+	}
+	cert_cache_init(certs, p, cfg->cert_lifetime, (unsigned)getpid());
+	log_info("workload identities enabled", LF_STR("provider", p.name),
+		 LF_STR("node", cfg->node_name ? cfg->node_name : ""));
+	return true;
+}
+
 int agent_run(const struct zt_config *cfg)
 {
+	struct cert_cache certs;
+	struct local_ca_provider lp = { 0 };
+	struct files_provider fp = { 0 };
 	struct state_store store;
 	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
 	struct capture *capture = NULL;
@@ -69,11 +100,16 @@ int agent_run(const struct zt_config *cfg)
 	int status = 1, r;
 
 	state_store_init(&store, &opts);
+	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
+	struct control ctl = { cfg, &store, NULL, have_certs ? &certs : NULL };
+	if (have_certs && !cfg->node_name) {
+		log_error("--node-name is required to issue identities (only this node's pods get them)");
+		goto out;
+	}
 	if (!cfg->capture) {
 		log_warn("capture disabled (--capture=false): following the snapshot only");
-		status = control_run(cfg, &store, NULL);
-		state_store_release(&store);
-		return status;
+		status = control_run(&ctl);
+		goto out;
 	}
 	if ((r = capture_open(&capture, cfg->bpf_pin_dir)) < 0)
 		goto out;
@@ -95,7 +131,8 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	}
 	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
-	status = control_run(cfg, &store, &enroll);
+	ctl.enroll = &enroll;
+	status = control_run(&ctl);
 out:
 	/* Pinned maps and links stay: capture keeps failing closed for
 	 * enrolled pods until the next agent fills the listener map. */
@@ -108,6 +145,9 @@ out:
 		enroll_fini(&enroll);
 	}
 	capture_close(capture);
+	if (have_certs)
+		cert_cache_fini(&certs);
+	local_ca_provider_fini(&lp);
 	state_store_release(&store);
 	return status;
 }

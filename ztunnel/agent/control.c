@@ -1,6 +1,8 @@
 #include "ztunnel/control.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -24,17 +26,47 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void reconcile(struct state_store *store, struct enroll *enroll)
+static int64_t now_s(void)
 {
-	if (!enroll)
+	return (int64_t)time(NULL);
+}
+
+/* The identities of the enrolled pods of this node, and only those: a
+ * node never asks for another node's identities. */
+static void sync_identities(struct control *ctl, const struct zt_model *m)
+{
+	struct enroll *e = ctl->enroll;
+	struct spiffe_id *ids = calloc(e->n ? e->n : 1, sizeof(*ids));
+	uint32_t n = 0;
+
+	if (!ids)
 		return;
-	enroll_reconcile(enroll, state_read_lock(store));
+	for (uint32_t i = 0; m && i < e->n; i++) {
+		const struct enroll_pod *p = &e->pods[i];
+		const struct zt_workload *w = p->uid[0] ? model_workload_by_uid(m, p->uid) : NULL;
+		if (!p->enrolled || !w || !w->enrolled || !w->node || strcmp(w->node, ctl->cfg->node_name ? ctl->cfg->node_name : ""))
+			continue;
+		if (spiffe_parse(w->identity, &ids[n]) == 0)
+			n++;
+	}
+	cert_cache_sync(ctl->certs, ids, n, now_s());
+	free(ids);
+}
+
+static void reconcile(struct control *ctl)
+{
+	if (!ctl->enroll)
+		return;
+	const struct zt_model *m = state_read_lock(ctl->store);
+	enroll_reconcile(ctl->enroll, m);
+	if (ctl->certs)
+		sync_identities(ctl, m);
 	state_read_unlock();
 }
 
-static void reload_if_changed(struct snapshot_watch *w, struct state_store *store,
-			      struct enroll *enroll, bool force)
+static void reload_if_changed(struct snapshot_watch *w, struct control *ctl, bool force)
 {
+	struct state_store *store = ctl->store;
 	int changed = snapshot_watch_changed(w);
 
 	if (changed < 0) {
@@ -45,7 +77,7 @@ static void reload_if_changed(struct snapshot_watch *w, struct state_store *stor
 		return;
 	}
 	if ((changed || force) && state_store_load_file(store, w->file) == 0)
-		reconcile(store, enroll);
+		reconcile(ctl);
 }
 
 static int signals_fd(void)
@@ -62,8 +94,11 @@ static int signals_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-int control_run(const struct zt_config *cfg, struct state_store *store, struct enroll *enroll)
+int control_run(struct control *ctl)
 {
+	const struct zt_config *cfg = ctl->cfg;
+	struct state_store *store = ctl->store;
+	struct enroll *enroll = ctl->enroll;
 	struct snapshot_watch w;
 	int r = snapshot_watch_open(&w, cfg->snapshot);
 
@@ -78,16 +113,23 @@ int control_run(const struct zt_config *cfg, struct state_store *store, struct e
 		return 1;
 	}
 	state_reader_register();
-	reload_if_changed(&w, store, enroll, true);
+	reload_if_changed(&w, ctl, true);
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
 
 	int64_t pending = 0, next_resync = now_ms() + RESYNC_MS;
+	int64_t next_cert = ctl->certs ? cert_cache_tick(ctl->certs, now_s()) : INT64_MAX;
 	int status = 0;
 	for (;;) {
 		struct pollfd fds[3] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
 					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 } };
 		int64_t deadline = pending ? pending : next_resync;
+		if (next_cert != INT64_MAX) {
+			/* certificate times are wall-clock seconds, ours monotonic ms */
+			int64_t cert_deadline = now_ms() + (next_cert - now_s()) * 1000;
+			if (cert_deadline < deadline)
+				deadline = cert_deadline;
+		}
 		int timeout = (int)(deadline - now_ms());
 		if (poll(fds, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
@@ -99,15 +141,17 @@ int control_run(const struct zt_config *cfg, struct state_store *store, struct e
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					log_info("SIGHUP: reloading snapshot");
-					reload_if_changed(&w, store, enroll, true);
+					reload_if_changed(&w, ctl, true);
 				} else {
 					log_info("shutting down", LF_STR("signal", strsignal((int)si.ssi_signo)));
 					break;
 				}
 			}
 		}
-		if (fds[2].revents & POLLIN)
+		if (fds[2].revents & POLLIN) {
 			enroll_serve_one(enroll, store);
+			reconcile(ctl); /* a new pod may need an identity */
+		}
 		if (fds[0].revents & POLLIN) {
 			int ev = snapshot_watch_drain(&w);
 			if (ev < 0)
@@ -118,12 +162,14 @@ int control_run(const struct zt_config *cfg, struct state_store *store, struct e
 		int64_t now = now_ms();
 		if (pending && now >= pending) {
 			pending = 0;
-			reload_if_changed(&w, store, enroll, false);
+			reload_if_changed(&w, ctl, false);
 		}
 		if (now >= next_resync) {
 			next_resync = now + RESYNC_MS;
-			reload_if_changed(&w, store, enroll, false);
+			reload_if_changed(&w, ctl, false);
 		}
+		if (ctl->certs)
+			next_cert = cert_cache_tick(ctl->certs, now_s());
 	}
 	state_reader_unregister();
 	close(sfd);

@@ -26,6 +26,7 @@ struct opt {
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
+static const char *const identity_providers[] = { "none", "local-ca", "files", NULL };
 
 #define OFF(f) offsetof(struct zt_config, f)
 
@@ -47,6 +48,10 @@ static const struct opt options[] = {
 	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
+	{ "identity-provider", OPT_ENUM, OFF(identity_provider), "none", "none|local-ca|files: where workload certificates come from", 0, 0, identity_providers },
+	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem and ca-key.pem (re-read on change)" },
+	{ "cert-dir", OPT_STRING, OFF(cert_dir), "/var/run/secrets/ztunnel/certs", "files: <dir>/<namespace>/<service account>/{cert-chain,key,root-cert}.pem" },
+	{ "cert-lifetime", OPT_INT, OFF(cert_lifetime), "86400", "local-ca: leaf certificate lifetime in seconds (renewed at half-life)", 10, 2592000 },
 	{ "log-level", OPT_ENUM, OFF(log_level), "info", "error|warn|info|debug", 0, 0, log_levels },
 	{ "log-format", OPT_ENUM, OFF(log_format), "text", "text (key=value) or json lines", 0, 0, log_formats },
 	{ "help", OPT_FLAG, OFF(help), NULL, "print this help and exit" },
@@ -114,8 +119,12 @@ static int opt_set(struct zt_config *cfg, const struct opt *o, const char *value
 				return 0;
 			}
 		}
-		snprintf(err, err_size, "%s: %s must be one of %s, got \"%s\"", origin, o->name,
-			 o->help, value);
+		char list[128] = "";
+		for (int i = 0; o->choices[i]; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "|" : "",
+				 o->choices[i]);
+		snprintf(err, err_size, "%s: %s must be one of %s, got \"%s\"", origin, o->name, list,
+			 value);
 		return -EINVAL;
 	}
 	return -EINVAL;

@@ -1,0 +1,83 @@
+#include "ztunnel/local_ca_provider.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/state.h"
+
+static int file_stamp(const char *dir, const char *name, int64_t *mtime, ino_t *ino)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (stat(path, &st) < 0)
+		return -errno;
+	*mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	*ino = st.st_ino;
+	return 0;
+}
+
+static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t err_size)
+{
+	int64_t cm = 0, km = 0;
+	ino_t ci = 0, ki = 0;
+	char path[PATH_MAX];
+	char *cert = NULL, *key = NULL;
+	size_t len;
+	int r;
+
+	if (file_stamp(p->dir, "ca-cert.pem", &cm, &ci) < 0 || file_stamp(p->dir, "ca-key.pem", &km, &ki) < 0) {
+		snprintf(err, err_size, "CA files missing in %s (ca-cert.pem, ca-key.pem)", p->dir);
+		return -ENOENT;
+	}
+	if (p->ca && cm == p->cert_mtime_ns && km == p->key_mtime_ns && ci == p->cert_ino && ki == p->key_ino)
+		return 0;
+	snprintf(path, sizeof(path), "%s/ca-cert.pem", p->dir);
+	if ((r = state_read_file(path, &cert, &len)) == 0) {
+		snprintf(path, sizeof(path), "%s/ca-key.pem", p->dir);
+		r = state_read_file(path, &key, &len);
+	}
+	struct ca *ca = NULL;
+	if (r < 0)
+		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-r));
+	else
+		r = ca_load(&ca, cert, key, now, err, err_size);
+	free(cert);
+	if (key)
+		memset(key, 0, strlen(key));
+	free(key);
+	if (r < 0)
+		return r; /* keep the CA we had, if any, for the caller to decide */
+	ca_free(p->ca);
+	p->ca = ca;
+	p->cert_mtime_ns = cm;
+	p->key_mtime_ns = km;
+	p->cert_ino = ci;
+	p->key_ino = ki;
+	log_info("local CA loaded", LF_STR("dir", p->dir));
+	return 0;
+}
+
+int local_ca_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
+			    struct leaf_cert *out, char *err, size_t err_size)
+{
+	struct local_ca_provider *p = ctx;
+	int r = reload(p, now, err, err_size);
+
+	/* A changed but bad CA is an error: never sign with a CA the operator
+	 * has replaced. */
+	if (r < 0)
+		return r;
+	return ca_mint(p->ca, id, now, lifetime_s, out, err, err_size);
+}
+
+void local_ca_provider_fini(struct local_ca_provider *p)
+{
+	ca_free(p->ca);
+	p->ca = NULL;
+}
