@@ -156,6 +156,12 @@ static void refresh(struct cert_cache *c, struct cert_entry *e, int64_t now)
 		e->backoff_s = CERT_BACKOFF_MIN_S;
 		e->last_error[0] = '\0';
 		e->refresh_at = renewal_time(c, &e->cert);
+		if (e->refresh_at <= now) {
+			/* An external issuer (files) has not renewed yet: look
+			 * again soon, not in a loop. */
+			int64_t left = e->cert.not_after - now;
+			e->refresh_at = now + (left / 4 > 60 ? 60 : left / 4 > 1 ? left / 4 : 1);
+		}
 		c->stats.issued++;
 		log_info("certificate issued", LF_STR("identity", e->uri), LF_STR("serial", e->cert.serial),
 			 LF_INT("not_after", e->cert.not_after), LF_STR("provider", c->provider.name));
