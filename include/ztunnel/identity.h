@@ -22,6 +22,11 @@ struct ca;
  * O=<trust domain>), PEM; caller frees both. */
 int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **key_pem);
 
+/* A new intermediate CA signed by parent, PEM: cert_pem is the chain
+ * (intermediate first, then parent's chain), ready for --ca-dir. */
+int ca_create_intermediate(struct ca *parent, const char *trust_domain, int days, char **cert_pem,
+			   char **key_pem);
+
 /* Loads an issuing CA (root or intermediate: cert_pem may hold the chain,
  * issuer first). Refuses a garbled key, a key that does not match, a
  * non-CA or expired certificate at `now`; err says which. */

@@ -60,6 +60,17 @@ print("cryptography: chain, SAN, usages and key pairing OK")
 PY
 
 step() { echo "--- $*"; }
+step "intermediate CA: chains carry it"
+"$ctl" ca init --dir "$work/int" --parent "$work/ca" >/dev/null
+"$ctl" ca mint --dir "$work/int" --identity spiffe://cluster.local/ns/shop/sa/api --out "$work/api" >/dev/null
+[ "$(grep -c 'BEGIN CERTIFICATE' "$work/api/cert-chain.pem")" = 3 ] || fail "chain is not leaf + intermediate + root"
+cmp -s "$work/api/root-cert.pem" "$work/ca/root-cert.pem" || fail "intermediate's trust bundle is not the root's"
+openssl verify -CAfile "$work/ca/root-cert.pem" -untrusted "$work/api/cert-chain.pem" "$work/api/cert-chain.pem" |
+  grep -q ': OK$' || fail "openssl rejects the intermediate chain"
+if openssl verify -CAfile "$work/ca/root-cert.pem" "$work/api/cert-chain.pem" >/dev/null 2>&1; then
+  fail "leaf verified without its intermediate: the check proves nothing"
+fi
+
 step "bad inputs"
 rc=0; "$ctl" ca mint --dir "$work/ca" --identity spiffe://cluster.local/ns/shop --out "$work/x" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "malformed identity: exit $rc"

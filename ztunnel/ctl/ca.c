@@ -18,11 +18,13 @@
 static void ca_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: ztunnel-ctl ca init --dir DIR [--trust-domain TD] [--days N]\n"
+		"Usage: ztunnel-ctl ca init --dir DIR [--trust-domain TD] [--days N] [--parent DIR]\n"
 		"       ztunnel-ctl ca mint --dir DIR --identity spiffe://TD/ns/NS/sa/SA\n"
 		"                           --out DIR [--lifetime SECONDS]\n\n"
 		"init creates a self-signed ECDSA P-256 root: DIR/ca-cert.pem, DIR/ca-key.pem\n"
 		"(mode 0600) and DIR/root-cert.pem (trust bundle), 3650 days by default.\n"
+		"With --parent, an intermediate signed by that CA instead: ca-cert.pem then\n"
+		"holds the chain and root-cert.pem the parent's trust bundle.\n"
 		"mint issues a workload certificate from DIR's CA into OUT as the files\n"
 		"provider reads it: cert-chain.pem, key.pem, root-cert.pem (default 24 h).\n");
 }
@@ -67,11 +69,27 @@ static const char *arg(int argc, char **argv, const char *name)
 	return NULL;
 }
 
+static struct ca *load_dir_ca(const char *dir)
+{
+	char *cert = read_text(dir, "ca-cert.pem"), *key = read_text(dir, "ca-key.pem");
+	struct ca *ca = NULL;
+	char err[256];
+
+	if (cert && key && ca_load(&ca, cert, key, (int64_t)time(NULL), err, sizeof(err)) < 0)
+		fprintf(stderr, "error: %s: %s\n", dir, err);
+	free(cert);
+	if (key)
+		memset(key, 0, strlen(key));
+	free(key);
+	return ca;
+}
+
 static int ca_init(int argc, char **argv)
 {
 	const char *dir = arg(argc, argv, "--dir"), *td = arg(argc, argv, "--trust-domain");
-	const char *days = arg(argc, argv, "--days");
-	char *cert = NULL, *key = NULL;
+	const char *days = arg(argc, argv, "--days"), *parent_dir = arg(argc, argv, "--parent");
+	char *cert = NULL, *key = NULL, *root = NULL;
+	struct ca *parent = NULL;
 
 	if (!dir) {
 		ca_usage(stderr);
@@ -81,13 +99,21 @@ static int ca_init(int argc, char **argv)
 		fprintf(stderr, "error: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	int r = ca_create_root(td ? td : "cluster.local", days ? atoi(days) : 3650, &cert, &key);
+	if (parent_dir && (!(parent = load_dir_ca(parent_dir)) || !(root = read_text(parent_dir, "root-cert.pem")))) {
+		ca_free(parent);
+		return 1;
+	}
+	int r = parent ? ca_create_intermediate(parent, td ? td : "cluster.local", days ? atoi(days) : 3650,
+						&cert, &key)
+		       : ca_create_root(td ? td : "cluster.local", days ? atoi(days) : 3650, &cert, &key);
 	if (r == 0)
 		r = write_file(dir, "ca-key.pem", key, 0600);
 	if (r == 0)
 		r = write_file(dir, "ca-cert.pem", cert, 0644);
 	if (r == 0)
-		r = write_file(dir, "root-cert.pem", cert, 0644);
+		r = write_file(dir, "root-cert.pem", root ? root : cert, 0644);
+	ca_free(parent);
+	free(root);
 	if (r < 0)
 		fprintf(stderr, "error: cannot create the CA in %s: %s\n", dir, strerror(-r));
 	else
@@ -115,14 +141,9 @@ static int ca_mint_cmd(int argc, char **argv)
 		fprintf(stderr, "error: \"%s\" is not spiffe://<td>/ns/<ns>/sa/<sa>\n", uri);
 		return 2;
 	}
-	char *cert = read_text(dir, "ca-cert.pem"), *key = read_text(dir, "ca-key.pem");
 	char *root = read_text(dir, "root-cert.pem");
-	if (!cert || !key || !root)
+	if (!root || !(ca = load_dir_ca(dir)))
 		goto done;
-	if (ca_load(&ca, cert, key, (int64_t)time(NULL), err, sizeof(err)) < 0) {
-		fprintf(stderr, "error: %s\n", err);
-		goto done;
-	}
 	if (ca_mint(ca, &id, (int64_t)time(NULL), life ? atoll(life) : 86400, &leaf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "error: %s\n", err);
 		goto done;
@@ -139,10 +160,6 @@ static int ca_mint_cmd(int argc, char **argv)
 	leaf_cert_free(&leaf);
 done:
 	ca_free(ca);
-	free(cert);
-	if (key)
-		memset(key, 0, strlen(key));
-	free(key);
 	free(root);
 	return status;
 }

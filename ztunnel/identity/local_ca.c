@@ -62,13 +62,17 @@ static int random_serial(WC_RNG *rng, Cert *cert)
 	return 0;
 }
 
-int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **key_pem)
+/* A CA certificate for a new key: self-signed (parent NULL) or signed by
+ * parent, whose chain it then carries. */
+static int make_ca(struct ca *parent, const char *trust_domain, int days, char **cert_pem,
+		   char **key_pem)
 {
 	Cert cert;
 	ecc_key key;
 	WC_RNG rng;
 	unsigned char der[DER_MAX], kder[512];
 	int r = -EIO, sz;
+	char *pem = NULL;
 
 	*cert_pem = *key_pem = NULL;
 	if (wc_InitRng(&rng) != 0)
@@ -80,14 +84,26 @@ int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **k
 	cert.isCA = 1;
 	cert.daysValid = days > 0 ? days : 1;
 	snprintf(cert.subject.org, sizeof(cert.subject.org), "%s", trust_domain);
-	snprintf(cert.subject.commonName, sizeof(cert.subject.commonName), "ztunnel local root CA");
+	snprintf(cert.subject.commonName, sizeof(cert.subject.commonName), "%s",
+		 parent ? "ztunnel intermediate CA" : "ztunnel local root CA");
 	if (random_serial(&rng, &cert) < 0 || wc_SetKeyUsage(&cert, "keyCertSign,cRLSign") != 0 ||
 	    wc_SetSubjectKeyIdFromPublicKey_ex(&cert, ECC_TYPE, &key) != 0)
 		goto out;
-	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, &key, &rng)) < 0 ||
-	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE, &key, &rng)) < 0)
+	if (parent && (wc_SetIssuerBuffer(&cert, parent->der, parent->der_sz) != 0 ||
+		       wc_SetAuthKeyIdFromCert(&cert, parent->der, parent->der_sz) != 0))
 		goto out;
-	*cert_pem = to_pem(der, sz, CERT_TYPE);
+	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, &key, &rng)) < 0 ||
+	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE,
+				 parent ? &parent->key : &key, &rng)) < 0)
+		goto out;
+	pem = to_pem(der, sz, CERT_TYPE);
+	if (pem && parent) {
+		if (asprintf(cert_pem, "%s%s", pem, parent->chain_pem) < 0)
+			*cert_pem = NULL;
+		free(pem);
+	} else {
+		*cert_pem = pem;
+	}
 	int ksz = wc_EccKeyToDer(&key, kder, sizeof(kder));
 	*key_pem = ksz > 0 ? to_pem(kder, ksz, ECC_PRIVATEKEY_TYPE) : NULL;
 	r = *cert_pem && *key_pem ? 0 : -EIO;
@@ -101,6 +117,17 @@ out_rng:
 		*cert_pem = *key_pem = NULL;
 	}
 	return r;
+}
+
+int ca_create_root(const char *trust_domain, int days, char **cert_pem, char **key_pem)
+{
+	return make_ca(NULL, trust_domain, days, cert_pem, key_pem);
+}
+
+int ca_create_intermediate(struct ca *parent, const char *trust_domain, int days, char **cert_pem,
+			   char **key_pem)
+{
+	return make_ca(parent, trust_domain, days, cert_pem, key_pem);
 }
 
 /* SEC1 or PKCS#8 PEM -> ecc_key. */

@@ -101,6 +101,27 @@ static void chains_verify_only_against_their_roots(void **state)
 	leaf_cert_free(&l1);
 }
 
+static void chains_through_an_intermediate_verify_against_the_root(void **state)
+{
+	(void)state;
+	char *icert, *ikey, err[256];
+	struct ca *ica;
+	struct trust_bundle tb;
+	assert_int_equal(ca_create_intermediate(ca1, "cluster.local", 5, &icert, &ikey), 0);
+	assert_int_equal(ca_load(&ica, icert, ikey, (int64_t)time(NULL), err, sizeof(err)), 0);
+	struct leaf_cert l = mint(ica, "spiffe://cluster.local/ns/shop/sa/api");
+	trust_bundle_load(&tb, r1_cert);
+	if (trust_verify_chain(&tb, l.chain_pem, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	/* Without the intermediate the leaf does not verify. */
+	assert_int_equal(trust_verify_chain(&tb, l.cert_pem, err, sizeof(err)), -EKEYREJECTED);
+	trust_bundle_free(&tb);
+	leaf_cert_free(&l);
+	ca_free(ica);
+	free(icert);
+	free(ikey);
+}
+
 static void peer_identity_validity_and_key_pairing(void **state)
 {
 	(void)state;
@@ -167,6 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bundles_keep_every_valid_root_and_skip_others),
 		cmocka_unit_test(chains_verify_only_against_their_roots),
+		cmocka_unit_test(chains_through_an_intermediate_verify_against_the_root),
 		cmocka_unit_test(peer_identity_validity_and_key_pairing),
 		cmocka_unit_test(root_rotation_in_three_phases_never_fails_a_handshake),
 	};
