@@ -29,6 +29,8 @@ int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, cha
 int cert_spiffe_id(const char *pem, struct spiffe_id *out);
 /* Validity of the leaf of pem, unix seconds. */
 int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size);
+/* The issuer of the leaf of pem, one line ("/O=cluster.local/CN=..."). */
+int cert_issuer(const char *pem, char *buf, size_t size);
 /* True when key_pem is the private key of the leaf of cert_pem. */
 int cert_key_matches(const char *cert_pem, const char *key_pem);
 

@@ -71,6 +71,20 @@ if openssl verify -CAfile "$work/ca/root-cert.pem" "$work/api/cert-chain.pem" >/
   fail "leaf verified without its intermediate: the check proves nothing"
 fi
 
+step "ztunnel-ctl certificates lists a files-provider directory"
+mkdir -p "$work/certs/shop"
+cp -r "$work/web" "$work/certs/shop/web"
+cp -r "$work/api" "$work/certs/shop/api"
+out=$("$ctl" certificates --cert-dir "$work/certs") || fail "certificates: exit $?: $out"
+echo "$out"
+grep -q '^spiffe://cluster.local/ns/shop/sa/web  serial [0-9a-f]\{32\}  20.*issuer /O=cluster.local/CN=ztunnel local root CA  Available$' <<<"$out" ||
+  fail "web line wrong"
+grep -q 'sa/api .*CN=ztunnel intermediate CA  Available$' <<<"$out" || fail "api line wrong"
+cp "$work/web/key.pem" "$work/certs/shop/api/key.pem"
+rc=0; out=$("$ctl" certificates --cert-dir "$work/certs") || rc=$?
+[ "$rc" = 1 ] || fail "a broken set must fail the listing (exit $rc)"
+grep -q 'sa/api .*Unavailable: .*key.pem does not match' <<<"$out" || fail "no reason given: $out"
+
 step "bad inputs"
 rc=0; "$ctl" ca mint --dir "$work/ca" --identity spiffe://cluster.local/ns/shop --out "$work/x" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "malformed identity: exit $rc"

@@ -15,6 +15,7 @@ static void usage(FILE *out)
 		"  snapshot lint FILE   validate a cluster snapshot as the agent would\n"
 		"  capture stats        eBPF capture counters per verdict (pinned maps)\n"
 		"  ca init|mint         local CA for the agent; workload certificates\n"
+		"  certificates         identity, serial, validity, issuer, state\n"
 		"  version              print the version\n"
 		"  help                 print this help\n");
 }
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		return ctl_capture(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ca"))
 		return ctl_ca(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "certificates"))
+		return ctl_certificates(argc - 1, argv + 1);
 	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
 	return 2;
 }

@@ -203,6 +203,15 @@ int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char
 	return *not_before < 0 || *not_after < 0 ? -EBADMSG : 0;
 }
 
+int cert_issuer(const char *pem, char *buf, size_t size)
+{
+	WOLFSSL_X509 *x = first_cert(pem);
+	char *name = x ? wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_issuer_name(x), buf, (int)size) : NULL;
+
+	wolfSSL_X509_free(x);
+	return name ? 0 : -EBADMSG;
+}
+
 int cert_key_matches(const char *cert_pem, const char *key_pem)
 {
 	WOLFSSL_X509 *x = first_cert(cert_pem);
