@@ -24,11 +24,16 @@ import sys
 import threading
 
 
-def serve(port):
+def listen_on(port):
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", port))
     srv.listen(128)
+    return srv
+
+
+def serve(port):
+    srv = listen_on(port)
     while True:
         conn, peer = srv.accept()
         threading.Thread(target=echo, args=(conn, peer), daemon=True).start()
@@ -85,10 +90,7 @@ def expect_fail(ip, port, seconds):
 
 
 def reset_server(port):
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", port))
-    srv.listen(128)
+    srv = listen_on(port)
     while True:
         conn, _ = srv.accept()
         conn.recv(65536)

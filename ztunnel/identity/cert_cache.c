@@ -88,32 +88,33 @@ static bool same_id(const struct spiffe_id *a, const struct spiffe_id *b)
 	return !strcmp(a->td, b->td) && !strcmp(a->ns, b->ns) && !strcmp(a->sa, b->sa);
 }
 
+static uint32_t count_of(const struct spiffe_id *id, const struct spiffe_id *ids, uint32_t n)
+{
+	uint32_t count = 0;
+
+	for (uint32_t j = 0; j < n; j++)
+		count += same_id(id, &ids[j]);
+	return count;
+}
+
 int cert_cache_sync(struct cert_cache *c, const struct spiffe_id *ids, uint32_t n, int64_t now)
 {
 	/* Forget what is no longer wanted (walk backwards: removal swaps in
-	 * the last entry). */
+	 * the last entry), add what is new, then one reference per pod. */
 	for (uint32_t i = c->n; i-- > 0;) {
-		uint32_t count = 0;
-		for (uint32_t j = 0; j < n; j++)
-			count += same_id(&c->entries[i].id, &ids[j]);
-		if (!count) {
-			log_info("certificate no longer needed", LF_STR("identity", c->entries[i].uri));
-			leaf_cert_free(&c->entries[i].cert);
-			c->entries[i] = c->entries[--c->n];
-		} else {
-			c->entries[i].refs = count;
-		}
+		if (count_of(&c->entries[i].id, ids, n))
+			continue;
+		log_info("certificate no longer needed", LF_STR("identity", c->entries[i].uri));
+		leaf_cert_free(&c->entries[i].cert);
+		c->entries[i] = c->entries[--c->n];
 	}
 	for (uint32_t j = 0; j < n; j++) {
-		bool seen = find(c, &ids[j]) != NULL;
-		for (uint32_t k = 0; k < j && !seen; k++)
-			seen = same_id(&ids[k], &ids[j]);
-		if (!seen) {
-			int r = cert_cache_want(c, &ids[j], now);
-			if (r < 0)
-				return r;
-		}
+		int r = find(c, &ids[j]) ? 0 : cert_cache_want(c, &ids[j], now);
+		if (r < 0)
+			return r;
 	}
+	for (uint32_t i = 0; i < c->n; i++)
+		c->entries[i].refs = count_of(&c->entries[i].id, ids, n);
 	return 0;
 }
 

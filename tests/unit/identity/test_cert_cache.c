@@ -187,6 +187,28 @@ static void backoff_is_capped(void **state)
 	cert_cache_fini(&c);
 }
 
+static void sync_keeps_exactly_the_wanted_identities(void **state)
+{
+	(void)state;
+	int64_t t = (int64_t)time(NULL);
+	struct cert_cache c = cache_new(3600);
+	struct spiffe_id ids[3] = { sid("spiffe://cluster.local/ns/a/sa/x"), sid("spiffe://cluster.local/ns/a/sa/x"),
+				    sid("spiffe://cluster.local/ns/a/sa/y") };
+	assert_int_equal(cert_cache_sync(&c, ids, 3, t), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(cert_cache_entry(&c, &ids[0])->refs, 2);
+	assert_int_equal(cert_cache_entry(&c, &ids[2])->refs, 1);
+	cert_cache_tick(&c, t);
+	assert_int_equal(cert_cache_sync(&c, ids + 2, 1, t), 0); /* x's pods are gone */
+	assert_int_equal(c.n, 1);
+	assert_null(cert_cache_get(&c, &ids[0], t));
+	assert_non_null(cert_cache_get(&c, &ids[2], t)); /* y kept, not re-issued */
+	assert_int_equal(sca.calls, 2);
+	assert_int_equal(cert_cache_sync(&c, NULL, 0, t), 0);
+	assert_int_equal(c.n, 0);
+	cert_cache_fini(&c);
+}
+
 static void only_pods_of_this_node_get_identities(void **state)
 {
 	(void)state;
@@ -248,6 +270,7 @@ int main(void)
 		cmocka_unit_test_setup(certificates_rotate_at_half_life_with_jitter, reset),
 		cmocka_unit_test_setup(failed_renewal_backs_off_keeps_the_old_cert_then_fails_closed, reset),
 		cmocka_unit_test_setup(backoff_is_capped, reset),
+		cmocka_unit_test_setup(sync_keeps_exactly_the_wanted_identities, reset),
 		cmocka_unit_test_setup(only_pods_of_this_node_get_identities, reset),
 		cmocka_unit_test_setup(handshakes_succeed_across_rotations_and_old_sessions_survive, reset),
 	};
