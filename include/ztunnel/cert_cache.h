@@ -16,8 +16,14 @@ struct cert_provider {
 	const char *name;
 	int (*fetch)(void *ctx, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
 		     struct leaf_cert *out, char *err, size_t err_size);
+	/* Optional, for externally written certificates: true when what fetch
+	 * would read differs from `serial` (checked at least every
+	 * CERT_POLL_S). */
+	bool (*changed)(void *ctx, const struct spiffe_id *id, const char *serial);
 	void *ctx;
 };
+
+#define CERT_POLL_S 10
 
 enum cert_state {
 	CERT_INITIALIZING = 0, /* no certificate yet, first fetch pending or failing */

@@ -71,11 +71,11 @@ static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs
 	switch (cfg->identity_provider) {
 	case IDENTITY_LOCAL_CA:
 		snprintf(lp->dir, sizeof(lp->dir), "%s", cfg->ca_dir);
-		p = (struct cert_provider){ "local-ca", local_ca_provider_fetch, lp };
+		p = (struct cert_provider){ "local-ca", local_ca_provider_fetch, NULL, lp };
 		break;
 	case IDENTITY_FILES:
 		snprintf(fp->root, sizeof(fp->root), "%s", cfg->cert_dir);
-		p = (struct cert_provider){ "files", files_provider_fetch, fp };
+		p = (struct cert_provider){ "files", files_provider_fetch, files_provider_changed, fp };
 		break;
 	default:
 		return false;

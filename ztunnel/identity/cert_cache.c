@@ -185,6 +185,10 @@ int64_t cert_cache_tick(struct cert_cache *c, int64_t now)
 
 	for (uint32_t i = 0; i < c->n; i++) {
 		struct cert_entry *e = &c->entries[i];
+		/* An external issuer renewed early: take it now. */
+		if (e->state == CERT_AVAILABLE && e->refresh_at > now && c->provider.changed &&
+		    c->provider.changed(c->provider.ctx, &e->id, e->cert.serial))
+			e->refresh_at = now;
 		if (e->refresh_at <= now)
 			refresh(c, e, now);
 		if (e->state == CERT_AVAILABLE && now >= e->cert.not_after) {
@@ -200,6 +204,8 @@ int64_t cert_cache_tick(struct cert_cache *c, int64_t now)
 		if (e->state == CERT_AVAILABLE && e->cert.not_after < next)
 			next = e->cert.not_after;
 	}
+	if (c->n && c->provider.changed && now + CERT_POLL_S < next)
+		next = now + CERT_POLL_S;
 	return next;
 }
 

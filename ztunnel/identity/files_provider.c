@@ -29,6 +29,23 @@ static char *read_one(const char *dir, const char *name, char *err, size_t err_s
 	return text;
 }
 
+bool files_provider_changed(void *ctx, const struct spiffe_id *id, const char *serial)
+{
+	const struct files_provider *fp = ctx;
+	char path[PATH_MAX], now_serial[40] = "";
+	char *chain = NULL;
+	size_t len;
+	int64_t nb, na;
+
+	snprintf(path, sizeof(path), "%s/%s/%s/cert-chain.pem", fp->root, id->ns, id->sa);
+	if (state_read_file(path, &chain, &len) < 0)
+		return false; /* gone or unreadable: keep what we have */
+	bool changed = cert_validity(chain, &nb, &na, now_serial, sizeof(now_serial)) == 0 &&
+		       strcmp(now_serial, serial);
+	free(chain);
+	return changed;
+}
+
 int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
 			 struct leaf_cert *out, char *err, size_t err_size)
 {

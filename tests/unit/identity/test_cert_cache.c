@@ -76,7 +76,7 @@ static int reset(void **state)
 static struct cert_cache cache_new(int64_t lifetime)
 {
 	struct cert_cache c;
-	cert_cache_init(&c, (struct cert_provider){ "local-ca", fetch, &sca }, lifetime, 42);
+	cert_cache_init(&c, (struct cert_provider){ "local-ca", fetch, NULL, &sca }, lifetime, 42);
 	return c;
 }
 

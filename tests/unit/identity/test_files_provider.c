@@ -122,7 +122,7 @@ static void a_half_written_update_keeps_the_previous_certificate(void **state)
 	int64_t now = (int64_t)time(NULL);
 	struct cert_cache c;
 	struct spiffe_id id;
-	cert_cache_init(&c, (struct cert_provider){ "files", files_provider_fetch, &fp }, 0, 1);
+	cert_cache_init(&c, (struct cert_provider){ "files", files_provider_fetch, files_provider_changed, &fp }, 0, 1);
 	assert_int_equal(spiffe_parse("spiffe://cluster.local/ns/shop/sa/rot", &id), 0);
 	issue("rot", "spiffe://cluster.local/ns/shop/sa/rot", now, 3600, root_cert);
 	cert_cache_want(&c, &id, now);
@@ -145,6 +145,15 @@ static void a_half_written_update_keeps_the_previous_certificate(void **state)
 	int64_t t = e->refresh_at;
 	next = cert_cache_tick(&c, t);
 	assert_string_not_equal(cert_cache_get(&c, &id, t)->serial, serial);
+
+	/* The issuer renews early: noticed at the next poll, long before
+	 * half-life. */
+	char renewed[40];
+	snprintf(renewed, sizeof(renewed), "%s", cert_cache_get(&c, &id, t)->serial);
+	assert_true(next <= t + CERT_POLL_S);
+	issue("rot", "spiffe://cluster.local/ns/shop/sa/rot", now, 3600, root_cert);
+	cert_cache_tick(&c, t + 5);
+	assert_string_not_equal(cert_cache_get(&c, &id, t + 5)->serial, renewed);
 
 	/* Past half-life with the issuer not renewing yet: the same files are
 	 * re-read now and then, never in a tight loop. */
