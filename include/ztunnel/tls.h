@@ -1,0 +1,50 @@
+/* Sans-IO TLS 1.3 for HBONE (SPEC.md §2.1) on wolfSSL: the session takes
+ * network bytes in and hands network bytes out through memory buffers;
+ * the io_uring edge owns the sockets. */
+#ifndef ZTUNNEL_TLS_H
+#define ZTUNNEL_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ztunnel/identity.h"
+
+struct tls_ctx;
+struct tls_session;
+
+/* Mutual TLS 1.3 only, AES-256-GCM then AES-128-GCM (SPEC: no ChaCha20),
+ * X25519 then P-256 and P-384, ALPN h2, no SNI, no session resumption.
+ * The certificate is the local workload's; the bundle its trust roots. */
+int tls_ctx_new(struct tls_ctx **out, bool server, const struct leaf_cert *cert,
+		const char *trust_bundle_pem, char *err, size_t err_size);
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* A client checks the server presents one of `expected` (SPEC §2.1: any
+ * SPIFFE SAN equal to any expected identity). A server requires a client
+ * certificate of its own trust domain `trust_domain`. */
+int tls_session_new(struct tls_session **out, struct tls_ctx *ctx, const struct spiffe_id *expected,
+		    uint32_t n_expected, const char *trust_domain);
+void tls_session_free(struct tls_session *s);
+
+/* Network bytes received from the peer. */
+int tls_feed(struct tls_session *s, const void *data, size_t len);
+/* Network bytes to send: *data valid until the next call into s. */
+size_t tls_output(struct tls_session *s, const void **data);
+void tls_output_consumed(struct tls_session *s, size_t n);
+
+/* Advances the handshake: 1 done, 0 needs more input, <0 failed (reason in
+ * tls_error()). After success the peer identity is known. */
+int tls_handshake(struct tls_session *s);
+/* Plaintext: >0 bytes, 0 needs more input, -EPIPE closed by peer, <0 error. */
+ssize_t tls_read(struct tls_session *s, void *buf, size_t len);
+ssize_t tls_write(struct tls_session *s, const void *buf, size_t len);
+
+const char *tls_error(const struct tls_session *s);
+const char *tls_alpn(struct tls_session *s);
+const struct spiffe_id *tls_peer_identity(const struct tls_session *s);
+const char *tls_cipher(struct tls_session *s);
+const char *tls_version(struct tls_session *s);
+
+#endif
