@@ -1,0 +1,60 @@
+/* HBONE's HTTP/2 layer (SPEC.md §2.2-2.4) on nghttp2, sans-IO: plaintext
+ * HTTP/2 bytes in (after TLS) and out; one CONNECT stream per tunnelled
+ * TCP connection. Flow control is end to end: received DATA is only
+ * acknowledged (WINDOW_UPDATE) once the application reports it consumed. */
+#ifndef ZTUNNEL_HBONE_H
+#define ZTUNNEL_HBONE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HBONE_STREAM_WINDOW (4u << 20)      /* SPEC §2.2 */
+#define HBONE_CONNECTION_WINDOW (16u << 20)
+#define HBONE_MAX_FRAME (1u << 20)
+#define HBONE_SERVER_MAX_STREAMS 200
+#define HBONE_SEND_BUFFER (256u << 10)      /* per stream, before backpressure */
+
+struct hbone_conn;
+
+struct hbone_events {
+	/* Server: a CONNECT for authority arrived; answer with hbone_respond.
+	 * Requests that are not CONNECT or lack an authority get 400 here. */
+	void (*request)(void *ctx, int32_t stream, const char *authority);
+	/* Client: the response status of a stream. */
+	void (*response)(void *ctx, int32_t stream, int status);
+	void (*data)(void *ctx, int32_t stream, const uint8_t *data, size_t len);
+	/* The peer half-closed the stream (END_STREAM). */
+	void (*eof)(void *ctx, int32_t stream);
+	/* The stream is gone; error_code is 0 after a clean close, else the
+	 * RST_STREAM code. */
+	void (*closed)(void *ctx, int32_t stream, uint32_t error_code);
+	void *ctx;
+};
+
+int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_events *ev);
+void hbone_conn_free(struct hbone_conn *c);
+
+/* Client: opens a CONNECT stream to authority ("10.0.0.1:8080",
+ * "[fd00::1]:80"); returns the stream id or -errno. */
+int32_t hbone_connect(struct hbone_conn *c, const char *authority);
+/* Server: the status for a request (200 opens the tunnel; others end it). */
+int hbone_respond(struct hbone_conn *c, int32_t stream, int status);
+
+/* Queues up to len bytes for the stream; returns how many were taken
+ * (0: buffer full, wait), or -errno. */
+ssize_t hbone_send(struct hbone_conn *c, int32_t stream, const void *data, size_t len);
+/* END_STREAM once the queued bytes are out (our half-close). */
+int hbone_close_write(struct hbone_conn *c, int32_t stream);
+int hbone_reset(struct hbone_conn *c, int32_t stream);
+/* The application wrote n received bytes onward: open the window. */
+void hbone_consumed(struct hbone_conn *c, int32_t stream, size_t n);
+
+/* Network (plaintext HTTP/2) bytes from the peer. */
+int hbone_recv(struct hbone_conn *c, const void *data, size_t len);
+/* Bytes to send to the peer; *data valid until the next call. 0: none. */
+ssize_t hbone_output(struct hbone_conn *c, const uint8_t **data);
+uint32_t hbone_streams(const struct hbone_conn *c);
+
+#endif

@@ -1,0 +1,260 @@
+/* HBONE HTTP/2 sessions, client and server, driven in memory: CONNECT and
+ * its statuses, data both ways beyond the stream window, half-close,
+ * backpressure until the application consumes, resets, many streams. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztunnel/hbone.h"
+
+#define MAX_STREAMS 256
+
+struct side {
+	struct hbone_conn *c;
+	bool server;
+	bool consume; /* report received bytes as consumed at once */
+	int auto_status;
+	char authority[MAX_STREAMS][64];
+	int status[MAX_STREAMS];
+	size_t received[MAX_STREAMS];
+	uint8_t *sink[MAX_STREAMS];
+	bool eof[MAX_STREAMS], closed[MAX_STREAMS];
+	uint32_t close_code[MAX_STREAMS];
+	int requests;
+};
+
+static int idx(int32_t stream)
+{
+	assert_true(stream > 0 && stream / 2 < MAX_STREAMS);
+	return stream / 2;
+}
+
+static void on_request(void *ctx, int32_t stream, const char *authority)
+{
+	struct side *s = ctx;
+	snprintf(s->authority[idx(stream)], 64, "%s", authority);
+	s->requests++;
+	if (s->auto_status)
+		assert_int_equal(hbone_respond(s->c, stream, s->auto_status), 0);
+}
+
+static void on_response(void *ctx, int32_t stream, int status)
+{
+	((struct side *)ctx)->status[idx(stream)] = status;
+}
+
+static void on_data(void *ctx, int32_t stream, const uint8_t *data, size_t len)
+{
+	struct side *s = ctx;
+	int i = idx(stream);
+	if (s->sink[i])
+		memcpy(s->sink[i] + s->received[i], data, len);
+	s->received[i] += len;
+	if (s->consume)
+		hbone_consumed(s->c, stream, len);
+}
+
+static void on_eof(void *ctx, int32_t stream)
+{
+	((struct side *)ctx)->eof[idx(stream)] = true;
+}
+
+static void on_closed(void *ctx, int32_t stream, uint32_t code)
+{
+	struct side *s = ctx;
+	s->closed[idx(stream)] = true;
+	s->close_code[idx(stream)] = code;
+}
+
+static void side_init(struct side *s, bool server)
+{
+	memset(s, 0, sizeof(*s));
+	s->server = server;
+	s->consume = true;
+	s->auto_status = 200;
+	struct hbone_events ev = { on_request, on_response, on_data, on_eof, on_closed, s };
+	assert_int_equal(hbone_conn_new(&s->c, server, &ev), 0);
+}
+
+static void side_free(struct side *s)
+{
+	hbone_conn_free(s->c);
+	for (int i = 0; i < MAX_STREAMS; i++)
+		free(s->sink[i]);
+}
+
+/* Moves bytes both ways until neither side has anything to say. */
+static void pump(struct side *a, struct side *b)
+{
+	for (int round = 0; round < 10000; round++) {
+		const uint8_t *d;
+		ssize_t n1 = hbone_output(a->c, &d);
+		assert_true(n1 >= 0);
+		if (n1)
+			assert_int_equal(hbone_recv(b->c, d, (size_t)n1), 0);
+		ssize_t n2 = hbone_output(b->c, &d);
+		assert_true(n2 >= 0);
+		if (n2)
+			assert_int_equal(hbone_recv(a->c, d, (size_t)n2), 0);
+		if (!n1 && !n2)
+			return;
+	}
+	fail_msg("sessions never went quiet");
+}
+
+/* Queues all of data on the stream, pumping as the buffer fills. */
+static void send_all(struct side *from, struct side *to, int32_t stream, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = hbone_send(from->c, stream, data + off, len - off);
+		assert_true(n >= 0);
+		off += (size_t)n;
+		pump(from, to);
+	}
+}
+
+static void connect_200_carries_data_both_ways_past_the_window_and_half_closes(void **state)
+{
+	(void)state;
+	struct side c, s;
+	side_init(&c, false);
+	side_init(&s, true);
+	int32_t id = hbone_connect(c.c, "10.244.2.2:7000");
+	assert_true(id > 0);
+	pump(&c, &s);
+	assert_string_equal(s.authority[idx(id)], "10.244.2.2:7000");
+	assert_int_equal(c.status[idx(id)], 200);
+
+	size_t big = 5u << 20; /* more than the 4 MiB stream window */
+	uint8_t *up = malloc(big), *down = malloc(big);
+	for (size_t i = 0; i < big; i++) {
+		up[i] = (uint8_t)(i * 31);
+		down[i] = (uint8_t)(i * 17);
+	}
+	s.sink[idx(id)] = malloc(big);
+	c.sink[idx(id)] = malloc(big);
+	send_all(&c, &s, id, up, big);
+	assert_int_equal(hbone_close_write(c.c, id), 0); /* client FIN */
+	pump(&c, &s);
+	assert_true(s.eof[idx(id)]);
+	assert_false(s.closed[idx(id)]); /* half-closed: the server may still send */
+	send_all(&s, &c, id, down, big);
+	assert_int_equal(hbone_close_write(s.c, id), 0);
+	pump(&c, &s);
+	assert_int_equal(s.received[idx(id)], big);
+	assert_int_equal(c.received[idx(id)], big);
+	assert_memory_equal(s.sink[idx(id)], up, big);
+	assert_memory_equal(c.sink[idx(id)], down, big);
+	assert_true(c.eof[idx(id)]);
+	assert_true(c.closed[idx(id)] && s.closed[idx(id)]);
+	assert_int_equal(c.close_code[idx(id)], 0);
+	assert_int_equal(hbone_streams(c.c), 0);
+	free(up);
+	free(down);
+	side_free(&c);
+	side_free(&s);
+}
+
+static void unconsumed_data_stops_at_the_window_then_resumes(void **state)
+{
+	(void)state;
+	struct side c, s;
+	side_init(&c, false);
+	side_init(&s, true);
+	s.consume = false; /* the server's upstream is not draining */
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80");
+	pump(&c, &s);
+	size_t big = 8u << 20, off = 0;
+	uint8_t *buf = calloc(1, big);
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = hbone_send(c.c, id, buf + off, big - off);
+		off += (size_t)n;
+		pump(&c, &s);
+	}
+	assert_int_equal(s.received[idx(id)], HBONE_STREAM_WINDOW);
+	assert_int_equal(off, HBONE_STREAM_WINDOW + HBONE_SEND_BUFFER); /* and no more is taken */
+	assert_int_equal(hbone_send(c.c, id, buf, 1), 0);
+	hbone_consumed(s.c, id, s.received[idx(id)]); /* upstream drained */
+	s.consume = true;
+	send_all(&c, &s, id, buf + off, big - off);
+	pump(&c, &s);
+	assert_int_equal(s.received[idx(id)], big);
+	free(buf);
+	side_free(&c);
+	side_free(&s);
+}
+
+static void error_statuses_end_the_stream_and_resets_propagate(void **state)
+{
+	(void)state;
+	struct side c, s;
+	side_init(&c, false);
+	side_init(&s, true);
+	s.auto_status = 0;
+	int32_t denied = hbone_connect(c.c, "10.0.0.1:80");
+	int32_t refused = hbone_connect(c.c, "10.0.0.1:81");
+	int32_t reset = hbone_connect(c.c, "10.0.0.1:82");
+	pump(&c, &s);
+	assert_int_equal(s.requests, 3);
+	hbone_respond(s.c, denied, 401);
+	hbone_respond(s.c, refused, 503);
+	hbone_respond(s.c, reset, 200);
+	pump(&c, &s);
+	assert_int_equal(c.status[idx(denied)], 401);
+	assert_int_equal(c.status[idx(refused)], 503);
+	assert_true(c.eof[idx(denied)]); /* header-only with END_STREAM */
+	assert_int_equal(c.status[idx(reset)], 200);
+	assert_int_equal(hbone_reset(c.c, reset), 0);
+	pump(&c, &s);
+	assert_true(s.closed[idx(reset)]);
+	assert_int_equal(s.close_code[idx(reset)], 10); /* CONNECT_ERROR */
+	side_free(&c);
+	side_free(&s);
+}
+
+static void a_hundred_streams_share_one_connection(void **state)
+{
+	(void)state;
+	struct side c, s;
+	int32_t ids[100];
+	side_init(&c, false);
+	side_init(&s, true);
+	for (int i = 0; i < 100; i++) {
+		char auth[32];
+		snprintf(auth, sizeof(auth), "10.0.0.%d:80", i + 1);
+		ids[i] = hbone_connect(c.c, auth);
+	}
+	pump(&c, &s);
+	assert_int_equal(s.requests, 100);
+	assert_int_equal(hbone_streams(c.c), 100);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(c.status[idx(ids[i])], 200);
+		assert_int_equal(hbone_send(c.c, ids[i], "hello", 5), 5);
+		hbone_close_write(c.c, ids[i]);
+	}
+	pump(&c, &s);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(s.received[idx(ids[i])], 5);
+		assert_true(s.eof[idx(ids[i])]);
+	}
+	side_free(&c);
+	side_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(connect_200_carries_data_both_ways_past_the_window_and_half_closes),
+		cmocka_unit_test(unconsumed_data_stops_at_the_window_then_resumes),
+		cmocka_unit_test(error_statuses_end_the_stream_and_resets_propagate),
+		cmocka_unit_test(a_hundred_streams_share_one_connection),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,327 @@
+#include "ztunnel/hbone.h"
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hbone_stream {
+	int32_t id;
+	uint8_t *buf; /* queued outgoing bytes */
+	size_t len, off;
+	bool eof_queued, deferred;
+	char authority[128];
+	int status;
+	struct hbone_stream *next;
+};
+
+struct hbone_conn {
+	nghttp2_session *ng;
+	bool server;
+	struct hbone_events ev;
+	struct hbone_stream *streams;
+	uint32_t n_streams;
+};
+
+static struct hbone_stream *stream_find(struct hbone_conn *c, int32_t id)
+{
+	for (struct hbone_stream *s = c->streams; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static struct hbone_stream *stream_add(struct hbone_conn *c, int32_t id)
+{
+	struct hbone_stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->next = c->streams;
+	c->streams = s;
+	c->n_streams++;
+	return s;
+}
+
+static void stream_del(struct hbone_conn *c, int32_t id)
+{
+	for (struct hbone_stream **p = &c->streams; *p; p = &(*p)->next) {
+		if ((*p)->id == id) {
+			struct hbone_stream *s = *p;
+			*p = s->next;
+			free(s->buf);
+			free(s);
+			c->n_streams--;
+			return;
+		}
+	}
+}
+
+/* DATA source: the stream's queue; deferred when empty, EOF once the
+ * application half-closed and everything went out. */
+static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+			 nghttp2_data_source *src, void *user)
+{
+	struct hbone_conn *c = user;
+	struct hbone_stream *s = stream_find(c, id);
+
+	(void)ng;
+	(void)src;
+	if (!s)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	size_t avail = s->len - s->off;
+	if (!avail) {
+		if (s->eof_queued) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+			return 0;
+		}
+		s->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	size_t n = avail < len ? avail : len;
+	memcpy(buf, s->buf + s->off, n);
+	s->off += n;
+	if (s->off == s->len)
+		s->off = s->len = 0;
+	if (s->off == s->len && s->eof_queued)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *user)
+{
+	struct hbone_conn *c = user;
+	struct hbone_stream *s = stream_find(c, f->hd.stream_id);
+
+	(void)ng;
+	(void)flags;
+	if (!s || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (c->server && nlen == 10 && !memcmp(name, ":authority", 10) && vlen < sizeof(s->authority)) {
+		memcpy(s->authority, value, vlen);
+		s->authority[vlen] = '\0';
+	} else if (c->server && nlen == 7 && !memcmp(name, ":method", 7)) {
+		s->status = vlen == 7 && !memcmp(value, "CONNECT", 7) ? 0 : 400;
+	} else if (!c->server && nlen == 7 && !memcmp(name, ":status", 7) && vlen == 3) {
+		s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+	}
+	return 0;
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+	struct hbone_conn *c = user;
+
+	(void)ng;
+	if (c->server && f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+	    !stream_add(c, f->hd.stream_id))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user)
+{
+	struct hbone_conn *c = user;
+	struct hbone_stream *s = stream_find(c, f->hd.stream_id);
+
+	(void)ng;
+	if (!s)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+		if (c->server) {
+			/* SPEC §2.4: not CONNECT, or no authority: 400. */
+			if (s->status || !s->authority[0])
+				hbone_respond(c, s->id, 400);
+			else if (c->ev.request)
+				c->ev.request(c->ev.ctx, s->id, s->authority);
+		} else if (c->ev.response) {
+			c->ev.response(c->ev.ctx, s->id, s->status);
+		}
+	}
+	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && c->ev.eof)
+		c->ev.eof(c->ev.ctx, s->id);
+	return 0;
+}
+
+static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+		   void *user)
+{
+	struct hbone_conn *c = user;
+
+	(void)ng;
+	(void)flags;
+	if (stream_find(c, id) && c->ev.data)
+		c->ev.data(c->ev.ctx, id, data, len);
+	return 0;
+}
+
+static int on_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user)
+{
+	struct hbone_conn *c = user;
+
+	(void)ng;
+	if (!stream_find(c, id))
+		return 0;
+	if (c->ev.closed)
+		c->ev.closed(c->ev.ctx, id, error_code);
+	stream_del(c, id);
+	return 0;
+}
+
+int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_events *ev)
+{
+	struct hbone_conn *c = calloc(1, sizeof(*c));
+	nghttp2_session_callbacks *cb = NULL;
+	nghttp2_option *opt = NULL;
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (!c || nghttp2_session_callbacks_new(&cb) || nghttp2_option_new(&opt))
+		goto out;
+	c->server = server;
+	c->ev = *ev;
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+	/* Backpressure: a window opens only when the application consumed. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_send_header_block_length(opt, 64 << 10);
+	r = server ? nghttp2_session_server_new2(&c->ng, cb, c, opt) : nghttp2_session_client_new2(&c->ng, cb, c, opt);
+	if (r) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, HBONE_STREAM_WINDOW },
+		{ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, HBONE_MAX_FRAME },
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, server ? 64u << 10 : 16u << 10 },
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, HBONE_SERVER_MAX_STREAMS },
+	};
+	size_t n = server ? 5 : 4;
+	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, n) ||
+	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, HBONE_CONNECTION_WINDOW)) {
+		r = -EPROTO;
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_option_del(opt);
+	hbone_conn_free(c);
+	return r;
+}
+
+void hbone_conn_free(struct hbone_conn *c)
+{
+	if (!c)
+		return;
+	nghttp2_session_del(c->ng);
+	while (c->streams)
+		stream_del(c, c->streams->id);
+	free(c);
+}
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+int32_t hbone_connect(struct hbone_conn *c, const char *authority)
+{
+	/* RFC 9113 8.5: CONNECT has :method and :authority only. */
+	nghttp2_nv nva[] = { NV(":method", "CONNECT"), NV(":authority", authority) };
+	nghttp2_data_provider prd = { .read_callback = read_data };
+	int32_t id = nghttp2_submit_request(c->ng, NULL, nva, 2, &prd, NULL);
+
+	if (id < 0)
+		return -EPROTO;
+	if (!stream_add(c, id)) {
+		nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+		return -ENOMEM;
+	}
+	return id;
+}
+
+int hbone_respond(struct hbone_conn *c, int32_t stream, int status)
+{
+	char code[4];
+	snprintf(code, sizeof(code), "%03d", status);
+	nghttp2_nv nva[] = { NV(":status", code) };
+	nghttp2_data_provider prd = { .read_callback = read_data };
+
+	/* Errors are header-only with END_STREAM (SPEC §2.4). */
+	return nghttp2_submit_response(c->ng, stream, nva, 1, status == 200 ? &prd : NULL) ? -EPROTO : 0;
+}
+
+ssize_t hbone_send(struct hbone_conn *c, int32_t stream, const void *data, size_t len)
+{
+	struct hbone_stream *s = stream_find(c, stream);
+
+	if (!s || s->eof_queued)
+		return -EPIPE;
+	size_t room = HBONE_SEND_BUFFER - (s->len - s->off);
+	size_t n = len < room ? len : room;
+	if (!n)
+		return 0;
+	if (!s->buf && !(s->buf = malloc(HBONE_SEND_BUFFER)))
+		return -ENOMEM;
+	if (s->off) {
+		memmove(s->buf, s->buf + s->off, s->len - s->off);
+		s->len -= s->off;
+		s->off = 0;
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	if (s->deferred) {
+		s->deferred = false;
+		nghttp2_session_resume_data(c->ng, stream);
+	}
+	return (ssize_t)n;
+}
+
+int hbone_close_write(struct hbone_conn *c, int32_t stream)
+{
+	struct hbone_stream *s = stream_find(c, stream);
+
+	if (!s)
+		return -ENOENT;
+	s->eof_queued = true;
+	if (s->deferred) {
+		s->deferred = false;
+		nghttp2_session_resume_data(c->ng, stream);
+	}
+	return 0;
+}
+
+int hbone_reset(struct hbone_conn *c, int32_t stream)
+{
+	return nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CONNECT_ERROR) ? -EPROTO : 0;
+}
+
+void hbone_consumed(struct hbone_conn *c, int32_t stream, size_t n)
+{
+	nghttp2_session_consume(c->ng, stream, n);
+}
+
+int hbone_recv(struct hbone_conn *c, const void *data, size_t len)
+{
+	ssize_t r = nghttp2_session_mem_recv(c->ng, data, len);
+	return r < 0 || (size_t)r != len ? -EPROTO : 0;
+}
+
+ssize_t hbone_output(struct hbone_conn *c, const uint8_t **data)
+{
+	ssize_t n = nghttp2_session_mem_send(c->ng, data);
+	return n < 0 ? -EPROTO : n;
+}
+
+uint32_t hbone_streams(const struct hbone_conn *c)
+{
+	return c->n_streams;
+}
