@@ -1,0 +1,163 @@
+"""Independent HBONE peer: Python's ssl (OpenSSL) and the h2 package.
+
+  h2_peer.py server CERT_DIR ROOT_PEM                (prints "port N")
+      accept one connection, mutual TLS 1.3 + ALPN h2, answer every CONNECT
+      with 200 and echo each stream, half-closing after the client does
+  h2_peer.py client PORT CERT_DIR ROOT_PEM EXPECTED_ID STREAMS BYTES
+      mutual TLS to 127.0.0.1:PORT, check the server's SPIFFE SAN, open
+      STREAMS CONNECT streams, send BYTES each, half-close, verify the echo
+"""
+import socket
+import ssl
+import sys
+
+import h2.config
+import h2.connection
+import h2.events
+from cryptography import x509
+
+
+def h2_config(client_side):
+    # h2 4.1 insists on :path/:scheme in every request, which RFC 9113 8.5
+    # forbids for CONNECT: header validation off, framing still checked.
+    return h2.config.H2Configuration(client_side=client_side, validate_inbound_headers=False,
+                                     validate_outbound_headers=False)
+
+
+def tls_context(server, cert_dir, root):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(f"{cert_dir}/cert-chain.pem", f"{cert_dir}/key.pem")
+    ctx.load_verify_locations(root)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = False
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+def peer_spiffe(sock):
+    cert = x509.load_der_x509_certificate(sock.getpeercert(binary_form=True))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.UniformResourceIdentifier)
+
+
+class Pending:
+    """Per-stream outgoing bytes, sent as flow control allows."""
+
+    def __init__(self, conn):
+        self.conn, self.buf, self.ending = conn, {}, set()
+
+    def add(self, stream, data, end=False):
+        queue = self.buf.setdefault(stream, [])
+        if data:
+            queue.append(memoryview(data))
+        if end:
+            self.ending.add(stream)
+        self.flush()
+
+    def flush(self):
+        for stream in list(self.buf):
+            queue = self.buf[stream]
+            while queue:
+                window = min(self.conn.local_flow_control_window(stream),
+                             self.conn.max_outbound_frame_size)
+                if window <= 0:
+                    break
+                chunk = queue[0][:window]
+                self.conn.send_data(stream, chunk.tobytes())
+                queue[0] = queue[0][len(chunk):]
+                if not len(queue[0]):
+                    queue.pop(0)
+            if not queue and stream in self.ending:
+                self.conn.end_stream(stream)
+                self.ending.discard(stream)
+                del self.buf[stream]
+
+
+def serve(cert_dir, root):
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    print(f"port {lsock.getsockname()[1]}", flush=True)
+    raw, _ = lsock.accept()
+    sock = tls_context(True, cert_dir, root).wrap_socket(raw, server_side=True)
+    assert sock.selected_alpn_protocol() == "h2"
+    print(f"client identity {peer_spiffe(sock)}", file=sys.stderr)
+    conn = h2.connection.H2Connection(h2_config(False))
+    conn.initiate_connection()
+    out = Pending(conn)
+    sock.sendall(conn.data_to_send())
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.RequestReceived):
+                headers = dict(ev.headers)
+                status = b"200" if headers.get(b":method") == b"CONNECT" else b"400"
+                conn.send_headers(ev.stream_id, [(":status", status.decode())],
+                                  end_stream=status != b"200")
+            elif isinstance(ev, h2.events.DataReceived):
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                out.add(ev.stream_id, ev.data)
+            elif isinstance(ev, h2.events.StreamEnded):
+                out.add(ev.stream_id, b"", end=True)
+            elif isinstance(ev, h2.events.WindowUpdated):
+                out.flush()
+        sock.sendall(conn.data_to_send())
+
+
+def client(port, cert_dir, root, expected, n, nbytes):
+    raw = socket.create_connection(("127.0.0.1", port))
+    sock = tls_context(False, cert_dir, root).wrap_socket(raw)
+    assert sock.selected_alpn_protocol() == "h2", "ALPN h2 not negotiated"
+    assert sock.version() == "TLSv1.3"
+    sans = peer_spiffe(sock)
+    if expected not in sans:
+        raise SystemExit(f"peer did not present the expected SAN ({expected}), got {sans}")
+    conn = h2.connection.H2Connection(h2_config(True))
+    conn.initiate_connection()
+    out = Pending(conn)
+    streams = {}
+    for i in range(n):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "CONNECT"), (":authority", f"10.244.1.{i % 250 + 1}:7000")])
+        streams[sid] = {"status": None, "got": bytearray(), "ended": False}
+    sock.sendall(conn.data_to_send())
+    payload = {sid: bytes((k * 13 + sid) & 0xFF for k in range(min(nbytes, 4096))) for sid in streams}
+    while not all(s["ended"] for s in streams.values()):
+        data = sock.recv(1 << 20)
+        if not data:
+            raise SystemExit("server closed the connection")
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                status = dict(ev.headers)[b":status"]
+                streams[ev.stream_id]["status"] = status
+                if status != b"200":
+                    raise SystemExit(f"status {status}")
+                body = (payload[ev.stream_id] * (nbytes // len(payload[ev.stream_id]) + 1))[:nbytes]
+                out.add(ev.stream_id, body, end=True)
+            elif isinstance(ev, h2.events.DataReceived):
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                streams[ev.stream_id]["got"] += ev.data
+            elif isinstance(ev, h2.events.StreamEnded):
+                streams[ev.stream_id]["ended"] = True
+            elif isinstance(ev, h2.events.WindowUpdated):
+                out.flush()
+            elif isinstance(ev, h2.events.StreamReset):
+                raise SystemExit(f"stream {ev.stream_id} reset")
+        sock.sendall(conn.data_to_send())
+    for sid, s in streams.items():
+        body = (payload[sid] * (nbytes // len(payload[sid]) + 1))[:nbytes]
+        if bytes(s["got"]) != body:
+            raise SystemExit(f"stream {sid}: echo differs ({len(s['got'])} of {nbytes} bytes)")
+    print(f"ok: {n} streams x {nbytes} bytes echoed by {expected}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "server":
+        serve(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "client":
+        client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
+    else:
+        raise SystemExit(__doc__)
