@@ -35,7 +35,7 @@ struct stream_state {
 	bool eof, closed, echo_closed;
 	uint32_t code;
 	uint8_t *echo; /* server: received, not yet queued back */
-	size_t echo_len, echo_off;
+	size_t echo_len, echo_off, echo_cap;
 } streams[MAX_STREAMS];
 static int n_streams;
 
@@ -149,10 +149,18 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 	if (server_mode) {
 		/* Echoed from the main loop as the client's window allows: a
 		 * callback must never wait for the peer. */
-		uint8_t *grown = realloc(s->echo, s->echo_len + len);
-		if (!grown)
-			die("out of memory");
-		s->echo = grown;
+		if (s->echo_off == s->echo_len)
+			s->echo_off = s->echo_len = 0;
+		if (s->echo_len + len > s->echo_cap) {
+			size_t cap = s->echo_cap ? s->echo_cap : 65536;
+			while (cap < s->echo_len + len)
+				cap *= 2;
+			uint8_t *grown = realloc(s->echo, cap);
+			if (!grown)
+				die("out of memory");
+			s->echo = grown;
+			s->echo_cap = cap;
+		}
 		memcpy(s->echo + s->echo_len, data, len);
 		s->echo_len += len;
 	} else {

@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+step() { echo "--- $(date +%T) $*"; }
 "$py" -c 'import h2' 2>/dev/null || { echo "SKIP: python3-h2 missing (tools/bootstrap)"; exit 77; }
 
 "$ctl" ca init --dir "$work/ca" >/dev/null
