@@ -36,9 +36,16 @@ struct hbone_events {
 int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_events *ev);
 void hbone_conn_free(struct hbone_conn *c);
 
+struct hbone_header;
+
 /* Client: opens a CONNECT stream to authority ("10.0.0.1:8080",
- * "[fd00::1]:80"); returns the stream id or -errno. */
-int32_t hbone_connect(struct hbone_conn *c, const char *authority);
+ * "[fd00::1]:80") with extra headers (baggage, forwarded, traceparent);
+ * returns the stream id or -errno. */
+int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct hbone_header *extra,
+		      size_t n_extra);
+/* Server: a request header kept for the stream (baggage, forwarded,
+ * traceparent), or NULL. */
+const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const char *name);
 /* Server: the status for a request (200 opens the tunnel; others end it). */
 int hbone_respond(struct hbone_conn *c, int32_t stream, int status);
 

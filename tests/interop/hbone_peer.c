@@ -267,7 +267,7 @@ static int run_client(char **argv)
 	for (int i = 0; i < n; i++) {
 		char auth[32];
 		snprintf(auth, sizeof(auth), "10.244.2.%d:7000", i % 250 + 1);
-		st(hbone_connect(h2, auth));
+		st(hbone_connect(h2, auth, NULL, 0));
 	}
 	flush();
 	uint8_t chunk[65536];

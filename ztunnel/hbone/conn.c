@@ -1,4 +1,5 @@
 #include "ztunnel/hbone.h"
+#include "ztunnel/hbone_headers.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -12,6 +13,7 @@ struct hbone_stream {
 	size_t len, off;
 	bool eof_queued, deferred;
 	char authority[128];
+	char baggage[512], forwarded[256], traceparent[64];
 	int status;
 	struct hbone_stream *next;
 };
@@ -105,6 +107,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 		s->authority[vlen] = '\0';
 	} else if (c->server && nlen == 7 && !memcmp(name, ":method", 7)) {
 		s->status = vlen == 7 && !memcmp(value, "CONNECT", 7) ? 0 : 400;
+	} else if (c->server && nlen == 7 && !memcmp(name, "baggage", 7) && vlen < sizeof(s->baggage)) {
+		memcpy(s->baggage, value, vlen);
+		s->baggage[vlen] = '\0';
+	} else if (c->server && nlen == 9 && !memcmp(name, "forwarded", 9) && vlen < sizeof(s->forwarded)) {
+		memcpy(s->forwarded, value, vlen);
+		s->forwarded[vlen] = '\0';
+	} else if (c->server && nlen == 11 && !memcmp(name, "traceparent", 11) &&
+		   vlen < sizeof(s->traceparent)) {
+		memcpy(s->traceparent, value, vlen);
+		s->traceparent[vlen] = '\0';
 	} else if (!c->server && nlen == 7 && !memcmp(name, ":status", 7) && vlen == 3) {
 		s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
 	}
@@ -232,12 +244,18 @@ void hbone_conn_free(struct hbone_conn *c)
 
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
 
-int32_t hbone_connect(struct hbone_conn *c, const char *authority)
+int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct hbone_header *extra,
+		      size_t n_extra)
 {
 	/* RFC 9113 8.5: CONNECT has :method and :authority only. */
-	nghttp2_nv nva[] = { NV(":method", "CONNECT"), NV(":authority", authority) };
+	nghttp2_nv nva[2 + HBONE_MAX_HEADERS] = { NV(":method", "CONNECT"), NV(":authority", authority) };
 	nghttp2_data_provider prd = { .read_callback = read_data };
-	int32_t id = nghttp2_submit_request(c->ng, NULL, nva, 2, &prd, NULL);
+	size_t n = 2;
+
+	for (size_t i = 0; i < n_extra && n < sizeof(nva) / sizeof(nva[0]); i++, n++)
+		nva[n] = (nghttp2_nv){ (uint8_t *)extra[i].name, (uint8_t *)extra[i].value,
+				       strlen(extra[i].name), strlen(extra[i].value), NGHTTP2_NV_FLAG_NONE };
+	int32_t id = nghttp2_submit_request(c->ng, NULL, nva, n, &prd, NULL);
 
 	if (id < 0)
 		return -EPROTO;
@@ -319,6 +337,22 @@ ssize_t hbone_output(struct hbone_conn *c, const uint8_t **data)
 {
 	ssize_t n = nghttp2_session_mem_send(c->ng, data);
 	return n < 0 ? -EPROTO : n;
+}
+
+const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const char *name)
+{
+	struct hbone_stream *s = stream_find(c, stream);
+	const char *v = NULL;
+
+	if (!s)
+		return NULL;
+	if (!strcmp(name, "baggage"))
+		v = s->baggage;
+	else if (!strcmp(name, "forwarded"))
+		v = s->forwarded;
+	else if (!strcmp(name, "traceparent"))
+		v = s->traceparent;
+	return v && *v ? v : NULL;
 }
 
 uint32_t hbone_streams(const struct hbone_conn *c)

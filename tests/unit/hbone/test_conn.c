@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ztunnel/hbone.h"
+#include "ztunnel/hbone_headers.h"
 
 #define MAX_STREAMS 256
 
@@ -124,12 +125,19 @@ static void connect_200_carries_data_both_ways_past_the_window_and_half_closes(v
 {
 	(void)state;
 	struct side c, s;
+	struct hbone_header hdrs[HBONE_MAX_HEADERS];
+	struct hbone_source_info src = { .namespace = "shop", .canonical_name = "web" };
+	unsigned seed = 3;
+	size_t nh = hbone_request_headers(&src, "10.244.1.2:5555", NULL, &seed, hdrs);
 	side_init(&c, false);
 	side_init(&s, true);
-	int32_t id = hbone_connect(c.c, "10.244.2.2:7000");
+	int32_t id = hbone_connect(c.c, "10.244.2.2:7000", hdrs, nh);
 	assert_true(id > 0);
 	pump(&c, &s);
 	assert_string_equal(s.authority[idx(id)], "10.244.2.2:7000");
+	assert_string_equal(hbone_request_header(s.c, id, "baggage"), "k8s.namespace.name=shop,service.name=web");
+	assert_string_equal(hbone_request_header(s.c, id, "forwarded"), "for=\"10.244.1.2:5555\"");
+	assert_string_equal(hbone_request_header(s.c, id, "traceparent"), hdrs[2].value);
 	assert_int_equal(c.status[idx(id)], 200);
 
 	size_t big = 5u << 20; /* more than the 4 MiB stream window */
@@ -169,7 +177,7 @@ static void unconsumed_data_stops_at_the_window_then_resumes(void **state)
 	side_init(&c, false);
 	side_init(&s, true);
 	s.consume = false; /* the server's upstream is not draining */
-	int32_t id = hbone_connect(c.c, "10.0.0.1:80");
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
 	pump(&c, &s);
 	size_t big = 8u << 20, off = 0;
 	uint8_t *buf = calloc(1, big);
@@ -198,9 +206,9 @@ static void error_statuses_end_the_stream_and_resets_propagate(void **state)
 	side_init(&c, false);
 	side_init(&s, true);
 	s.auto_status = 0;
-	int32_t denied = hbone_connect(c.c, "10.0.0.1:80");
-	int32_t refused = hbone_connect(c.c, "10.0.0.1:81");
-	int32_t reset = hbone_connect(c.c, "10.0.0.1:82");
+	int32_t denied = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	int32_t refused = hbone_connect(c.c, "10.0.0.1:81", NULL, 0);
+	int32_t reset = hbone_connect(c.c, "10.0.0.1:82", NULL, 0);
 	pump(&c, &s);
 	assert_int_equal(s.requests, 3);
 	hbone_respond(s.c, denied, 401);
@@ -229,7 +237,7 @@ static void a_hundred_streams_share_one_connection(void **state)
 	for (int i = 0; i < 100; i++) {
 		char auth[32];
 		snprintf(auth, sizeof(auth), "10.0.0.%d:80", i + 1);
-		ids[i] = hbone_connect(c.c, auth);
+		ids[i] = hbone_connect(c.c, auth, NULL, 0);
 	}
 	pump(&c, &s);
 	assert_int_equal(s.requests, 100);

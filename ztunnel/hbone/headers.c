@@ -1,0 +1,53 @@
+#include "ztunnel/hbone_headers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add_pair(char *buf, size_t size, const char *key, const char *value)
+{
+	size_t len = strlen(buf);
+
+	if (!value || !*value || len >= size)
+		return;
+	snprintf(buf + len, size - len, "%s%s=%s", len ? "," : "", key, value);
+}
+
+size_t hbone_request_headers(const struct hbone_source_info *src, const char *client_addr,
+			     const char *service_host, unsigned *rand_seed,
+			     struct hbone_header out[HBONE_MAX_HEADERS])
+{
+	size_t n = 0;
+	char key[64];
+
+	if (src) {
+		char *b = out[n].value;
+		b[0] = '\0';
+		add_pair(b, sizeof(out[n].value), "k8s.cluster.name", src->cluster);
+		add_pair(b, sizeof(out[n].value), "k8s.namespace.name", src->namespace);
+		if (src->workload_type && src->workload_name) {
+			snprintf(key, sizeof(key), "k8s.%s.name", src->workload_type);
+			add_pair(b, sizeof(out[n].value), key, src->workload_name);
+		}
+		add_pair(b, sizeof(out[n].value), "service.name", src->canonical_name);
+		add_pair(b, sizeof(out[n].value), "service.version", src->canonical_revision);
+		add_pair(b, sizeof(out[n].value), "cloud.region", src->region);
+		add_pair(b, sizeof(out[n].value), "cloud.availability_zone", src->zone);
+		if (b[0])
+			strcpy(out[n++].name, "baggage");
+	}
+	if (client_addr) {
+		snprintf(out[n].value, sizeof(out[n].value), "for=\"%s\"%s%s", client_addr,
+			 service_host && *service_host ? ";host=" : "", service_host ? service_host : "");
+		strcpy(out[n++].name, "forwarded");
+	}
+	/* W3C trace context: version 00, random ids, not sampled. */
+	char *t = out[n].value;
+	size_t off = (size_t)snprintf(t, sizeof(out[n].value), "00-");
+	for (int i = 0; i < 24; i++) /* 16-byte trace id + 8-byte parent id */
+		off += (size_t)snprintf(t + off, sizeof(out[n].value) - off, "%02x%s",
+					(unsigned)rand_r(rand_seed) & 0xff, i == 15 ? "-" : "");
+	snprintf(t + off, sizeof(out[n].value) - off, "-00");
+	strcpy(out[n++].name, "traceparent");
+	return n;
+}
