@@ -33,19 +33,19 @@ static const char *const identity_providers[] = { "none", "local-ca", "files", N
 /* The single declaration of every setting. */
 static const struct opt options[] = {
 	{ "config", OPT_STRING, OFF(config_file), NULL, "JSON file with settings (keys are flag names)" },
-	{ "node-name", OPT_STRING, OFF(node_name), NULL, "Kubernetes node this agent serves (required to serve traffic)" },
-	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "cluster snapshot file, or directory holding it (ConfigMap mount)" },
+	{ "node-name", OPT_STRING, OFF(node_name), NULL, "Kubernetes node this agent serves (required for identities)" },
+	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "required: cluster snapshot file, or ConfigMap directory holding snapshot.json" },
 	{ "trust-domain", OPT_STRING, OFF(trust_domain), "cluster.local", "SPIFFE trust domain of local workloads" },
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },
 	{ "bpf-pin-dir", OPT_STRING, OFF(bpf_pin_dir), "/sys/fs/bpf/ztunnel", "bpffs directory for pinned maps and links" },
 	{ "cni-socket", OPT_STRING, OFF(cni_socket), "/var/run/ztunnel/cni.sock", "unix socket ztunnel-cni talks to" },
 	{ "capture", OPT_BOOL, OFF(capture), "true", "attach eBPF capture and run the data path (false: follow the snapshot only)" },
 	{ "uplinks", OPT_STRING, OFF(uplinks), "auto", "node interfaces to capture on, comma-separated (auto: every interface with an IPv4 address)" },
-	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address" },
-	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address" },
-	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address" },
+	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (not served yet: issue 7/10)" },
+	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (not served yet: issue 7/10)" },
+	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (not served yet: issue 7/10)" },
 	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
-	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port", 1, 65535 },
+	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (not served yet: issue 5/10)", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
 	{ "identity-provider", OPT_ENUM, OFF(identity_provider), "none", "none|local-ca|files: where workload certificates come from", 0, 0, identity_providers },
@@ -337,7 +337,8 @@ void config_print_help(FILE *out, const char *prog)
 	fprintf(out,
 		"Usage: %s [OPTIONS]\n\n"
 		"Node agent of the ambient mesh: captures enrolled pods' TCP with eBPF and\n"
-		"carries it over HBONE (mutual TLS 1.3 + HTTP/2 CONNECT).\n\n"
+		"relays it transparently; issues their SPIFFE certificates. Carrying the\n"
+		"traffic over HBONE (mutual TLS 1.3 + HTTP/2 CONNECT) is not wired yet.\n\n"
 		"Settings come from (lowest to highest): defaults, --config FILE (JSON object\n"
 		"keyed by option name), environment ZTUNNEL_<OPTION>, command line.\n\n"
 		"Options:\n",
