@@ -14,6 +14,8 @@
       (SO_LINGER 0)
   tcp_echo.py expect-reset IP PORT
       connect, send, exit 0 only if the connection is reset (not closed)
+  tcp_echo.py many IP PORT COUNT
+      COUNT sequential short connections (greeting, 1 byte echoed, close)
   tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
       send one bare TCP SYN with a forged source address (raw socket)
 """
@@ -109,6 +111,17 @@ def expect_reset(ip, port):
     raise SystemExit("connection was closed, not reset")
 
 
+def many(ip, port, count):
+    for i in range(count):
+        with socket.create_connection((ip, port), timeout=10) as s:
+            f = s.makefile("rb")
+            if not f.readline().startswith(b"from="):
+                raise SystemExit(f"connection {i}: no greeting")
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                raise SystemExit(f"connection {i}: no echo")
+
+
 def checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -142,6 +155,8 @@ if __name__ == "__main__":
         reset_server(int(args[0]))
     elif cmd == "expect-reset":
         expect_reset(args[0], int(args[1]))
+    elif cmd == "many":
+        many(args[0], int(args[1]), int(args[2]))
     elif cmd == "spoof-syn":
         spoof_syn(args[0], args[1], int(args[2]))
     else:
