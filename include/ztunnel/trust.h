@@ -29,6 +29,8 @@ int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, cha
 int cert_spiffe_id(const char *pem, struct spiffe_id *out);
 /* Validity of the leaf of pem, unix seconds. */
 int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size);
+/* The leaf (first certificate) of a chain as its own PEM; caller frees. */
+char *cert_leaf_pem(const char *pem);
 /* The issuer of the leaf of pem, one line ("/O=cluster.local/CN=..."). */
 int cert_issuer(const char *pem, char *buf, size_t size);
 /* True when key_pem is the private key of the leaf of cert_pem. */

@@ -91,17 +91,11 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 		r = -EKEYEXPIRED;
 		goto out;
 	}
-	/* The leaf is the first PEM block of the chain. */
-	static const char pem_end[] = "-----END CERTIFICATE-----\n";
-	size_t leaf_len = strlen(chain);
-	const char *end = strstr(chain, pem_end);
-	if (end)
-		leaf_len = (size_t)(end - chain) + sizeof(pem_end) - 1;
-	out->cert_pem = strndup(chain, leaf_len);
+	out->cert_pem = cert_leaf_pem(chain);
 	out->chain_pem = chain;
 	out->key_pem = key;
 	chain = key = NULL;
-	r = out->cert_pem ? 0 : -ENOMEM;
+	r = out->cert_pem ? 0 : -EBADMSG;
 out:
 	trust_bundle_free(&tb);
 	free(chain);

@@ -32,18 +32,14 @@ static int for_each_pem_cert(const char *pem, int (*fn)(WOLFSSL_X509 *x, void *c
 	return r < 0 ? r : n;
 }
 
-static int keep_root(WOLFSSL_X509 *x, void *ctx)
+/* Appends x's DER to a list (a bundle, or a parsed chain). */
+static int bundle_add(struct trust_bundle *tb, WOLFSSL_X509 *x)
 {
-	struct trust_bundle *tb = ctx;
 	unsigned char *der = NULL;
 	int sz = wolfSSL_i2d_X509(x, &der);
 
-	if (sz <= 0 || !wolfSSL_X509_get_isCA(x)) {
-		log_warn("trust bundle: skipping a certificate that is not a usable CA");
-		if (der)
-			XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
-		return 0;
-	}
+	if (sz <= 0)
+		return -EBADMSG;
 	unsigned char **nd = realloc(tb->der, (tb->n + 1) * sizeof(*nd));
 	int *ns = nd ? realloc(tb->der_sz, (tb->n + 1) * sizeof(*ns)) : NULL;
 	if (nd)
@@ -57,6 +53,21 @@ static int keep_root(WOLFSSL_X509 *x, void *ctx)
 	tb->der_sz[tb->n] = sz;
 	tb->n++;
 	return 0;
+}
+
+static int keep_root(WOLFSSL_X509 *x, void *ctx)
+{
+	if (!wolfSSL_X509_get_isCA(x)) {
+		log_warn("trust bundle: skipping a certificate that is not a usable CA");
+		return 0;
+	}
+	int r = bundle_add(ctx, x);
+	return r == -EBADMSG ? 0 : r;
+}
+
+static int keep_any(WOLFSSL_X509 *x, void *ctx)
+{
+	return bundle_add(ctx, x);
 }
 
 int trust_bundle_load(struct trust_bundle *tb, const char *pem)
@@ -75,78 +86,58 @@ void trust_bundle_free(struct trust_bundle *tb)
 	memset(tb, 0, sizeof(*tb));
 }
 
-struct chain_walk {
-	WOLFSSL_CERT_MANAGER *cm;
-	unsigned char *leaf;
-	int leaf_sz, n;
-};
-
-/* Intermediates join the roots as CAs once they verify against them;
- * they must come issuer-after-subject order from the leaf. */
-static int walk_chain(WOLFSSL_X509 *x, void *ctx)
-{
-	struct chain_walk *w = ctx;
-	unsigned char *der = NULL;
-	int sz = wolfSSL_i2d_X509(x, &der);
-
-	if (sz <= 0)
-		return -EBADMSG;
-	if (w->n++ == 0) {
-		w->leaf = der;
-		w->leaf_sz = sz;
-		return 0;
-	}
-	XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
-	return 0;
-}
-
-static int load_intermediates(WOLFSSL_X509 *x, void *ctx)
-{
-	struct chain_walk *w = ctx;
-	unsigned char *der = NULL;
-	int sz = wolfSSL_i2d_X509(x, &der);
-
-	/* Only an intermediate that already verifies against what is trusted
-	 * may join: a chain must never bring its own trust anchor. */
-	if (w->n++ > 0 && sz > 0 &&
-	    wolfSSL_CertManagerVerifyBuffer(w->cm, der, sz, WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS)
-		wolfSSL_CertManagerLoadCABuffer(w->cm, der, sz, WOLFSSL_FILETYPE_ASN1);
-	if (der)
-		XFREE(der, NULL, DYNAMIC_TYPE_OPENSSL);
-	return 0;
-}
-
 int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, char *err, size_t err_size)
 {
-	struct chain_walk w = { .cm = wolfSSL_CertManagerNew() };
+	WOLFSSL_CERT_MANAGER *cm = wolfSSL_CertManagerNew();
+	struct trust_bundle chain = { 0 };
 	int r = 0;
 
-	if (!w.cm)
+	if (!cm)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < tb->n; i++)
-		wolfSSL_CertManagerLoadCABuffer(w.cm, tb->der[i], tb->der_sz[i], WOLFSSL_FILETYPE_ASN1);
-	if (for_each_pem_cert(chain_pem, walk_chain, &w) <= 0 || !w.leaf) {
+		wolfSSL_CertManagerLoadCABuffer(cm, tb->der[i], tb->der_sz[i], WOLFSSL_FILETYPE_ASN1);
+	if (for_each_pem_cert(chain_pem, keep_any, &chain) < 0 || !chain.n) {
 		snprintf(err, err_size, "no certificate in the chain");
 		r = -EBADMSG;
 		goto out;
 	}
-	/* An intermediate joins once its issuer is trusted: a few passes settle
+	/* Intermediates (chain[1..]) join only once they verify against what is
+	 * trusted - a chain never brings its own anchor; a few passes settle
 	 * intermediates given in any order (chains up to 4 deep). */
-	for (int pass = 0; pass < 4; pass++) {
-		w.n = 0;
-		for_each_pem_cert(chain_pem, load_intermediates, &w);
-	}
-	int v = wolfSSL_CertManagerVerifyBuffer(w.cm, w.leaf, w.leaf_sz, WOLFSSL_FILETYPE_ASN1);
+	for (int pass = 0; pass < 4; pass++)
+		for (uint32_t i = 1; i < chain.n; i++)
+			if (wolfSSL_CertManagerVerifyBuffer(cm, chain.der[i], chain.der_sz[i],
+							    WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS)
+				wolfSSL_CertManagerLoadCABuffer(cm, chain.der[i], chain.der_sz[i],
+								WOLFSSL_FILETYPE_ASN1);
+	int v = wolfSSL_CertManagerVerifyBuffer(cm, chain.der[0], chain.der_sz[0], WOLFSSL_FILETYPE_ASN1);
 	if (v != WOLFSSL_SUCCESS) {
 		snprintf(err, err_size, "chain does not verify against the trust bundle: %s",
 			 wolfSSL_ERR_reason_error_string((unsigned long)v));
 		r = -EKEYREJECTED;
 	}
 out:
-	if (w.leaf)
-		XFREE(w.leaf, NULL, DYNAMIC_TYPE_OPENSSL);
-	wolfSSL_CertManagerFree(w.cm);
+	trust_bundle_free(&chain);
+	wolfSSL_CertManagerFree(cm);
 	return r;
+}
+
+/* The leaf (first certificate) of pem, re-encoded by wolfSSL. */
+char *cert_leaf_pem(const char *pem)
+{
+	WOLFSSL_BIO *in = wolfSSL_BIO_new_mem_buf(pem, (int)strlen(pem));
+	WOLFSSL_X509 *x = in ? wolfSSL_PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
+	WOLFSSL_BIO *out = x ? wolfSSL_BIO_new(wolfSSL_BIO_s_mem()) : NULL;
+	char *leaf = NULL, *data;
+	long len;
+
+	if (out && wolfSSL_PEM_write_bio_X509(out, x) == WOLFSSL_SUCCESS &&
+	    (len = wolfSSL_BIO_get_mem_data(out, &data)) > 0)
+		leaf = strndup(data, (size_t)len);
+	wolfSSL_BIO_free(out);
+	wolfSSL_X509_free(x);
+	wolfSSL_BIO_free(in);
+	return leaf;
 }
 
 static WOLFSSL_X509 *first_cert(const char *pem)
