@@ -151,24 +151,10 @@ static const char *errno_reason(int res)
 	}
 }
 
-static struct conn *conn_of_half(struct half *h, int *idx)
-{
-	/* h is c->h[0] or c->h[1]; h->buf tells which. */
-	struct conn *c0 = CONTAINER(h, struct conn, h[0]);
-
-	if (h->buf == c0->bufs[0]) {
-		*idx = 0;
-		return c0;
-	}
-	*idx = 1;
-	return CONTAINER(h, struct conn, h[1]);
-}
-
 static void on_shutdown(struct op *op, int res, uint32_t flags)
 {
 	struct half *h = CONTAINER(op, struct half, shut_op);
-	int idx;
-	struct conn *c = conn_of_half(h, &idx);
+	struct conn *c = h->conn;
 
 	(void)res;
 	(void)flags;
@@ -179,8 +165,7 @@ static void on_shutdown(struct op *op, int res, uint32_t flags)
 static void on_send(struct op *op, int res, uint32_t flags)
 {
 	struct half *h = CONTAINER(op, struct half, send_op);
-	int idx;
-	struct conn *c = conn_of_half(h, &idx);
+	struct conn *c = h->conn;
 
 	(void)flags;
 	h->in_send = false;
@@ -206,8 +191,7 @@ static void on_send(struct op *op, int res, uint32_t flags)
 static void on_recv(struct op *op, int res, uint32_t flags)
 {
 	struct half *h = CONTAINER(op, struct half, recv_op);
-	int idx;
-	struct conn *c = conn_of_half(h, &idx);
+	struct conn *c = h->conn;
 
 	(void)flags;
 	h->in_recv = false;
@@ -254,6 +238,7 @@ static void start_relay(struct conn *c)
 		h->from = i == 0 ? c->cfd : c->ufd;
 		h->to = i == 0 ? c->ufd : c->cfd;
 		h->buf = c->bufs[i];
+		h->conn = c;
 		submit_recv(c, h);
 	}
 }

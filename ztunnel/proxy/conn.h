@@ -18,6 +18,7 @@ struct worker;
 /* One direction of the relay: bytes read from `from`, written to `to`. */
 struct half {
 	struct op recv_op, send_op, shut_op;
+	struct conn *conn;
 	int from, to;
 	uint32_t len, off;
 	bool in_recv, in_send, eof, write_closed;
