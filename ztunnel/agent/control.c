@@ -53,6 +53,17 @@ static void sync_identities(struct control *ctl, const struct zt_model *m)
 	free(ids);
 }
 
+/* After a CNI request: the handler applied that pod's decision; only the
+ * set of identities may have changed (no full reconcile of every pod and
+ * service map). */
+static void after_cni_request(struct control *ctl)
+{
+	if (!ctl->certs)
+		return;
+	sync_identities(ctl, state_read_lock(ctl->store));
+	state_read_unlock();
+}
+
 static void reconcile(struct control *ctl)
 {
 	if (!ctl->enroll)
@@ -150,7 +161,7 @@ int control_run(struct control *ctl)
 		}
 		if (fds[2].revents & POLLIN) {
 			enroll_serve_one(enroll, store);
-			reconcile(ctl); /* a new pod may need an identity */
+			after_cni_request(ctl);
 		}
 		if (fds[0].revents & POLLIN) {
 			int ev = snapshot_watch_drain(&w);
