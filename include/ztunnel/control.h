@@ -4,18 +4,20 @@
 #define ZTUNNEL_CONTROL_H
 
 #include "ztunnel/cert_cache.h"
+#include "ztunnel/cert_share.h"
 #include "ztunnel/config.h"
 #include "ztunnel/enroll.h"
 #include "ztunnel/state.h"
 
 /* What the control thread drives. enroll is NULL when capture is off (no
  * CNI socket, no pod reconciliation); certs is NULL without an identity
- * provider. */
+ * provider (and then share is NULL too). */
 struct control {
 	const struct zt_config *cfg;
 	struct state_store *store;
 	struct enroll *enroll;
 	struct cert_cache *certs;
+	struct cert_share *share; /* where workers pick certificates up; NULL with certs */
 };
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */

@@ -64,4 +64,19 @@ int hbone_recv(struct hbone_conn *c, const void *data, size_t len);
 ssize_t hbone_output(struct hbone_conn *c, const uint8_t **data);
 uint32_t hbone_streams(const struct hbone_conn *c);
 
+/* The caller's pointer for a stream (NULL once the stream is gone). */
+void hbone_set_user(struct hbone_conn *c, int32_t stream, void *user);
+void *hbone_user(struct hbone_conn *c, int32_t stream);
+
+/* Keepalive (SPEC §2.2): a PING; outstanding until its ACK arrives. */
+int hbone_ping(struct hbone_conn *c);
+bool hbone_ping_outstanding(const struct hbone_conn *c);
+/* GOAWAY(NO_ERROR): no new streams, existing ones finish. */
+int hbone_goaway(struct hbone_conn *c);
+bool hbone_goaway_received(const struct hbone_conn *c);
+/* The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited: UINT32_MAX). */
+uint32_t hbone_peer_max_streams(struct hbone_conn *c);
+/* Neither side has anything left to say (after GOAWAY or a fatal error). */
+bool hbone_done(struct hbone_conn *c);
+
 #endif

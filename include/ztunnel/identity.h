@@ -38,6 +38,7 @@ struct leaf_cert {
 	char *cert_pem;  /* the leaf */
 	char *chain_pem; /* leaf + issuing chain */
 	char *key_pem;   /* PKCS#8 */
+	char *roots_pem; /* trust bundle peers are verified against; set by providers */
 	int64_t not_before, not_after;
 	char serial[40]; /* hex */
 };

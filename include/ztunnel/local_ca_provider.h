@@ -1,5 +1,5 @@
 /* The local CA as a certificate provider: the CA files (a mounted Secret:
- * ca-cert.pem, ca-key.pem) are re-read whenever they change, so switching
+ * ca-cert.pem, ca-key.pem, optional root-cert.pem) are re-read whenever they change, so switching
  * the signing CA needs no restart, and a bad CA only fails the fetches
  * (the cache keeps what it has) until a good one appears. */
 #ifndef ZTUNNEL_LOCAL_CA_PROVIDER_H
@@ -14,6 +14,7 @@
 struct local_ca_provider {
 	char dir[PATH_MAX];
 	struct ca *ca;
+	char *roots; /* root-cert.pem, else the CA chain: what peers are checked against */
 	/* identity of the files the loaded CA came from */
 	int64_t cert_mtime_ns, key_mtime_ns;
 	ino_t cert_ino, key_ino;

@@ -1,7 +1,8 @@
 /* The data path: io_uring workers accepting captured connections on the
- * outbound (15001) and inbound plaintext (15006) listeners and relaying
- * them to their destination with the source pod's IP (transparent). HBONE
- * (15008) joins with issue 5/10. */
+ * outbound (15001), inbound HBONE (15008) and inbound plaintext (15006)
+ * listeners. Mesh-to-mesh traffic is carried over pooled HBONE (mutual
+ * TLS 1.3 + HTTP/2 CONNECT); everything else is relayed as plain TCP with
+ * the source pod's IP (transparent). */
 #ifndef ZTUNNEL_PROXY_H
 #define ZTUNNEL_PROXY_H
 
@@ -24,6 +25,7 @@ enum route_verdict {
 enum proxy_direction {
 	PROXY_OUTBOUND = 0,
 	PROXY_INBOUND_PLAIN,
+	PROXY_INBOUND_HBONE,
 	PROXY_DIRECTIONS,
 };
 
@@ -37,6 +39,7 @@ struct route {
 	uint32_t bind_ip;     /* transparent source; 0: do not spoof */
 	const struct zt_workload *src, *dst; /* NULL when unknown to the model */
 	const struct zt_service *service;
+	bool hbone; /* destination is in the mesh: tunnel to upstream_ip:15008 */
 };
 
 void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
@@ -54,15 +57,24 @@ struct proxy_stats {
 	atomic_uint_fast64_t bytes_up[PROXY_DIRECTIONS];   /* client -> server */
 	atomic_uint_fast64_t bytes_down[PROXY_DIRECTIONS]; /* server -> client */
 	atomic_int_fast64_t active;
+	/* HBONE connections: [0] dialled (client), [1] accepted (server). */
+	atomic_uint_fast64_t hbone_opened[2];
+	atomic_uint_fast64_t hbone_failed[2]; /* TCP, TLS or HTTP/2 setup failed */
+	atomic_int_fast64_t hbone_active[2];
+	atomic_uint_fast64_t hbone_streams[2];
+	atomic_uint_fast64_t hbone_refused;   /* CONNECT answered 400/401/503 */
 };
 
 struct proxy;
 struct capture;
+struct cert_share;
 
 /* Creates the listeners (one per worker, SO_REUSEPORT), registers the first
- * of each port in the capture SOCKMAP and starts the workers. */
+ * of each port in the capture SOCKMAP and starts the workers. certs is
+ * NULL without an identity provider: then nothing is tunnelled and 15008
+ * refuses every handshake. */
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		struct capture *capture);
+		struct capture *capture, struct cert_share *certs);
 void proxy_stop(struct proxy *p);
 const struct proxy_stats *proxy_stats(const struct proxy *p);
 

@@ -33,6 +33,11 @@ int tls_feed(struct tls_session *s, const void *data, size_t len);
 /* Network bytes to send: *data valid until the next call into s. */
 size_t tls_output(struct tls_session *s, const void **data);
 void tls_output_consumed(struct tls_session *s, size_t n);
+/* Zero-copy alternative for asynchronous senders: swaps the session's
+ * pending output buffer with *buf (an empty buffer of *cap bytes, or NULL)
+ * and returns how many bytes it holds; the caller owns it until the next
+ * swap, so later output never moves memory a send is reading. */
+size_t tls_output_take(struct tls_session *s, uint8_t **buf, size_t *cap);
 
 /* Advances the handshake: 1 done, 0 needs more input, <0 failed (reason in
  * tls_error()). After success the peer identity is known. */

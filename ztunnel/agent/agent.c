@@ -9,12 +9,16 @@
 
 #include "ztunnel/capture.h"
 #include "ztunnel/cert_cache.h"
+#include "ztunnel/cert_share.h"
 #include "ztunnel/control.h"
 #include "ztunnel/files_provider.h"
 #include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
 #include "ztunnel/log.h"
 #include "ztunnel/proxy.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
 
 #define MAX_IFS 64
 
@@ -89,6 +93,7 @@ static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs
 int agent_run(const struct zt_config *cfg)
 {
 	struct cert_cache certs;
+	struct cert_share share;
 	struct local_ca_provider lp = { 0 };
 	struct files_provider fp = { 0 };
 	struct state_store store;
@@ -99,9 +104,12 @@ int agent_run(const struct zt_config *cfg)
 	bool have_enroll = false;
 	int status = 1, r;
 
+	/* Once, before any thread makes a TLS context. */
+	wolfSSL_Init();
 	state_store_init(&store, &opts);
+	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
-	struct control ctl = { cfg, &store, NULL, have_certs ? &certs : NULL };
+	struct control ctl = { cfg, &store, NULL, have_certs ? &certs : NULL, have_certs ? &share : NULL };
 	if (have_certs && !cfg->node_name) {
 		log_error("--node-name is required to issue identities (only this node's pods get them)");
 		goto out;
@@ -124,7 +132,10 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	}
 	have_enroll = true;
-	if ((r = proxy_start(&proxy, cfg, &store, capture)) < 0)
+	if (!have_certs)
+		log_warn("no identity provider (--identity-provider): mesh traffic is relayed WITHOUT mTLS "
+			 "and inbound HBONE (15008) is refused");
+	if ((r = proxy_start(&proxy, cfg, &store, capture, have_certs ? &share : NULL)) < 0)
 		goto out;
 	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {
 		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
@@ -147,6 +158,7 @@ out:
 	capture_close(capture);
 	if (have_certs)
 		cert_cache_fini(&certs);
+	cert_share_fini(&share);
 	local_ca_provider_fini(&lp);
 	state_store_release(&store);
 	return status;

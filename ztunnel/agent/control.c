@@ -64,6 +64,17 @@ static void after_cni_request(struct control *ctl)
 	state_read_unlock();
 }
 
+/* Hands the current certificates to the data path; a certificate that
+ * expires without renewal is withdrawn here, so the poll deadline below
+ * also wakes us at the earliest expiry. */
+static void publish(struct control *ctl)
+{
+	int r;
+
+	if (ctl->share && (r = cert_share_publish(ctl->share, ctl->certs, now_s())) < 0)
+		log_error("cannot hand certificates to the data path", LF_ERRNO(r));
+}
+
 static void reconcile(struct control *ctl)
 {
 	if (!ctl->enroll)
@@ -130,6 +141,7 @@ int control_run(struct control *ctl)
 
 	int64_t pending = 0, next_resync = now_ms() + RESYNC_MS;
 	int64_t next_cert = ctl->certs ? cert_cache_tick(ctl->certs, now_s()) : INT64_MAX;
+	publish(ctl);
 	int status = 0;
 	for (;;) {
 		struct pollfd fds[3] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
@@ -179,8 +191,10 @@ int control_run(struct control *ctl)
 			next_resync = now + RESYNC_MS;
 			reload_if_changed(&w, ctl, false);
 		}
-		if (ctl->certs)
+		if (ctl->certs) {
 			next_cert = cert_cache_tick(ctl->certs, now_s());
+			publish(ctl);
+		}
 	}
 	state_reader_unregister();
 	close(sfd);

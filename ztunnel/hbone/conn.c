@@ -15,6 +15,7 @@ struct hbone_stream {
 	char authority[128];
 	char baggage[512], forwarded[256], traceparent[64];
 	int status;
+	void *user;
 	struct hbone_stream *next;
 };
 
@@ -24,6 +25,7 @@ struct hbone_conn {
 	struct hbone_events ev;
 	struct hbone_stream *streams;
 	uint32_t n_streams;
+	bool ping_outstanding, goaway_received;
 };
 
 static struct hbone_stream *stream_find(struct hbone_conn *c, int32_t id)
@@ -140,6 +142,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
 	struct hbone_stream *s = stream_find(c, f->hd.stream_id);
 
 	(void)ng;
+	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK))
+		c->ping_outstanding = false;
+	if (f->hd.type == NGHTTP2_GOAWAY)
+		c->goaway_received = true;
 	if (!s)
 		return 0;
 	if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
@@ -358,4 +364,53 @@ const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const cha
 uint32_t hbone_streams(const struct hbone_conn *c)
 {
 	return c->n_streams;
+}
+
+void hbone_set_user(struct hbone_conn *c, int32_t stream, void *user)
+{
+	struct hbone_stream *s = stream_find(c, stream);
+
+	if (s)
+		s->user = user;
+}
+
+void *hbone_user(struct hbone_conn *c, int32_t stream)
+{
+	struct hbone_stream *s = stream_find(c, stream);
+
+	return s ? s->user : NULL;
+}
+
+int hbone_ping(struct hbone_conn *c)
+{
+	if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL))
+		return -EPROTO;
+	c->ping_outstanding = true;
+	return 0;
+}
+
+bool hbone_ping_outstanding(const struct hbone_conn *c)
+{
+	return c->ping_outstanding;
+}
+
+int hbone_goaway(struct hbone_conn *c)
+{
+	int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
+	return nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) ? -EPROTO : 0;
+}
+
+bool hbone_goaway_received(const struct hbone_conn *c)
+{
+	return c->goaway_received;
+}
+
+uint32_t hbone_peer_max_streams(struct hbone_conn *c)
+{
+	return nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+bool hbone_done(struct hbone_conn *c)
+{
+	return !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
 }

@@ -94,7 +94,8 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 	out->cert_pem = cert_leaf_pem(chain);
 	out->chain_pem = chain;
 	out->key_pem = key;
-	chain = key = NULL;
+	out->roots_pem = roots;
+	chain = key = roots = NULL;
 	r = out->cert_pem ? 0 : -EBADMSG;
 out:
 	trust_bundle_free(&tb);

@@ -313,5 +313,6 @@ void leaf_cert_free(struct leaf_cert *l)
 	free(l->cert_pem);
 	free(l->chain_pem);
 	free(l->key_pem);
+	free(l->roots_pem);
 	memset(l, 0, sizeof(*l));
 }

@@ -47,14 +47,28 @@ static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t er
 		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-r));
 	else
 		r = ca_load(&ca, cert, key, now, err, err_size);
+	char *roots = NULL;
+	if (r == 0) {
+		/* The trust bundle: root-cert.pem (several roots during a
+		 * rotation), else the issuing chain itself. */
+		snprintf(path, sizeof(path), "%s/root-cert.pem", p->dir);
+		if (state_read_file(path, &roots, &len) < 0)
+			roots = strdup(cert);
+		if (!roots)
+			r = -ENOMEM;
+	}
 	free(cert);
 	if (key)
 		memset(key, 0, strlen(key));
 	free(key);
-	if (r < 0)
+	if (r < 0) {
+		ca_free(ca);
 		return r; /* keep the CA we had, if any, for the caller to decide */
+	}
 	ca_free(p->ca);
+	free(p->roots);
 	p->ca = ca;
+	p->roots = roots;
 	p->cert_mtime_ns = cm;
 	p->key_mtime_ns = km;
 	p->cert_ino = ci;
@@ -73,11 +87,19 @@ int local_ca_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, 
 	 * has replaced. */
 	if (r < 0)
 		return r;
-	return ca_mint(p->ca, id, now, lifetime_s, out, err, err_size);
+	if ((r = ca_mint(p->ca, id, now, lifetime_s, out, err, err_size)) < 0)
+		return r;
+	if (!(out->roots_pem = strdup(p->roots))) {
+		leaf_cert_free(out);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void local_ca_provider_fini(struct local_ca_provider *p)
 {
 	ca_free(p->ca);
+	free(p->roots);
 	p->ca = NULL;
+	p->roots = NULL;
 }

@@ -16,12 +16,11 @@
 #include "ztunnel/capture.h"
 #include "ztunnel/log.h"
 
-#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define MAX_FREE_CONNS 64
 
-static const char *const direction_names[] = { "outbound", "inbound" };
+static const char *const direction_names[] = { "outbound", "inbound", "inbound" };
 
-static int64_t now_ms(void)
+int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -29,7 +28,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
+void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
 {
 	char ip[INET_ADDRSTRLEN];
 
@@ -45,7 +44,7 @@ static void name_of(const struct zt_workload *w, char *buf, size_t size)
 		buf[0] = '\0';
 }
 
-static void reset_socket(int fd)
+void reset_socket(int fd)
 {
 	struct linger l = { 1, 0 };
 
@@ -82,33 +81,43 @@ static struct conn *conn_alloc(struct worker *w)
 	return c;
 }
 
-/* Last step of every connection: one access-log line, counters, close. */
+/* One access-log line and the counters, for every connection that got
+ * past routing (plain relay or tunnel). */
+void conn_log(struct worker *w, const struct conn_info *ci)
+{
+	struct proxy_stats *st = &w->p->stats;
+	char src[32], dst[32], duration[32];
+	/* Bytes from the local pod's point of view (SPEC.md §6.2). */
+	uint64_t sent = ci->dir == PROXY_OUTBOUND ? ci->bytes_up : ci->bytes_down;
+	uint64_t recv = ci->dir == PROXY_OUTBOUND ? ci->bytes_down : ci->bytes_up;
+
+	fmt_addr(&ci->src, src, sizeof(src));
+	fmt_addr(&ci->up, dst, sizeof(dst));
+	atomic_fetch_add(&st->bytes_up[ci->dir], ci->bytes_up);
+	atomic_fetch_add(&st->bytes_down[ci->dir], ci->bytes_down);
+	atomic_fetch_add(ci->error ? &st->reset[ci->dir] : &st->completed[ci->dir], 1);
+	atomic_fetch_sub(&st->active, 1);
+	snprintf(duration, sizeof(duration), "%lldms", (long long)(now_ms() - ci->start_ms));
+	log_at(ci->error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "connection complete",
+	       LF_STR("src.addr", src), LF_STR("src.workload", ci->src_name),
+	       LF_STR("dst.addr", dst), LF_STR("dst.workload", ci->dst_name),
+	       LF_STR("dst.service", ci->service), LF_STR("direction", direction_names[ci->dir]),
+	       LF_UINT("bytes_sent", sent), LF_UINT("bytes_recv", recv),
+	       LF_STR("duration", duration), LF_STR("error", ci->error ? ci->error : ""),
+	       LF_STR("protocol", ci->hbone ? "HBONE" : "TCP"), LF_STR("src.identity", ci->src_identity),
+	       LF_STR("dst.identity", ci->dst_identity));
+}
+
+/* Last step of every plain relay: log, counters, close. */
 static void conn_finish(struct conn *c)
 {
-	struct proxy_stats *st = &c->w->p->stats;
-	char src[32], dst[32];
-	/* Bytes from the local pod's point of view (SPEC.md §6.2). */
-	uint64_t sent = c->dir == PROXY_OUTBOUND ? c->h[0].bytes : c->h[1].bytes;
-	uint64_t recv = c->dir == PROXY_OUTBOUND ? c->h[1].bytes : c->h[0].bytes;
-
-	fmt_addr(&c->src, src, sizeof(src));
-	fmt_addr(&c->up, dst, sizeof(dst));
 	if (c->cfd >= 0)
 		close(c->cfd);
 	if (c->ufd >= 0)
 		close(c->ufd);
-	atomic_fetch_add(&st->bytes_up[c->dir], c->h[0].bytes);
-	atomic_fetch_add(&st->bytes_down[c->dir], c->h[1].bytes);
-	atomic_fetch_add(c->error ? &st->reset[c->dir] : &st->completed[c->dir], 1);
-	atomic_fetch_sub(&st->active, 1);
-	char duration[32];
-	snprintf(duration, sizeof(duration), "%lldms", (long long)(now_ms() - c->start_ms));
-	log_at(c->error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "connection complete",
-	       LF_STR("src.addr", src), LF_STR("src.workload", c->src_name),
-	       LF_STR("dst.addr", dst), LF_STR("dst.workload", c->dst_name),
-	       LF_STR("dst.service", c->service), LF_STR("direction", direction_names[c->dir]),
-	       LF_UINT("bytes_sent", sent), LF_UINT("bytes_recv", recv),
-	       LF_STR("duration", duration), LF_STR("error", c->error ? c->error : ""));
+	c->info.bytes_up = c->h[0].bytes;
+	c->info.bytes_down = c->h[1].bytes;
+	conn_log(c->w, &c->info);
 	conn_free(c);
 }
 
@@ -126,8 +135,8 @@ static void conn_abort(struct conn *c, const char *why)
 	if (c->aborting)
 		return;
 	c->aborting = true;
-	if (!c->error)
-		c->error = why;
+	if (!c->info.error)
+		c->info.error = why;
 	reset_socket(c->cfd);
 	reset_socket(c->ufd);
 	for (int i = 0; i < 2; i++) {
@@ -249,7 +258,7 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 
 	(void)flags;
 	if (res < 0) {
-		atomic_fetch_add(&c->w->p->stats.connect_failed[c->dir], 1);
+		atomic_fetch_add(&c->w->p->stats.connect_failed[c->info.dir], 1);
 		conn_abort(c, res == -ECANCELED ? "upstream connect timed out (10s)"
 				: res == -ECONNREFUSED ? "upstream refused the connection"
 						       : "upstream connect failed");
@@ -274,18 +283,25 @@ static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
 	return capture_pod_get(ctx, ip, out);
 }
 
+/* A connection that never got past routing: logged, counted, reset. */
+void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
+		   const struct sockaddr_in *dst, const char *why)
+{
+	char s[32], d[32];
+
+	fmt_addr(src, s, sizeof(s));
+	fmt_addr(dst, d, sizeof(d));
+	atomic_fetch_add(&w->p->stats.refused[dir], 1);
+	atomic_fetch_sub(&w->p->stats.active, 1);
+	log_warn("connection refused", LF_STR("src.addr", s), LF_STR("dst.addr", d),
+		 LF_STR("direction", direction_names[dir]), LF_STR("error", why));
+	reset_socket(fd);
+	close(fd);
+}
+
 static void refuse(struct conn *c, const char *why)
 {
-	char src[32], dst[32];
-
-	fmt_addr(&c->src, src, sizeof(src));
-	fmt_addr(&c->dst, dst, sizeof(dst));
-	atomic_fetch_add(&c->w->p->stats.refused[c->dir], 1);
-	atomic_fetch_sub(&c->w->p->stats.active, 1);
-	log_warn("connection refused", LF_STR("src.addr", src), LF_STR("dst.addr", dst),
-		 LF_STR("direction", direction_names[c->dir]), LF_STR("error", why));
-	reset_socket(c->cfd);
-	close(c->cfd);
+	refuse_socket(c->w, c->info.dir, c->cfd, &c->info.src, &c->info.dst, why);
 	conn_free(c);
 }
 
@@ -293,7 +309,7 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 {
 	struct proxy *p = w->p;
 	struct conn *c = conn_alloc(w);
-	socklen_t len = sizeof(struct sockaddr_in);
+	struct conn_info *ci;
 	struct route rt;
 
 	if (!c) {
@@ -302,34 +318,60 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 		log_error("out of memory: connection reset");
 		return;
 	}
+	ci = &c->info;
 	atomic_fetch_add(&p->stats.accepted[dir], 1);
 	atomic_fetch_add(&p->stats.active, 1);
-	c->dir = dir;
+	ci->dir = dir;
 	c->cfd = cfd;
 	c->ufd = -1;
-	c->start_ms = now_ms();
-	if (getpeername(cfd, (struct sockaddr *)&c->src, &len) < 0 ||
-	    getsockname(cfd, (struct sockaddr *)&c->dst, &(socklen_t){ sizeof(c->dst) }) < 0 ||
-	    c->src.sin_family != AF_INET)
+	ci->start_ms = now_ms();
+	if (getpeername(cfd, (struct sockaddr *)&ci->src, &(socklen_t){ sizeof(ci->src) }) < 0 ||
+	    getsockname(cfd, (struct sockaddr *)&ci->dst, &(socklen_t){ sizeof(ci->dst) }) < 0 ||
+	    ci->src.sin_family != AF_INET)
 		return refuse(c, "cannot read connection addresses");
 
 	const struct zt_model *m = state_read_lock(p->store);
 	if (dir == PROXY_OUTBOUND)
-		route_outbound(m, pod_lookup, p->capture, c->src.sin_addr.s_addr, c->dst.sin_addr.s_addr,
-			       c->dst.sin_port, &w->seed, &rt);
+		route_outbound(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
+			       ci->dst.sin_port, &w->seed, &rt);
 	else
-		route_inbound_plain(m, pod_lookup, p->capture, c->src.sin_addr.s_addr,
-				    c->dst.sin_addr.s_addr, c->dst.sin_port, &rt);
-	name_of(rt.src, c->src_name, sizeof(c->src_name));
-	name_of(rt.dst, c->dst_name, sizeof(c->dst_name));
+		route_inbound_plain(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr,
+				    ci->dst.sin_addr.s_addr, ci->dst.sin_port, &rt);
+	name_of(rt.src, ci->src_name, sizeof(ci->src_name));
+	name_of(rt.dst, ci->dst_name, sizeof(ci->dst_name));
 	if (rt.service)
-		snprintf(c->service, sizeof(c->service), "%s", rt.service->hostname);
+		snprintf(ci->service, sizeof(ci->service), "%s", rt.service->hostname);
+	/* Without an identity provider nothing can be tunnelled (the agent
+	 * warned at start-up): plain relay, as before HBONE. */
+	rt.hbone = rt.hbone && p->certs;
+	struct hbone_header hdrs[HBONE_MAX_HEADERS];
+	size_t n_hdrs = 0;
+	if (rt.verdict == ROUTE_CONNECT && rt.hbone) {
+		char client[32];
+		struct hbone_source_info si = {
+			.namespace = rt.src->namespace, .workload_type = rt.src->workload_type,
+			.workload_name = rt.src->workload_name, .canonical_name = rt.src->canonical_name,
+			.canonical_revision = rt.src->canonical_revision,
+		};
+		snprintf(ci->src_identity, sizeof(ci->src_identity), "%s", rt.src->identity);
+		snprintf(ci->dst_identity, sizeof(ci->dst_identity), "%s", rt.dst->identity);
+		fmt_addr(&ci->src, client, sizeof(client));
+		n_hdrs = hbone_request_headers(&si, client, rt.service ? rt.service->hostname : NULL, &w->seed,
+					       hdrs);
+	}
 	state_read_unlock();
 	if (rt.verdict != ROUTE_CONNECT)
 		return refuse(c, rt.reason);
 
-	c->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
-				      .sin_port = rt.upstream_port };
+	ci->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
+				       .sin_port = rt.upstream_port };
+	if (rt.hbone) {
+		/* The tunnel takes over the client socket and the log fields. */
+		c->cfd = -1;
+		tunnel_outbound(w, cfd, ci, &rt, hdrs, n_hdrs);
+		conn_free(c);
+		return;
+	}
 	c->ufd = proxy_upstream_socket(rt.bind_ip);
 	if (c->ufd < 0) {
 		int err = c->ufd;
@@ -344,7 +386,7 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	/* connect + its linked timeout must be submitted together. */
 	loop_reserve(&w->loop, 2);
 	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &c->connect_op);
-	io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&c->up, sizeof(c->up));
+	io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&ci->up, sizeof(ci->up));
 	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_prep_link_timeout(loop_sqe(&w->loop, &c->timeout_op), &c->timeout, 0);
 }

@@ -1,4 +1,6 @@
-/* Internal to ztunnel/proxy: a relayed connection and its worker. */
+/* Internal to ztunnel/proxy: relayed connections, HBONE links and
+ * tunnels, and the worker that owns them. Everything here belongs to one
+ * worker thread; nothing is shared but the proxy's counters. */
 #ifndef ZTUNNEL_PROXY_CONN_H
 #define ZTUNNEL_PROXY_CONN_H
 
@@ -6,14 +8,20 @@
 #include <netinet/in.h>
 #include <pthread.h>
 
+#include "ztunnel/hbone.h"
+#include "ztunnel/hbone_headers.h"
+#include "ztunnel/hbone_pool.h"
+#include "ztunnel/identity.h"
 #include "ztunnel/loop.h"
 #include "ztunnel/proxy.h"
 
 #define RELAY_BUF (64 * 1024)
 #define CONNECT_TIMEOUT_S 10
+#define CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct proxy;
 struct worker;
+struct link;
 
 /* One direction of the relay: bytes read from `from`, written to `to`. */
 struct half {
@@ -26,21 +34,88 @@ struct half {
 	char *buf;
 };
 
+/* What the access log says about a connection (SPEC.md §6.2). */
+struct conn_info {
+	uint8_t dir; /* enum proxy_direction */
+	bool hbone;
+	struct sockaddr_in src, dst, up;
+	int64_t start_ms;
+	uint64_t bytes_up, bytes_down; /* client -> server, server -> client */
+	const char *error;
+	char src_name[160], dst_name[160], service[160];
+	char src_identity[300], dst_identity[300];
+};
+
+/* A plain TCP relay (passthrough, inbound plaintext). */
 struct conn {
 	struct worker *w;
 	struct conn *next_free;
-	uint8_t dir; /* enum proxy_direction */
 	int cfd, ufd;
-	struct sockaddr_in src, dst, up;
+	struct conn_info info;
 	struct op connect_op, timeout_op;
 	struct __kernel_timespec timeout;
 	struct half h[2]; /* [0] client -> upstream, [1] upstream -> client */
 	int pending;      /* operations in flight */
 	bool aborting, connected;
-	const char *error;
-	int64_t start_ms;
-	char src_name[160], dst_name[160], service[160];
 	char bufs[2][RELAY_BUF];
+};
+
+/* Received bytes waiting to be written to a socket, from the worker's pool. */
+struct chunk {
+	struct chunk *next;
+	uint32_t len, off;
+	uint8_t data[RELAY_BUF];
+};
+
+/* A TCP connection carried in one HBONE stream: the client socket of an
+ * outbound tunnel or the upstream socket of an inbound one. */
+struct tunnel {
+	struct worker *w;
+	struct link *link;     /* NULL once the stream is gone */
+	struct tunnel *lnext;  /* in link->tunnels */
+	int32_t id;            /* HTTP/2 stream, 0 before CONNECT */
+	int fd;
+	int pending;           /* ring operations and holds */
+	bool reserved;         /* holds one of the pooled link's streams */
+	bool opened;           /* 200 sent or received */
+	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
+	bool in_recv, in_send, in_shut, in_connect;
+	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
+	struct __kernel_timespec timeout;
+	struct chunk *up;            /* fd -> stream */
+	struct chunk *down, *down_tail; /* stream -> fd */
+	uint32_t in_flight;
+	struct conn_info info;
+	char authority[64];
+	struct hbone_header hdrs[HBONE_MAX_HEADERS];
+	size_t n_hdrs;
+};
+
+/* An HBONE connection: TCP + TLS 1.3 + HTTP/2, client or server. */
+struct link {
+	struct worker *w;
+	struct link *prev, *next; /* worker->links */
+	int fd;
+	int pending;              /* ring operations and holds */
+	bool server, connected, handshaken, dead, draining;
+	bool orphaned; /* its dialer left before the handshake */
+	bool in_recv, in_send, busy, want_flush;
+	struct tls_session *tls;
+	struct hbone_conn *h2;
+	struct op recv_op, send_op, connect_op, timeout_op;
+	struct __kernel_timespec timeout;
+	uint8_t *sbuf;            /* TLS output being sent */
+	size_t scap, slen, soff;
+	uint8_t *stage;           /* HTTP/2 output coalesced into big records */
+	size_t stage_len;
+	struct tunnel *tunnels;
+	struct hbone_pooled *pooled;
+	struct hbone_pool_key key;
+	struct sockaddr_in peer, local;
+	int64_t created_ms, next_ping_ms, ping_deadline_ms;
+	const char *error;
+	char detail[300];
+	uint8_t rbuf[RELAY_BUF];
 };
 
 /* A listener's multishot accept; op first so a CQE maps back to it. */
@@ -48,6 +123,21 @@ struct accept_slot {
 	struct op op;
 	struct worker *w;
 	uint8_t dir;
+};
+
+/* Per-worker TLS contexts, one per local identity and role, rebuilt when
+ * the published certificate changes. */
+struct tls_cache_entry {
+	char uri[300];
+	char serial[40];
+	int64_t not_after;
+	uint64_t generation;
+	struct tls_ctx *ctx[2]; /* [0] client, [1] server */
+};
+
+struct tls_cache {
+	struct tls_cache_entry *e;
+	uint32_t n, cap;
 };
 
 struct worker {
@@ -59,19 +149,72 @@ struct worker {
 	struct accept_slot accept[PROXY_DIRECTIONS];
 	struct conn *free_list;
 	uint32_t n_free;
+	struct chunk *free_chunks;
+	uint32_t n_free_chunks;
 	unsigned seed;
+	struct hbone_pool pool;
+	struct link *links;
+	struct tls_cache tls;
+	struct op tick_op;
+	struct __kernel_timespec tick;
+	uint8_t plain[RELAY_BUF]; /* decrypted bytes on their way to HTTP/2 */
 };
 
 struct proxy {
 	const struct zt_config *cfg;
 	struct state_store *store;
 	struct capture *capture;
+	struct cert_share *certs;
 	struct proxy_stats stats;
 	struct worker *workers;
 	int n_workers;
 };
 
-/* Takes an accepted client socket through routing, connect and relay. */
+/* conn.c: takes an accepted client socket through routing, then a plain
+ * relay or an outbound tunnel. */
 void conn_start(struct worker *w, uint8_t dir, int cfd);
+int64_t now_ms(void);
+void reset_socket(int fd);
+void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
+void conn_log(struct worker *w, const struct conn_info *ci);
+void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
+		   const struct sockaddr_in *dst, const char *why);
+
+/* chunk.c */
+struct chunk *chunk_get(struct worker *w);
+void chunk_put(struct worker *w, struct chunk *c);
+
+/* tls_cache.c: NULL (err says why) when no usable certificate. */
+struct tls_ctx *tls_cache_get(struct worker *w, const char *uri, bool server, char *err, size_t err_size);
+void tls_cache_fini(struct tls_cache *tc);
+
+/* link.c */
+struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struct tls_ctx *ctx,
+		       const struct spiffe_id *expected);
+void link_accept(struct worker *w, int fd);
+void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
+		      const struct sockaddr_in *local);
+void link_flush(struct link *l);
+void link_attach(struct link *l, struct tunnel *t);
+void link_detach(struct link *l, struct tunnel *t);
+struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key);
+void links_tick(struct worker *w);
+void links_close_all(struct worker *w);
+
+/* tunnel.c */
+void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, const struct route *rt,
+		     const struct hbone_header *hdrs, size_t n_hdrs);
+struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci);
+void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream);
+void tunnel_opened(struct tunnel *t);
+void tunnel_hold(struct tunnel *t);
+void tunnel_put(struct tunnel *t);
+
+/* inbound.c: a CONNECT arrived on a 15008 connection. */
+void inbound_request(void *link, int32_t stream, const char *authority);
+void tunnel_link_ready(struct tunnel *t);
+void tunnel_link_failed(struct tunnel *t, const char *why);
+void tunnel_unblock(struct tunnel *t);
+extern const struct hbone_events tunnel_events;
 
 #endif

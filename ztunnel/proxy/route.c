@@ -93,6 +93,9 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 		out->upstream_port = dst_port;
 	}
 	out->dst = workload_v4(m, out->upstream_ip);
+	/* Mesh to mesh goes over HBONE (SPEC §3.1 step 6); a destination the
+	 * snapshot does not enroll is passthrough. */
+	out->hbone = out->src && out->dst && out->dst->enrolled && out->dst->identity;
 	/* Hairpin: a pod reaching itself connects without spoofing. */
 	out->bind_ip = src_ip == out->upstream_ip ? 0 : src_ip;
 	out->verdict = ROUTE_CONNECT;

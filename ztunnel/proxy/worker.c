@@ -1,7 +1,7 @@
 /* Worker threads: one io_uring loop each, with its own SO_REUSEPORT
- * listeners; the first worker's listeners are the ones in the capture
- * SOCKMAP, and the kernel (>= 6.6) spreads bpf_sk_assign'ed SYNs over the
- * reuseport group. */
+ * listeners, HBONE pool and TLS contexts; the first worker's listeners are
+ * the ones in the capture SOCKMAP, and the kernel (>= 6.6) spreads
+ * bpf_sk_assign'ed SYNs over the reuseport group. */
 #include "conn.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 static const enum zt_listener listener_slot[PROXY_DIRECTIONS] = {
 	[PROXY_OUTBOUND] = ZT_LISTEN_OUTBOUND,
 	[PROXY_INBOUND_PLAIN] = ZT_LISTEN_PLAIN,
+	[PROXY_INBOUND_HBONE] = ZT_LISTEN_HBONE,
 };
 
 static void arm_accept(struct worker *w, int dir);
@@ -25,7 +26,9 @@ static void on_accept(struct op *op, int res, uint32_t flags)
 	struct worker *w = a->w;
 	int dir = a->dir;
 
-	if (res >= 0)
+	if (res >= 0 && dir == PROXY_INBOUND_HBONE)
+		link_accept(w, res);
+	else if (res >= 0)
 		conn_start(w, (uint8_t)dir, res);
 	else if (res != -ECANCELED)
 		log_warn("accept failed", LF_UINT("worker", w->id), LF_ERRNO(res));
@@ -39,6 +42,23 @@ static void arm_accept(struct worker *w, int dir)
 				       NULL, SOCK_CLOEXEC);
 }
 
+static void arm_tick(struct worker *w)
+{
+	w->tick.tv_sec = 1;
+	io_uring_prep_timeout(loop_sqe(&w->loop, &w->tick_op), &w->tick, 0, 0);
+}
+
+static void on_tick(struct op *op, int res, uint32_t flags)
+{
+	struct worker *w = CONTAINER(op, struct worker, tick_op);
+
+	(void)res;
+	(void)flags;
+	links_tick(w);
+	if (!w->loop.stopping)
+		arm_tick(w);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -46,7 +66,10 @@ static void *worker_main(void *arg)
 	state_reader_register();
 	for (int d = 0; d < PROXY_DIRECTIONS; d++)
 		arm_accept(w, d);
+	w->tick_op.fn = on_tick;
+	arm_tick(w);
 	loop_run(&w->loop);
+	links_close_all(w);
 	state_reader_unregister();
 	return NULL;
 }
@@ -58,11 +81,12 @@ static int worker_count(const struct zt_config *cfg)
 }
 
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		struct capture *capture)
+		struct capture *capture, struct cert_share *certs)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
 	const uint16_t ports[PROXY_DIRECTIONS] = { (uint16_t)cfg->outbound_port,
-						   (uint16_t)cfg->inbound_plain_port };
+						   (uint16_t)cfg->inbound_plain_port,
+						   (uint16_t)cfg->inbound_port };
 	int r = 0;
 
 	*out = NULL;
@@ -71,6 +95,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	p->cfg = cfg;
 	p->store = store;
 	p->capture = capture;
+	p->certs = certs;
 	p->n_workers = worker_count(cfg);
 	p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
 	if (!p->workers) {
@@ -82,7 +107,9 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		w->p = p;
 		w->id = i;
 		w->seed = (unsigned)(getpid() * 7919 + i);
-		w->lfd[0] = w->lfd[1] = -1;
+		for (int d = 0; d < PROXY_DIRECTIONS; d++)
+			w->lfd[d] = -1;
+		hbone_pool_init(&w->pool);
 		if ((r = loop_init(&w->loop, 1024)) < 0) {
 			log_error("io_uring setup failed", LF_ERRNO(r));
 			goto fail;
@@ -111,7 +138,8 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		}
 	}
 	log_info("data path listening", LF_UINT("workers", p->n_workers),
-		 LF_UINT("outbound_port", ports[0]), LF_UINT("inbound_plain_port", ports[1]));
+		 LF_UINT("outbound_port", ports[0]), LF_UINT("inbound_plain_port", ports[1]),
+		 LF_UINT("inbound_hbone_port", ports[2]), LF_BOOL("hbone", certs != NULL));
 	*out = p;
 	return 0;
 fail:
@@ -144,6 +172,13 @@ void proxy_stop(struct proxy *p)
 			w->free_list = c->next_free;
 			free(c);
 		}
+		while (w->free_chunks) {
+			struct chunk *c = w->free_chunks;
+			w->free_chunks = c->next;
+			free(c);
+		}
+		hbone_pool_fini(&w->pool);
+		tls_cache_fini(&w->tls);
 	}
 	free(p->workers);
 	free(p);

@@ -180,6 +180,23 @@ void tls_output_consumed(struct tls_session *s, size_t n)
 		s->out.off = s->out.len = 0;
 }
 
+size_t tls_output_take(struct tls_session *s, uint8_t **buf, size_t *cap)
+{
+	struct bytes *b = &s->out;
+	size_t len = b->len - b->off;
+
+	if (b->off && len)
+		memmove(b->buf, b->buf + b->off, len);
+	uint8_t *mine = b->buf;
+	size_t mine_cap = b->cap;
+	b->buf = *buf;
+	b->cap = *cap;
+	b->len = b->off = 0;
+	*buf = mine;
+	*cap = mine_cap;
+	return len;
+}
+
 static int fail(struct tls_session *s, int code, const char *fmt, const char *arg)
 {
 	snprintf(s->error, sizeof(s->error), fmt, arg);

@@ -1,0 +1,35 @@
+/* Fixed-size buffers for bytes in transit, recycled per worker so a busy
+ * tunnel does not go through malloc for every record. */
+#include "conn.h"
+
+#include <stdlib.h>
+
+#define MAX_FREE_CHUNKS 256
+
+struct chunk *chunk_get(struct worker *w)
+{
+	struct chunk *c = w->free_chunks;
+
+	if (c) {
+		w->free_chunks = c->next;
+		w->n_free_chunks--;
+	} else if (!(c = malloc(sizeof(*c)))) {
+		return NULL;
+	}
+	c->next = NULL;
+	c->len = c->off = 0;
+	return c;
+}
+
+void chunk_put(struct worker *w, struct chunk *c)
+{
+	if (!c)
+		return;
+	if (w->n_free_chunks < MAX_FREE_CHUNKS) {
+		c->next = w->free_chunks;
+		w->free_chunks = c;
+		w->n_free_chunks++;
+	} else {
+		free(c);
+	}
+}

@@ -1,0 +1,173 @@
+/* Inbound HBONE streams (SPEC.md §3.2 step 3): validate the CONNECT
+ * target, authorize, connect to the pod as the client pod's IP, answer
+ * 200/400/401/503 (SPEC §2.4), then relay. The agent is never an open
+ * relay: the target must be the very pod the connection was accepted for,
+ * which was checked to be an enrolled pod of this node. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/tls.h"
+
+static bool illegal_port(uint16_t port)
+{
+	return port == ZT_PORT_OUTBOUND || port == ZT_PORT_INBOUND_PLAIN || port == ZT_PORT_HBONE;
+}
+
+/* "10.1.2.3:8080" only: IPv6 capture is not proven yet (DESIGN.md §1). */
+static int parse_authority(const char *a, uint32_t *ip, uint16_t *port)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strrchr(a, ':');
+	char *end;
+
+	if (!colon || colon == a || (size_t)(colon - a) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, a, (size_t)(colon - a));
+	host[colon - a] = '\0';
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (*end || !colon[1] || p == 0 || p > 65535 || inet_pton(AF_INET, host, ip) != 1)
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* L4 authorization hook: issue 6/10 evaluates AuthorizationPolicy here;
+ * until then every authenticated peer of the trust domain is allowed. */
+static bool authorized(const struct conn_info *ci)
+{
+	(void)ci;
+	return true;
+}
+
+static void answer(struct link *l, int32_t stream, int status, const struct conn_info *ci, const char *why)
+{
+	char src[32], dst[32];
+
+	fmt_addr(&ci->src, src, sizeof(src));
+	fmt_addr(&ci->up, dst, sizeof(dst));
+	atomic_fetch_add(&l->w->p->stats.hbone_refused, 1);
+	hbone_respond(l->h2, stream, status);
+	log_warn("HBONE request refused", LF_STR("src.addr", src), LF_STR("src.identity", ci->src_identity),
+		 LF_STR("dst.addr", dst), LF_INT("status", status), LF_STR("error", why));
+}
+
+static void on_connect(struct op *op, int res, uint32_t flags)
+{
+	struct tunnel *t = CONTAINER(op, struct tunnel, connect_op);
+	struct link *l = t->link;
+
+	(void)flags;
+	t->in_connect = false;
+	if (t->aborting) {
+	} else if (res < 0) {
+		atomic_fetch_add(&t->w->p->stats.connect_failed[PROXY_INBOUND_HBONE], 1);
+		const char *why = res == -ECANCELED ? "upstream connect timed out (10s)"
+				  : res == -ECONNREFUSED ? "upstream refused the connection"
+							 : "upstream connect failed";
+		if (l) {
+			/* 503, header-only with END_STREAM: no RST after it. */
+			hbone_respond(l->h2, t->id, 503);
+			atomic_fetch_add(&t->w->p->stats.hbone_refused, 1);
+		}
+		tunnel_abort(t, why, false);
+	} else if (!l) {
+		tunnel_abort(t, "HBONE stream gone", false);
+	} else {
+		hbone_respond(l->h2, t->id, 200);
+		tunnel_opened(t);
+		link_flush(l);
+	}
+	tunnel_put(t);
+}
+
+static void on_timeout(struct op *op, int res, uint32_t flags)
+{
+	struct tunnel *t = CONTAINER(op, struct tunnel, timeout_op);
+
+	(void)res;
+	(void)flags;
+	tunnel_put(t);
+}
+
+static void name_ip(const struct zt_model *m, uint32_t ip, char *name, size_t size)
+{
+	struct zt_ip a = { .family = AF_INET };
+	memcpy(a.addr, &ip, 4);
+	const struct zt_workload *w = m ? model_workload_by_ip(m, &a) : NULL;
+	if (w)
+		snprintf(name, size, "%s/%s", w->namespace, w->name);
+}
+
+void inbound_request(void *ctx, int32_t stream, const char *authority)
+{
+	struct link *l = ctx;
+	struct worker *w = l->w;
+	struct proxy *p = w->p;
+	struct conn_info ci = { .dir = PROXY_INBOUND_HBONE, .hbone = true, .src = l->peer, .dst = l->local };
+	const struct spiffe_id *peer = tls_peer_identity(l->tls);
+	uint32_t ip = 0;
+	uint16_t port = 0;
+
+	ci.start_ms = now_ms();
+	ci.up = (struct sockaddr_in){ .sin_family = AF_INET };
+	if (peer)
+		spiffe_format(peer, ci.src_identity, sizeof(ci.src_identity));
+	if (parse_authority(authority, &ip, &port) < 0)
+		return answer(l, stream, 400, &ci, "CONNECT authority is not IPv4:port");
+	ci.up.sin_addr.s_addr = ip;
+	ci.up.sin_port = htons(port);
+	if (ip != l->local.sin_addr.s_addr)
+		return answer(l, stream, 400, &ci, "ip mismatch: CONNECT target is not the pod this connection is for");
+	if (illegal_port(port))
+		return answer(l, stream, 503, &ci, "CONNECT target port is reserved for ztunnel");
+
+	const struct zt_model *m = state_read_lock(p->store);
+	name_ip(m, l->peer.sin_addr.s_addr, ci.src_name, sizeof(ci.src_name));
+	name_ip(m, ip, ci.dst_name, sizeof(ci.dst_name));
+	struct zt_ip a = { .family = AF_INET };
+	memcpy(a.addr, &ip, 4);
+	const struct zt_workload *dst = m ? model_workload_by_ip(m, &a) : NULL;
+	if (dst && dst->identity)
+		snprintf(ci.dst_identity, sizeof(ci.dst_identity), "%s", dst->identity);
+	bool allowed = authorized(&ci);
+	state_read_unlock();
+	if (!allowed)
+		return answer(l, stream, 401, &ci, "denied by authorization policy");
+
+	/* As the client pod (transparent), unless it is the pod itself. */
+	uint32_t bind_ip = l->peer.sin_addr.s_addr == ip ? 0 : l->peer.sin_addr.s_addr;
+	int fd = proxy_upstream_socket(bind_ip);
+	if (fd < 0) {
+		log_error("cannot create upstream socket", LF_ERRNO(fd));
+		return answer(l, stream, 503, &ci, "cannot create upstream socket");
+	}
+	struct tunnel *t = tunnel_new(w, fd, &ci);
+	if (!t) {
+		close(fd);
+		return answer(l, stream, 503, &ci, "out of memory");
+	}
+	atomic_fetch_add(&p->stats.accepted[PROXY_INBOUND_HBONE], 1);
+	atomic_fetch_add(&p->stats.active, 1);
+	atomic_fetch_add(&p->stats.hbone_streams[1], 1);
+	link_attach(l, t);
+	t->id = stream;
+	hbone_set_user(l->h2, stream, t);
+	t->connect_op.fn = on_connect;
+	t->timeout_op.fn = on_timeout;
+	t->timeout.tv_sec = CONNECT_TIMEOUT_S;
+	t->in_connect = true;
+	tunnel_hold(t);
+	tunnel_hold(t);
+	loop_reserve(&w->loop, 2);
+	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &t->connect_op);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&t->info.up, sizeof(t->info.up));
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(loop_sqe(&w->loop, &t->timeout_op), &t->timeout, 0);
+}

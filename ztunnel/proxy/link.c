@@ -1,0 +1,564 @@
+/* HBONE connections on the worker's ring: one TCP socket carrying TLS 1.3
+ * (ztunnel/tls) carrying HTTP/2 (ztunnel/hbone), as a client from the
+ * pool or as the server behind 15008. One receive is always in flight;
+ * output goes out one send at a time, and the protocol cores only produce
+ * more when the previous send finished (so a slow peer pushes back on
+ * nghttp2, whose windows push back on the streams). */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ztunnel/capture.h"
+#include "ztunnel/log.h"
+#include "ztunnel/tls.h"
+
+#define STAGE_SIZE (64 * 1024)        /* HTTP/2 bytes per tls_write: full records */
+#define MAX_UNSENT (256 * 1024)       /* TLS output produced ahead of the socket */
+#define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
+#define PING_TIMEOUT_MS 20000
+#define HANDSHAKE_TIMEOUT_MS 10000
+
+static void link_fail(struct link *l, const char *why);
+static void arm_recv(struct link *l);
+
+static void hold(struct link *l)
+{
+	l->pending++;
+}
+
+static void link_free(struct link *l)
+{
+	struct worker *w = l->w;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		w->links = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	atomic_fetch_sub(&w->p->stats.hbone_active[l->server], 1);
+	if (l->fd >= 0)
+		close(l->fd);
+	hbone_conn_free(l->h2);
+	tls_session_free(l->tls);
+	free(l->sbuf);
+	free(l->stage);
+	free(l);
+}
+
+static void put(struct link *l)
+{
+	if (--l->pending == 0 && l->dead)
+		link_free(l);
+}
+
+static struct link *link_new(struct worker *w, bool server, int fd)
+{
+	struct link *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	struct hbone_events ev = tunnel_events;
+	ev.ctx = l;
+	if (!(l->stage = malloc(STAGE_SIZE)) || hbone_conn_new(&l->h2, server, &ev) < 0) {
+		free(l->stage);
+		free(l);
+		return NULL;
+	}
+	l->w = w;
+	l->fd = fd;
+	l->server = server;
+	l->created_ms = now_ms();
+	l->next = w->links;
+	if (w->links)
+		w->links->prev = l;
+	w->links = l;
+	atomic_fetch_add(&w->p->stats.hbone_active[server], 1);
+	return l;
+}
+
+static void describe(const struct link *l, char *buf, size_t size)
+{
+	fmt_addr(l->server ? &l->peer : &l->local, buf, size);
+}
+
+void link_attach(struct link *l, struct tunnel *t)
+{
+	t->link = l;
+	t->lnext = l->tunnels;
+	l->tunnels = t;
+}
+
+void link_detach(struct link *l, struct tunnel *t)
+{
+	for (struct tunnel **p = &l->tunnels; *p; p = &(*p)->lnext) {
+		if (*p == t) {
+			*p = t->lnext;
+			break;
+		}
+	}
+	t->link = NULL;
+	t->lnext = NULL;
+	if (t->reserved && l->pooled)
+		hbone_pool_release(&l->w->pool, l->pooled, now_ms() / 1000);
+	t->reserved = false;
+	if (l->draining && !l->tunnels)
+		link_flush(l);
+}
+
+struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key)
+{
+	for (struct link *l = w->links; l; l = l->next)
+		if (!l->server && !l->dead && !l->handshaken && l->pooled &&
+		    !memcmp(&l->key, key, sizeof(*key)))
+			return l;
+	return NULL;
+}
+
+/* HTTP/2 -> TLS -> one send. Re-entrant calls (from callbacks inside the
+ * protocol cores) only mark the link; the outer call loops. */
+void link_flush(struct link *l)
+{
+	if (l->busy) {
+		l->want_flush = true;
+		return;
+	}
+	if (l->dead || !l->connected)
+		return;
+	hold(l);
+	l->busy = true;
+	do {
+		l->want_flush = false;
+		if (l->handshaken) {
+			const uint8_t *d;
+			ssize_t n;
+			const void *pend;
+			while (tls_output(l->tls, &pend) < MAX_UNSENT) {
+				n = hbone_output(l->h2, &d);
+				if (n < 0) {
+					l->busy = false;
+					link_fail(l, "HTTP/2 protocol error");
+					put(l);
+					return;
+				}
+				if (n == 0)
+					break;
+				if (l->stage_len + (size_t)n > STAGE_SIZE && l->stage_len) {
+					tls_write(l->tls, l->stage, l->stage_len);
+					l->stage_len = 0;
+				}
+				if ((size_t)n >= STAGE_SIZE) {
+					tls_write(l->tls, d, (size_t)n);
+				} else {
+					memcpy(l->stage + l->stage_len, d, (size_t)n);
+					l->stage_len += (size_t)n;
+				}
+			}
+			if (l->stage_len) {
+				tls_write(l->tls, l->stage, l->stage_len);
+				l->stage_len = 0;
+			}
+		}
+		if (!l->in_send) {
+			l->slen = tls_output_take(l->tls, &l->sbuf, &l->scap);
+			l->soff = 0;
+			if (l->slen) {
+				l->in_send = true;
+				hold(l);
+				io_uring_prep_send(loop_sqe(&l->w->loop, &l->send_op), l->fd, l->sbuf, l->slen,
+						   MSG_NOSIGNAL);
+			}
+		}
+		/* Room may have opened in stream buffers: blocked tunnels retry. */
+		for (struct tunnel *t = l->tunnels; l->handshaken && t; t = t->lnext)
+			if (t->blocked)
+				tunnel_unblock(t);
+	} while (l->want_flush && !l->dead);
+	l->busy = false;
+	if (!l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0)
+		link_fail(l, NULL);
+	else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send)
+		link_fail(l, l->server ? NULL : "HBONE connection closed by the peer");
+	put(l);
+}
+
+static void on_send(struct op *op, int res, uint32_t flags)
+{
+	struct link *l = CONTAINER(op, struct link, send_op);
+
+	(void)flags;
+	l->in_send = false;
+	if (res <= 0) {
+		if (res != -ECANCELED)
+			link_fail(l, "HBONE connection broken (send failed)");
+	} else if ((l->soff += (size_t)res) < l->slen) {
+		l->in_send = true;
+		hold(l);
+		io_uring_prep_send(loop_sqe(&l->w->loop, &l->send_op), l->fd, l->sbuf + l->soff,
+				   l->slen - l->soff, MSG_NOSIGNAL);
+	} else {
+		link_flush(l);
+	}
+	put(l);
+}
+
+static void handshake_done(struct link *l)
+{
+	char peer[32], id[800] = "";
+	const struct spiffe_id *pid = tls_peer_identity(l->tls);
+
+	l->handshaken = true;
+	l->next_ping_ms = now_ms() + PING_INTERVAL_MS;
+	atomic_fetch_add(&l->w->p->stats.hbone_opened[l->server], 1);
+	describe(l, peer, sizeof(peer));
+	if (pid)
+		spiffe_format(pid, id, sizeof(id));
+	log_debug(l->server ? "HBONE connection accepted" : "HBONE connection established",
+		  LF_STR("peer", peer), LF_STR("peer.identity", id), LF_STR("tls", tls_version(l->tls)),
+		  LF_STR("cipher", tls_cipher(l->tls)));
+	if (!l->server) {
+		if (l->pooled) {
+			hbone_pool_dialed(&l->w->pool, l->pooled, l, hbone_peer_max_streams(l->h2));
+			if (l->orphaned)
+				hbone_pool_release(&l->w->pool, l->pooled, now_ms() / 1000);
+		}
+		/* The dialer holds the reserved stream; waiters check out again. */
+		struct tunnel *t = l->tunnels, *next;
+		for (; t; t = next) {
+			next = t->lnext;
+			tunnel_link_ready(t);
+		}
+	}
+}
+
+static void on_recv(struct op *op, int res, uint32_t flags)
+{
+	struct link *l = CONTAINER(op, struct link, recv_op);
+
+	(void)flags;
+	l->in_recv = false;
+	if (l->dead || res < 0) {
+		if (!l->dead && res != -ECANCELED)
+			link_fail(l, "HBONE connection broken (receive failed)");
+		put(l);
+		return;
+	}
+	if (res == 0) {
+		link_fail(l, l->tunnels ? "HBONE connection closed by the peer" : NULL);
+		put(l);
+		return;
+	}
+	if (tls_feed(l->tls, l->rbuf, (size_t)res) < 0) {
+		link_fail(l, "out of memory");
+		put(l);
+		return;
+	}
+	if (!l->handshaken) {
+		int r = tls_handshake(l->tls);
+		if (r < 0) {
+			snprintf(l->detail, sizeof(l->detail), "TLS handshake failed: %s", tls_error(l->tls));
+			link_flush(l); /* the alert */
+			link_fail(l, l->detail);
+			put(l);
+			return;
+		}
+		if (r == 1)
+			handshake_done(l);
+	}
+	if (l->handshaken && !l->dead) {
+		ssize_t n;
+		l->busy = true;
+		while ((n = tls_read(l->tls, l->w->plain, sizeof(l->w->plain))) > 0) {
+			if (hbone_recv(l->h2, l->w->plain, (size_t)n) < 0) {
+				n = -EPROTO;
+				break;
+			}
+		}
+		l->busy = false;
+		if (hbone_goaway_received(l->h2) && l->pooled) {
+			/* No new streams on it; the ones it has finish. */
+			hbone_pool_remove(&l->w->pool, l->pooled);
+			l->pooled = NULL;
+			l->draining = true;
+		}
+		if (n < 0 && n != -EPIPE && !l->dead) {
+			link_fail(l, n == -EPROTO ? "HBONE peer sent invalid TLS or HTTP/2" : "TLS error");
+			put(l);
+			return;
+		}
+		if (n == -EPIPE && !l->dead)
+			l->draining = true; /* close_notify: finish what is in flight */
+	}
+	link_flush(l);
+	if (!l->dead)
+		arm_recv(l);
+	put(l);
+}
+
+static void arm_recv(struct link *l)
+{
+	l->in_recv = true;
+	hold(l);
+	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, sizeof(l->rbuf), 0);
+}
+
+static void start(struct link *l)
+{
+	l->connected = true;
+	l->recv_op.fn = on_recv;
+	l->send_op.fn = on_send;
+	arm_recv(l);
+	if (!l->server)
+		tls_handshake(l->tls); /* ClientHello */
+	link_flush(l);
+}
+
+/* Tears the connection down: every tunnel on it is reset. why NULL: an
+ * orderly close, nothing to report. */
+static void link_fail(struct link *l, const char *why)
+{
+	struct worker *w = l->w;
+	char peer[32];
+
+	if (l->dead)
+		return;
+	hold(l);
+	l->dead = true;
+	l->error = why;
+	describe(l, peer, sizeof(peer));
+	if (why && !l->handshaken)
+		atomic_fetch_add(&w->p->stats.hbone_failed[l->server], 1);
+	if (why)
+		log_warn(l->server ? "inbound HBONE connection failed" : "HBONE connection failed",
+			 LF_STR("peer", peer), LF_STR("error", why));
+	if (l->pooled) {
+		if (l->handshaken)
+			hbone_pool_remove(&w->pool, l->pooled);
+		else
+			hbone_pool_dialed(&w->pool, l->pooled, NULL, 0);
+		l->pooled = NULL;
+	}
+	while (l->tunnels) {
+		struct tunnel *t = l->tunnels;
+		tunnel_link_failed(t, why ? why : "HBONE connection closed");
+		if (l->tunnels == t) /* the tunnel did not detach itself */
+			link_detach(l, t);
+	}
+	if (l->fd >= 0 && why)
+		reset_socket(l->fd);
+	if (l->in_recv)
+		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &l->recv_op, 0);
+	if (l->in_send)
+		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &l->send_op, 0);
+	put(l);
+}
+
+static void on_connect(struct op *op, int res, uint32_t flags)
+{
+	struct link *l = CONTAINER(op, struct link, connect_op);
+
+	(void)flags;
+	if (l->dead) {
+	} else if (res == -ECANCELED) {
+		link_fail(l, "connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008");
+	} else if (res < 0) {
+		snprintf(l->detail, sizeof(l->detail), "HBONE connect to port 15008 failed: %s", strerror(-res));
+		link_fail(l, l->detail);
+	} else {
+		start(l);
+	}
+	put(l);
+}
+
+static void on_timeout(struct op *op, int res, uint32_t flags)
+{
+	struct link *l = CONTAINER(op, struct link, timeout_op);
+
+	(void)res;
+	(void)flags;
+	put(l);
+}
+
+static int local_enrolled(struct worker *w, uint32_t ip)
+{
+	struct zt_pod pod;
+	return capture_pod_get(w->p->capture, ip, &pod) == 0 && pod.enrolled;
+}
+
+/* A client connection for key. Same-node destinations are served by this
+ * worker's own 15008 side over a socket pair: the same handshake, policy
+ * and logs as from another node (DESIGN.md §1), without a tc hook that
+ * would never see our SYN. */
+struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struct tls_ctx *ctx,
+		       const struct spiffe_id *expected)
+{
+	struct link *l = link_new(w, false, -1);
+	int r;
+
+	if (!l)
+		return NULL;
+	l->key = *key;
+	l->local = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = key->dst_ip,
+					 .sin_port = key->dst_port };
+	l->recv_op.fn = on_recv;
+	l->send_op.fn = on_send;
+	l->connect_op.fn = on_connect;
+	l->timeout_op.fn = on_timeout;
+	if ((r = tls_session_new(&l->tls, ctx, expected, 1, NULL)) < 0)
+		goto fail;
+	if (local_enrolled(w, key->dst_ip)) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		l->fd = sv[0];
+		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = key->src_ip };
+		hold(l);
+		link_accept_pair(w, sv[1], &src, &l->local);
+		start(l);
+		put(l);
+		return l;
+	}
+	if ((l->fd = proxy_upstream_socket(key->src_ip)) < 0) {
+		r = l->fd;
+		l->fd = -1;
+		goto fail;
+	}
+	l->timeout.tv_sec = CONNECT_TIMEOUT_S;
+	l->pending += 2;
+	loop_reserve(&w->loop, 2);
+	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &l->connect_op);
+	io_uring_prep_connect(sqe, l->fd, (struct sockaddr *)&l->local, sizeof(l->local));
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(loop_sqe(&w->loop, &l->timeout_op), &l->timeout, 0);
+	return l;
+fail:
+	log_error("cannot set up an HBONE connection", LF_ERRNO(r));
+	l->dead = true;
+	l->pending = 1;
+	put(l);
+	return NULL;
+}
+
+/* Server side: present the certificate of the pod the connection is for
+ * (its original destination), require a client certificate of our trust
+ * domain. */
+void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
+		      const struct sockaddr_in *local)
+{
+	struct proxy *p = w->p;
+	char err[300] = "", dst[32];
+	const char *why = NULL;
+	char uri[300] = "";
+
+	fmt_addr(local, dst, sizeof(dst));
+	const struct zt_model *m = state_read_lock(p->store);
+	struct zt_ip ip = { .family = AF_INET };
+	memcpy(ip.addr, &local->sin_addr.s_addr, 4);
+	const struct zt_workload *wl = m ? model_workload_by_ip(m, &ip) : NULL;
+	if (!local_enrolled(w, local->sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
+		why = "destination is not an enrolled pod of this node";
+	else
+		snprintf(uri, sizeof(uri), "%s", wl->identity);
+	state_read_unlock();
+	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
+	if (!why && !ctx)
+		why = err;
+	struct link *l = why ? NULL : link_new(w, true, fd);
+	if (l && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0) {
+		l->fd = -1;
+		l->dead = true;
+		l->pending = 1;
+		put(l);
+		l = NULL;
+		why = "out of memory";
+	}
+	if (!l) {
+		char src[32];
+		fmt_addr(peer, src, sizeof(src));
+		atomic_fetch_add(&p->stats.hbone_failed[1], 1);
+		log_warn("inbound HBONE connection refused", LF_STR("src.addr", src), LF_STR("dst.addr", dst),
+			 LF_STR("error", why ? why : "out of memory"));
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	l->peer = *peer;
+	l->local = *local;
+	start(l);
+}
+
+void link_accept(struct worker *w, int fd)
+{
+	struct sockaddr_in peer, local;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &(socklen_t){ sizeof(peer) }) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &(socklen_t){ sizeof(local) }) < 0 ||
+	    peer.sin_family != AF_INET) {
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	link_accept_pair(w, fd, &peer, &local);
+}
+
+/* Once a second: keepalive PINGs (SPEC §2.2), handshake deadline, idle
+ * pooled connections (SPEC §2.5). */
+void links_tick(struct worker *w)
+{
+	int64_t now = now_ms();
+	void *idle[64];
+	uint32_t n = hbone_pool_expire(&w->pool, now / 1000, idle, 64);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct link *l = idle[i];
+		l->pooled = NULL;
+		l->draining = true;
+		hbone_goaway(l->h2);
+		link_flush(l);
+	}
+	for (struct link *l = w->links, *next; l; l = next) {
+		next = l->next;
+		if (l->dead)
+			continue;
+		hold(l);
+		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
+			/* acknowledged: the next one in 10 s */
+			l->ping_deadline_ms = 0;
+			l->next_ping_ms = now + PING_INTERVAL_MS;
+		}
+		if (!l->handshaken && now - l->created_ms > HANDSHAKE_TIMEOUT_MS) {
+			link_fail(l, "TLS handshake timed out");
+		} else if (l->handshaken && l->ping_deadline_ms && now > l->ping_deadline_ms) {
+			if (l->server) {
+				hbone_goaway(l->h2);
+				link_flush(l);
+			}
+			link_fail(l, "HBONE keepalive: no PING acknowledgement within 20 s");
+		} else if (l->handshaken && !l->ping_deadline_ms && now >= l->next_ping_ms) {
+			hbone_ping(l->h2);
+			l->ping_deadline_ms = now + PING_TIMEOUT_MS;
+			link_flush(l);
+		}
+		next = l->next;
+		put(l);
+	}
+}
+
+void links_close_all(struct worker *w)
+{
+	for (struct link *l = w->links, *next; l; l = next) {
+		next = l->next;
+		hold(l);
+		link_fail(l, NULL);
+		next = l->next;
+		put(l);
+	}
+}

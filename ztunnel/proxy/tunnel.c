@@ -1,0 +1,458 @@
+/* A TCP connection carried in one HBONE stream (SPEC.md §3.1 steps 7-8,
+ * §3.2): the client socket of an outbound tunnel or the upstream socket of
+ * an inbound one, relayed to and from its CONNECT stream. Half-close maps
+ * FIN <-> END_STREAM, reset maps RST <-> RST_STREAM; received DATA is
+ * acknowledged to the peer only once written to the socket, so flow
+ * control reaches from one pod to the other. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/tls.h"
+
+struct tunnel_ext {
+	struct tunnel t;
+	struct hbone_pool_key key;
+	bool dialer; /* opened the link it waits on; its stream is reserved at handshake */
+	char error[160];
+};
+
+#define EXT(t) ((struct tunnel_ext *)(t))
+
+static void arm_fd_recv(struct tunnel *t);
+static void kick_send(struct tunnel *t);
+
+static bool outbound(const struct tunnel *t)
+{
+	return t->info.dir == PROXY_OUTBOUND;
+}
+
+/* fd -> stream bytes count as client -> server for outbound tunnels and
+ * server -> client for inbound ones. */
+static uint64_t *to_stream_bytes(struct tunnel *t)
+{
+	return outbound(t) ? &t->info.bytes_up : &t->info.bytes_down;
+}
+
+static uint64_t *to_fd_bytes(struct tunnel *t)
+{
+	return outbound(t) ? &t->info.bytes_down : &t->info.bytes_up;
+}
+
+static void finish(struct tunnel *t)
+{
+	struct worker *w = t->w;
+
+	if (t->fd >= 0)
+		close(t->fd);
+	chunk_put(w, t->up);
+	while (t->down) {
+		struct chunk *c = t->down;
+		t->down = c->next;
+		chunk_put(w, c);
+	}
+	conn_log(w, &t->info);
+	free(EXT(t));
+}
+
+static void maybe_finish(struct tunnel *t)
+{
+	if (t->pending == 0 && !t->link && (t->aborting || (t->fd_eof && t->shut)))
+		finish(t);
+}
+
+void tunnel_hold(struct tunnel *t)
+{
+	t->pending++;
+}
+
+void tunnel_put(struct tunnel *t)
+{
+	t->pending--;
+	maybe_finish(t);
+}
+
+#define hold tunnel_hold
+#define put tunnel_put
+
+static void flush(struct tunnel *t)
+{
+	if (t->link)
+		link_flush(t->link);
+}
+
+/* Leaves the stream (RST_STREAM if rst_stream) and RSTs the socket. */
+void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
+{
+	struct link *l = t->link;
+
+	if (t->aborting)
+		return;
+	hold(t);
+	t->aborting = true;
+	if (!t->info.error)
+		t->info.error = why;
+	if (l) {
+		if (t->id) {
+			if (rst_stream)
+				hbone_reset(l->h2, t->id);
+			hbone_set_user(l->h2, t->id, NULL);
+		}
+		if (EXT(t)->dialer && !l->handshaken)
+			l->orphaned = true; /* nobody takes the stream the pool reserves */
+		link_detach(l, t);
+		link_flush(l);
+	}
+	reset_socket(t->fd);
+	struct op *ops[] = { t->in_recv ? &t->recv_op : NULL, t->in_send ? &t->send_op : NULL,
+			     t->in_connect ? &t->connect_op : NULL };
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (ops[i])
+			io_uring_prep_cancel(loop_sqe(&t->w->loop, NULL), ops[i], 0);
+	put(t);
+}
+
+static const char *errno_reason(int res)
+{
+	switch (-res) {
+	case ECONNRESET: return "connection reset by peer";
+	case EPIPE: return "broken pipe";
+	case ETIMEDOUT: return "connection timed out";
+	default: return "socket error";
+	}
+}
+
+/* ---- socket -> stream ---- */
+
+static void push_up(struct tunnel *t)
+{
+	struct chunk *c = t->up;
+	ssize_t n = hbone_send(t->link->h2, t->id, c->data + c->off, c->len - c->off);
+
+	if (n < 0)
+		return tunnel_abort(t, "HBONE stream closed while sending", true);
+	c->off += (uint32_t)n;
+	*to_stream_bytes(t) += (uint64_t)n;
+	t->blocked = c->off < c->len;
+	if (!t->blocked)
+		arm_fd_recv(t);
+}
+
+void tunnel_unblock(struct tunnel *t)
+{
+	if (t->blocked && !t->aborting && t->link)
+		push_up(t);
+}
+
+static void on_fd_recv(struct op *op, int res, uint32_t flags)
+{
+	struct tunnel *t = CONTAINER(op, struct tunnel, recv_op);
+
+	(void)flags;
+	t->in_recv = false;
+	if (t->aborting || !t->link) {
+		if (!t->aborting && res > 0)
+			tunnel_abort(t, "HBONE stream gone", false);
+	} else if (res < 0) {
+		if (res != -ECANCELED)
+			tunnel_abort(t, errno_reason(res), true);
+	} else if (res == 0) {
+		t->fd_eof = true;
+		hbone_close_write(t->link->h2, t->id);
+		flush(t);
+	} else {
+		t->up->len = (uint32_t)res;
+		t->up->off = 0;
+		push_up(t);
+		flush(t);
+	}
+	put(t);
+}
+
+static void arm_fd_recv(struct tunnel *t)
+{
+	if (t->in_recv || t->fd_eof || t->aborting)
+		return;
+	if (!t->up && !(t->up = chunk_get(t->w)))
+		return tunnel_abort(t, "out of memory", true);
+	t->in_recv = true;
+	hold(t);
+	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->up->data, RELAY_BUF, 0);
+}
+
+/* ---- stream -> socket ---- */
+
+static void on_shut(struct op *op, int res, uint32_t flags)
+{
+	struct tunnel *t = CONTAINER(op, struct tunnel, shut_op);
+
+	(void)res;
+	(void)flags;
+	t->shut = true;
+	put(t);
+}
+
+static void on_fd_send(struct op *op, int res, uint32_t flags)
+{
+	struct tunnel *t = CONTAINER(op, struct tunnel, send_op);
+
+	(void)flags;
+	t->in_send = false;
+	if (t->aborting) {
+	} else if (res <= 0) {
+		if (res != -ECANCELED)
+			tunnel_abort(t, errno_reason(res), true);
+	} else {
+		t->down->off += (uint32_t)res;
+		*to_fd_bytes(t) += (uint64_t)res;
+		if (t->link && t->id) {
+			hbone_consumed(t->link->h2, t->id, (size_t)res);
+			flush(t);
+		}
+		kick_send(t);
+	}
+	put(t);
+}
+
+static void kick_send(struct tunnel *t)
+{
+	if (t->in_send || !t->connected || t->aborting)
+		return;
+	while (t->down && t->down->off == t->down->len && (t->down != t->down_tail || t->down->len == RELAY_BUF)) {
+		struct chunk *c = t->down;
+		t->down = c->next;
+		if (c == t->down_tail)
+			t->down_tail = NULL;
+		chunk_put(t->w, c);
+	}
+	struct chunk *c = t->down;
+	if (c && c->off < c->len) {
+		t->in_send = true;
+		hold(t);
+		io_uring_prep_send(loop_sqe(&t->w->loop, &t->send_op), t->fd, c->data + c->off, c->len - c->off,
+				   MSG_NOSIGNAL);
+	} else if (t->h2_eof && !t->shut && !t->in_shut) {
+		t->in_shut = true;
+		hold(t);
+		io_uring_prep_shutdown(loop_sqe(&t->w->loop, &t->shut_op), t->fd, SHUT_WR);
+	}
+}
+
+static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
+{
+	struct link *l = ctx;
+	struct tunnel *t = hbone_user(l->h2, id);
+
+	if (!t || t->aborting) {
+		hbone_consumed(l->h2, id, len);
+		return;
+	}
+	while (len) {
+		struct chunk *c = t->down_tail;
+		if (!c || c->len == RELAY_BUF) {
+			if (!(c = chunk_get(t->w)))
+				return tunnel_abort(t, "out of memory", true);
+			if (t->down_tail)
+				t->down_tail->next = c;
+			else
+				t->down = c;
+			t->down_tail = c;
+		}
+		size_t n = RELAY_BUF - c->len < len ? RELAY_BUF - c->len : len;
+		memcpy(c->data + c->len, data, n);
+		c->len += (uint32_t)n;
+		data += n;
+		len -= n;
+	}
+	kick_send(t);
+}
+
+static void ev_eof(void *ctx, int32_t id)
+{
+	struct link *l = ctx;
+	struct tunnel *t = hbone_user(l->h2, id);
+
+	if (!t)
+		return;
+	t->h2_eof = true;
+	kick_send(t);
+}
+
+static void ev_closed(void *ctx, int32_t id, uint32_t code)
+{
+	struct link *l = ctx;
+	struct tunnel *t = hbone_user(l->h2, id);
+
+	if (!t)
+		return;
+	hold(t);
+	hbone_set_user(l->h2, id, NULL);
+	link_detach(l, t);
+	if (code)
+		tunnel_abort(t, "HBONE stream reset by the peer", false);
+	else if (!t->fd_eof || !t->h2_eof)
+		tunnel_abort(t, "HBONE stream closed early", false);
+	put(t);
+}
+
+/* ---- outbound ---- */
+
+static void open_stream(struct tunnel *t)
+{
+	struct link *l = t->link;
+	int32_t id = hbone_connect(l->h2, t->authority, t->hdrs, t->n_hdrs);
+
+	if (id < 0)
+		return tunnel_abort(t, "cannot open an HBONE stream", false);
+	t->id = id;
+	hbone_set_user(l->h2, id, t);
+	atomic_fetch_add(&t->w->p->stats.hbone_streams[0], 1);
+	link_flush(l);
+}
+
+static void ev_response(void *ctx, int32_t id, int status)
+{
+	struct link *l = ctx;
+	struct tunnel *t = hbone_user(l->h2, id);
+
+	if (!t)
+		return;
+	if (status != 200) {
+		snprintf(EXT(t)->error, sizeof(EXT(t)->error), "HBONE CONNECT refused by the destination: status %d%s",
+			 status, status == 401 ? " (denied by authorization policy)" : "");
+		return tunnel_abort(t, EXT(t)->error, true);
+	}
+	tunnel_opened(t);
+}
+
+/* The stream is open both ways (200 sent or received): relay. */
+void tunnel_opened(struct tunnel *t)
+{
+	t->opened = t->connected = true;
+	arm_fd_recv(t);
+	kick_send(t);
+}
+
+/* Pool checkout (SPEC §2.5): a ready connection, a new dial, or a wait
+ * for the dial already in flight for the same key. */
+static void dispatch(struct tunnel *t)
+{
+	struct worker *w = t->w;
+	struct tunnel_ext *x = EXT(t);
+	struct hbone_pooled *pc;
+	struct spiffe_id expected;
+	char err[300];
+	struct link *l;
+
+	struct tls_ctx *ctx = tls_cache_get(w, t->info.src_identity, false, err, sizeof(err));
+	if (!ctx) {
+		snprintf(x->error, sizeof(x->error), "IDENTITY_ERROR: %s", err);
+		return tunnel_abort(t, x->error, false);
+	}
+	if (spiffe_parse(t->info.dst_identity, &expected) < 0)
+		return tunnel_abort(t, "destination identity is not a SPIFFE id", false);
+	switch (hbone_pool_checkout(&w->pool, &x->key, now_ms() / 1000, &pc)) {
+	case HBONE_POOL_USE:
+		link_attach(pc->conn, t);
+		t->reserved = true;
+		open_stream(t);
+		break;
+	case HBONE_POOL_DIAL:
+		if (!(l = link_dial(w, &x->key, ctx, &expected))) {
+			hbone_pool_dialed(&w->pool, pc, NULL, 0);
+			return tunnel_abort(t, "cannot set up an HBONE connection", false);
+		}
+		l->pooled = pc;
+		x->dialer = true;
+		link_attach(l, t);
+		break;
+	case HBONE_POOL_WAIT:
+		if (!(l = link_dialing(w, &x->key)))
+			return tunnel_abort(t, "out of memory", false);
+		link_attach(l, t);
+		break;
+	}
+}
+
+/* The link finished its handshake: its dialer takes the stream the pool
+ * reserved; the tunnels that waited check out again (the connection may
+ * be full by now). */
+void tunnel_link_ready(struct tunnel *t)
+{
+	struct tunnel_ext *x = EXT(t);
+	struct link *l = t->link;
+
+	if (t->aborting)
+		return;
+	if (x->dialer) {
+		x->dialer = false;
+		t->reserved = true;
+		open_stream(t);
+		return;
+	}
+	link_detach(l, t);
+	dispatch(t);
+}
+
+void tunnel_link_failed(struct tunnel *t, const char *why)
+{
+	tunnel_abort(t, why, false);
+}
+
+struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
+{
+	struct tunnel_ext *x = calloc(1, sizeof(*x));
+	struct tunnel *t = &x->t;
+
+	if (!x)
+		return NULL;
+	t->w = w;
+	t->fd = fd;
+	t->info = *ci;
+	t->info.hbone = true;
+	t->recv_op.fn = on_fd_recv;
+	t->send_op.fn = on_fd_send;
+	t->shut_op.fn = on_shut;
+	return t;
+}
+
+void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, const struct route *rt,
+		     const struct hbone_header *hdrs, size_t n_hdrs)
+{
+	struct tunnel *t = tunnel_new(w, cfd, ci);
+	struct tunnel_ext *x = EXT(t);
+	char ip[INET_ADDRSTRLEN];
+
+	if (!t) {
+		refuse_socket(w, PROXY_OUTBOUND, cfd, &ci->src, &ci->dst, "out of memory");
+		return;
+	}
+	memcpy(t->hdrs, hdrs, n_hdrs * sizeof(*hdrs));
+	t->n_hdrs = n_hdrs;
+	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));
+	snprintf(t->authority, sizeof(t->authority), "%s:%u", ip, ntohs(rt->upstream_port));
+	snprintf(x->key.src_identity, sizeof(x->key.src_identity), "%s", ci->src_identity);
+	snprintf(x->key.dst_identity, sizeof(x->key.dst_identity), "%s", ci->dst_identity);
+	x->key.src_ip = ci->src.sin_addr.s_addr;
+	x->key.dst_ip = rt->upstream_ip;
+	x->key.dst_port = htons(ZT_PORT_HBONE);
+	hold(t);
+	dispatch(t);
+	put(t);
+}
+
+const struct hbone_events tunnel_events = {
+	.request = inbound_request,
+	.response = ev_response,
+	.data = ev_data,
+	.eof = ev_eof,
+	.closed = ev_closed,
+};
