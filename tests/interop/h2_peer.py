@@ -6,6 +6,9 @@
   h2_peer.py client PORT CERT_DIR ROOT_PEM EXPECTED_ID STREAMS BYTES
       mutual TLS to 127.0.0.1:PORT, check the server's SPIFFE SAN, open
       STREAMS CONNECT streams, send BYTES each, half-close, verify the echo
+  h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY
+      one CONNECT to AUTHORITY (a live agent's 15008); print "status N" and,
+      on 200, the first line the target sent; exit 3 if TLS fails
 """
 import socket
 import ssl
@@ -154,10 +157,47 @@ def client(port, cert_dir, root, expected, n, nbytes):
     print(f"ok: {n} streams x {nbytes} bytes echoed by {expected}")
 
 
+def connect_once(host, port, cert_dir, root, authority):
+    raw = socket.create_connection((host, port), timeout=10)
+    try:
+        sock = tls_context(False, cert_dir, root).wrap_socket(raw)
+        conn = h2.connection.H2Connection(h2_config(True))
+        conn.initiate_connection()
+        conn.send_headers(1, [(":method", "CONNECT"), (":authority", authority)])
+        sock.sendall(conn.data_to_send())
+        line = b""
+        status = None
+        while status != b"200" or not line.endswith(b"\n"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    status = dict(ev.headers)[b":status"]
+                    print(f"status {status.decode()}", flush=True)
+                elif isinstance(ev, h2.events.DataReceived):
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    line += ev.data
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    if status != b"200":
+                        return
+            sock.sendall(conn.data_to_send())
+        if line:
+            print(line.decode().strip(), flush=True)
+    except ssl.SSLError as e:
+        print(f"tls failed: {e}", flush=True)
+        raise SystemExit(3)
+    except ConnectionResetError:
+        print("tls failed: connection reset", flush=True)
+        raise SystemExit(3)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "client":
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
+    elif sys.argv[1] == "connect":
+        connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
     else:
         raise SystemExit(__doc__)

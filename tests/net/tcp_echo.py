@@ -18,12 +18,24 @@
       COUNT sequential short connections (greeting, 1 byte echoed, close)
   tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
       send one bare TCP SYN with a forged source address (raw socket)
+  tcp_echo.py parallel IP PORT COUNT HOLD
+      COUNT connections open at once (greeting and 1 KiB echo on each),
+      held HOLD seconds, then closed
+  tcp_echo.py expect-cut IP PORT SECONDS
+      connect and send without pause; exit 0 if the connection is reset
+      or closed by the other side within SECONDS (the test kills the app)
+  tcp_echo.py sniff IFACE SECONDS MARKER
+      count frames on IFACE (AF_PACKET; any: every interface) for SECONDS; print JSON with the
+      frames seen, those to or from TCP port 15008 and those holding MARKER
+With ZT_MARKER set, check sends that text repeated instead of random bytes.
 """
+import json
 import os
 import socket
 import struct
 import sys
 import threading
+import time
 
 
 def listen_on(port):
@@ -52,7 +64,8 @@ def echo(conn, peer):
 
 
 def check(ip, port, src_ip, nbytes):
-    payload = os.urandom(nbytes)
+    marker = os.environ.get("ZT_MARKER", "").encode()
+    payload = (marker * (nbytes // len(marker) + 1))[:nbytes] if marker else os.urandom(nbytes)
     with socket.create_connection((ip, port), timeout=10) as s:
         hello = b""
         while not hello.endswith(b"\n"):
@@ -122,6 +135,76 @@ def many(ip, port, count):
                 raise SystemExit(f"connection {i}: no echo")
 
 
+def parallel(ip, port, count, hold):
+    conns = []
+    for i in range(count):
+        s = socket.create_connection((ip, port), timeout=10)
+        conns.append(s)
+    for i, s in enumerate(conns):
+        f = s.makefile("rb")
+        if not f.readline().startswith(b"from="):
+            raise SystemExit(f"connection {i}: no greeting")
+        data = os.urandom(1024)
+        s.sendall(data)
+        got = b""
+        while len(got) < len(data):
+            chunk = s.recv(len(data) - len(got))
+            if not chunk:
+                raise SystemExit(f"connection {i}: closed early")
+            got += chunk
+        if got != data:
+            raise SystemExit(f"connection {i}: echo differs")
+    print(f"{count} connections open", flush=True)
+    time.sleep(hold)
+    for s in conns:
+        s.close()
+
+
+def expect_cut(ip, port, seconds):
+    chunk = os.urandom(65536)
+    with socket.create_connection((ip, port), timeout=seconds) as s:
+        s.settimeout(seconds)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                s.sendall(chunk)
+                s.setblocking(False)
+                try:
+                    if s.recv(1 << 20) == b"":
+                        print("closed")
+                        return
+                except BlockingIOError:
+                    pass
+                s.settimeout(seconds)
+            except (ConnectionResetError, BrokenPipeError):
+                print("reset")
+                return
+            except socket.timeout:
+                break
+    raise SystemExit(f"connection still open after {seconds}s")
+
+
+def sniff(iface, seconds, marker):
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    if iface != "any":
+        raw.bind((iface, 0))
+    raw.settimeout(0.2)
+    frames = hbone = marked = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            frame = raw.recv(65536)
+        except socket.timeout:
+            continue
+        frames += 1
+        if len(frame) >= 14 + 20 and frame[12:14] == b"\x08\x00" and frame[23] == socket.IPPROTO_TCP:
+            ihl = (frame[14] & 0x0F) * 4
+            sport, dport = struct.unpack("!HH", frame[14 + ihl:14 + ihl + 4])
+            hbone += 15008 in (sport, dport)
+        marked += marker in frame
+    print(json.dumps({"frames": frames, "hbone": hbone, "marker": marked}), flush=True)
+
+
 def checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -157,6 +240,12 @@ if __name__ == "__main__":
         expect_reset(args[0], int(args[1]))
     elif cmd == "many":
         many(args[0], int(args[1]), int(args[2]))
+    elif cmd == "parallel":
+        parallel(args[0], int(args[1]), int(args[2]), float(args[3]))
+    elif cmd == "expect-cut":
+        expect_cut(args[0], int(args[1]), float(args[2]))
+    elif cmd == "sniff":
+        sniff(args[0], float(args[1]), args[2].encode())
     elif cmd == "spoof-syn":
         spoof_syn(args[0], args[1], int(args[2]))
     else:

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Mesh pod -> mesh pod travels in HBONE (mutual TLS 1.3 + HTTP/2 CONNECT to
+# podIP:15008): across nodes and on the same node, the destination sees the
+# source pod's IP, both agents log the SPIFFE identities, the underlay
+# carries 15008 and never the plaintext, ss shows the pooled connection.
+# Non-mesh destinations are passthrough, non-mesh clients reach mesh pods
+# in plaintext. An independent HBONE client (Python ssl + h2) against the
+# live 15008: the pod it connected for answers; another pod (local or not)
+# is 400, ztunnel's own ports 503, an untrusted certificate fails TLS.
+# shellcheck source=tests/net/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root
+name=$(unique_name hbn)
+before=$(host_links)
+cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
+other=$(mktemp -d /tmp/zt-ca-XXXXXX)
+temp_files+=("$cadir" "$other")
+"$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
+"$ctl" ca init --dir "$other" --trust-domain cluster.local >/dev/null
+new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
+ "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "web"},
+          "n1-p2": {"namespace": "mesh", "serviceAccount": "db"},
+          "n2-p1": {"namespace": "mesh", "serviceAccount": "api"},
+          "n2-p2": {"namespace": "plain"}, "n1-p3": {"namespace": "plain"}}}'
+cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 3 \
+  --agent-args "--identity-provider local-ca --ca-dir $cadir"
+wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/web"'
+wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/db"'
+wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/api"'
+for p in n1-p1 n1-p2 n2-p1 n2-p2 n1-p3; do start_echo "$name" "$p" 7000; done
+ip_of() { pod_field "$name" "$1" ip; }
+ul="/run/netns/zt-$name-ul"
+web=spiffe://cluster.local/ns/mesh/sa/web
+
+step "cross-node: 10 MB in HBONE, no plaintext on the underlay"
+marker="zt-plaintext-marker-$$-must-never-cross-the-underlay"
+sniff_out=$(mktemp /tmp/zt-sniff-XXXXXX)
+temp_files+=("$sniff_out")
+nsenter --net="$ul" "$py" "$echo_py" sniff any 6 "$marker" > "$sniff_out" &
+sniffer=$!
+started_pids+=("$sniffer")
+sleep 0.5
+h2=$(stat "$name" n2 captured_inbound_hbone)
+ZT_MARKER=$marker check_tcp_bytes "$name" n1-p1 n2-p1 7000 10485760
+[ "$(stat "$name" n2 captured_inbound_hbone)" -gt "$h2" ] || fail "n2 did not capture the HBONE SYN on 15008"
+wait_log "$name" n1 '"dst.workload":"mesh/n2-p1".*"direction":"outbound","bytes_sent":10485760.*"protocol":"HBONE","src.identity":"'$web'","dst.identity":"spiffe://cluster.local/ns/mesh/sa/api"'
+wait_log "$name" n2 '"src.addr":"'"$(ip_of n1-p1)"':[0-9]*","src.workload":"mesh/n1-p1".*"direction":"inbound".*"bytes_recv":10485760.*"protocol":"HBONE","src.identity":"'$web'"'
+est=$(ip netns exec "zt-$name-n1" ss -Htn state established dst "$(ip_of n2-p1)" dport = :15008)
+[ -n "$est" ] || fail "no pooled HBONE connection to $(ip_of n2-p1):15008 in ss"
+echo "ss: $est"
+wait "$sniffer"
+started_pids=("${started_pids[@]/$sniffer}")
+cat "$sniff_out"
+[ "$(jq .hbone "$sniff_out")" -gt 100 ] || fail "the underlay saw no HBONE traffic"
+[ "$(jq .marker "$sniff_out")" = 0 ] || fail "plaintext crossed the underlay"
+
+step "same node: HBONE through the agent's own 15008 side"
+check_tcp_bytes "$name" n1-p1 n1-p2 7000 1048576
+wait_log "$name" n1 '"dst.workload":"mesh/n1-p2".*"direction":"inbound","bytes_sent":[0-9]*,"bytes_recv":1048576.*"protocol":"HBONE","src.identity":"'$web'"'
+
+step "mesh -> non-mesh: passthrough (the sniffer does see plaintext); non-mesh -> mesh: plaintext inbound"
+nsenter --net="$ul" "$py" "$echo_py" sniff any 3 "$marker" > "$sniff_out" &
+sniffer=$!
+started_pids+=("$sniffer")
+sleep 0.5
+ZT_MARKER=$marker check_tcp "$name" n1-p1 n2-p2 7000
+wait "$sniffer"
+[ "$(jq .marker "$sniff_out")" -gt 0 ] || fail "the sniffer cannot see plaintext: $(cat "$sniff_out")"
+wait_log "$name" n1 '"dst.workload":"plain/n2-p2".*"direction":"outbound".*"protocol":"TCP"'
+check_tcp "$name" n2-p2 n1-p1 7000
+wait_log "$name" n1 '"src.workload":"plain/n2-p2".*"direction":"inbound".*"protocol":"TCP"'
+
+step "an independent HBONE client against the live 15008"
+client="$cadir/client"
+"$ctl" ca mint --dir "$cadir" --identity spiffe://cluster.local/ns/plain/sa/tester --out "$client" >/dev/null
+"$ctl" ca mint --dir "$other" --identity spiffe://cluster.local/ns/plain/sa/tester --out "$other/client" >/dev/null
+cp "$cadir/root-cert.pem" "$other/client/root-cert.pem" # it trusts us; we must not trust it
+h2peer() { # FROM_POD TO_POD CERT_DIR AUTHORITY
+  nsenter --net="/run/netns/$(pod_field "$name" "$1" netns)" "$py" "$src_root/tests/interop/h2_peer.py" \
+    connect "$(ip_of "$2")" 15008 "$3" "$3/root-cert.pem" "$4" || true
+}
+out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n1-p1):7000")
+[ "$out" = "status 200
+from=$(ip_of n2-p2)" ] || fail "CONNECT to the pod itself: $out"
+out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n1-p2):7000")
+[ "$out" = "status 400" ] || fail "CONNECT to another local pod: $out"
+out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n2-p2):7000")
+[ "$out" = "status 400" ] || fail "CONNECT to a non-local IP (open relay): $out"
+out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n1-p1):15001")
+[ "$out" = "status 503" ] || fail "CONNECT to ztunnel's own port: $out"
+wait_log "$name" n1 '"msg":"HBONE request refused".*"status":400,"error":"ip mismatch'
+out=$(h2peer n2-p2 n1-p1 "$other/client" "$(ip_of n1-p1):7000")
+case $out in "tls failed"*) ;; *) fail "a certificate from an untrusted CA was accepted: $out" ;; esac
+wait_log "$name" n1 '"msg":"inbound HBONE connection failed".*"error":"TLS handshake failed'
+
+assert_agents_clean "$name"
+step "down"
+"$cluster" down --name "$name"
+clusters=()
+assert_gone "$name" "$before"
+echo ok

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# HBONE under load: 200 parallel connections between two pods share a few
+# pooled HBONE connections (100 streams each at most); an app killed
+# mid-stream reaches the client as a reset or close and leaves nothing
+# behind; 10,000 connections opened and closed leave the agents with no
+# more file descriptors and no more memory than before.
+# shellcheck source=tests/net/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root
+name=$(unique_name hbp)
+cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
+temp_files+=("$cadir")
+"$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
+new_spec '{"namespaces": {"default": {"istio.io/dataplane-mode": "ambient"}},
+ "pods": {"n1-p1": {"serviceAccount": "client"}, "n2-p1": {"serviceAccount": "server"}}}'
+# A small quarantine: freed memory is reused, so RSS measures live memory.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4
+cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 1 \
+  --agent-args "--identity-provider local-ca --ca-dir $cadir"
+wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/default/sa/client"'
+wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/default/sa/server"'
+start_echo "$name" n2-p1 7000
+check_tcp "$name" n1-p1 n2-p1 7000
+state=$(info "$name" | jq -r .stateDir)
+pid_of() { cat "$state/nodes/$1/agent.pid"; }
+fds() { find "/proc/$(pid_of "$1")/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(pid_of "$1")/status"; }
+in_pod() { local p=$1; shift; nsenter --net="/run/netns/$(pod_field "$name" "$p" netns)" "$@"; }
+dst=$(pod_field "$name" n2-p1 ip)
+workers=$(grep -o '"msg":"data path listening","workers":[0-9]*' "$(agent_log "$name" n1)" | grep -o '[0-9]*$')
+hbone_conns() { ip netns exec "zt-$name-n1" ss -Htn state established dst "$dst" dport = :15008 | wc -l; }
+
+step "200 parallel connections share a few HBONE connections"
+out=$(mktemp /tmp/zt-par-XXXXXX)
+temp_files+=("$out")
+in_pod n1-p1 "$py" "$echo_py" parallel "$dst" 7000 200 3 > "$out" &
+par=$!
+started_pids+=("$par")
+for _ in $(seq 1 100); do grep -q "200 connections open" "$out" && break; sleep 0.1; done
+grep -q "200 connections open" "$out" || fail "200 parallel connections did not all open"
+n=$(hbone_conns)
+echo "HBONE connections carrying 200 streams: $n"
+# Each worker pools on its own (no locks on the data path): at most 100
+# streams per connection means 2 at least, and about one more per worker.
+[ "$n" -ge 2 ] && [ "$n" -le $((workers + 3)) ] || fail "expected 2-$((workers + 3)) pooled HBONE connections for 200 streams, saw $n"
+wait "$par" || fail "parallel client failed"
+
+step "destination app killed mid-stream: the client sees it, nothing leaks"
+sleep 1
+base1=$(fds n1)
+base2=$(fds n2)
+nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" "$py" "$echo_py" serve 7200 &
+app=$!
+started_pids+=("$app")
+sleep 0.5
+in_pod n1-p1 "$py" "$echo_py" expect-cut "$dst" 7200 15 > "$out" &
+cut=$!
+sleep 1
+kill -9 "$app"
+wait "$cut" || fail "the client never saw the app die"
+echo "client saw: $(cat "$out")"
+wait_log "$name" n2 '"dst.addr":"'"$dst"':7200".*"direction":"inbound".*"error":"[^"]'
+wait_log "$name" n1 '"dst.addr":"'"$dst"':7200".*"direction":"outbound".*"error":"[^"]'
+sleep 1
+[ "$(fds n1)" -le "$base1" ] || fail "n1 leaked descriptors after the cut: $base1 -> $(fds n1)"
+[ "$(fds n2)" -le "$base2" ] || fail "n2 leaked descriptors after the cut: $base2 -> $(fds n2)"
+
+step "10,000 connections opened and closed: no fd or memory growth"
+in_pod n1-p1 "$py" "$echo_py" many "$dst" 7000 2000 || fail "warm-up connections failed"
+sleep 1
+f1=$(fds n1) f2=$(fds n2) m1=$(rss_kb n1) m2=$(rss_kb n2)
+n_before=$(count_log "$name" n1 '"msg":"connection complete"')
+in_pod n1-p1 "$py" "$echo_py" many "$dst" 7000 10000 || fail "connections failed"
+for _ in $(seq 1 50); do
+  [ "$(count_log "$name" n1 '"msg":"connection complete"')" -ge $((n_before + 10000)) ] && break
+  sleep 0.1
+done
+[ "$(count_log "$name" n1 '"msg":"connection complete"')" = $((n_before + 10000)) ] ||
+  fail "not every connection was tunnelled and logged"
+sleep 1
+echo "fds n1 $f1 -> $(fds n1), n2 $f2 -> $(fds n2); RSS KiB n1 $m1 -> $(rss_kb n1), n2 $m2 -> $(rss_kb n2)"
+[ "$(fds n1)" -le "$f1" ] || fail "agent n1 leaks file descriptors"
+[ "$(fds n2)" -le "$f2" ] || fail "agent n2 leaks file descriptors"
+# Live memory must not scale with connections served (10,000 leaked
+# tunnels would be tens of MiB); allow allocator noise.
+[ "$(rss_kb n1)" -le $((m1 + 4096)) ] || fail "agent n1 memory grew: $m1 -> $(rss_kb n1) KiB"
+[ "$(rss_kb n2)" -le $((m2 + 4096)) ] || fail "agent n2 memory grew: $m2 -> $(rss_kb n2) KiB"
+[ "$(hbone_conns)" -le "$workers" ] || fail "sequential connections should reuse one HBONE connection per worker"
+assert_agents_clean "$name"
+echo ok
