@@ -198,6 +198,9 @@ void link_flush(struct link *l);
 void link_attach(struct link *l, struct tunnel *t);
 void link_detach(struct link *l, struct tunnel *t);
 struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key);
+/* Keeps l allocated across calls that may tear it down. */
+void link_hold(struct link *l);
+void link_put(struct link *l);
 void links_tick(struct worker *w);
 void links_close_all(struct worker *w);
 

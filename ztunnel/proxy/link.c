@@ -27,10 +27,12 @@
 static void link_fail(struct link *l, const char *why);
 static void arm_recv(struct link *l);
 
-static void hold(struct link *l)
+void link_hold(struct link *l)
 {
 	l->pending++;
 }
+
+#define hold link_hold
 
 static void link_free(struct link *l)
 {
@@ -52,11 +54,13 @@ static void link_free(struct link *l)
 	free(l);
 }
 
-static void put(struct link *l)
+void link_put(struct link *l)
 {
 	if (--l->pending == 0 && l->dead)
 		link_free(l);
 }
+
+#define put link_put
 
 static struct link *link_new(struct worker *w, bool server, int fd)
 {

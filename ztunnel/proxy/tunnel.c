@@ -101,6 +101,7 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 	if (!t->info.error)
 		t->info.error = why;
 	if (l) {
+		link_hold(l);
 		if (t->id) {
 			if (rst_stream)
 				hbone_reset(l->h2, t->id);
@@ -110,6 +111,7 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 			l->orphaned = true; /* nobody takes the stream the pool reserves */
 		link_detach(l, t);
 		link_flush(l);
+		link_put(l);
 	}
 	reset_socket(t->fd);
 	struct op *ops[] = { t->in_recv ? &t->recv_op : NULL, t->in_send ? &t->send_op : NULL,
@@ -226,7 +228,8 @@ static void kick_send(struct tunnel *t)
 {
 	if (t->in_send || !t->connected || t->aborting)
 		return;
-	while (t->down && t->down->off == t->down->len && (t->down != t->down_tail || t->down->len == RELAY_BUF)) {
+	/* Sent chunks go back to the pool at once: an idle tunnel holds none. */
+	while (t->down && t->down->off == t->down->len) {
 		struct chunk *c = t->down;
 		t->down = c->next;
 		if (c == t->down_tail)

@@ -1,0 +1,145 @@
+/* Load generator for tools/bench hbone: the same client and server for
+ * every path measured (direct, stunnel, ztunnel), so only the path differs.
+ *
+ *   ztunnel-bench-tcp serve PORT                 echo server (thread per connection)
+ *   ztunnel-bench-tcp rr IP PORT COUNT SIZE      COUNT round trips of SIZE bytes on one
+ *                                                connection: prints "p50_us P p99_us Q"
+ *   ztunnel-bench-tcp cps IP PORT SECONDS        new connections (connect, 1 byte echoed,
+ *                                                close) back to back: prints "cps N"
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void *echo(void *arg)
+{
+	int fd = (int)(long)arg;
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+			break;
+	close(fd);
+	return NULL;
+}
+
+static int serve(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 1024) < 0) {
+		perror("listen");
+		return 1;
+	}
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		pthread_t t;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (pthread_create(&t, NULL, echo, (void *)(long)fd) == 0)
+			pthread_detach(t);
+		else
+			close(fd);
+	}
+}
+
+static int dial(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("connect");
+		exit(1);
+	}
+	return fd;
+}
+
+static int exact(int fd, char *buf, size_t len)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t n = recv(fd, buf + got, len - got, 0);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int rr(const char *ip, int port, int count, size_t size)
+{
+	int fd = dial(ip, port);
+	char *buf = calloc(1, size);
+	double *lat = calloc((size_t)count, sizeof(*lat));
+
+	for (int i = -count / 10; i < count; i++) { /* first 10%: warm-up */
+		double t0 = now_us();
+		if (send(fd, buf, size, MSG_NOSIGNAL) != (ssize_t)size || exact(fd, buf, size) < 0) {
+			fprintf(stderr, "round trip failed\n");
+			return 1;
+		}
+		if (i >= 0)
+			lat[i] = now_us() - t0;
+	}
+	qsort(lat, (size_t)count, sizeof(*lat), cmp);
+	printf("p50_us %.1f p99_us %.1f\n", lat[count / 2], lat[count * 99 / 100]);
+	close(fd);
+	return 0;
+}
+
+static int cps(const char *ip, int port, double seconds)
+{
+	double start = now_us(), end = start + seconds * 1e6;
+	long n = 0;
+	char c = 'x';
+
+	while (now_us() < end) {
+		int fd = dial(ip, port);
+		if (send(fd, &c, 1, MSG_NOSIGNAL) != 1 || exact(fd, &c, 1) < 0) {
+			fprintf(stderr, "connection %ld failed\n", n);
+			return 1;
+		}
+		close(fd);
+		n++;
+	}
+	printf("cps %.0f\n", (double)n / ((now_us() - start) / 1e6));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "serve"))
+		return serve(atoi(argv[2]));
+	if (argc == 6 && !strcmp(argv[1], "rr"))
+		return rr(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atoi(argv[5]));
+	if (argc == 5 && !strcmp(argv[1], "cps"))
+		return cps(argv[2], atoi(argv[3]), atof(argv[4]));
+	fprintf(stderr, "usage: see the comment at the top of tcp_bench.c\n");
+	return 2;
+}
