@@ -40,7 +40,7 @@ ip_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip' <<<"$info"; }
 node_ns() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .netns' <<<"$info"; }
 node_ip() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .ip' <<<"$info"; }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
-bg() { "$@" & pids+=("$!"); }
+bg() { "$@" >/dev/null 2>&1 & pids+=("$!"); }
 
 # Servers on both destination pods.
 for p in n2-p1 n2-p2; do
@@ -85,6 +85,7 @@ measure() { # LABEL SRC_POD IP PORT_ECHO PORT_IPERF
   local ns gbps lat cps
   ns=$(ns_of "$2")
   gbps=$(in_ns "$ns" iperf3 -c "$3" -p "$5" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e9')
+  sleep 0.5
   lat=$(in_ns "$ns" "$tcp" rr "$3" "$4" 20000 64 | awk '{print $2}')
   cps=$(in_ns "$ns" "$tcp" cps "$3" "$4" "$secs" | awk '{print $2}')
   printf '%s %s %s %s\n' "$1" "$gbps" "$lat" "$cps"
@@ -106,6 +107,6 @@ awk -v secs="$secs" '
     printf "\n%-48s %8s %8s\n", "target", "measured", "goal"
     printf "%-48s %8.2f %8s\n", "throughput ztunnel / stunnel", gbps["ztunnel"] / gbps["stunnel"], ">= 2.5"
     printf "%-48s %8.2f %8s\n", "throughput ztunnel / direct", gbps["ztunnel"] / gbps["direct"], ">= 0.5"
-    printf "%-48s %8.2f %8s\n", "added p50 latency ztunnel / stunnel", added_s > 0 ? added_z / added_s : 0, "<= 0.6"
+    printf "%-48s %8.2f %8s\n", "added p50 latency ztunnel / stunnel", (added_s > 0 ? added_z / added_s : 0), "<= 0.6"
     printf "%-48s %8.2f %8s\n", "new connections/s ztunnel / stunnel", cps["ztunnel"] / cps["stunnel"], ">= 10"
   }' "$work/results"
