@@ -15,6 +15,7 @@
 #define HBONE_MAX_FRAME (1u << 20)
 #define HBONE_SERVER_MAX_STREAMS 200
 #define HBONE_SEND_BUFFER (256u << 10)      /* per stream, before backpressure */
+#define HBONE_DATA_CHUNK (128 << 10)        /* largest DATA frame we send */
 
 struct hbone_conn;
 

@@ -1,19 +1,23 @@
 /* Load generator for tools/bench hbone: the same client and server for
  * every path measured (direct, stunnel, ztunnel), so only the path differs.
  *
- *   ztunnel-bench-tcp serve PORT                 echo server (thread per connection)
+ *   ztunnel-bench-tcp serve PORT                 echo server (one epoll thread)
  *   ztunnel-bench-tcp rr IP PORT COUNT SIZE      COUNT round trips of SIZE bytes on one
  *                                                connection: prints "p50_us P p99_us Q"
- *   ztunnel-bench-tcp cps IP PORT SECONDS        new connections (connect, 1 byte echoed,
- *                                                close) back to back: prints "cps N"
+ *   ztunnel-bench-tcp cps IP PORT SECONDS [THREADS]
+ *                                                new connections (connect, 1 byte echoed,
+ *                                                close) back to back on THREADS threads
+ *                                                (default 8): prints "cps N"
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,39 +29,39 @@ static double now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static void *echo(void *arg)
-{
-	int fd = (int)(long)arg;
-	char buf[65536];
-	ssize_t n;
-
-	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-		if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
-			break;
-	close(fd);
-	return NULL;
-}
-
+/* One epoll thread: accepting costs no thread creation, so the server is
+ * not what limits connections per second. */
 static int serve(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0), ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd }, evs[64];
+	static char buf[65536];
 
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 1024) < 0) {
 		perror("listen");
 		return 1;
 	}
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	for (;;) {
-		int fd = accept(lfd, NULL, NULL);
-		pthread_t t;
-		if (fd < 0)
-			continue;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (pthread_create(&t, NULL, echo, (void *)(long)fd) == 0)
-			pthread_detach(t);
-		else
-			close(fd);
+		int n = epoll_wait(ep, evs, 64, -1);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == lfd) {
+				int c = accept(lfd, NULL, NULL);
+				if (c < 0)
+					continue;
+				setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				struct epoll_event ce = { .events = EPOLLIN, .data.fd = c };
+				epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
+				continue;
+			}
+			ssize_t r = recv(fd, buf, sizeof(buf), 0);
+			/* blocking echo: the benchmark's messages are small */
+			if (r <= 0 || send(fd, buf, (size_t)r, MSG_NOSIGNAL) != r)
+				close(fd);
+		}
 	}
 }
 
@@ -113,22 +117,54 @@ static int rr(const char *ip, int port, int count, size_t size)
 	return 0;
 }
 
-static int cps(const char *ip, int port, double seconds)
+struct cps_arg {
+	const char *ip;
+	int port;
+	double end;
+	long n;
+	bool failed;
+};
+
+static void *cps_thread(void *p)
 {
-	double start = now_us(), end = start + seconds * 1e6;
-	long n = 0;
+	struct cps_arg *a = p;
 	char c = 'x';
 
-	while (now_us() < end) {
-		int fd = dial(ip, port);
+	while (now_us() < a->end) {
+		int fd = dial(a->ip, a->port);
 		if (send(fd, &c, 1, MSG_NOSIGNAL) != 1 || exact(fd, &c, 1) < 0) {
-			fprintf(stderr, "connection %ld failed\n", n);
-			return 1;
+			a->failed = true;
+			close(fd);
+			return NULL;
 		}
 		close(fd);
-		n++;
+		a->n++;
 	}
-	printf("cps %.0f\n", (double)n / ((now_us() - start) / 1e6));
+	return NULL;
+}
+
+static int cps(const char *ip, int port, double seconds, int threads)
+{
+	double start = now_us();
+	struct cps_arg args[64];
+	pthread_t t[64];
+	long total = 0;
+
+	if (threads < 1 || threads > 64)
+		threads = 8;
+	for (int i = 0; i < threads; i++) {
+		args[i] = (struct cps_arg){ ip, port, start + seconds * 1e6, 0, false };
+		pthread_create(&t[i], NULL, cps_thread, &args[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		if (args[i].failed) {
+			fprintf(stderr, "a connection failed\n");
+			return 1;
+		}
+		total += args[i].n;
+	}
+	printf("cps %.0f\n", (double)total / ((now_us() - start) / 1e6));
 	return 0;
 }
 
@@ -138,8 +174,8 @@ int main(int argc, char **argv)
 		return serve(atoi(argv[2]));
 	if (argc == 6 && !strcmp(argv[1], "rr"))
 		return rr(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atoi(argv[5]));
-	if (argc == 5 && !strcmp(argv[1], "cps"))
-		return cps(argv[2], atoi(argv[3]), atof(argv[4]));
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "cps"))
+		return cps(argv[2], atoi(argv[3]), atof(argv[4]), argc == 6 ? atoi(argv[5]) : 8);
 	fprintf(stderr, "usage: see the comment at the top of tcp_bench.c\n");
 	return 2;
 }
