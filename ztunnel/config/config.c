@@ -45,7 +45,7 @@ static const struct opt options[] = {
 	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (not served yet: issue 7/10)" },
 	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (not served yet: issue 7/10)" },
 	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
-	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (not served yet: issue 5/10)", 1, 65535 },
+	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (mutual TLS 1.3 + HTTP/2 CONNECT)", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
 	{ "identity-provider", OPT_ENUM, OFF(identity_provider), "none", "none|local-ca|files: where workload certificates come from", 0, 0, identity_providers },
@@ -336,9 +336,10 @@ void config_print_help(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s [OPTIONS]\n\n"
-		"Node agent of the ambient mesh: captures enrolled pods' TCP with eBPF and\n"
-		"relays it transparently; issues their SPIFFE certificates. Carrying the\n"
-		"traffic over HBONE (mutual TLS 1.3 + HTTP/2 CONNECT) is not wired yet.\n\n"
+		"Node agent of the ambient mesh: captures enrolled pods' TCP with eBPF, issues\n"
+		"their SPIFFE certificates and carries mesh-to-mesh traffic over HBONE (mutual\n"
+		"TLS 1.3 + HTTP/2 CONNECT to port 15008); other captured traffic is relayed\n"
+		"transparently. Without --identity-provider nothing is encrypted (testing only).\n\n"
 		"Settings come from (lowest to highest): defaults, --config FILE (JSON object\n"
 		"keyed by option name), environment ZTUNNEL_<OPTION>, command line.\n\n"
 		"Options:\n",

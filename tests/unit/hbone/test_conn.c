@@ -256,6 +256,56 @@ static void a_hundred_streams_share_one_connection(void **state)
 	side_free(&s);
 }
 
+static void ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen(void **state)
+{
+	(void)state;
+	struct side c, s;
+	side_init(&c, false);
+	side_init(&s, true);
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	pump(&c, &s);
+	/* SPEC 2.2: the server advertises 200 concurrent streams. */
+	assert_int_equal(hbone_peer_max_streams(c.c), HBONE_SERVER_MAX_STREAMS);
+	assert_false(hbone_ping_outstanding(c.c));
+	assert_int_equal(hbone_ping(c.c), 0);
+	assert_true(hbone_ping_outstanding(c.c));
+	pump(&c, &s);
+	assert_false(hbone_ping_outstanding(c.c));
+	/* GOAWAY: the open stream still finishes, then both sides are done. */
+	assert_int_equal(hbone_goaway(s.c), 0);
+	pump(&c, &s);
+	assert_true(hbone_goaway_received(c.c));
+	assert_false(hbone_done(c.c));
+	assert_int_equal(hbone_send(c.c, id, "x", 1), 1);
+	hbone_close_write(c.c, id);
+	hbone_close_write(s.c, id);
+	pump(&c, &s);
+	assert_int_equal(s.received[idx(id)], 1);
+	assert_true(c.closed[idx(id)]);
+	assert_true(hbone_done(c.c));
+	side_free(&c);
+	side_free(&s);
+}
+
+static void stream_user_pointers_follow_their_streams(void **state)
+{
+	(void)state;
+	struct side c, s;
+	int mark = 1;
+	side_init(&c, false);
+	side_init(&s, true);
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	hbone_set_user(c.c, id, &mark);
+	assert_ptr_equal(hbone_user(c.c, id), &mark);
+	assert_null(hbone_user(c.c, id + 2));
+	pump(&c, &s);
+	assert_int_equal(hbone_reset(c.c, id), 0);
+	pump(&c, &s);
+	assert_null(hbone_user(c.c, id));
+	side_free(&c);
+	side_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +313,8 @@ int main(void)
 		cmocka_unit_test(unconsumed_data_stops_at_the_window_then_resumes),
 		cmocka_unit_test(error_statuses_end_the_stream_and_resets_propagate),
 		cmocka_unit_test(a_hundred_streams_share_one_connection),
+		cmocka_unit_test(ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen),
+		cmocka_unit_test(stream_user_pointers_follow_their_streams),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ztunnel/cert_cache.h"
+#include "ztunnel/cert_share.h"
 #include "ztunnel/log.h"
 #include "ztunnel/state-t.h"
 
@@ -40,7 +41,10 @@ static int fetch(void *ctx, const struct spiffe_id *id, int64_t now, int64_t lif
 		snprintf(err, err_size, "CA unreachable");
 		return -EIO;
 	}
-	return ca_mint(s->ca, id, now, lifetime_s, out, err, err_size);
+	int r = ca_mint(s->ca, id, now, lifetime_s, out, err, err_size);
+	if (r == 0 && !(out->roots_pem = strdup(root_cert)))
+		r = -ENOMEM;
+	return r;
 }
 
 static struct switchable_ca sca;
@@ -263,9 +267,50 @@ static void handshakes_succeed_across_rotations_and_old_sessions_survive(void **
 	cert_cache_fini(&c);
 }
 
+/* Workers see a new generation only when the set of usable certificates
+ * changed, get copies with the trust bundle, and lose an expired one. */
+static void the_data_path_sees_certificates_change_and_expire(void **state)
+{
+	(void)state;
+	struct cert_cache c;
+	struct cert_share sh;
+	struct spiffe_id id;
+	struct leaf_cert got;
+	const char *uri = "spiffe://cluster.local/ns/a/sa/b";
+	int64_t now = (int64_t)time(NULL);
+
+	sca.down = false;
+	cert_cache_init(&c, (struct cert_provider){ "test", fetch, NULL, &sca }, 100, 1);
+	cert_share_init(&sh);
+	assert_int_equal(spiffe_parse(uri, &id), 0);
+	assert_int_equal(cert_cache_want(&c, &id, now), 0);
+	assert_int_equal(cert_share_publish(&sh, &c, now), 0);
+	uint64_t g0 = cert_share_generation(&sh);
+	assert_int_equal(cert_share_get(&sh, uri, &got), -ENOENT);
+	cert_cache_tick(&c, now);
+	assert_int_equal(cert_share_publish(&sh, &c, now), 0);
+	assert_int_equal(cert_share_generation(&sh), g0 + 1);
+	assert_int_equal(cert_share_get(&sh, uri, &got), 0);
+	assert_string_equal(got.serial, cert_cache_entry(&c, &id)->cert.serial);
+	assert_non_null(strstr(got.roots_pem, "BEGIN CERTIFICATE"));
+	assert_non_null(got.key_pem);
+	leaf_cert_free(&got);
+	assert_int_equal(cert_share_publish(&sh, &c, now + 1), 0);
+	assert_int_equal(cert_share_generation(&sh), g0 + 1); /* nothing changed */
+	sca.down = true; /* no renewal: the certificate runs out */
+	cert_cache_tick(&c, now + 101);
+	assert_int_equal(cert_share_publish(&sh, &c, now + 101), 0);
+	assert_int_equal(cert_share_generation(&sh), g0 + 2);
+	assert_int_equal(cert_share_get(&sh, uri, &got), -ENOENT);
+	sca.down = false;
+	cert_share_fini(&sh);
+	cert_cache_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(the_data_path_sees_certificates_change_and_expire),
 		cmocka_unit_test_setup(pods_sharing_an_identity_share_one_certificate, reset),
 		cmocka_unit_test_setup(certificates_rotate_at_half_life_with_jitter, reset),
 		cmocka_unit_test_setup(failed_renewal_backs_off_keeps_the_old_cert_then_fails_closed, reset),
