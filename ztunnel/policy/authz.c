@@ -1,0 +1,285 @@
+/* assert_rbac (SPEC.md §5.2-5.4) over the typed policies of ztunnel/state.
+ * Plaintext has no identity: its principal, namespace and service account
+ * are "", which no positive list matches and every negative list lets by. */
+#include "ztunnel/authz.h"
+
+#include <string.h>
+
+static bool str_match(const struct zt_str_match *m, const char *s)
+{
+	size_t n = strlen(s), v = strlen(m->value);
+
+	switch (m->kind) {
+	case ZT_MATCH_PRESENCE:
+		return n > 0;
+	case ZT_MATCH_PREFIX:
+		return n > 0 && n >= v && !strncmp(s, m->value, v);
+	case ZT_MATCH_SUFFIX:
+		return n > 0 && n >= v && !strcmp(s + n - v, m->value);
+	default:
+		return n > 0 && !strcmp(s, m->value);
+	}
+}
+
+static bool any_str(const struct zt_str_list *l, const char *s)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (str_match(&l->items[i], s))
+			return true;
+	return false;
+}
+
+static bool in_cidr(const struct zt_cidr *c, const struct zt_ip *ip)
+{
+	if (c->ip.family != ip->family)
+		return false;
+	uint32_t bits = c->prefix, full = bits / 8, rest = bits % 8;
+	if (memcmp(c->ip.addr, ip->addr, full))
+		return false;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (c->ip.addr[full] & mask) == (ip->addr[full] & mask);
+}
+
+static bool any_cidr(const struct zt_cidr_list *l, const struct zt_ip *ip)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (in_cidr(&l->items[i], ip))
+			return true;
+	return false;
+}
+
+static bool any_port(const struct zt_port_list *l, uint16_t port)
+{
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->items[i] == port)
+			return true;
+	return false;
+}
+
+/* (P empty OR any(P)) AND (N empty OR none(N)) */
+#define FIELD(pos, neg, test) \
+	(((pos).n == 0 || test(&(pos))) && ((neg).n == 0 || !test(&(neg))))
+
+/* The peer's parts: "td/ns/<ns>/sa/<sa>" -> ns and "ns/sa". */
+struct peer_parts {
+	const char *principal;
+	char ns[254];
+	char ns_sa[510];
+};
+
+static void split_peer(const char *peer, struct peer_parts *p)
+{
+	p->principal = peer ? peer : "";
+	p->ns[0] = p->ns_sa[0] = '\0';
+	if (!peer)
+		return;
+	const char *ns = strstr(peer, "/ns/"), *sa = ns ? strstr(ns + 4, "/sa/") : NULL;
+	if (!ns || !sa || (size_t)(sa - ns - 4) >= sizeof(p->ns))
+		return;
+	memcpy(p->ns, ns + 4, (size_t)(sa - ns - 4));
+	p->ns[sa - ns - 4] = '\0';
+	size_t len = strlen(p->ns);
+	if (len + 1 + strlen(sa + 4) < sizeof(p->ns_sa)) {
+		memcpy(p->ns_sa, p->ns, len);
+		p->ns_sa[len] = '/';
+		strcpy(p->ns_sa + len + 1, sa + 4);
+	}
+}
+
+static bool match_true(const struct zt_match *m, const struct peer_parts *pp, const struct authz_conn *c)
+{
+	if (m->match_all)
+		return true;
+	bool empty = !m->namespaces.n && !m->not_namespaces.n && !m->principals.n && !m->not_principals.n &&
+		     !m->service_accounts.n && !m->not_service_accounts.n && !m->source_ips.n &&
+		     !m->not_source_ips.n && !m->destination_ips.n && !m->not_destination_ips.n &&
+		     !m->destination_ports.n && !m->not_destination_ports.n;
+	if (empty)
+		return false; /* SPEC §5.2: an all-empty match is skipped */
+#define NS(l) any_str(l, pp->ns)
+#define PR(l) any_str(l, pp->principal)
+#define SA(l) any_str(l, pp->ns_sa)
+#define SRC(l) any_cidr(l, &c->src)
+#define DST(l) any_cidr(l, &c->dst)
+#define PORT(l) any_port(l, c->dst_port)
+	return FIELD(m->namespaces, m->not_namespaces, NS) && FIELD(m->principals, m->not_principals, PR) &&
+	       FIELD(m->service_accounts, m->not_service_accounts, SA) &&
+	       FIELD(m->source_ips, m->not_source_ips, SRC) &&
+	       FIELD(m->destination_ips, m->not_destination_ips, DST) &&
+	       FIELD(m->destination_ports, m->not_destination_ports, PORT);
+#undef NS
+#undef PR
+#undef SA
+#undef SRC
+#undef DST
+#undef PORT
+}
+
+static bool clause_true(const struct zt_clause *cl, const struct peer_parts *pp, const struct authz_conn *c)
+{
+	if (!cl->n)
+		return true;
+	for (uint32_t i = 0; i < cl->n; i++)
+		if (match_true(&cl->matches[i], pp, c))
+			return true;
+	return false;
+}
+
+/* Clauses of r that fail (0: the rule matches); UINT32_MAX for a rule
+ * dropped for HTTP-only attributes. */
+static uint32_t rule_failing(const struct zt_rule *r, const struct peer_parts *pp, const struct authz_conn *c)
+{
+	uint32_t failing = 0;
+
+	if (r->dropped_l7)
+		return UINT32_MAX;
+	for (uint32_t i = 0; i < r->n; i++)
+		failing += !clause_true(&r->clauses[i], pp, c);
+	return failing;
+}
+
+static int policy_match(const struct zt_authz_policy *p, const struct peer_parts *pp, const struct authz_conn *c)
+{
+	for (uint32_t i = 0; i < p->n_rules; i++)
+		if (rule_failing(&p->rules[i], pp, c) == 0)
+			return (int)i;
+	return -1;
+}
+
+int authz_policy_match(const struct zt_authz_policy *p, const struct authz_conn *conn)
+{
+	struct peer_parts pp;
+
+	split_peer(conn->peer, &pp);
+	return policy_match(p, &pp, conn);
+}
+
+static uint8_t level(const struct zt_peer_authn *pa, uint8_t mode, const struct zt_peer_authn **from)
+{
+	if (pa && pa->mode != ZT_MTLS_UNSET) {
+		*from = pa;
+		return pa->mode;
+	}
+	return mode;
+}
+
+uint8_t authz_mtls_mode(const struct zt_workload *w, uint16_t port, const struct zt_peer_authn **from)
+{
+	uint8_t mode = ZT_MTLS_PERMISSIVE;
+	const struct zt_peer_authn *pa = w->peer_authn_workload;
+
+	*from = NULL;
+	mode = level(w->peer_authn_mesh, mode, from);
+	mode = level(w->peer_authn_namespace, mode, from);
+	mode = level(pa, mode, from);
+	for (uint32_t i = 0; pa && i < pa->n_ports; i++) {
+		if (pa->ports[i].port == port && pa->ports[i].mode != ZT_MTLS_UNSET) {
+			*from = pa;
+			mode = pa->ports[i].mode;
+		}
+	}
+	return mode;
+}
+
+static bool enforced(const struct zt_authz_policy *p)
+{
+	return p->scope != ZT_SCOPE_WAYPOINT && !p->dry_run &&
+	       (p->action == ZT_ACTION_ALLOW || p->action == ZT_ACTION_DENY);
+}
+
+static void note_dry_run(struct authz_decision *out, const struct zt_authz_policy *p, int rule)
+{
+	if (rule >= 0 && !out->dry_run) {
+		out->dry_run = p;
+		out->dry_run_rule = rule;
+	}
+}
+
+void authz_check(const struct zt_workload *w, const struct authz_conn *c, struct authz_decision *out)
+{
+	struct peer_parts pp;
+	uint32_t n_allow = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->rule = out->dry_run_rule = -1;
+	split_peer(c->peer, &pp);
+	/* STRICT: istiod adds a DENY of everything without an identity. */
+	if (!c->peer && authz_mtls_mode(w, c->dst_port, &out->peer_authn) == ZT_MTLS_STRICT) {
+		out->reason = AUTHZ_STRICT_MTLS;
+		return;
+	}
+	for (uint32_t i = 0; i < w->n_policies; i++) {
+		const struct zt_authz_policy *p = w->policies[i];
+		if (p->action != ZT_ACTION_DENY && p->action != ZT_ACTION_AUDIT)
+			continue;
+		int r = policy_match(p, &pp, c);
+		if (!enforced(p) || p->action == ZT_ACTION_AUDIT) {
+			if (p->scope != ZT_SCOPE_WAYPOINT)
+				note_dry_run(out, p, r);
+		} else if (r >= 0) {
+			out->reason = AUTHZ_DENIED_BY;
+			out->policy = p;
+			out->rule = r;
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < w->n_policies; i++) {
+		const struct zt_authz_policy *p = w->policies[i];
+		if (p->action != ZT_ACTION_ALLOW || p->scope == ZT_SCOPE_WAYPOINT)
+			continue;
+		int r = policy_match(p, &pp, c);
+		if (p->dry_run) {
+			note_dry_run(out, p, r);
+			continue;
+		}
+		n_allow++;
+		if (r >= 0) {
+			out->allowed = true;
+			out->reason = AUTHZ_ALLOWED_BY;
+			out->policy = p;
+			out->rule = r;
+			return;
+		}
+	}
+	out->allowed = n_allow == 0;
+	out->reason = n_allow ? AUTHZ_NOT_ALLOWED : AUTHZ_NO_ALLOW_POLICIES;
+}
+
+bool authz_nearest_allow(const struct zt_workload *w, const struct authz_conn *c,
+			 const struct zt_authz_policy **policy, int *rule, uint32_t *failing)
+{
+	struct peer_parts pp;
+	bool found = false;
+
+	split_peer(c->peer, &pp);
+	*failing = UINT32_MAX;
+	for (uint32_t i = 0; i < w->n_policies; i++) {
+		const struct zt_authz_policy *p = w->policies[i];
+		if (p->action != ZT_ACTION_ALLOW || !enforced(p))
+			continue;
+		for (uint32_t j = 0; j < p->n_rules; j++) {
+			uint32_t f = rule_failing(&p->rules[j], &pp, c);
+			if (f != UINT32_MAX && (!found || f < *failing)) {
+				found = true;
+				*failing = f;
+				*policy = p;
+				*rule = (int)j;
+			}
+		}
+	}
+	return found;
+}
+
+const char *authz_reason_text(uint8_t reason)
+{
+	switch (reason) {
+	case AUTHZ_NO_ALLOW_POLICIES: return "no allow policies";
+	case AUTHZ_ALLOWED_BY: return "allowed by";
+	case AUTHZ_DENIED_BY: return "explicitly denied by";
+	case AUTHZ_NOT_ALLOWED: return "allow policies exist, but none allowed";
+	case AUTHZ_STRICT_MTLS: return "plaintext refused: PeerAuthentication mode STRICT";
+	default: return "unknown";
+	}
+}
