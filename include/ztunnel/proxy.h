@@ -63,6 +63,8 @@ struct proxy_stats {
 	atomic_int_fast64_t hbone_active[2];
 	atomic_uint_fast64_t hbone_streams[2];
 	atomic_uint_fast64_t hbone_refused;   /* CONNECT answered 400/401/503 */
+	atomic_uint_fast64_t denied[PROXY_DIRECTIONS]; /* by AuthorizationPolicy / PeerAuthentication */
+	atomic_uint_fast64_t revoked;         /* closed by a policy change */
 };
 
 struct proxy;

@@ -27,6 +27,10 @@
   tcp_echo.py sniff IFACE SECONDS MARKER
       count frames on IFACE (AF_PACKET; any: every interface) for SECONDS; print JSON with the
       frames seen, those to or from TCP port 15008 and those holding MARKER
+  tcp_echo.py hold IP PORT SECONDS
+      connect, print "open", then echo a byte every 20 ms; when the
+      connection is reset or closed print "cut <unix time>" and exit 0;
+      exit 1 if it is still open after SECONDS
 With ZT_MARKER set, check sends that text repeated instead of random bytes.
 """
 import json
@@ -184,6 +188,26 @@ def expect_cut(ip, port, seconds):
     raise SystemExit(f"connection still open after {seconds}s")
 
 
+def hold(ip, port, seconds):
+    with socket.create_connection((ip, port), timeout=5) as s:
+        f = s.makefile("rb")
+        if not f.readline().startswith(b"from="):
+            raise SystemExit("no greeting")
+        print("open", flush=True)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                s.sendall(b"x")
+                if s.recv(1) != b"x":
+                    break
+            except OSError:
+                break
+            time.sleep(0.02)
+        else:
+            raise SystemExit(f"connection still open after {seconds}s")
+    print(f"cut {time.time():.3f}", flush=True)
+
+
 def sniff(iface, seconds, marker):
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     if iface != "any":
@@ -244,6 +268,8 @@ if __name__ == "__main__":
         parallel(args[0], int(args[1]), int(args[2]), float(args[3]))
     elif cmd == "expect-cut":
         expect_cut(args[0], int(args[1]), float(args[2]))
+    elif cmd == "hold":
+        hold(args[0], int(args[1]), float(args[2]))
     elif cmd == "sniff":
         sniff(args[0], float(args[1]), args[2].encode())
     elif cmd == "spoof-syn":

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/authz.h"
 #include "ztunnel/capture.h"
 #include "ztunnel/log.h"
 
@@ -111,6 +112,7 @@ void conn_log(struct worker *w, const struct conn_info *ci)
 /* Last step of every plain relay: log, counters, close. */
 static void conn_finish(struct conn *c)
 {
+	watch_del(c->w, &c->watch);
 	if (c->cfd >= 0)
 		close(c->cfd);
 	if (c->ufd >= 0)
@@ -278,6 +280,11 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 	op_done(c);
 }
 
+static void conn_revoke(struct watch *wt, const char *why)
+{
+	conn_abort(CONTAINER(wt, struct conn, watch), why);
+}
+
 static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
 {
 	return capture_pod_get(ctx, ip, out);
@@ -359,12 +366,29 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 		n_hdrs = hbone_request_headers(&si, client, rt.service ? rt.service->hostname : NULL, &w->seed,
 					       hdrs);
 	}
+	ci->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
+				       .sin_port = rt.upstream_port };
+	/* Plaintext inbound: authorized with no identity (SPEC §3.3). */
+	struct authz_decision d;
+	char why[300];
+	bool denied = rt.verdict == ROUTE_CONNECT && dir == PROXY_INBOUND_PLAIN &&
+		      !authorize_inbound(w, m, ci, &d, why, sizeof(why));
 	state_read_unlock();
 	if (rt.verdict != ROUTE_CONNECT)
 		return refuse(c, rt.reason);
-
-	ci->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
-				       .sin_port = rt.upstream_port };
+	if (denied) {
+		log_denied(w, ci, &d, why, 0);
+		atomic_fetch_sub(&p->stats.active, 1);
+		reset_socket(cfd);
+		close(cfd);
+		conn_free(c);
+		return;
+	}
+	if (dir == PROXY_INBOUND_PLAIN) {
+		c->watch.ci = ci;
+		c->watch.revoke = conn_revoke;
+		watch_add(w, &c->watch);
+	}
 	if (rt.hbone) {
 		/* The tunnel takes over the client socket and the log fields. */
 		c->cfd = -1;

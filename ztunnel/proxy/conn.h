@@ -46,6 +46,15 @@ struct conn_info {
 	char src_identity[300], dst_identity[300];
 };
 
+/* An inbound connection that passed authorization, re-checked when the
+ * snapshot changes (authorize.c). */
+struct watch {
+	struct watch *prev, *next;
+	const struct conn_info *ci;
+	void (*revoke)(struct watch *wt, const char *why);
+	bool on;
+};
+
 /* A plain TCP relay (passthrough, inbound plaintext). */
 struct conn {
 	struct worker *w;
@@ -55,6 +64,7 @@ struct conn {
 	struct op connect_op, timeout_op;
 	struct __kernel_timespec timeout;
 	struct half h[2]; /* [0] client -> upstream, [1] upstream -> client */
+	struct watch watch;
 	int pending;      /* operations in flight */
 	bool aborting, connected;
 	char bufs[2][RELAY_BUF];
@@ -86,6 +96,7 @@ struct tunnel {
 	struct chunk *down, *down_tail; /* stream -> fd */
 	uint32_t in_flight;
 	struct conn_info info;
+	struct watch watch;
 	char authority[64];
 	struct hbone_header hdrs[HBONE_MAX_HEADERS];
 	size_t n_hdrs;
@@ -157,6 +168,8 @@ struct worker {
 	struct tls_cache tls;
 	struct op tick_op;
 	struct __kernel_timespec tick;
+	struct watch *watched;     /* inbound connections to re-check */
+	uint64_t policy_generation;
 	uint8_t plain[RELAY_BUF]; /* decrypted bytes on their way to HTTP/2 */
 };
 
@@ -179,6 +192,16 @@ void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
 void conn_log(struct worker *w, const struct conn_info *ci);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst, const char *why);
+
+/* authorize.c */
+struct authz_decision;
+bool authorize_inbound(struct worker *w, const struct zt_model *m, const struct conn_info *ci,
+		       struct authz_decision *d, char *why, size_t why_size);
+void log_denied(struct worker *w, const struct conn_info *ci, const struct authz_decision *d,
+		const char *why, int status);
+void watch_add(struct worker *w, struct watch *wt);
+void watch_del(struct worker *w, struct watch *wt);
+void watch_recheck(struct worker *w);
 
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);
@@ -210,6 +233,8 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci);
 void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream);
 void tunnel_opened(struct tunnel *t);
+/* Registers an inbound tunnel for re-authorization on policy changes. */
+void tunnel_watch(struct tunnel *t);
 void tunnel_hold(struct tunnel *t);
 void tunnel_put(struct tunnel *t);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ztunnel/authz.h"
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
 
@@ -36,14 +37,6 @@ static int parse_authority(const char *a, uint32_t *ip, uint16_t *port)
 		return -EINVAL;
 	*port = (uint16_t)p;
 	return 0;
-}
-
-/* L4 authorization hook: issue 6/10 evaluates AuthorizationPolicy here;
- * until then every authenticated peer of the trust domain is allowed. */
-static bool authorized(const struct conn_info *ci)
-{
-	(void)ci;
-	return true;
 }
 
 static void answer(struct link *l, int32_t stream, int status, const struct conn_info *ci, const char *why)
@@ -136,10 +129,17 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	const struct zt_workload *dst = m ? model_workload_by_ip(m, &a) : NULL;
 	if (dst && dst->identity)
 		snprintf(ci.dst_identity, sizeof(ci.dst_identity), "%s", dst->identity);
-	bool allowed = authorized(&ci);
+	struct authz_decision d;
+	char why[300];
+	bool allowed = authorize_inbound(w, m, &ci, &d, why, sizeof(why));
 	state_read_unlock();
-	if (!allowed)
-		return answer(l, stream, 401, &ci, "denied by authorization policy");
+	if (!allowed) {
+		/* SPEC §2.4: 401, header-only; one log line says which policy. */
+		atomic_fetch_add(&p->stats.hbone_refused, 1);
+		hbone_respond(l->h2, stream, 401);
+		log_denied(w, &ci, &d, why, 401);
+		return;
+	}
 
 	/* As the client pod (transparent), unless it is the pod itself. */
 	uint32_t bind_ip = l->peer.sin_addr.s_addr == ip ? 0 : l->peer.sin_addr.s_addr;
@@ -159,6 +159,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	link_attach(l, t);
 	t->id = stream;
 	hbone_set_user(l->h2, stream, t);
+	tunnel_watch(t);
 	t->connect_op.fn = on_connect;
 	t->timeout_op.fn = on_timeout;
 	t->timeout.tv_sec = CONNECT_TIMEOUT_S;

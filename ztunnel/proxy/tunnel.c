@@ -51,6 +51,7 @@ static void finish(struct tunnel *t)
 {
 	struct worker *w = t->w;
 
+	watch_del(w, &t->watch);
 	if (t->fd >= 0)
 		close(t->fd);
 	chunk_put(w, t->up);
@@ -403,6 +404,18 @@ void tunnel_link_ready(struct tunnel *t)
 	}
 	link_detach(l, t);
 	dispatch(t);
+}
+
+static void tunnel_revoke(struct watch *wt, const char *why)
+{
+	tunnel_abort(CONTAINER(wt, struct tunnel, watch), why, true);
+}
+
+void tunnel_watch(struct tunnel *t)
+{
+	t->watch.ci = &t->info;
+	t->watch.revoke = tunnel_revoke;
+	watch_add(t->w, &t->watch);
 }
 
 void tunnel_link_failed(struct tunnel *t, const char *why)

@@ -44,7 +44,8 @@ static void arm_accept(struct worker *w, int dir)
 
 static void arm_tick(struct worker *w)
 {
-	w->tick.tv_sec = 1;
+	/* Policy changes must close denied connections within a second. */
+	w->tick.tv_nsec = 200 * 1000 * 1000;
 	io_uring_prep_timeout(loop_sqe(&w->loop, &w->tick_op), &w->tick, 0, 0);
 }
 
@@ -55,6 +56,7 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	links_tick(w);
+	watch_recheck(w);
 	if (!w->loop.stopping)
 		arm_tick(w);
 }
