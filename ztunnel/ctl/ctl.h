@@ -6,5 +6,6 @@ int ctl_snapshot(int argc, char **argv);
 int ctl_capture(int argc, char **argv);
 int ctl_ca(int argc, char **argv);
 int ctl_certificates(int argc, char **argv);
+int ctl_check(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
 /* ztunnel-ctl: operator CLI. More subcommands arrive with later issues
- * (check, certificates, connections, report). */
+ * (connections, report). */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +16,7 @@ static void usage(FILE *out)
 		"  capture stats        eBPF capture counters per verdict (pinned maps)\n"
 		"  ca init|mint         local CA for the agent; workload certificates\n"
 		"  certificates         identity, serial, validity, issuer, state\n"
+		"  check                would a connection be allowed? policy and rule (offline)\n"
 		"  version              print the version\n"
 		"  help                 print this help\n");
 }
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
 		return ctl_ca(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "certificates"))
 		return ctl_certificates(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "check"))
+		return ctl_check(argc - 1, argv + 1);
 	fprintf(stderr, "ztunnel-ctl: unknown command \"%s\" (see ztunnel-ctl help)\n", argv[1]);
 	return 2;
 }
