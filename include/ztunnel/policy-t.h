@@ -34,6 +34,7 @@ enum zt_str_match_kind {
 struct zt_str_match {
 	const char *value; /* without the '*' */
 	uint8_t kind;
+	uint32_t len;      /* strlen(value): matching never measures */
 };
 
 struct zt_str_list {

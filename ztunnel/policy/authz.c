@@ -5,23 +5,31 @@
 
 #include <string.h>
 
-static bool str_match(const struct zt_str_match *m, const char *s)
-{
-	size_t n = strlen(s), v = strlen(m->value);
+/* A string of the connection with its length, measured once. */
+struct str {
+	const char *s;
+	size_t n;
+};
 
+static bool str_match(const struct zt_str_match *m, const struct str *s)
+{
+	size_t n = s->n, v = m->len;
+
+	if (!n)
+		return false; /* plaintext: nothing positive matches "" */
 	switch (m->kind) {
 	case ZT_MATCH_PRESENCE:
-		return n > 0;
+		return true;
 	case ZT_MATCH_PREFIX:
-		return n > 0 && n >= v && !strncmp(s, m->value, v);
+		return n >= v && !memcmp(s->s, m->value, v);
 	case ZT_MATCH_SUFFIX:
-		return n > 0 && n >= v && !strcmp(s + n - v, m->value);
+		return n >= v && !memcmp(s->s + n - v, m->value, v);
 	default:
-		return n > 0 && !strcmp(s, m->value);
+		return n == v && !memcmp(s->s, m->value, v);
 	}
 }
 
-static bool any_str(const struct zt_str_list *l, const char *s)
+static bool any_str(const struct zt_str_list *l, const struct str *s)
 {
 	for (uint32_t i = 0; i < l->n; i++)
 		if (str_match(&l->items[i], s))
@@ -64,28 +72,28 @@ static bool any_port(const struct zt_port_list *l, uint16_t port)
 
 /* The peer's parts: "td/ns/<ns>/sa/<sa>" -> ns and "ns/sa". */
 struct peer_parts {
-	const char *principal;
-	char ns[254];
-	char ns_sa[510];
+	struct str principal, ns, ns_sa;
+	char ns_buf[254];
+	char ns_sa_buf[510];
 };
 
 static void split_peer(const char *peer, struct peer_parts *p)
 {
-	p->principal = peer ? peer : "";
-	p->ns[0] = p->ns_sa[0] = '\0';
+	p->principal = (struct str){ peer ? peer : "", peer ? strlen(peer) : 0 };
+	p->ns = (struct str){ p->ns_buf, 0 };
+	p->ns_sa = (struct str){ p->ns_sa_buf, 0 };
 	if (!peer)
 		return;
 	const char *ns = strstr(peer, "/ns/"), *sa = ns ? strstr(ns + 4, "/sa/") : NULL;
-	if (!ns || !sa || (size_t)(sa - ns - 4) >= sizeof(p->ns))
+	size_t ns_len = ns && sa ? (size_t)(sa - ns - 4) : 0, sa_len = sa ? strlen(sa + 4) : 0;
+	if (!ns || !sa || ns_len >= sizeof(p->ns_buf) || ns_len + 1 + sa_len >= sizeof(p->ns_sa_buf))
 		return;
-	memcpy(p->ns, ns + 4, (size_t)(sa - ns - 4));
-	p->ns[sa - ns - 4] = '\0';
-	size_t len = strlen(p->ns);
-	if (len + 1 + strlen(sa + 4) < sizeof(p->ns_sa)) {
-		memcpy(p->ns_sa, p->ns, len);
-		p->ns_sa[len] = '/';
-		strcpy(p->ns_sa + len + 1, sa + 4);
-	}
+	memcpy(p->ns_buf, ns + 4, ns_len);
+	p->ns.n = ns_len;
+	memcpy(p->ns_sa_buf, ns + 4, ns_len);
+	p->ns_sa_buf[ns_len] = '/';
+	memcpy(p->ns_sa_buf + ns_len + 1, sa + 4, sa_len);
+	p->ns_sa.n = ns_len + 1 + sa_len;
 }
 
 static bool match_true(const struct zt_match *m, const struct peer_parts *pp, const struct authz_conn *c)
@@ -98,9 +106,9 @@ static bool match_true(const struct zt_match *m, const struct peer_parts *pp, co
 		     !m->destination_ports.n && !m->not_destination_ports.n;
 	if (empty)
 		return false; /* SPEC §5.2: an all-empty match is skipped */
-#define NS(l) any_str(l, pp->ns)
-#define PR(l) any_str(l, pp->principal)
-#define SA(l) any_str(l, pp->ns_sa)
+#define NS(l) any_str(l, &pp->ns)
+#define PR(l) any_str(l, &pp->principal)
+#define SA(l) any_str(l, &pp->ns_sa)
 #define SRC(l) any_cidr(l, &c->src)
 #define DST(l) any_cidr(l, &c->dst)
 #define PORT(l) any_port(l, c->dst_port)

@@ -104,6 +104,7 @@ static const char *string_match(struct pctx *c, const char *v, void *item)
 		*m = (struct zt_str_match){ build_strdup(c->b, v), ZT_MATCH_EXACT };
 	else
 		return "\"%s\": only prefix*, *suffix or * are supported";
+	m->len = m->value ? (uint32_t)strlen(m->value) : 0;
 	return NULL;
 }
 
@@ -155,9 +156,11 @@ static const char *service_account(struct pctx *c, const char *v, void *item)
 
 	if ((slash && (strchr(slash + 1, '/') || slash == v || !slash[1])) || strchr(v, '*'))
 		return "\"%s\" must be \"namespace/name\" or \"name\"";
-	*(struct zt_str_match *)item = (struct zt_str_match){
+	struct zt_str_match *m = item;
+	*m = (struct zt_str_match){
 		slash ? build_strdup(c->b, v) : arena_printf(c->b->a, "%s/%s", c->ns, v), ZT_MATCH_EXACT
 	};
+	m->len = m->value ? (uint32_t)strlen(m->value) : 0;
 	return NULL;
 }
 
