@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command works: tools/demo builds, brings up agents,
-# shows mesh traffic relayed by the agents and non-mesh traffic untouched,
-# and leaves nothing behind.
+# shows mesh traffic in HBONE with identities, non-mesh traffic untouched, a
+# connection denied by an AuthorizationPolicy, and leaves nothing behind.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -10,8 +10,13 @@ before=$(host_links)
 clusters+=("$name")
 out=$("$src_root/tools/demo" --skip-bootstrap --name "$name" 2>&1) || { echo "$out"; fail "demo exited non-zero"; }
 echo "$out" | tail -n 40
-[ "$(grep -c ' ok, server saw ' <<<"$out")" = 4 ] || fail "expected 4 successful connections"
-[ "$(grep -c 'relayed by the agent' <<<"$out")" = 3 ] || fail "expected 3 relayed connections"
+[ "$(grep -c ' ok, server saw ' <<<"$out")" = 5 ] || fail "expected 5 successful connections"
+[ "$(grep -c 'relayed by the agent' <<<"$out")" = 4 ] || fail "expected 4 relayed connections"
+grep -q 'mTLS spiffe://cluster.local/ns/shop/sa/web -> spiffe://cluster.local/ns/shop/sa/api' <<<"$out" ||
+  fail "no HBONE connection with identities shown"
+grep -q 'denied by policy, as expected' <<<"$out" || fail "no policy denial shown"
+grep -q 'agent n2: connection denied legacy/n1-p2 -> shop/n2-p1 TCP: allow policies exist, but none allowed' <<<"$out" ||
+  fail "the denial's log line is missing"
 grep -q 'not captured (no mesh pod involved)' <<<"$out" || fail "non-mesh traffic should not be captured"
 grep -q '^  captured_outbound [1-9]' <<<"$out" || fail "no capture counters shown"
 if grep -q FAILED <<<"$out"; then fail "demo reported a failed connection"; fi
