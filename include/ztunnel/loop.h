@@ -4,6 +4,7 @@
 #define ZTUNNEL_LOOP_H
 
 #include <liburing.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,11 @@ void loop_fini(struct loop *l);
 struct io_uring_sqe *loop_sqe(struct loop *l, struct op *op);
 /* Makes room for n SQEs that must land in one submission (linked ops). */
 void loop_reserve(struct loop *l, unsigned n);
+/* A connect bounded by a linked timeout (both SQEs in one submission):
+ * connect completes with -ECANCELED when *timeout expires first; the
+ * timeout op completes too. */
+void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct __kernel_timespec *ts,
+		  int fd, const struct sockaddr *addr, socklen_t addr_len);
 /* Runs until loop_stop() is called from any thread. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

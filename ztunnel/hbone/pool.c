@@ -61,6 +61,7 @@ enum hbone_pool_result hbone_pool_checkout(struct hbone_pool *p, const struct hb
 		return HBONE_POOL_WAIT;
 	pc->key = *key;
 	pc->max_streams = p->max_streams;
+	pc->last_checkout = now; /* the dialer's checkout */
 	p->conns[p->n++] = pc;
 	*out = pc;
 	return HBONE_POOL_DIAL;

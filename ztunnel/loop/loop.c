@@ -57,6 +57,16 @@ void loop_reserve(struct loop *l, unsigned n)
 		io_uring_submit(&l->ring);
 }
 
+void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct __kernel_timespec *ts,
+		  int fd, const struct sockaddr *addr, socklen_t addr_len)
+{
+	loop_reserve(l, 2);
+	struct io_uring_sqe *sqe = loop_sqe(l, connect);
+	io_uring_prep_connect(sqe, fd, addr, addr_len);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_prep_link_timeout(loop_sqe(l, timeout), ts, 0);
+}
+
 int loop_run(struct loop *l)
 {
 	while (!l->stopping) {

@@ -152,7 +152,7 @@ static void conn_abort(struct conn *c, const char *why)
 		conn_finish(c);
 }
 
-static const char *errno_reason(int res)
+const char *errno_reason(int res)
 {
 	switch (-res) {
 	case ECONNRESET: return "connection reset by peer";
@@ -407,10 +407,6 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	c->timeout_op.fn = on_timeout;
 	c->timeout.tv_sec = CONNECT_TIMEOUT_S;
 	c->pending = 2;
-	/* connect + its linked timeout must be submitted together. */
-	loop_reserve(&w->loop, 2);
-	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &c->connect_op);
-	io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&ci->up, sizeof(ci->up));
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_prep_link_timeout(loop_sqe(&w->loop, &c->timeout_op), &c->timeout, 0);
+	loop_connect(&w->loop, &c->connect_op, &c->timeout_op, &c->timeout, c->ufd,
+		     (struct sockaddr *)&ci->up, sizeof(ci->up));
 }

@@ -188,6 +188,8 @@ struct proxy {
 void conn_start(struct worker *w, uint8_t dir, int cfd);
 int64_t now_ms(void);
 void reset_socket(int fd);
+/* A socket error as the access log says it. */
+const char *errno_reason(int res);
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
 void conn_log(struct worker *w, const struct conn_info *ci);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,

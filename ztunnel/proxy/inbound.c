@@ -166,9 +166,6 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	t->in_connect = true;
 	tunnel_hold(t);
 	tunnel_hold(t);
-	loop_reserve(&w->loop, 2);
-	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &t->connect_op);
-	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&t->info.up, sizeof(t->info.up));
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_prep_link_timeout(loop_sqe(&w->loop, &t->timeout_op), &t->timeout, 0);
+	loop_connect(&w->loop, &t->connect_op, &t->timeout_op, &t->timeout, fd, (struct sockaddr *)&t->info.up,
+		     sizeof(t->info.up));
 }

@@ -437,11 +437,8 @@ struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struc
 	}
 	l->timeout.tv_sec = CONNECT_TIMEOUT_S;
 	l->pending += 2;
-	loop_reserve(&w->loop, 2);
-	struct io_uring_sqe *sqe = loop_sqe(&w->loop, &l->connect_op);
-	io_uring_prep_connect(sqe, l->fd, (struct sockaddr *)&l->local, sizeof(l->local));
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_prep_link_timeout(loop_sqe(&w->loop, &l->timeout_op), &l->timeout, 0);
+	loop_connect(&w->loop, &l->connect_op, &l->timeout_op, &l->timeout, l->fd, (struct sockaddr *)&l->local,
+		     sizeof(l->local));
 	return l;
 fail:
 	log_error("cannot set up an HBONE connection", LF_ERRNO(r));

@@ -123,16 +123,6 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 	put(t);
 }
 
-static const char *errno_reason(int res)
-{
-	switch (-res) {
-	case ECONNRESET: return "connection reset by peer";
-	case EPIPE: return "broken pipe";
-	case ETIMEDOUT: return "connection timed out";
-	default: return "socket error";
-	}
-}
-
 /* ---- socket -> stream ---- */
 
 static void push_up(struct tunnel *t)

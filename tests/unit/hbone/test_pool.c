@@ -97,6 +97,25 @@ static void idle_and_drained_connections_are_released(void **state)
 	hbone_pool_fini(&p);
 }
 
+/* The dial's checkout time counts: a connection used once is kept for the
+ * idle period after it (a clock that does not start at 0 caught this). */
+static void a_dialled_connection_is_idle_from_its_dial(void **state)
+{
+	(void)state;
+	struct hbone_pool p;
+	struct hbone_pooled *pc;
+	void *closed[4];
+	struct hbone_pool_key k = key("a", "b", 1);
+	hbone_pool_init(&p);
+	assert_int_equal(hbone_pool_checkout(&p, &k, 1000, &pc), HBONE_POOL_DIAL);
+	hbone_pool_dialed(&p, pc, &conn_a, 0);
+	hbone_pool_release(&p, pc, 1005);
+	assert_int_equal(hbone_pool_expire(&p, 1010, closed, 4), 0);
+	assert_int_equal(hbone_pool_expire(&p, 1299, closed, 4), 0);
+	assert_int_equal(hbone_pool_expire(&p, 1300, closed, 4), 1);
+	hbone_pool_fini(&p);
+}
+
 static void failed_dials_and_broken_connections_leave_the_pool(void **state)
 {
 	(void)state;
@@ -120,6 +139,7 @@ int main(void)
 		cmocka_unit_test(one_dial_per_key_then_shared),
 		cmocka_unit_test(a_connection_retires_before_its_stream_limit),
 		cmocka_unit_test(idle_and_drained_connections_are_released),
+		cmocka_unit_test(a_dialled_connection_is_idle_from_its_dial),
 		cmocka_unit_test(failed_dials_and_broken_connections_leave_the_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
