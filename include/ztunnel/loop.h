@@ -21,6 +21,7 @@ struct loop {
 	struct op wake_op;
 	uint64_t wake_buf;
 	bool stopping;
+	bool disabled; /* created with R_DISABLED: the running thread enables it */
 };
 
 int loop_init(struct loop *l, unsigned entries);
@@ -34,7 +35,8 @@ void loop_reserve(struct loop *l, unsigned n);
  * timeout op completes too. */
 void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct __kernel_timespec *ts,
 		  int fd, const struct sockaddr *addr, socklen_t addr_len);
-/* Runs until loop_stop() is called from any thread. */
+/* Runs until loop_stop() is called from any thread; only the thread that
+ * runs the loop may submit to it. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ztunnel/log.h"
@@ -19,7 +20,16 @@ static void on_wake(struct op *op, int res, uint32_t flags)
 int loop_init(struct loop *l, unsigned entries)
 {
 	memset(l, 0, sizeof(*l));
-	int r = io_uring_queue_init(entries, &l->ring, 0);
+	/* One thread submits and reaps: completions' task work runs only when
+	 * that thread waits (kernel >= 6.1), with fewer interrupts. The ring
+	 * starts disabled so that the worker thread, not its creator, becomes
+	 * the issuer (loop_run enables it). */
+	int r = io_uring_queue_init(entries, &l->ring,
+				    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+					    IORING_SETUP_R_DISABLED);
+	l->disabled = r == 0;
+	if (r == -EINVAL)
+		r = io_uring_queue_init(entries, &l->ring, 0);
 	if (r < 0)
 		return r;
 	l->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -69,6 +79,17 @@ void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct
 
 int loop_run(struct loop *l)
 {
+	int e;
+
+	/* Debian's liburing 2.3 declares io_uring_enable_rings() but its
+	 * shared library lacks it: the register call it would make. */
+	if (l->disabled && (e = (int)syscall(__NR_io_uring_register, l->ring.ring_fd,
+					     IORING_REGISTER_ENABLE_RINGS, NULL, 0)) < 0) {
+		e = -errno;
+		log_error("io_uring enable failed", LF_ERRNO(e));
+		return e;
+	}
+	l->disabled = false;
 	while (!l->stopping) {
 		struct io_uring_cqe *cqe;
 		int r = io_uring_submit_and_wait(&l->ring, 1);
