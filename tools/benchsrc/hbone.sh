@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/bench hbone [SECONDS]: see tools/bench --help. Every figure of a run
+# tools/bench hbone [SECONDS]: see tools/bench --help (ZT_BENCH_AGENT_ARGS adds
+# agent flags, e.g. "--worker-threads 1"). Every figure of a run
 # comes from the same cluster, the same pods and the same client/server
 # programs; only the path differs.
 set -euo pipefail
@@ -33,7 +34,7 @@ cat > "$work/spec.json" <<'JSON'
 JSON
 "$cluster" up --name "$name" --spec "$work/spec.json" --nodes 2 --pods-per-node 2 \
   --agent "$rel/ztunnel/ztunnel" --cni "$rel/ztunnel/ztunnel-cni" \
-  --agent-args "--identity-provider local-ca --ca-dir $work/ca --log-level warn" >/dev/null
+  --agent-args "--identity-provider local-ca --ca-dir $work/ca --log-level warn ${ZT_BENCH_AGENT_ARGS:-}" >/dev/null
 info=$("$cluster" info --name "$name")
 ns_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns' <<<"$info"; }
 ip_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip' <<<"$info"; }
