@@ -114,16 +114,25 @@ void watch_recheck(struct worker *w)
 		return;
 	w->policy_generation = gen;
 	const struct zt_model *m = state_read_lock(w->p->store);
-	for (struct watch *wt = w->watched, *next; wt; wt = next) {
+	for (struct watch *wt = w->watched; wt; wt = wt->next) {
 		struct authz_decision d;
 		char why[300];
-		next = wt->next;
-		if (authorize_inbound(w, m, wt->ci, &d, why, sizeof(why)))
-			continue;
-		atomic_fetch_add(&w->p->stats.revoked, 1);
-		log_denied(w, wt->ci, &d, why, 0);
-		watch_del(w, wt);
-		wt->revoke(wt, "connection closed due to policy change");
+		wt->denied = !authorize_inbound(w, m, wt->ci, &d, why, sizeof(why));
+		if (wt->denied) {
+			atomic_fetch_add(&w->p->stats.revoked, 1);
+			log_denied(w, wt->ci, &d, why, 0);
+		}
 	}
 	state_read_unlock();
+	/* Closing one connection may end others (a broken HBONE connection
+	 * resets all its streams), so walk again from the head each time. */
+	for (struct watch *wt = w->watched; wt;) {
+		if (!wt->denied) {
+			wt = wt->next;
+			continue;
+		}
+		watch_del(w, wt);
+		wt->revoke(wt, "connection closed due to policy change");
+		wt = w->watched;
+	}
 }

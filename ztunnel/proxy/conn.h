@@ -52,7 +52,7 @@ struct watch {
 	struct watch *prev, *next;
 	const struct conn_info *ci;
 	void (*revoke)(struct watch *wt, const char *why);
-	bool on;
+	bool on, denied;
 };
 
 /* A plain TCP relay (passthrough, inbound plaintext). */
