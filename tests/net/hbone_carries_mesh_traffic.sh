@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Mesh pod -> mesh pod travels in HBONE (mutual TLS 1.3 + HTTP/2 CONNECT to
-# podIP:15008): across nodes and on the same node, the destination sees the
-# source pod's IP, both agents log the SPIFFE identities, the underlay
-# carries 15008 and never the plaintext, ss shows the pooled connection.
+# podIP:15008): across nodes, on the same node and through a Service VIP;
+# the destination sees the source pod's IP, both agents log the SPIFFE
+# identities, the underlay carries 15008 and never the plaintext, ss shows
+# the pooled connection.
 # Non-mesh destinations are passthrough, non-mesh clients reach mesh pods
 # in plaintext. An independent HBONE client (Python ssl + h2) against the
 # live 15008: the pod it connected for answers; another pod (local or not)
@@ -20,8 +21,11 @@ temp_files+=("$cadir" "$other")
 new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
  "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "web"},
           "n1-p2": {"namespace": "mesh", "serviceAccount": "db"},
-          "n2-p1": {"namespace": "mesh", "serviceAccount": "api"},
-          "n2-p2": {"namespace": "plain"}, "n1-p3": {"namespace": "plain"}}}'
+          "n2-p1": {"namespace": "mesh", "serviceAccount": "api", "labels": {"app": "api"},
+                    "ports": [{"name": "tcp-api", "containerPort": 7000}]},
+          "n2-p2": {"namespace": "plain"}, "n1-p3": {"namespace": "plain"}},
+ "services": [{"name": "api", "namespace": "mesh", "clusterIP": "10.96.0.20",
+               "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "tcp-api"}]}]}'
 cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 3 \
   --agent-args "--identity-provider local-ca --ca-dir $cadir"
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/web"'
@@ -61,6 +65,11 @@ cat "$sniff_out"
 step "same node: HBONE through the agent's own 15008 side"
 check_tcp_bytes "$name" n1-p1 n1-p2 7000 1048576
 wait_log "$name" n1 '"dst.workload":"mesh/n1-p2".*"direction":"inbound","bytes_sent":[0-9]*,"bytes_recv":1048576.*"protocol":"HBONE","src.identity":"'$web'"'
+
+step "mesh -> service VIP: the agent picks the endpoint and its named port, then HBONE"
+nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" check 10.96.0.20 80 "$(ip_of n1-p1)" ||
+  fail "n1-p1 -> 10.96.0.20:80"
+wait_log "$name" n1 '"dst.addr":"'"$(ip_of n2-p1)"':7000","dst.workload":"mesh/n2-p1","dst.service":"api.mesh.svc.cluster.local","direction":"outbound".*"protocol":"HBONE"'
 
 step "mesh -> non-mesh: passthrough (the sniffer does see plaintext); non-mesh -> mesh: plaintext inbound"
 nsenter --net="$ul" "$py" "$echo_py" sniff any 3 "$marker" > "$sniff_out" &
