@@ -20,6 +20,11 @@ struct control {
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */
 };
 
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and the threads
+ * it creates afterwards: call before starting any, so that only the
+ * control thread's signalfd sees them (a worker would otherwise take
+ * SIGTERM's default action and kill the process mid-flight). */
+int control_block_signals(void);
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */
 int control_run(struct control *ctl);
 

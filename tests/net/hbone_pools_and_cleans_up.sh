@@ -88,5 +88,19 @@ echo "fds n1 $f1 -> $(fds n1), n2 $f2 -> $(fds n2); RSS KiB n1 $m1 -> $(rss_kb n
 [ "$(rss_kb n1)" -le $((m1 + 4096)) ] || fail "agent n1 memory grew: $m1 -> $(rss_kb n1) KiB"
 [ "$(rss_kb n2)" -le $((m2 + 4096)) ] || fail "agent n2 memory grew: $m2 -> $(rss_kb n2) KiB"
 [ "$(hbone_conns)" -le "$workers" ] || fail "sequential connections should reuse one HBONE connection per worker"
+
+step "agents stopped with a tunnel open: they release everything (LeakSanitizer reads their exit)"
+nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" hold "$dst" 7000 20 > "$out" &
+holder=$!
+started_pids+=("$holder")
+for _ in $(seq 1 50); do grep -q open "$out" && break; sleep 0.1; done
+grep -q open "$out" || fail "long-lived connection did not open"
+for n in n1 n2; do
+  pid=$(pid_of "$n")
+  "$cluster" agent --name "$name" --node "$n" stop
+  if kill -0 "$pid" 2>/dev/null; then fail "agent $n did not exit on SIGTERM"; fi
+  grep -q '"msg":"shutting down"' "$(agent_log "$name" "$n")" || fail "agent $n was killed, not stopped"
+done
+wait "$holder" || fail "the open connection was not closed when the agents stopped"
 assert_agents_clean "$name"
 echo ok

@@ -106,6 +106,10 @@ int agent_run(const struct zt_config *cfg)
 
 	/* Once, before any thread makes a TLS context. */
 	wolfSSL_Init();
+	if ((r = control_block_signals()) < 0) {
+		log_error("cannot block signals", LF_ERRNO(r));
+		return 1;
+	}
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);

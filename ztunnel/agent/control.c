@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -102,16 +103,30 @@ static void reload_if_changed(struct snapshot_watch *w, struct control *ctl, boo
 		reconcile(ctl);
 }
 
-static int signals_fd(void)
+static void control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+int control_block_signals(void)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
+	control_signals(&set);
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int signals_fd(void)
+{
+	sigset_t set;
+	int r = control_block_signals();
+
+	if (r < 0)
+		return r;
+	control_signals(&set);
 	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	return fd < 0 ? -errno : fd;
 }

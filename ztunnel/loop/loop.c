@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ztunnel/log.h"
@@ -77,6 +78,20 @@ void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct
 	io_uring_prep_link_timeout(loop_sqe(l, timeout), ts, 0);
 }
 
+static void reap(struct loop *l)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&l->ring, head, cqe) {
+		struct op *op = io_uring_cqe_get_data(cqe);
+		n++;
+		if (op)
+			op->fn(op, cqe->res, cqe->flags);
+	}
+	io_uring_cq_advance(&l->ring, n);
+}
+
 int loop_run(struct loop *l)
 {
 	int e;
@@ -91,22 +106,32 @@ int loop_run(struct loop *l)
 	}
 	l->disabled = false;
 	while (!l->stopping) {
-		struct io_uring_cqe *cqe;
 		int r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			log_error("io_uring wait failed", LF_ERRNO(r));
 			return r;
 		}
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&l->ring, head, cqe) {
-			struct op *op = io_uring_cqe_get_data(cqe);
-			n++;
-			if (op)
-				op->fn(op, cqe->res, cqe->flags);
-		}
-		io_uring_cq_advance(&l->ring, n);
+		reap(l);
 	}
 	return 0;
+}
+
+void loop_drain(struct loop *l, bool (*done)(void *ctx), void *ctx, int ms)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!done(ctx)) {
+		struct __kernel_timespec ts = { 0, 20 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			return;
+		reap(l);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+			return;
+	}
 }
 
 void loop_stop(struct loop *l)

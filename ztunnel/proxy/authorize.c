@@ -1,7 +1,8 @@
 /* Inbound authorization at the edge (SPEC.md §3.2 step 3, §3.3, §3.4):
  * builds the connection for the pure evaluator (ztunnel/policy), writes
- * the one log line of a denial, and re-checks every live inbound
- * connection when a new snapshot arrives, closing those it now denies. */
+ * the one log line of a denial, and keeps the worker's list of live
+ * connections: inbound ones are re-checked when a new snapshot arrives
+ * and closed when it now denies them. */
 #include "conn.h"
 
 #include <stdio.h>
@@ -117,7 +118,9 @@ void watch_recheck(struct worker *w)
 	for (struct watch *wt = w->watched; wt; wt = wt->next) {
 		struct authz_decision d;
 		char why[300];
-		wt->denied = !authorize_inbound(w, m, wt->ci, &d, why, sizeof(why));
+		/* Outbound connections are the source side: never checked here. */
+		wt->denied = wt->ci->dir != PROXY_OUTBOUND &&
+			     !authorize_inbound(w, m, wt->ci, &d, why, sizeof(why));
 		if (wt->denied) {
 			atomic_fetch_add(&w->p->stats.revoked, 1);
 			log_denied(w, wt->ci, &d, why, 0);
@@ -134,5 +137,14 @@ void watch_recheck(struct worker *w)
 		watch_del(w, wt);
 		wt->revoke(wt, "connection closed due to policy change");
 		wt = w->watched;
+	}
+}
+
+void watch_close_all(struct worker *w, const char *why)
+{
+	while (w->watched) {
+		struct watch *wt = w->watched;
+		watch_del(w, wt);
+		wt->revoke(wt, why);
 	}
 }

@@ -57,6 +57,7 @@ static void conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	w->n_conns--;
 	if (w->n_free < MAX_FREE_CONNS) {
 		c->next_free = w->free_list;
 		w->free_list = c;
@@ -79,6 +80,7 @@ static struct conn *conn_alloc(struct worker *w)
 	/* Everything but the buffers. */
 	memset(c, 0, offsetof(struct conn, bufs));
 	c->w = w;
+	w->n_conns++;
 	return c;
 }
 
@@ -384,11 +386,6 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 		conn_free(c);
 		return;
 	}
-	if (dir == PROXY_INBOUND_PLAIN) {
-		c->watch.ci = ci;
-		c->watch.revoke = conn_revoke;
-		watch_add(w, &c->watch);
-	}
 	if (rt.hbone) {
 		/* The tunnel takes over the client socket and the log fields. */
 		c->cfd = -1;
@@ -403,6 +400,10 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 		log_error("cannot create upstream socket", LF_ERRNO(err));
 		return refuse(c, "cannot create upstream socket");
 	}
+	/* Live from here on: re-authorized, closed at shutdown. */
+	c->watch.ci = ci;
+	c->watch.revoke = conn_revoke;
+	watch_add(w, &c->watch);
 	c->connect_op.fn = on_connect;
 	c->timeout_op.fn = on_timeout;
 	c->timeout.tv_sec = CONNECT_TIMEOUT_S;

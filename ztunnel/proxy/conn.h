@@ -46,8 +46,9 @@ struct conn_info {
 	char src_identity[300], dst_identity[300];
 };
 
-/* An inbound connection that passed authorization, re-checked when the
- * snapshot changes (authorize.c). */
+/* Every live connection of a worker (relayed or tunnelled): inbound ones
+ * are re-authorized when the snapshot changes (authorize.c), all are
+ * closed when the worker stops. */
 struct watch {
 	struct watch *prev, *next;
 	const struct conn_info *ci;
@@ -160,6 +161,7 @@ struct worker {
 	struct accept_slot accept[PROXY_DIRECTIONS];
 	struct conn *free_list;
 	uint32_t n_free;
+	uint32_t n_conns;          /* relays and tunnels not yet released */
 	struct chunk *free_chunks;
 	uint32_t n_free_chunks;
 	unsigned seed;
@@ -168,7 +170,7 @@ struct worker {
 	struct tls_cache tls;
 	struct op tick_op;
 	struct __kernel_timespec tick;
-	struct watch *watched;     /* inbound connections to re-check */
+	struct watch *watched;     /* live connections */
 	uint64_t policy_generation;
 	uint8_t plain[RELAY_BUF]; /* decrypted bytes on their way to HTTP/2 */
 };
@@ -204,6 +206,8 @@ void log_denied(struct worker *w, const struct conn_info *ci, const struct authz
 void watch_add(struct worker *w, struct watch *wt);
 void watch_del(struct worker *w, struct watch *wt);
 void watch_recheck(struct worker *w);
+/* Stopping: every live connection is reset, every HBONE connection closed. */
+void watch_close_all(struct worker *w, const char *why);
 
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);
@@ -235,7 +239,7 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci);
 void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream);
 void tunnel_opened(struct tunnel *t);
-/* Registers an inbound tunnel for re-authorization on policy changes. */
+/* Registers a tunnel among the worker's live connections. */
 void tunnel_watch(struct tunnel *t);
 void tunnel_hold(struct tunnel *t);
 void tunnel_put(struct tunnel *t);

@@ -61,6 +61,7 @@ static void finish(struct tunnel *t)
 		chunk_put(w, c);
 	}
 	conn_log(w, &t->info);
+	w->n_conns--;
 	free(EXT(t));
 }
 
@@ -421,6 +422,7 @@ struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
 	if (!x)
 		return NULL;
 	t->w = w;
+	w->n_conns++;
 	t->fd = fd;
 	t->info = *ci;
 	t->info.hbone = true;
@@ -441,6 +443,7 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 		refuse_socket(w, PROXY_OUTBOUND, cfd, &ci->src, &ci->dst, "out of memory");
 		return;
 	}
+	tunnel_watch(t);
 	memcpy(t->hdrs, hdrs, n_hdrs * sizeof(*hdrs));
 	t->n_hdrs = n_hdrs;
 	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));

@@ -26,7 +26,10 @@ static void on_accept(struct op *op, int res, uint32_t flags)
 	struct worker *w = a->w;
 	int dir = a->dir;
 
-	if (res >= 0 && dir == PROXY_INBOUND_HBONE)
+	if (res >= 0 && w->loop.stopping) {
+		reset_socket(res); /* the worker is stopping: no new connections */
+		close(res);
+	} else if (res >= 0 && dir == PROXY_INBOUND_HBONE)
 		link_accept(w, res);
 	else if (res >= 0)
 		conn_start(w, (uint8_t)dir, res);
@@ -61,6 +64,12 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 		arm_tick(w);
 }
 
+static bool drained(void *ctx)
+{
+	struct worker *w = ctx;
+	return !w->n_conns && !w->links;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -71,7 +80,13 @@ static void *worker_main(void *arg)
 	w->tick_op.fn = on_tick;
 	arm_tick(w);
 	loop_run(&w->loop);
+	/* Release what is in flight: connections reset, HBONE connections
+	 * closed, their completions reaped (a clean exit, no leaks). */
+	for (int d = 0; d < PROXY_DIRECTIONS; d++)
+		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &w->accept[d].op, 0);
+	watch_close_all(w, "agent shutting down");
 	links_close_all(w);
+	loop_drain(&w->loop, drained, w, 2000);
 	state_reader_unregister();
 	return NULL;
 }
