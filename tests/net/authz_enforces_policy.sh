@@ -10,17 +10,13 @@
 source "$(dirname "$0")/lib.sh"
 require_root
 name=$(unique_name az)
-cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
-temp_files+=("$cadir")
-"$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
 new_spec '{"namespaces": {"shop": {"istio.io/dataplane-mode": "ambient"}, "legacy": {}, "istio-system": {}},
  "pods": {"n1-p1": {"namespace": "shop", "serviceAccount": "web"},
           "n1-p2": {"namespace": "legacy"},
           "n2-p1": {"namespace": "shop", "serviceAccount": "api", "labels": {"app": "api"}},
           "n2-p2": {"namespace": "shop", "serviceAccount": "db"}},
  "objects": []}'
-cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 2 \
-  --agent-args "--identity-provider local-ca --ca-dir $cadir"
+mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 2
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/web"'
 wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/db"'
 for port in 7000 7100; do start_echo "$name" n2-p1 "$port"; done

@@ -20,12 +20,7 @@ before2=$(fds n2)
 n_before=$(count_log "$name" n1 '"msg":"connection complete"')
 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" \
   "$py" "$echo_py" many "$(pod_field "$name" n2-p1 ip)" 7000 2000 || fail "connections failed"
-for _ in $(seq 1 50); do
-  [ "$(count_log "$name" n1 '"msg":"connection complete"')" -ge $((n_before + 2000)) ] && break
-  sleep 0.1
-done
-[ "$(count_log "$name" n1 '"msg":"connection complete"')" = $((n_before + 2000)) ] ||
-  fail "not every connection was relayed and logged"
+wait_count_log "$name" n1 '"msg":"connection complete"' $((n_before + 2000))
 sleep 0.5
 echo "fds n1 $before1 -> $(fds n1), n2 $before2 -> $(fds n2)"
 [ "$(fds n1)" -le "$before1" ] || fail "agent n1 leaks file descriptors"

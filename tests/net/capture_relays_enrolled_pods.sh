@@ -60,9 +60,5 @@ nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" exp
   "$(pod_field "$name" n2-p1 ip)" 7100 || fail "reset not propagated through both agents"
 wait_log "$name" n1 '"dst.addr":"10.244.2.2:7100".*"error":"connection reset by peer"'
 
-assert_agents_clean "$name"
-step "down"
-"$cluster" down --name "$name"
-clusters=()
-assert_gone "$name" "$before"
+down_and_check "$name" "$before"
 echo ok

@@ -13,10 +13,8 @@ source "$(dirname "$0")/lib.sh"
 require_root
 name=$(unique_name hbn)
 before=$(host_links)
-cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
 other=$(mktemp -d /tmp/zt-ca-XXXXXX)
-temp_files+=("$cadir" "$other")
-"$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
+temp_files+=("$other")
 "$ctl" ca init --dir "$other" --trust-domain cluster.local >/dev/null
 new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
  "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "web"},
@@ -26,8 +24,7 @@ new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain
           "n2-p2": {"namespace": "plain"}, "n1-p3": {"namespace": "plain"}},
  "services": [{"name": "api", "namespace": "mesh", "clusterIP": "10.96.0.20",
                "selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": "tcp-api"}]}]}'
-cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 3 \
-  --agent-args "--identity-provider local-ca --ca-dir $cadir"
+mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 3
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/web"'
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/db"'
 wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/api"'
@@ -106,9 +103,5 @@ out=$(h2peer n2-p2 n1-p1 "$other/client" "$(ip_of n1-p1):7000")
 case $out in "tls failed"*) ;; *) fail "a certificate from an untrusted CA was accepted: $out" ;; esac
 wait_log "$name" n1 '"msg":"inbound HBONE connection failed".*"error":"TLS handshake failed'
 
-assert_agents_clean "$name"
-step "down"
-"$cluster" down --name "$name"
-clusters=()
-assert_gone "$name" "$before"
+down_and_check "$name" "$before"
 echo ok

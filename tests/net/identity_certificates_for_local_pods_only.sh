@@ -7,9 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 require_root
 name=$(unique_name idt)
-cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
-temp_files+=("$cadir")
-"$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
+new_ca
 new_spec '{"namespaces": {"default": {"istio.io/dataplane-mode": "ambient"}},
  "pods": {"n1-p1": {"serviceAccount": "web"}, "n1-p2": {"serviceAccount": "db"},
           "n2-p1": {"serviceAccount": "api"}, "n2-p2": {"serviceAccount": "batch", "labels": {"istio.io/dataplane-mode": "none"}}}}'

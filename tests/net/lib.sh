@@ -135,3 +135,39 @@ assert_agents_clean() {
     fi
   done
 }
+
+# new_ca: a local CA in a temporary directory ($cadir), removed at exit.
+new_ca() {
+  cadir=$(mktemp -d /tmp/zt-ca-XXXXXX)
+  temp_files+=("$cadir")
+  "$ctl" ca init --dir "$cadir" --trust-domain cluster.local >/dev/null
+}
+
+# mesh_cluster_up NAME SPEC_FILE [tools/cluster up args...]: agents issuing
+# identities from a new local CA ($cadir), so mesh traffic is HBONE.
+mesh_cluster_up() {
+  local name=$1 spec=$2
+  shift 2
+  new_ca
+  cluster_up_agents "$name" "$spec" "$@" --agent-args "--identity-provider local-ca --ca-dir $cadir"
+}
+
+# wait_count_log NAME NODE PATTERN N: until the node logged PATTERN N times
+# (then exactly N).
+wait_count_log() {
+  for _ in $(seq 1 50); do
+    [ "$(count_log "$1" "$2" "$3")" -ge "$4" ] && break
+    sleep 0.1
+  done
+  [ "$(count_log "$1" "$2" "$3")" = "$4" ] || fail "$2 logged \"$3\" $(count_log "$1" "$2" "$3") times, want $4"
+}
+
+# down_and_check NAME HOST_LINKS_BEFORE: sanitizer-clean agents, then the
+# cluster goes and leaves nothing behind.
+down_and_check() {
+  assert_agents_clean "$1"
+  step "down"
+  "$cluster" down --name "$1"
+  clusters=()
+  assert_gone "$1" "$2"
+}
