@@ -41,6 +41,7 @@ struct hbone_pool {
 };
 
 void hbone_pool_init(struct hbone_pool *p);
+bool hbone_pool_key_equal(const struct hbone_pool_key *a, const struct hbone_pool_key *b);
 void hbone_pool_fini(struct hbone_pool *p);
 /* Reserves a stream. On DIAL, *out is the placeholder to pass back. */
 enum hbone_pool_result hbone_pool_checkout(struct hbone_pool *p, const struct hbone_pool_key *key,

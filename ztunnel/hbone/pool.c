@@ -18,7 +18,7 @@ void hbone_pool_fini(struct hbone_pool *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static bool same_key(const struct hbone_pool_key *a, const struct hbone_pool_key *b)
+bool hbone_pool_key_equal(const struct hbone_pool_key *a, const struct hbone_pool_key *b)
 {
 	return a->src_ip == b->src_ip && a->dst_ip == b->dst_ip && a->dst_port == b->dst_port &&
 	       !strcmp(a->src_identity, b->src_identity) && !strcmp(a->dst_identity, b->dst_identity);
@@ -40,7 +40,7 @@ enum hbone_pool_result hbone_pool_checkout(struct hbone_pool *p, const struct hb
 	*out = NULL;
 	for (uint32_t i = 0; i < p->n; i++) {
 		struct hbone_pooled *pc = p->conns[i];
-		if (pc->retired || !same_key(&pc->key, key))
+		if (pc->retired || !hbone_pool_key_equal(&pc->key, key))
 			continue;
 		if (!pc->conn)
 			return HBONE_POOL_WAIT; /* single flight per key */

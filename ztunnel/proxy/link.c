@@ -119,16 +119,24 @@ void link_detach(struct link *l, struct tunnel *t)
 struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key)
 {
 	for (struct link *l = w->links; l; l = l->next)
-		if (!l->server && !l->dead && !l->handshaken && l->pooled &&
-		    !memcmp(&l->key, key, sizeof(*key)))
+		if (!l->server && !l->dead && !l->handshaken && l->pooled && hbone_pool_key_equal(&l->key, key))
 			return l;
 	return NULL;
+}
+
+/* Plaintext HTTP/2 bytes into TLS records; false if the session failed
+ * (the bytes would be lost: the connection must go). */
+static bool seal(struct link *l, const void *data, size_t len)
+{
+	return tls_write(l->tls, data, len) == (ssize_t)len;
 }
 
 /* HTTP/2 -> TLS -> one send. Re-entrant calls (from callbacks inside the
  * protocol cores) only mark the link; the outer call loops. */
 void link_flush(struct link *l)
 {
+	bool sealed = true;
+
 	if (l->busy) {
 		l->want_flush = true;
 		return;
@@ -141,32 +149,32 @@ void link_flush(struct link *l)
 		l->want_flush = false;
 		if (l->handshaken) {
 			const uint8_t *d;
-			ssize_t n;
+			ssize_t n = 0;
 			const void *pend;
 			while (tls_output(l->tls, &pend) < MAX_UNSENT) {
 				n = hbone_output(l->h2, &d);
-				if (n < 0) {
-					l->busy = false;
-					link_fail(l, "HTTP/2 protocol error");
-					put(l);
-					return;
-				}
-				if (n == 0)
+				if (n <= 0)
 					break;
 				if (l->stage_len + (size_t)n > STAGE_SIZE && l->stage_len) {
-					tls_write(l->tls, l->stage, l->stage_len);
+					sealed &= seal(l, l->stage, l->stage_len);
 					l->stage_len = 0;
 				}
 				if ((size_t)n >= STAGE_SIZE) {
-					tls_write(l->tls, d, (size_t)n);
+					sealed &= seal(l, d, (size_t)n);
 				} else {
 					memcpy(l->stage + l->stage_len, d, (size_t)n);
 					l->stage_len += (size_t)n;
 				}
 			}
 			if (l->stage_len) {
-				tls_write(l->tls, l->stage, l->stage_len);
+				sealed &= seal(l, l->stage, l->stage_len);
 				l->stage_len = 0;
+			}
+			if (n < 0 || !sealed) {
+				l->busy = false;
+				link_fail(l, n < 0 ? "HTTP/2 protocol error" : "TLS write failed");
+				put(l);
+				return;
 			}
 		}
 		if (!l->in_send) {
@@ -179,10 +187,19 @@ void link_flush(struct link *l)
 						   MSG_NOSIGNAL);
 			}
 		}
-		/* Room may have opened in stream buffers: blocked tunnels retry. */
-		for (struct tunnel *t = l->tunnels; l->handshaken && t; t = t->lnext)
-			if (t->blocked)
-				tunnel_unblock(t);
+		/* Room may have opened in stream buffers: blocked tunnels retry.
+		 * A retry can end its tunnel (detached, maybe freed): hold it
+		 * and continue from where it was, or stop if the link died. */
+		for (struct tunnel *t = l->tunnels, *next; l->handshaken && t && !l->dead; t = next) {
+			next = t->lnext;
+			if (!t->blocked)
+				continue;
+			tunnel_hold(t);
+			tunnel_unblock(t);
+			if (t->link == l)
+				next = t->lnext;
+			tunnel_put(t);
+		}
 	} while (l->want_flush && !l->dead);
 	l->busy = false;
 	if (!l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0)
