@@ -20,6 +20,10 @@ typedef int (*local_pod_fn)(void *ctx, uint32_t ip, struct zt_pod *out);
 enum route_verdict {
 	ROUTE_CONNECT = 0,
 	ROUTE_REFUSE,
+	/* An enrolled pod of this node the snapshot does not list yet (it
+	 * started before the snapshot caught up): its identity is unknown,
+	 * ask again shortly (SPEC §3.1 step 3 waits up to 5 s). */
+	ROUTE_WAIT,
 };
 
 enum proxy_direction {

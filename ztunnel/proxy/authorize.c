@@ -148,3 +148,17 @@ void watch_close_all(struct worker *w, const char *why)
 		wt->revoke(wt, why);
 	}
 }
+
+void watch_retry(struct worker *w)
+{
+	struct watch *parked[256];
+	uint32_t n = 0;
+
+	/* Collected first: a retry may end its own connection (never
+	 * another), which removes it from the list. */
+	for (struct watch *wt = w->watched; wt && n < 256; wt = wt->next)
+		if (wt->retry)
+			parked[n++] = wt;
+	for (uint32_t i = 0; i < n; i++)
+		parked[i]->retry(parked[i]);
+}

@@ -314,30 +314,26 @@ static void refuse(struct conn *c, const char *why)
 	conn_free(c);
 }
 
-void conn_start(struct worker *w, uint8_t dir, int cfd)
-{
-	struct proxy *p = w->p;
-	struct conn *c = conn_alloc(w);
-	struct conn_info *ci;
-	struct route rt;
+#define WAIT_FOR_WORKLOAD_MS 5000 /* SPEC §3.1 step 3 */
 
-	if (!c) {
-		reset_socket(cfd);
-		close(cfd);
-		log_error("out of memory: connection reset");
-		return;
-	}
-	ci = &c->info;
-	atomic_fetch_add(&p->stats.accepted[dir], 1);
-	atomic_fetch_add(&p->stats.active, 1);
-	ci->dir = dir;
-	c->cfd = cfd;
-	c->ufd = -1;
-	ci->start_ms = now_ms();
-	if (getpeername(cfd, (struct sockaddr *)&ci->src, &(socklen_t){ sizeof(ci->src) }) < 0 ||
-	    getsockname(cfd, (struct sockaddr *)&ci->dst, &(socklen_t){ sizeof(ci->dst) }) < 0 ||
-	    ci->src.sin_family != AF_INET)
-		return refuse(c, "cannot read connection addresses");
+static void conn_route(struct conn *c);
+
+static void conn_retry(struct watch *wt)
+{
+	conn_route(CONTAINER(wt, struct conn, watch));
+}
+
+/* Routing and then connect or tunnel; a connection from a pod the
+ * snapshot does not list yet waits (parked on the worker's live list,
+ * retried every tick) instead of leaving in plaintext. */
+static void conn_route(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct proxy *p = w->p;
+	struct conn_info *ci = &c->info;
+	uint8_t dir = ci->dir;
+	int cfd = c->cfd;
+	struct route rt;
 
 	const struct zt_model *m = state_read_lock(p->store);
 	if (dir == PROXY_OUTBOUND)
@@ -346,6 +342,24 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	else
 		route_inbound_plain(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr,
 				    ci->dst.sin_addr.s_addr, ci->dst.sin_port, &rt);
+	if (rt.verdict == ROUTE_WAIT) {
+		state_read_unlock();
+		if (now_ms() - ci->start_ms < WAIT_FOR_WORKLOAD_MS) {
+			if (!c->watch.on) {
+				c->watch.ci = ci;
+				c->watch.revoke = conn_revoke;
+				c->watch.retry = conn_retry;
+				watch_add(w, &c->watch);
+			}
+			return;
+		}
+		watch_del(w, &c->watch);
+		return refuse(c, "failed to fetch information about local workload (waited 5 s)");
+	}
+	if (c->watch.on) {
+		watch_del(w, &c->watch);
+		c->watch.retry = NULL;
+	}
 	name_of(rt.src, ci->src_name, sizeof(ci->src_name));
 	name_of(rt.dst, ci->dst_name, sizeof(ci->dst_name));
 	if (rt.service)
@@ -410,4 +424,30 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	c->pending = 2;
 	loop_connect(&w->loop, &c->connect_op, &c->timeout_op, &c->timeout, c->ufd,
 		     (struct sockaddr *)&ci->up, sizeof(ci->up));
+}
+
+void conn_start(struct worker *w, uint8_t dir, int cfd)
+{
+	struct proxy *p = w->p;
+	struct conn *c = conn_alloc(w);
+	struct conn_info *ci;
+
+	if (!c) {
+		reset_socket(cfd);
+		close(cfd);
+		log_error("out of memory: connection reset");
+		return;
+	}
+	ci = &c->info;
+	atomic_fetch_add(&p->stats.accepted[dir], 1);
+	atomic_fetch_add(&p->stats.active, 1);
+	ci->dir = dir;
+	c->cfd = cfd;
+	c->ufd = -1;
+	ci->start_ms = now_ms();
+	if (getpeername(cfd, (struct sockaddr *)&ci->src, &(socklen_t){ sizeof(ci->src) }) < 0 ||
+	    getsockname(cfd, (struct sockaddr *)&ci->dst, &(socklen_t){ sizeof(ci->dst) }) < 0 ||
+	    ci->src.sin_family != AF_INET)
+		return refuse(c, "cannot read connection addresses");
+	conn_route(c);
 }

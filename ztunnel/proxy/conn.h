@@ -53,6 +53,9 @@ struct watch {
 	struct watch *prev, *next;
 	const struct conn_info *ci;
 	void (*revoke)(struct watch *wt, const char *why);
+	/* Set while the connection waits for state it needs (its workload in
+	 * the snapshot, its certificate): called on every worker tick. */
+	void (*retry)(struct watch *wt);
 	bool on, denied;
 };
 
@@ -208,6 +211,8 @@ void watch_del(struct worker *w, struct watch *wt);
 void watch_recheck(struct worker *w);
 /* Stopping: every live connection is reset, every HBONE connection closed. */
 void watch_close_all(struct worker *w, const char *why);
+/* Every tick: parked connections try again. */
+void watch_retry(struct worker *w);
 
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);

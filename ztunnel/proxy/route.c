@@ -84,6 +84,12 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 	if ((ntohl(dst_ip) >> 24) == 127 && illegal_port(dst_port))
 		return refuse(out, "attempted recursive call to ourselves");
 	out->src = workload_v4(m, src_ip);
+	if (enrolled_src && !out->src) {
+		/* Never plaintext for a mesh pod only because it is new. */
+		out->verdict = ROUTE_WAIT;
+		out->reason = "failed to fetch information about local workload";
+		return;
+	}
 	out->service = svc;
 	if (svc) {
 		if (!pick_endpoint(svc, sp, seed, &out->upstream_ip, &out->upstream_port))

@@ -336,6 +336,19 @@ void tunnel_opened(struct tunnel *t)
 	kick_send(t);
 }
 
+#define WAIT_FOR_CERT_MS 5000
+
+static void dispatch(struct tunnel *t);
+
+static void tunnel_retry(struct watch *wt)
+{
+	struct tunnel *t = CONTAINER(wt, struct tunnel, watch);
+
+	hold(t);
+	dispatch(t);
+	put(t);
+}
+
 /* Pool checkout (SPEC §2.5): a ready connection, a new dial, or a wait
  * for the dial already in flight for the same key. */
 static void dispatch(struct tunnel *t)
@@ -348,6 +361,13 @@ static void dispatch(struct tunnel *t)
 	struct link *l;
 
 	struct tls_ctx *ctx = tls_cache_get(w, t->info.src_identity, false, err, sizeof(err));
+	if (!ctx && now_ms() - t->info.start_ms < WAIT_FOR_CERT_MS) {
+		/* A new pod's certificate is being issued: wait for it (the
+		 * worker tick retries), as Istio waits for its CSR. */
+		t->watch.retry = tunnel_retry;
+		return;
+	}
+	t->watch.retry = NULL;
 	if (!ctx) {
 		snprintf(x->error, sizeof(x->error), "IDENTITY_ERROR: %s", err);
 		return tunnel_abort(t, x->error, false);

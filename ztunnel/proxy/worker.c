@@ -60,6 +60,7 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	(void)flags;
 	links_tick(w);
 	watch_recheck(w);
+	watch_retry(w);
 	if (!w->loop.stopping)
 		arm_tick(w);
 }

@@ -20,6 +20,7 @@ static struct {
 	{ "10.0.1.1", true },  /* mesh/a  */
 	{ "10.0.1.2", false }, /* plain/b */
 	{ "10.0.1.3", true },  /* mesh/c  */
+	{ "10.0.1.9", true },  /* enrolled by CNI, not in the snapshot yet */
 };
 
 static int pods(void *ctx, uint32_t ip, struct zt_pod *out)
@@ -78,6 +79,25 @@ static void enrolled_pod_to_pod_connects_from_its_own_ip(void **state)
 	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("192.0.2.7"), p(443), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_null(r.dst);
+	model_free(m);
+}
+
+/* A mesh pod newer than the snapshot waits (SPEC 3.1 step 3) rather than
+ * leaving in plaintext without an identity. */
+static void an_enrolled_pod_unknown_to_the_snapshot_waits(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 1;
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.9"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_WAIT);
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.9"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_WAIT);
+	/* A known mesh pod to a mesh pod: HBONE. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_true(r.hbone);
 	model_free(m);
 }
 
@@ -168,6 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(enrolled_pod_to_pod_connects_from_its_own_ip),
 		cmocka_unit_test(non_enrolled_or_foreign_sources_are_refused),
+		cmocka_unit_test(an_enrolled_pod_unknown_to_the_snapshot_waits),
 		cmocka_unit_test(vip_picks_a_ready_endpoint_and_its_named_port),
 		cmocka_unit_test(vip_without_endpoints_is_refused_and_hairpin_does_not_spoof),
 		cmocka_unit_test(inbound_only_to_enrolled_local_pods),
