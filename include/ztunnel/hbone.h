@@ -49,6 +49,9 @@ int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct 
 const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const char *name);
 /* Server: the status for a request (200 opens the tunnel; others end it). */
 int hbone_respond(struct hbone_conn *c, int32_t stream, int status);
+/* The same with extra response headers (the 200's baggage). */
+int hbone_respond_headers(struct hbone_conn *c, int32_t stream, int status, const struct hbone_header *extra,
+			  size_t n_extra);
 
 /* Queues up to len bytes for the stream; returns how many were taken
  * (0: buffer full, wait), or -errno. */

@@ -22,6 +22,10 @@ struct hbone_header {
 
 #define HBONE_MAX_HEADERS 3
 
+/* baggage alone (present fields only); 0 when there is nothing to say.
+ * Also the 200 response's description of the destination (SPEC §2.4). */
+size_t hbone_baggage(const struct hbone_source_info *src, struct hbone_header *out);
+
 /* baggage (present fields only), forwarded (for="client"[;host=service])
  * and traceparent (random ids from rand_seed). Returns the count. */
 size_t hbone_request_headers(const struct hbone_source_info *src, const char *client_addr,

@@ -7,8 +7,9 @@
       mutual TLS to 127.0.0.1:PORT, check the server's SPIFFE SAN, open
       STREAMS CONNECT streams, send BYTES each, half-close, verify the echo
   h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY
-      one CONNECT to AUTHORITY (a live agent's 15008); print "status N" and,
-      on 200, the first line the target sent; exit 3 if TLS fails
+      one CONNECT to AUTHORITY (a live agent's 15008); print "status N", the
+      response's "baggage V" if any and, on 200, the first line the target
+      sent; exit 3 if TLS fails
 """
 import socket
 import ssl
@@ -173,8 +174,11 @@ def connect_once(host, port, cert_dir, root, authority):
                 break
             for ev in conn.receive_data(data):
                 if isinstance(ev, h2.events.ResponseReceived):
-                    status = dict(ev.headers)[b":status"]
+                    headers = dict(ev.headers)
+                    status = headers[b":status"]
                     print(f"status {status.decode()}", flush=True)
+                    if b"baggage" in headers:
+                        print(f"baggage {headers[b'baggage'].decode()}", flush=True)
                 elif isinstance(ev, h2.events.DataReceived):
                     conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                     line += ev.data

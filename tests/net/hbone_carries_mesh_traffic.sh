@@ -6,7 +6,8 @@
 # the pooled connection.
 # Non-mesh destinations are passthrough, non-mesh clients reach mesh pods
 # in plaintext. An independent HBONE client (Python ssl + h2) against the
-# live 15008: the pod it connected for answers; another pod (local or not)
+# live 15008: the pod it connected for answers (200 with the destination's
+# baggage, SPEC 2.4); another pod (local or not)
 # is 400, ztunnel's own ports 503, an untrusted certificate fails TLS.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -91,7 +92,8 @@ h2peer() { # FROM_POD TO_POD CERT_DIR AUTHORITY
 }
 out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n1-p1):7000")
 [ "$out" = "status 200
-from=$(ip_of n2-p2)" ] || fail "CONNECT to the pod itself: $out"
+baggage k8s.namespace.name=mesh,k8s.pod.name=n1-p1,service.name=n1-p1,service.version=latest
+from=$(ip_of n2-p2)" ] || fail "CONNECT to the pod itself (200, response baggage, the pod sees the client): $out"
 out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n1-p2):7000")
 [ "$out" = "status 400" ] || fail "CONNECT to another local pod: $out"
 out=$(h2peer n2-p2 n1-p1 "$client" "$(ip_of n2-p2):7000")

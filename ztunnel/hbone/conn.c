@@ -296,13 +296,23 @@ int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct 
 
 int hbone_respond(struct hbone_conn *c, int32_t stream, int status)
 {
+	return hbone_respond_headers(c, stream, status, NULL, 0);
+}
+
+int hbone_respond_headers(struct hbone_conn *c, int32_t stream, int status, const struct hbone_header *extra,
+			  size_t n_extra)
+{
 	char code[4];
 	snprintf(code, sizeof(code), "%03d", status);
-	nghttp2_nv nva[] = { NV(":status", code) };
+	nghttp2_nv nva[1 + HBONE_MAX_HEADERS] = { NV(":status", code) };
 	nghttp2_data_provider prd = { .read_callback = read_data };
+	size_t n = 1;
 
+	for (size_t i = 0; i < n_extra && n < sizeof(nva) / sizeof(nva[0]); i++, n++)
+		nva[n] = (nghttp2_nv){ (uint8_t *)extra[i].name, (uint8_t *)extra[i].value,
+				       strlen(extra[i].name), strlen(extra[i].value), NGHTTP2_NV_FLAG_NONE };
 	/* Errors are header-only with END_STREAM (SPEC §2.4). */
-	return nghttp2_submit_response(c->ng, stream, nva, 1, status == 200 ? &prd : NULL) ? -EPROTO : 0;
+	return nghttp2_submit_response(c->ng, stream, nva, n, status == 200 ? &prd : NULL) ? -EPROTO : 0;
 }
 
 ssize_t hbone_send(struct hbone_conn *c, int32_t stream, const void *data, size_t len)

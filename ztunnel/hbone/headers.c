@@ -13,29 +13,35 @@ static void add_pair(char *buf, size_t size, const char *key, const char *value)
 	snprintf(buf + len, size - len, "%s%s=%s", len ? "," : "", key, value);
 }
 
+size_t hbone_baggage(const struct hbone_source_info *src, struct hbone_header *out)
+{
+	char key[64], *b = out->value;
+
+	b[0] = '\0';
+	add_pair(b, sizeof(out->value), "k8s.cluster.name", src->cluster);
+	add_pair(b, sizeof(out->value), "k8s.namespace.name", src->namespace);
+	if (src->workload_type && src->workload_name) {
+		snprintf(key, sizeof(key), "k8s.%s.name", src->workload_type);
+		add_pair(b, sizeof(out->value), key, src->workload_name);
+	}
+	add_pair(b, sizeof(out->value), "service.name", src->canonical_name);
+	add_pair(b, sizeof(out->value), "service.version", src->canonical_revision);
+	add_pair(b, sizeof(out->value), "cloud.region", src->region);
+	add_pair(b, sizeof(out->value), "cloud.availability_zone", src->zone);
+	if (!b[0])
+		return 0;
+	strcpy(out->name, "baggage");
+	return 1;
+}
+
 size_t hbone_request_headers(const struct hbone_source_info *src, const char *client_addr,
 			     const char *service_host, unsigned *rand_seed,
 			     struct hbone_header out[HBONE_MAX_HEADERS])
 {
 	size_t n = 0;
-	char key[64];
 
-	if (src) {
-		char *b = out[n].value;
-		b[0] = '\0';
-		add_pair(b, sizeof(out[n].value), "k8s.cluster.name", src->cluster);
-		add_pair(b, sizeof(out[n].value), "k8s.namespace.name", src->namespace);
-		if (src->workload_type && src->workload_name) {
-			snprintf(key, sizeof(key), "k8s.%s.name", src->workload_type);
-			add_pair(b, sizeof(out[n].value), key, src->workload_name);
-		}
-		add_pair(b, sizeof(out[n].value), "service.name", src->canonical_name);
-		add_pair(b, sizeof(out[n].value), "service.version", src->canonical_revision);
-		add_pair(b, sizeof(out[n].value), "cloud.region", src->region);
-		add_pair(b, sizeof(out[n].value), "cloud.availability_zone", src->zone);
-		if (b[0])
-			strcpy(out[n++].name, "baggage");
-	}
+	if (src)
+		n += hbone_baggage(src, &out[n]);
 	if (client_addr) {
 		snprintf(out[n].value, sizeof(out[n].value), "for=\"%s\"%s%s", client_addr,
 			 service_host && *service_host ? ";host=" : "", service_host ? service_host : "");

@@ -73,7 +73,8 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 	} else if (!l) {
 		tunnel_abort(t, "HBONE stream gone", false);
 	} else {
-		hbone_respond(l->h2, t->id, 200);
+		/* ENABLE_RESPONSE_BAGGAGE (default on): who answered. */
+		hbone_respond_headers(l->h2, t->id, 200, t->hdrs, t->n_hdrs);
 		tunnel_opened(t);
 		link_flush(l);
 	}
@@ -129,6 +130,16 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	const struct zt_workload *dst = m ? model_workload_by_ip(m, &a) : NULL;
 	if (dst && dst->identity)
 		snprintf(ci.dst_identity, sizeof(ci.dst_identity), "%s", dst->identity);
+	struct hbone_header baggage;
+	size_t n_baggage = 0;
+	if (dst) {
+		struct hbone_source_info di = {
+			.namespace = dst->namespace, .workload_type = dst->workload_type,
+			.workload_name = dst->workload_name, .canonical_name = dst->canonical_name,
+			.canonical_revision = dst->canonical_revision,
+		};
+		n_baggage = hbone_baggage(&di, &baggage);
+	}
 	struct authz_decision d;
 	char why[300];
 	bool allowed = authorize_inbound(w, m, &ci, &d, why, sizeof(why));
@@ -156,6 +167,8 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	atomic_fetch_add(&p->stats.accepted[PROXY_INBOUND_HBONE], 1);
 	atomic_fetch_add(&p->stats.active, 1);
 	atomic_fetch_add(&p->stats.hbone_streams[1], 1);
+	if (n_baggage)
+		t->hdrs[t->n_hdrs++] = baggage;
 	link_attach(l, t);
 	t->id = stream;
 	hbone_set_user(l->h2, stream, t);
