@@ -114,6 +114,7 @@ struct link {
 	int pending;              /* ring operations and holds */
 	bool server, connected, handshaken, dead, draining;
 	bool orphaned; /* its dialer left before the handshake */
+	bool awaiting_cert; /* server: the pod's certificate is being issued */
 	bool in_recv, in_send, busy, want_flush;
 	struct tls_session *tls;
 	struct hbone_conn *h2;

@@ -23,6 +23,7 @@
 #define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
 #define PING_TIMEOUT_MS 20000
 #define HANDSHAKE_TIMEOUT_MS 10000
+#define WAIT_FOR_CERT_MS 5000         /* SPEC §3.2: a local workload gets 5 s to appear */
 
 static void link_fail(struct link *l, const char *why);
 static void arm_recv(struct link *l);
@@ -467,50 +468,57 @@ fail:
 
 /* Server side: present the certificate of the pod the connection is for
  * (its original destination), require a client certificate of our trust
- * domain. */
-void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
-		      const struct sockaddr_in *local)
+ * domain. A pod whose certificate is still being issued keeps the client
+ * waiting (its ClientHello stays in the socket) for up to 5 s, retried on
+ * every tick. */
+static void serve(struct link *l)
 {
+	struct worker *w = l->w;
 	struct proxy *p = w->p;
-	char err[300] = "", dst[32];
+	char err[300] = "", uri[300] = "";
 	const char *why = NULL;
-	char uri[300] = "";
 
-	fmt_addr(local, dst, sizeof(dst));
 	const struct zt_model *m = state_read_lock(p->store);
 	struct zt_ip ip = { .family = AF_INET };
-	memcpy(ip.addr, &local->sin_addr.s_addr, 4);
+	memcpy(ip.addr, &l->local.sin_addr.s_addr, 4);
 	const struct zt_workload *wl = m ? model_workload_by_ip(m, &ip) : NULL;
-	if (!local_enrolled(w, local->sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
+	if (!local_enrolled(w, l->local.sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
 		why = "destination is not an enrolled pod of this node";
 	else
 		snprintf(uri, sizeof(uri), "%s", wl->identity);
 	state_read_unlock();
 	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
+	l->awaiting_cert = !why && !ctx && now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
+	if (l->awaiting_cert)
+		return;
 	if (!why && !ctx)
 		why = err;
-	struct link *l = why ? NULL : link_new(w, true, fd);
-	if (l && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0) {
-		l->fd = -1;
-		l->dead = true;
-		l->pending = 1;
-		put(l);
-		l = NULL;
+	else if (!why && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0)
 		why = "out of memory";
+	if (why) {
+		snprintf(l->detail, sizeof(l->detail), "refused: %s", why);
+		link_fail(l, l->detail);
+		return;
 	}
+	start(l);
+}
+
+void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
+		      const struct sockaddr_in *local)
+{
+	struct link *l = link_new(w, true, fd);
+
 	if (!l) {
-		char src[32];
-		fmt_addr(peer, src, sizeof(src));
-		atomic_fetch_add(&p->stats.hbone_failed[1], 1);
-		log_warn("inbound HBONE connection refused", LF_STR("src.addr", src), LF_STR("dst.addr", dst),
-			 LF_STR("error", why ? why : "out of memory"));
+		log_error("out of memory: inbound HBONE connection reset");
 		reset_socket(fd);
 		close(fd);
 		return;
 	}
 	l->peer = *peer;
 	l->local = *local;
-	start(l);
+	hold(l);
+	serve(l);
+	put(l);
 }
 
 void link_accept(struct worker *w, int fd)
@@ -547,6 +555,8 @@ void links_tick(struct worker *w)
 		if (l->dead)
 			continue;
 		hold(l);
+		if (l->awaiting_cert)
+			serve(l);
 		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
 			/* acknowledged: the next one in 10 s */
 			l->ping_deadline_ms = 0;
