@@ -129,7 +129,7 @@ check_tcp_bytes() { # NAME FROM TO PORT BYTES
 assert_agents_clean() {
   local f
   for f in "$(info "$1" | jq -r .stateDir)"/nodes/*/agent.log; do
-    if grep -q 'AddressSanitizer\|runtime error:\|LeakSanitizer' "$f"; then
+    if grep -q 'AddressSanitizer\|runtime error:\|LeakSanitizer\|ThreadSanitizer' "$f"; then
       cat "$f" >&2
       fail "sanitizer finding in $f"
     fi
