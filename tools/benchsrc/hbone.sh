@@ -2,7 +2,8 @@
 # tools/bench hbone [SECONDS]: see tools/bench --help (ZT_BENCH_AGENT_ARGS adds
 # agent flags, e.g. "--worker-threads 1"). Every figure of a run
 # comes from the same cluster, the same pods and the same client/server
-# programs; only the path differs.
+# programs; only the path differs. Also: the memory an idle tunnelled
+# connection costs each agent (RSS with 1,000 held open).
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 secs=${1:-5}
@@ -97,7 +98,23 @@ measure() { # LABEL SRC_POD IP PORT_ECHO PORT_IPERF
   measure ztunnel n1-p1 "$(ip_of n2-p1)" 7000 5201
 } > "$work/results"
 
+# Memory an idle tunnelled connection costs each agent: 1,000 connections
+# opened and held, RSS read before and during.
+state=$(jq -r .stateDir <<<"$info")
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(cat "$state/nodes/$1/agent.pid")/status"; }
+idle=1000
+r1=$(rss_kb n1) r2=$(rss_kb n2)
+echo_py="$top/tests/net/tcp_echo.py"
+bg in_ns "$(ns_of n2-p1)" python3 "$echo_py" serve 7300
+sleep 0.5
+in_ns "$(ns_of n1-p1)" python3 "$echo_py" parallel "$(ip_of n2-p1)" 7300 "$idle" 4 > "$work/idle" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do grep -q "connections open" "$work/idle" && break; sleep 0.1; done
+sleep 0.5
+printf 'idle %s %s\n' "$(( ($(rss_kb n1) - r1) * 1024 / idle ))" "$(( ($(rss_kb n2) - r2) * 1024 / idle ))" >> "$work/results"
+
 awk -v secs="$secs" '
+  $1 == "idle" { idle1 = $2; idle2 = $3; next }
   { gbps[$1] = $2; lat[$1] = $3; cps[$1] = $4 }
   END {
     printf "cross-node pod -> pod, %s s per figure, %s\n\n", secs, "release build"
@@ -110,4 +127,5 @@ awk -v secs="$secs" '
     printf "%-48s %8.2f %8s\n", "throughput ztunnel / direct", gbps["ztunnel"] / gbps["direct"], ">= 0.5"
     printf "%-48s %8.2f %8s\n", "added p50 latency ztunnel / stunnel", (added_s > 0 ? added_z / added_s : 0), "<= 0.6"
     printf "%-48s %8.2f %8s\n", "new connections/s ztunnel / stunnel", cps["ztunnel"] / cps["stunnel"], ">= 10"
+    printf "\nidle tunnelled connection (1,000 held): %d bytes in the source agent, %d in the destination agent\n", idle1, idle2
   }' "$work/results"

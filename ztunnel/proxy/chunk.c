@@ -1,5 +1,6 @@
 /* Fixed-size buffers for bytes in transit, recycled per worker so a busy
- * tunnel does not go through malloc for every record. */
+ * tunnel does not go through malloc for every record, and receive buffers
+ * that only hold one while the connection moves bulk. */
 #include "conn.h"
 
 #include <stdlib.h>
@@ -32,4 +33,28 @@ void chunk_put(struct worker *w, struct chunk *c)
 	} else {
 		free(c);
 	}
+}
+
+uint8_t *rxbuf_get(struct worker *w, struct rxbuf *b, uint32_t *cap)
+{
+	if (!b->bulk) {
+		rxbuf_release(w, b);
+		*cap = RX_SMALL;
+		return b->small;
+	}
+	if (!b->chunk && !(b->chunk = chunk_get(w)))
+		return NULL;
+	*cap = RELAY_BUF;
+	return b->chunk->data;
+}
+
+void rxbuf_filled(struct rxbuf *b, uint32_t n, uint32_t cap)
+{
+	b->bulk = n == cap;
+}
+
+void rxbuf_release(struct worker *w, struct rxbuf *b)
+{
+	chunk_put(w, b->chunk);
+	b->chunk = NULL;
 }

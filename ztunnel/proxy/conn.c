@@ -77,8 +77,10 @@ static struct conn *conn_alloc(struct worker *w)
 	} else if (!(c = malloc(sizeof(*c)))) {
 		return NULL;
 	}
-	/* Everything but the buffers. */
-	memset(c, 0, offsetof(struct conn, bufs));
+	/* Everything but the inline receive buffers. */
+	memset(c, 0, offsetof(struct conn, rx));
+	c->rx[0].chunk = c->rx[1].chunk = NULL;
+	c->rx[0].bulk = c->rx[1].bulk = false;
 	c->w = w;
 	w->n_conns++;
 	return c;
@@ -119,6 +121,8 @@ static void conn_finish(struct conn *c)
 		close(c->cfd);
 	if (c->ufd >= 0)
 		close(c->ufd);
+	rxbuf_release(c->w, &c->rx[0]);
+	rxbuf_release(c->w, &c->rx[1]);
 	c->info.bytes_up = c->h[0].bytes;
 	c->info.bytes_down = c->h[1].bytes;
 	conn_log(c->w, &c->info);
@@ -226,6 +230,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		op_done(c);
 		return;
 	}
+	rxbuf_filled(&c->rx[h - c->h], (uint32_t)res, h->cap);
 	h->len = (uint32_t)res;
 	h->off = 0;
 	h->in_send = true;
@@ -236,9 +241,13 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 
 static void submit_recv(struct conn *c, struct half *h)
 {
+	if (!(h->buf = rxbuf_get(c->w, &c->rx[h - c->h], &h->cap))) {
+		conn_abort(c, "out of memory");
+		return;
+	}
 	h->in_recv = true;
 	c->pending++;
-	io_uring_prep_recv(loop_sqe(&c->w->loop, &h->recv_op), h->from, h->buf, RELAY_BUF, 0);
+	io_uring_prep_recv(loop_sqe(&c->w->loop, &h->recv_op), h->from, h->buf, h->cap, 0);
 }
 
 static void start_relay(struct conn *c)
@@ -250,7 +259,7 @@ static void start_relay(struct conn *c)
 		h->shut_op.fn = on_shutdown;
 		h->from = i == 0 ? c->cfd : c->ufd;
 		h->to = i == 0 ? c->ufd : c->cfd;
-		h->buf = c->bufs[i];
+		h->buf = NULL;
 		h->conn = c;
 		submit_recv(c, h);
 	}

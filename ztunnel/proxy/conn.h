@@ -23,15 +23,33 @@ struct proxy;
 struct worker;
 struct link;
 
+/* Received bytes waiting to be written to a socket, from the worker's pool. */
+struct chunk {
+	struct chunk *next;
+	uint32_t len, off;
+	uint8_t data[RELAY_BUF];
+};
+
+/* A socket's receive buffer: 2 KiB inside the connection while it is
+ * quiet, a pooled 64 KiB chunk while it moves bulk (the last read filled
+ * the buffer). An idle connection holds no chunk. Switch only between
+ * reads, never while the kernel or a send uses the buffer. */
+#define RX_SMALL 2048
+struct rxbuf {
+	struct chunk *chunk;
+	bool bulk;
+	uint8_t small[RX_SMALL];
+};
+
 /* One direction of the relay: bytes read from `from`, written to `to`. */
 struct half {
 	struct op recv_op, send_op, shut_op;
 	struct conn *conn;
 	int from, to;
-	uint32_t len, off;
+	uint32_t len, off, cap;
 	bool in_recv, in_send, eof, write_closed;
 	uint64_t bytes;
-	char *buf;
+	uint8_t *buf;
 };
 
 /* What the access log says about a connection (SPEC.md §6.2). */
@@ -71,15 +89,9 @@ struct conn {
 	struct watch watch;
 	int pending;      /* operations in flight */
 	bool aborting, connected;
-	char bufs[2][RELAY_BUF];
+	struct rxbuf rx[2]; /* last: conn_alloc clears everything before them */
 };
 
-/* Received bytes waiting to be written to a socket, from the worker's pool. */
-struct chunk {
-	struct chunk *next;
-	uint32_t len, off;
-	uint8_t data[RELAY_BUF];
-};
 
 /* A TCP connection carried in one HBONE stream: the client socket of an
  * outbound tunnel or the upstream socket of an inbound one. */
@@ -96,7 +108,9 @@ struct tunnel {
 	bool in_recv, in_send, in_shut, in_connect;
 	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
 	struct __kernel_timespec timeout;
-	struct chunk *up;            /* fd -> stream */
+	struct rxbuf up;             /* fd -> stream */
+	uint8_t *ubuf;               /* the bytes of the last read: up's buffer */
+	uint32_t ulen, uoff, ucap;
 	struct chunk *down, *down_tail; /* stream -> fd */
 	uint32_t in_flight;
 	struct conn_info info;
@@ -218,6 +232,11 @@ void watch_retry(struct worker *w);
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);
 void chunk_put(struct worker *w, struct chunk *c);
+/* The buffer for the next read (NULL: out of memory) and its size. */
+uint8_t *rxbuf_get(struct worker *w, struct rxbuf *b, uint32_t *cap);
+/* A read of n bytes into a buffer of cap: bulk when it filled it. */
+void rxbuf_filled(struct rxbuf *b, uint32_t n, uint32_t cap);
+void rxbuf_release(struct worker *w, struct rxbuf *b);
 
 /* tls_cache.c: NULL (err says why) when no usable certificate. */
 struct tls_ctx *tls_cache_get(struct worker *w, const char *uri, bool server, char *err, size_t err_size);

@@ -54,7 +54,7 @@ static void finish(struct tunnel *t)
 	watch_del(w, &t->watch);
 	if (t->fd >= 0)
 		close(t->fd);
-	chunk_put(w, t->up);
+	rxbuf_release(w, &t->up);
 	while (t->down) {
 		struct chunk *c = t->down;
 		t->down = c->next;
@@ -128,14 +128,13 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 
 static void push_up(struct tunnel *t)
 {
-	struct chunk *c = t->up;
-	ssize_t n = hbone_send(t->link->h2, t->id, c->data + c->off, c->len - c->off);
+	ssize_t n = hbone_send(t->link->h2, t->id, t->ubuf + t->uoff, t->ulen - t->uoff);
 
 	if (n < 0)
 		return tunnel_abort(t, "HBONE stream closed while sending", true);
-	c->off += (uint32_t)n;
+	t->uoff += (uint32_t)n;
 	*to_stream_bytes(t) += (uint64_t)n;
-	t->blocked = c->off < c->len;
+	t->blocked = t->uoff < t->ulen;
 	if (!t->blocked)
 		arm_fd_recv(t);
 }
@@ -163,8 +162,9 @@ static void on_fd_recv(struct op *op, int res, uint32_t flags)
 		hbone_close_write(t->link->h2, t->id);
 		flush(t);
 	} else {
-		t->up->len = (uint32_t)res;
-		t->up->off = 0;
+		rxbuf_filled(&t->up, (uint32_t)res, t->ucap);
+		t->ulen = (uint32_t)res;
+		t->uoff = 0;
 		push_up(t);
 		flush(t);
 	}
@@ -175,11 +175,11 @@ static void arm_fd_recv(struct tunnel *t)
 {
 	if (t->in_recv || t->fd_eof || t->aborting)
 		return;
-	if (!t->up && !(t->up = chunk_get(t->w)))
+	if (!(t->ubuf = rxbuf_get(t->w, &t->up, &t->ucap)))
 		return tunnel_abort(t, "out of memory", true);
 	t->in_recv = true;
 	hold(t);
-	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->up->data, RELAY_BUF, 0);
+	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->ubuf, t->ucap, 0);
 }
 
 /* ---- stream -> socket ---- */
