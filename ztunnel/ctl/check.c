@@ -4,6 +4,7 @@
 #include "ctl.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,21 +160,13 @@ int ctl_check(int argc, char **argv)
 		check_usage(stderr);
 		return 2;
 	}
-	char *text = NULL;
-	size_t len = 0;
-	int r = state_read_file(snap, &text, &len);
-	if (r < 0) {
-		fprintf(stderr, "error: %s: %s\n", snap, strerror(-r));
-		return 2;
-	}
 	struct zt_diags diags;
-	struct zt_model *m = NULL;
-	diags_init(&diags);
-	r = snapshot_build(text, len, &so, &m, &diags);
-	free(text);
+	struct zt_model *m;
+	int r = ctl_build_snapshot(snap, &so, &m, &diags);
 	if (r < 0) {
 		diags_print(&diags, stderr);
-		fprintf(stderr, "error: %s is rejected (the agent would keep its previous snapshot)\n", snap);
+		if (r == -EINVAL)
+			fprintf(stderr, "error: %s is rejected (the agent would keep its previous snapshot)\n", snap);
 		diags_release(&diags);
 		return 2;
 	}

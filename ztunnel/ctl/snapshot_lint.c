@@ -1,6 +1,7 @@
 /* ztunnel-ctl snapshot lint: the agent's snapshot validation, offline. */
 #include "ctl.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,24 @@ static void lint_usage(FILE *out)
 		"           denies all in its scope, PeerAuthentication becomes STRICT)\n"
 		"  warning  applied, but not everything as written\n"
 		"Exit status: 0 clean or warnings only, 1 errors or invalid objects, 2 usage.\n");
+}
+
+int ctl_build_snapshot(const char *path, const struct snapshot_opts *so, struct zt_model **m,
+		       struct zt_diags *diags)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = state_read_file(path, &text, &len);
+
+	*m = NULL;
+	diags_init(diags);
+	if (r < 0) {
+		fprintf(stderr, "error: %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	r = snapshot_build(text, len, so, m, diags);
+	free(text);
+	return r < 0 ? -EINVAL : 0;
 }
 
 int ctl_snapshot(int argc, char **argv)
@@ -53,18 +72,13 @@ int ctl_snapshot(int argc, char **argv)
 		return 2;
 	}
 	const char *path = argv[optind];
-	char *text = NULL;
-	size_t len = 0;
-	int r = state_read_file(path, &text, &len);
-	if (r < 0) {
-		fprintf(stderr, "error: %s: %s\n", path, strerror(-r));
+	struct zt_diags diags;
+	struct zt_model *m;
+	int r = ctl_build_snapshot(path, &so, &m, &diags);
+	if (r < 0 && r != -EINVAL) {
+		diags_release(&diags);
 		return 1;
 	}
-	struct zt_diags diags;
-	struct zt_model *m = NULL;
-	diags_init(&diags);
-	r = snapshot_build(text, len, &so, &m, &diags);
-	free(text);
 	diags_print(&diags, stdout);
 	if (m)
 		printf("%s: %u namespaces, %u pods (%u enrolled), %u services, %u authorization "
