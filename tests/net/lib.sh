@@ -144,12 +144,14 @@ new_ca() {
 }
 
 # mesh_cluster_up NAME SPEC_FILE [tools/cluster up args...]: agents issuing
-# identities from a new local CA ($cadir), so mesh traffic is HBONE.
+# identities from a new local CA ($cadir), so mesh traffic is HBONE; more
+# agent flags in $agent_extra.
 mesh_cluster_up() {
   local name=$1 spec=$2
   shift 2
   new_ca
-  cluster_up_agents "$name" "$spec" "$@" --agent-args "--identity-provider local-ca --ca-dir $cadir"
+  cluster_up_agents "$name" "$spec" "$@" \
+    --agent-args "--identity-provider local-ca --ca-dir $cadir${agent_extra:+ $agent_extra}"
 }
 
 # wait_count_log NAME NODE PATTERN N: until the node logged PATTERN N times

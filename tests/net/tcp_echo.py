@@ -12,6 +12,8 @@
   tcp_echo.py reset-server PORT
       accept forever; read one chunk from each connection, then reset it
       (SO_LINGER 0)
+  tcp_echo.py stall PORT
+      accept forever and never read (the sender's buffers fill up)
   tcp_echo.py expect-reset IP PORT
       connect, send, exit 0 only if the connection is reset (not closed)
   tcp_echo.py many IP PORT COUNT
@@ -115,6 +117,14 @@ def reset_server(port):
         conn.recv(65536)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
+
+
+def stall(port):
+    srv = listen_on(port)
+    held = []
+    while True:
+        conn, _ = srv.accept()
+        held.append(conn)
 
 
 def expect_reset(ip, port):
@@ -260,6 +270,8 @@ if __name__ == "__main__":
         expect_fail(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
     elif cmd == "reset-server":
         reset_server(int(args[0]))
+    elif cmd == "stall":
+        stall(int(args[0]))
     elif cmd == "expect-reset":
         expect_reset(args[0], int(args[1]))
     elif cmd == "many":

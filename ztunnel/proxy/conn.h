@@ -113,6 +113,9 @@ struct tunnel {
 	uint32_t ulen, uoff, ucap;
 	struct chunk *down, *down_tail; /* stream -> fd */
 	uint32_t in_flight;
+	/* Received DATA not yet written to the socket, so not yet given back
+	 * to the peer's window; given back at once when the stream goes. */
+	uint64_t down_unacked;
 	struct conn_info info;
 	struct watch watch;
 	char authority[64];

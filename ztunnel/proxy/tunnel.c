@@ -91,6 +91,17 @@ static void flush(struct tunnel *t)
 		link_flush(t->link);
 }
 
+/* Bytes that will never be written (or not while the stream exists) go
+ * back to the connection's window now: otherwise every stream that ends
+ * with data queued would shrink the HBONE connection's window for good
+ * and a pooled connection would eventually stall. */
+static void release_window(struct tunnel *t)
+{
+	if (t->link && t->id && t->down_unacked)
+		hbone_consumed(t->link->h2, t->id, t->down_unacked);
+	t->down_unacked = 0;
+}
+
 /* Leaves the stream (RST_STREAM if rst_stream) and RSTs the socket. */
 void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 {
@@ -104,6 +115,7 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 		t->info.error = why;
 	if (l) {
 		link_hold(l);
+		release_window(t);
 		if (t->id) {
 			if (rst_stream)
 				hbone_reset(l->h2, t->id);
@@ -207,8 +219,9 @@ static void on_fd_send(struct op *op, int res, uint32_t flags)
 	} else {
 		t->down->off += (uint32_t)res;
 		*to_fd_bytes(t) += (uint64_t)res;
-		if (t->link && t->id) {
+		if (t->link && t->id && t->down_unacked >= (uint64_t)res) {
 			hbone_consumed(t->link->h2, t->id, (size_t)res);
+			t->down_unacked -= (uint64_t)res;
 			flush(t);
 		}
 		kick_send(t);
@@ -250,6 +263,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 		hbone_consumed(l->h2, id, len);
 		return;
 	}
+	t->down_unacked += len;
 	while (len) {
 		struct chunk *c = t->down_tail;
 		if (!c || c->len == RELAY_BUF) {
@@ -289,6 +303,7 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 	if (!t)
 		return;
 	hold(t);
+	release_window(t);
 	hbone_set_user(l->h2, id, NULL);
 	link_detach(l, t);
 	if (code)
