@@ -83,4 +83,13 @@ uint32_t hbone_peer_max_streams(struct hbone_conn *c);
 /* Neither side has anything left to say (after GOAWAY or a fatal error). */
 bool hbone_done(struct hbone_conn *c);
 
+/* A client connection can open 2^30 streams in its life: a busy pooled
+ * connection that never idles would reach that in hours at high rates.
+ * True once fewer than HBONE_ID_RESERVE are left: time to retire it. */
+#define HBONE_LAST_STREAM_ID 0x7fffffffu
+#define HBONE_ID_RESERVE 4096u
+bool hbone_ids_running_out(struct hbone_conn *c);
+/* Tests: jump a client's next stream id forward. */
+int hbone_skip_stream_ids(struct hbone_conn *c, int32_t next);
+
 #endif

@@ -446,3 +446,13 @@ bool hbone_done(struct hbone_conn *c)
 {
 	return !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
 }
+
+bool hbone_ids_running_out(struct hbone_conn *c)
+{
+	return nghttp2_session_get_next_stream_id(c->ng) > HBONE_LAST_STREAM_ID - HBONE_ID_RESERVE;
+}
+
+int hbone_skip_stream_ids(struct hbone_conn *c, int32_t next)
+{
+	return nghttp2_session_set_next_stream_id(c->ng, next) ? -EINVAL : 0;
+}

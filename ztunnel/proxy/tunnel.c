@@ -325,6 +325,13 @@ static void open_stream(struct tunnel *t)
 	t->id = id;
 	hbone_set_user(l->h2, id, t);
 	atomic_fetch_add(&t->w->p->stats.hbone_streams[0], 1);
+	if (l->pooled && hbone_ids_running_out(l->h2)) {
+		/* It keeps serving its streams; the next checkout dials anew. */
+		hbone_pool_remove(&t->w->pool, l->pooled);
+		l->pooled = NULL;
+		t->reserved = false;
+		l->draining = true;
+	}
 	link_flush(l);
 }
 
