@@ -83,24 +83,39 @@ sleep 1
 in_ns "$(ns_of n1-p1)" "$tcp" rr "$(ip_of n2-p1)" 7000 100 64 >/dev/null ||
   { echo "bench hbone: the mesh path does not work" >&2; exit 1; }
 
-measure() { # LABEL SRC_POD IP PORT_ECHO PORT_IPERF
-  local ns gbps lat cps
-  ns=$(ns_of "$2")
-  gbps=$(in_ns "$ns" iperf3 -c "$3" -p "$5" -t "$secs" -J | jq '.end.sum_received.bits_per_second / 1e9')
-  sleep 0.5
-  lat=$(in_ns "$ns" "$tcp" rr "$3" "$4" 20000 64 | awk '{print $2}')
-  cps=$(in_ns "$ns" "$tcp" cps "$3" "$4" "$secs" | awk '{print $2}')
-  printf '%s %s %s %s\n' "$1" "$gbps" "$lat" "$cps"
+# CPU time (clock ticks, user + system) of the processes carrying a path.
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$t"
 }
+measure() { # LABEL SRC_POD IP PORT_ECHO PORT_IPERF [PID...]: the path's own processes
+  local label=$1 ns ip=$3 port=$4 iport=$5 json gbps lat cps c0 c1 cpu_gb
+  ns=$(ns_of "$2")
+  shift 5
+  c0=$(cpu_ticks "$@")
+  json=$(in_ns "$ns" iperf3 -c "$ip" -p "$iport" -t "$secs" -J)
+  c1=$(cpu_ticks "$@")
+  gbps=$(jq '.end.sum_received.bits_per_second / 1e9' <<<"$json")
+  # CPU seconds the path's middle boxes spent per GB carried (0: none).
+  cpu_gb=$(jq --argjson t "$((c1 - c0))" --argjson hz "$(getconf CLK_TCK)" \
+    '($t / $hz) / (.end.sum_received.bytes / 1e9)' <<<"$json")
+  sleep 0.5
+  lat=$(in_ns "$ns" "$tcp" rr "$ip" "$port" 20000 64 | awk '{print $2}')
+  cps=$(in_ns "$ns" "$tcp" cps "$ip" "$port" "$secs" | awk '{print $2}')
+  printf '%s %s %s %s %s\n' "$label" "$gbps" "$lat" "$cps" "$cpu_gb"
+}
+state=$(jq -r .stateDir <<<"$info")
+mapfile -t stunnels < <(pgrep -f "stunnel4 $work/")
+agents=("$(cat "$state/nodes/n1/agent.pid")" "$(cat "$state/nodes/n2/agent.pid")")
 {
   measure direct n1-p2 "$(ip_of n2-p2)" 7000 5201
-  measure stunnel n1-p2 "$n1" 9700 9701
-  measure ztunnel n1-p1 "$(ip_of n2-p1)" 7000 5201
+  measure stunnel n1-p2 "$n1" 9700 9701 "${stunnels[@]}"
+  measure ztunnel n1-p1 "$(ip_of n2-p1)" 7000 5201 "${agents[@]}"
 } > "$work/results"
 
 # Memory an idle tunnelled connection costs each agent: 1,000 connections
 # opened and held, RSS read before and during.
-state=$(jq -r .stateDir <<<"$info")
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(cat "$state/nodes/$1/agent.pid")/status"; }
 idle=1000
 r1=$(rss_kb n1) r2=$(rss_kb n2)
@@ -115,17 +130,18 @@ printf 'idle %s %s\n' "$(( ($(rss_kb n1) - r1) * 1024 / idle ))" "$(( ($(rss_kb 
 
 awk -v secs="$secs" '
   $1 == "idle" { idle1 = $2; idle2 = $3; next }
-  { gbps[$1] = $2; lat[$1] = $3; cps[$1] = $4 }
+  { gbps[$1] = $2; lat[$1] = $3; cps[$1] = $4; cpu[$1] = $5 }
   END {
     printf "cross-node pod -> pod, %s s per figure, %s\n\n", secs, "release build"
-    printf "%-9s %12s %14s %12s\n", "path", "Gbit/s", "p50 RR (us)", "conn/s"
+    printf "%-9s %12s %14s %12s %16s\n", "path", "Gbit/s", "p50 RR (us)", "conn/s", "proxy CPU s/GB"
     split("direct stunnel ztunnel", order, " ")
-    for (i = 1; i <= 3; i++) { p = order[i]; printf "%-9s %12.2f %14.1f %12.0f\n", p, gbps[p], lat[p], cps[p] }
+    for (i = 1; i <= 3; i++) { p = order[i]; printf "%-9s %12.2f %14.1f %12.0f %16.3f\n", p, gbps[p], lat[p], cps[p], cpu[p] }
     added_z = lat["ztunnel"] - lat["direct"]; added_s = lat["stunnel"] - lat["direct"]
     printf "\n%-48s %8s %8s\n", "target", "measured", "goal"
     printf "%-48s %8.2f %8s\n", "throughput ztunnel / stunnel", gbps["ztunnel"] / gbps["stunnel"], ">= 2.5"
     printf "%-48s %8.2f %8s\n", "throughput ztunnel / direct", gbps["ztunnel"] / gbps["direct"], ">= 0.5"
     printf "%-48s %8.2f %8s\n", "added p50 latency ztunnel / stunnel", (added_s > 0 ? added_z / added_s : 0), "<= 0.6"
     printf "%-48s %8.2f %8s\n", "new connections/s ztunnel / stunnel", cps["ztunnel"] / cps["stunnel"], ">= 10"
+    printf "%-48s %8.2f %8s\n", "proxy CPU per GB ztunnel / stunnel (both pairs)", cpu["ztunnel"] / cpu["stunnel"], "(lower)"
     printf "\nidle tunnelled connection (1,000 held): %d bytes in the source agent, %d in the destination agent\n", idle1, idle2
   }' "$work/results"
