@@ -47,6 +47,8 @@ ZT_MARKER=$marker check_tcp_bytes "$name" n1-p1 n2-p1 7000 10485760
 [ "$(stat "$name" n2 captured_inbound_hbone)" -gt "$h2" ] || fail "n2 did not capture the HBONE SYN on 15008"
 wait_log "$name" n1 '"dst.workload":"mesh/n2-p1".*"direction":"outbound","bytes_sent":10485760.*"protocol":"HBONE","src.identity":"'$web'","dst.identity":"spiffe://cluster.local/ns/mesh/sa/api"'
 wait_log "$name" n2 '"src.addr":"'"$(ip_of n1-p1)"':[0-9]*","src.workload":"mesh/n1-p1".*"direction":"inbound".*"bytes_recv":10485760.*"protocol":"HBONE","src.identity":"'$web'"'
+wait_log "$name" n1 '"msg":"HBONE connection established","peer":"'"$(ip_of n2-p1)"':15008","peer.identity":"spiffe://cluster.local/ns/mesh/sa/api","tls":"TLSv1.3","cipher":"TLS13-AES256-GCM-SHA384"'
+wait_log "$name" n2 '"msg":"HBONE connection accepted".*"peer.identity":"'$web'","tls":"TLSv1.3"'
 sleep 1 # the pooled connection outlives its stream (idle release after 5 min)
 est=$(ip netns exec "zt-$name-n1" ss -Htn state established dst "$(ip_of n2-p1)" dport = :15008)
 if [ -z "$est" ]; then

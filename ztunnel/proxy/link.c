@@ -241,7 +241,7 @@ static void handshake_done(struct link *l)
 	describe(l, peer, sizeof(peer));
 	if (pid)
 		spiffe_format(pid, id, sizeof(id));
-	log_debug(l->server ? "HBONE connection accepted" : "HBONE connection established",
+	log_info(l->server ? "HBONE connection accepted" : "HBONE connection established",
 		  LF_STR("peer", peer), LF_STR("peer.identity", id), LF_STR("tls", tls_version(l->tls)),
 		  LF_STR("cipher", tls_cipher(l->tls)));
 	if (!l->server) {
