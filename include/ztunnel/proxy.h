@@ -48,6 +48,9 @@ struct route {
 
 void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
 		    uint32_t dst_ip, uint16_t dst_port, unsigned *seed, struct route *out);
+/* 15001/15006/15008 (host order): as destinations they would loop
+ * through ourselves (SPEC §1 "illegal ports"). */
+bool route_reserved_port(uint16_t port);
 void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
 			 uint32_t dst_ip, uint16_t dst_port, struct route *out);
 
@@ -86,5 +89,7 @@ const struct proxy_stats *proxy_stats(const struct proxy *p);
 
 int proxy_listen_transparent(uint16_t port);
 int proxy_upstream_socket(uint32_t bind_ip);
+struct sockaddr_in;
+int proxy_socket_addrs(int fd, struct sockaddr_in *peer, struct sockaddr_in *local);
 
 #endif

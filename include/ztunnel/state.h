@@ -63,6 +63,8 @@ int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opt
 void model_free(struct zt_model *m);
 
 const struct zt_workload *model_workload_by_ip(const struct zt_model *m, const struct zt_ip *ip);
+/* The same for an IPv4 address in network order; NULL with no model. */
+const struct zt_workload *model_workload_by_v4(const struct zt_model *m, uint32_t ip);
 const struct zt_workload *model_workload_by_uid(const struct zt_model *m, const char *uid);
 /* Service owning VIP with a port `port`; NULL if the VIP is unknown or the
  * service has no such port. */

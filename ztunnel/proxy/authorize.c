@@ -41,12 +41,10 @@ static void describe(const struct authz_decision *d, char *buf, size_t size)
 bool authorize_inbound(struct worker *w, const struct zt_model *m, const struct conn_info *ci,
 		       struct authz_decision *d, char *why, size_t why_size)
 {
-	struct zt_ip ip = { .family = AF_INET };
 	struct authz_conn c;
 
 	(void)w;
-	memcpy(ip.addr, &ci->up.sin_addr.s_addr, 4);
-	const struct zt_workload *wl = m ? model_workload_by_ip(m, &ip) : NULL;
+	const struct zt_workload *wl = model_workload_by_v4(m, ci->up.sin_addr.s_addr);
 	if (!wl) {
 		/* Fail closed: no policy can be known for it. */
 		memset(d, 0, sizeof(*d));

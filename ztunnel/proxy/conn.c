@@ -37,7 +37,7 @@ void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
 	snprintf(buf, size, "%s:%u", ip, ntohs(a->sin_port));
 }
 
-static void name_of(const struct zt_workload *w, char *buf, size_t size)
+void workload_name(const struct zt_workload *w, char *buf, size_t size)
 {
 	if (w)
 		snprintf(buf, size, "%s/%s", w->namespace, w->name);
@@ -369,8 +369,8 @@ static void conn_route(struct conn *c)
 		watch_del(w, &c->watch);
 		c->watch.retry = NULL;
 	}
-	name_of(rt.src, ci->src_name, sizeof(ci->src_name));
-	name_of(rt.dst, ci->dst_name, sizeof(ci->dst_name));
+	workload_name(rt.src, ci->src_name, sizeof(ci->src_name));
+	workload_name(rt.dst, ci->dst_name, sizeof(ci->dst_name));
 	if (rt.service)
 		snprintf(ci->service, sizeof(ci->service), "%s", rt.service->hostname);
 	/* Without an identity provider nothing can be tunnelled (the agent
@@ -454,9 +454,7 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	c->cfd = cfd;
 	c->ufd = -1;
 	ci->start_ms = now_ms();
-	if (getpeername(cfd, (struct sockaddr *)&ci->src, &(socklen_t){ sizeof(ci->src) }) < 0 ||
-	    getsockname(cfd, (struct sockaddr *)&ci->dst, &(socklen_t){ sizeof(ci->dst) }) < 0 ||
-	    ci->src.sin_family != AF_INET)
+	if (proxy_socket_addrs(cfd, &ci->src, &ci->dst) < 0)
 		return refuse(c, "cannot read connection addresses");
 	conn_route(c);
 }

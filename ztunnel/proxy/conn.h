@@ -103,7 +103,6 @@ struct tunnel {
 	int fd;
 	int pending;           /* ring operations and holds */
 	bool reserved;         /* holds one of the pooled link's streams */
-	bool opened;           /* 200 sent or received */
 	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
 	bool in_recv, in_send, in_shut, in_connect;
 	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
@@ -112,7 +111,6 @@ struct tunnel {
 	uint8_t *ubuf;               /* the bytes of the last read: up's buffer */
 	uint32_t ulen, uoff, ucap;
 	struct chunk *down, *down_tail; /* stream -> fd */
-	uint32_t in_flight;
 	/* Received DATA not yet written to the socket, so not yet given back
 	 * to the peer's window; given back at once when the stream goes. */
 	uint64_t down_unacked;
@@ -214,6 +212,8 @@ void reset_socket(int fd);
 /* A socket error as the access log says it. */
 const char *errno_reason(int res);
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
+/* "namespace/name" of w, "" when unknown (the access log's workload). */
+void workload_name(const struct zt_workload *w, char *buf, size_t size);
 void conn_log(struct worker *w, const struct conn_info *ci);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst, const char *why);

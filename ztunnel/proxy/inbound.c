@@ -16,11 +16,6 @@
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
 
-static bool illegal_port(uint16_t port)
-{
-	return port == ZT_PORT_OUTBOUND || port == ZT_PORT_INBOUND_PLAIN || port == ZT_PORT_HBONE;
-}
-
 /* "10.1.2.3:8080" only: IPv6 capture is not proven yet (DESIGN.md §1). */
 static int parse_authority(const char *a, uint32_t *ip, uint16_t *port)
 {
@@ -90,15 +85,6 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 	tunnel_put(t);
 }
 
-static void name_ip(const struct zt_model *m, uint32_t ip, char *name, size_t size)
-{
-	struct zt_ip a = { .family = AF_INET };
-	memcpy(a.addr, &ip, 4);
-	const struct zt_workload *w = m ? model_workload_by_ip(m, &a) : NULL;
-	if (w)
-		snprintf(name, size, "%s/%s", w->namespace, w->name);
-}
-
 void inbound_request(void *ctx, int32_t stream, const char *authority)
 {
 	struct link *l = ctx;
@@ -119,15 +105,13 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	ci.up.sin_port = htons(port);
 	if (ip != l->local.sin_addr.s_addr)
 		return answer(l, stream, 400, &ci, "ip mismatch: CONNECT target is not the pod this connection is for");
-	if (illegal_port(port))
+	if (route_reserved_port(port))
 		return answer(l, stream, 503, &ci, "CONNECT target port is reserved for ztunnel");
 
 	const struct zt_model *m = state_read_lock(p->store);
-	name_ip(m, l->peer.sin_addr.s_addr, ci.src_name, sizeof(ci.src_name));
-	name_ip(m, ip, ci.dst_name, sizeof(ci.dst_name));
-	struct zt_ip a = { .family = AF_INET };
-	memcpy(a.addr, &ip, 4);
-	const struct zt_workload *dst = m ? model_workload_by_ip(m, &a) : NULL;
+	workload_name(model_workload_by_v4(m, l->peer.sin_addr.s_addr), ci.src_name, sizeof(ci.src_name));
+	const struct zt_workload *dst = model_workload_by_v4(m, ip);
+	workload_name(dst, ci.dst_name, sizeof(ci.dst_name));
 	if (dst && dst->identity)
 		snprintf(ci.dst_identity, sizeof(ci.dst_identity), "%s", dst->identity);
 	struct hbone_header baggage;

@@ -479,9 +479,7 @@ static void serve(struct link *l)
 	const char *why = NULL;
 
 	const struct zt_model *m = state_read_lock(p->store);
-	struct zt_ip ip = { .family = AF_INET };
-	memcpy(ip.addr, &l->local.sin_addr.s_addr, 4);
-	const struct zt_workload *wl = m ? model_workload_by_ip(m, &ip) : NULL;
+	const struct zt_workload *wl = model_workload_by_v4(m, l->local.sin_addr.s_addr);
 	if (!local_enrolled(w, l->local.sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
 		why = "destination is not an enrolled pod of this node";
 	else
@@ -525,9 +523,7 @@ void link_accept(struct worker *w, int fd)
 {
 	struct sockaddr_in peer, local;
 
-	if (getpeername(fd, (struct sockaddr *)&peer, &(socklen_t){ sizeof(peer) }) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&local, &(socklen_t){ sizeof(local) }) < 0 ||
-	    peer.sin_family != AF_INET) {
+	if (proxy_socket_addrs(fd, &peer, &local) < 0) {
 		reset_socket(fd);
 		close(fd);
 		return;

@@ -7,20 +7,9 @@
 #include <string.h>
 
 /* 15001/15006/15008 as destinations would loop through ourselves. */
-static bool illegal_port(uint16_t port_be)
+bool route_reserved_port(uint16_t port)
 {
-	uint16_t p = ntohs(port_be);
-	return p == ZT_PORT_OUTBOUND || p == ZT_PORT_INBOUND_PLAIN || p == ZT_PORT_HBONE;
-}
-
-static const struct zt_workload *workload_v4(const struct zt_model *m, uint32_t ip)
-{
-	struct zt_ip a = { .family = AF_INET };
-
-	if (!m)
-		return NULL;
-	memcpy(a.addr, &ip, 4);
-	return model_workload_by_ip(m, &a);
+	return port == ZT_PORT_OUTBOUND || port == ZT_PORT_INBOUND_PLAIN || port == ZT_PORT_HBONE;
 }
 
 static bool first_v4(const struct zt_workload *w, uint32_t *ip)
@@ -81,9 +70,9 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 	 * captured only for a VIP whose endpoints are in the mesh. */
 	if (!enrolled_src && !svc)
 		return refuse(out, "source is not an enrolled pod of this node");
-	if ((ntohl(dst_ip) >> 24) == 127 && illegal_port(dst_port))
+	if ((ntohl(dst_ip) >> 24) == 127 && route_reserved_port(ntohs(dst_port)))
 		return refuse(out, "attempted recursive call to ourselves");
-	out->src = workload_v4(m, src_ip);
+	out->src = model_workload_by_v4(m, src_ip);
 	if (enrolled_src && !out->src) {
 		/* Never plaintext for a mesh pod only because it is new. */
 		out->verdict = ROUTE_WAIT;
@@ -98,7 +87,7 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 		out->upstream_ip = dst_ip;
 		out->upstream_port = dst_port;
 	}
-	out->dst = workload_v4(m, out->upstream_ip);
+	out->dst = model_workload_by_v4(m, out->upstream_ip);
 	/* Mesh to mesh goes over HBONE (SPEC §3.1 step 6); a destination the
 	 * snapshot does not enroll is passthrough. */
 	out->hbone = out->src && out->dst && out->dst->enrolled && out->dst->identity;
@@ -116,10 +105,10 @@ void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx,
 	/* Never an open relay: only to an enrolled pod of this node. */
 	if (pods(ctx, dst_ip, &local) != 0 || !local.enrolled)
 		return refuse(out, "destination is not an enrolled pod of this node");
-	if (illegal_port(dst_port))
+	if (route_reserved_port(ntohs(dst_port)))
 		return refuse(out, "destination port is reserved for ztunnel");
-	out->src = workload_v4(m, src_ip);
-	out->dst = workload_v4(m, dst_ip);
+	out->src = model_workload_by_v4(m, src_ip);
+	out->dst = model_workload_by_v4(m, dst_ip);
 	out->upstream_ip = dst_ip;
 	out->upstream_port = dst_port;
 	out->bind_ip = src_ip == dst_ip ? 0 : src_ip;

@@ -38,6 +38,16 @@ fail:
 	return r;
 }
 
+/* An accepted socket's peer and original destination (its local address:
+ * the listeners are transparent); -EAFNOSUPPORT unless IPv4. */
+int proxy_socket_addrs(int fd, struct sockaddr_in *peer, struct sockaddr_in *local)
+{
+	if (getpeername(fd, (struct sockaddr *)peer, &(socklen_t){ sizeof(*peer) }) < 0 ||
+	    getsockname(fd, (struct sockaddr *)local, &(socklen_t){ sizeof(*local) }) < 0)
+		return -errno;
+	return peer->sin_family == AF_INET ? 0 : -EAFNOSUPPORT;
+}
+
 /* Upstream leg with the client pod's address as source (bind_ip), port
  * chosen by the kernel: reusing the client's port would collide in
  * conntrack (DESIGN.md §1). */

@@ -353,7 +353,7 @@ static void ev_response(void *ctx, int32_t id, int status)
 /* The stream is open both ways (200 sent or received): relay. */
 void tunnel_opened(struct tunnel *t)
 {
-	t->opened = t->connected = true;
+	t->connected = true;
 	arm_fd_recv(t);
 	kick_send(t);
 }

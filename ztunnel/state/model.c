@@ -81,6 +81,16 @@ const struct zt_workload *model_workload_by_ip(const struct zt_model *m, const s
 	return index_get(m->by_ip, ip, sizeof(*ip));
 }
 
+const struct zt_workload *model_workload_by_v4(const struct zt_model *m, uint32_t ip)
+{
+	struct zt_ip a = { .family = AF_INET };
+
+	if (!m)
+		return NULL;
+	memcpy(a.addr, &ip, 4);
+	return model_workload_by_ip(m, &a);
+}
+
 const struct zt_workload *model_workload_by_uid(const struct zt_model *m, const char *uid)
 {
 	return index_get(m->by_uid, uid, (uint32_t)strlen(uid));
