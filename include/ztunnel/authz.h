@@ -8,10 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ztunnel/identity.h"
 #include "ztunnel/policy-t.h"
 
-/* One inbound connection. peer is the client's SPIFFE id without the
- * "spiffe://" prefix ("td/ns/x/sa/y"), NULL for plaintext. */
+/* One inbound connection. peer is the client's SPIFFE id
+ * ("spiffe://td/ns/x/sa/y"), NULL for plaintext. */
 struct authz_conn {
 	const char *peer;
 	struct zt_ip src, dst;

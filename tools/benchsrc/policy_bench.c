@@ -105,9 +105,9 @@ static void run(const char *label, bool all_in_one, long iterations)
 	struct zt_ip ip = { .family = AF_INET };
 	inet_pton(AF_INET, "10.0.0.1", ip.addr);
 	const struct zt_workload *w = model_workload_by_ip(m, &ip);
-	char peers[64][80];
+	char peers[64][96];
 	for (int i = 0; i < 64; i++)
-		snprintf(peers[i], sizeof(peers[i]), "cluster.local/ns/x%d/sa/%s", i * 13 % 1000, i % 3 ? "a" : "b");
+		snprintf(peers[i], sizeof(peers[i]), "spiffe://cluster.local/ns/x%d/sa/%s", i * 13 % 1000, i % 3 ? "a" : "b");
 	struct authz_conn c = { .src = { .family = AF_INET }, .dst = ip };
 	struct authz_decision d;
 	long allowed = 0;

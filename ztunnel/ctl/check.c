@@ -88,7 +88,7 @@ static int decide(const struct zt_model *m, const struct zt_workload *src, const
 
 	(void)m;
 	if (hbone)
-		c.peer = src->identity + strlen("spiffe://");
+		c.peer = src->identity;
 	if (src)
 		printf("from %s/%s\n", src->namespace, src->name);
 	else

@@ -70,30 +70,40 @@ static bool any_port(const struct zt_port_list *l, uint16_t port)
 #define FIELD(pos, neg, test) \
 	(((pos).n == 0 || test(&(pos))) && ((neg).n == 0 || !test(&(neg))))
 
-/* The peer's parts: "td/ns/<ns>/sa/<sa>" -> ns and "ns/sa". */
+#define SPIFFE_SCHEME "spiffe://"
+
+/* What the rules compare: the principal (the SPIFFE id without its
+ * scheme, SPEC §5.2) and the namespace and service account that
+ * spiffe_parse takes from it; all empty for plaintext. */
 struct peer_parts {
-	struct str principal, ns, ns_sa;
-	char ns_buf[254];
-	char ns_sa_buf[510];
+	struct str principal, ns, sa;
+	struct spiffe_id id;
 };
 
 static void split_peer(const char *peer, struct peer_parts *p)
 {
-	p->principal = (struct str){ peer ? peer : "", peer ? strlen(peer) : 0 };
-	p->ns = (struct str){ p->ns_buf, 0 };
-	p->ns_sa = (struct str){ p->ns_sa_buf, 0 };
-	if (!peer)
-		return;
-	const char *ns = strstr(peer, "/ns/"), *sa = ns ? strstr(ns + 4, "/sa/") : NULL;
-	size_t ns_len = ns && sa ? (size_t)(sa - ns - 4) : 0, sa_len = sa ? strlen(sa + 4) : 0;
-	if (!ns || !sa || ns_len >= sizeof(p->ns_buf) || ns_len + 1 + sa_len >= sizeof(p->ns_sa_buf))
-		return;
-	memcpy(p->ns_buf, ns + 4, ns_len);
-	p->ns.n = ns_len;
-	memcpy(p->ns_sa_buf, ns + 4, ns_len);
-	p->ns_sa_buf[ns_len] = '/';
-	memcpy(p->ns_sa_buf + ns_len + 1, sa + 4, sa_len);
-	p->ns_sa.n = ns_len + 1 + sa_len;
+	bool spiffe = peer && !strncmp(peer, SPIFFE_SCHEME, strlen(SPIFFE_SCHEME));
+	const char *principal = spiffe ? peer + strlen(SPIFFE_SCHEME) : "";
+
+	p->principal = (struct str){ principal, strlen(principal) };
+	if (!spiffe || spiffe_parse(peer, &p->id) < 0)
+		p->id.ns[0] = p->id.sa[0] = '\0';
+	p->ns = (struct str){ p->id.ns, strlen(p->id.ns) };
+	p->sa = (struct str){ p->id.sa, strlen(p->id.sa) };
+}
+
+/* serviceAccounts entries are exact "ns/sa" (the trust domain ignored). */
+static bool any_service_account(const struct zt_str_list *l, const struct peer_parts *pp)
+{
+	size_t ns = pp->ns.n, sa = pp->sa.n;
+
+	for (uint32_t i = 0; ns && sa && i < l->n; i++) {
+		const struct zt_str_match *m = &l->items[i];
+		if (m->len == ns + 1 + sa && !memcmp(m->value, pp->ns.s, ns) && m->value[ns] == '/' &&
+		    !memcmp(m->value + ns + 1, pp->sa.s, sa))
+			return true;
+	}
+	return false;
 }
 
 static bool match_true(const struct zt_match *m, const struct peer_parts *pp, const struct authz_conn *c)
@@ -108,7 +118,7 @@ static bool match_true(const struct zt_match *m, const struct peer_parts *pp, co
 		return false; /* SPEC §5.2: an all-empty match is skipped */
 #define NS(l) any_str(l, &pp->ns)
 #define PR(l) any_str(l, &pp->principal)
-#define SA(l) any_str(l, &pp->ns_sa)
+#define SA(l) any_service_account(l, pp)
 #define SRC(l) any_cidr(l, &c->src)
 #define DST(l) any_cidr(l, &c->dst)
 #define PORT(l) any_port(l, c->dst_port)

@@ -11,8 +11,6 @@
 #include "ztunnel/authz.h"
 #include "ztunnel/log.h"
 
-#define SPIFFE_PREFIX "spiffe://"
-
 static const char *const direction_names[] = { "outbound", "inbound", "inbound" };
 
 static void conn_of(const struct conn_info *ci, struct authz_conn *c)
@@ -20,8 +18,7 @@ static void conn_of(const struct conn_info *ci, struct authz_conn *c)
 	const char *id = ci->src_identity;
 
 	memset(c, 0, sizeof(*c));
-	/* Principals are compared without the scheme (SPEC §5.2). */
-	c->peer = !strncmp(id, SPIFFE_PREFIX, strlen(SPIFFE_PREFIX)) ? id + strlen(SPIFFE_PREFIX) : NULL;
+	c->peer = id[0] ? id : NULL;
 	c->src.family = c->dst.family = AF_INET;
 	memcpy(c->src.addr, &ci->src.sin_addr.s_addr, 4);
 	memcpy(c->dst.addr, &ci->up.sin_addr.s_addr, 4);

@@ -246,9 +246,13 @@ static void conn_for(const struct tcase *tc, struct authz_conn *c)
 	c->src = ip4(alt ? "127.0.0.3" : "127.0.0.1");
 	c->dst = ip4(alt ? "127.0.0.4" : "127.0.0.2");
 	c->dst_port = tc->port ? tc->port : alt ? 9090 : 8080;
-	c->peer = tc->conn == 'P' ? NULL : alt ? "td-alt/ns/ns-alt/sa/sa=alt" : T_ID;
+	const char *peer = tc->conn == 'P' ? NULL : alt ? "td-alt/ns/ns-alt/sa/sa=alt" : T_ID;
+	static char uri[300];
 	if (tc->peer)
-		c->peer = strcmp(tc->peer, "-") ? tc->peer : NULL;
+		peer = strcmp(tc->peer, "-") ? tc->peer : NULL;
+	/* The cases name principals (the id without its scheme, SPEC 5.2). */
+	snprintf(uri, sizeof(uri), "spiffe://%s", peer ? peer : "");
+	c->peer = peer ? uri : NULL;
 }
 
 static void the_table(void **state)
