@@ -119,6 +119,10 @@ struct tunnel {
 	char authority[64];
 	struct hbone_header hdrs[HBONE_MAX_HEADERS];
 	size_t n_hdrs;
+	/* outbound */
+	struct hbone_pool_key key;
+	bool dialer; /* opened the link it waits on; its stream is reserved at handshake */
+	char error[160];
 };
 
 /* An HBONE connection: TCP + TLS 1.3 + HTTP/2, client or server. */

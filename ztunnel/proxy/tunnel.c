@@ -18,14 +18,6 @@
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
 
-struct tunnel_ext {
-	struct tunnel t;
-	struct hbone_pool_key key;
-	bool dialer; /* opened the link it waits on; its stream is reserved at handshake */
-	char error[160];
-};
-
-#define EXT(t) ((struct tunnel_ext *)(t))
 
 static void arm_fd_recv(struct tunnel *t);
 static void kick_send(struct tunnel *t);
@@ -62,7 +54,7 @@ static void finish(struct tunnel *t)
 	}
 	conn_log(w, &t->info);
 	w->n_conns--;
-	free(EXT(t));
+	free(t);
 }
 
 static void maybe_finish(struct tunnel *t)
@@ -121,7 +113,7 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 				hbone_reset(l->h2, t->id);
 			hbone_set_user(l->h2, t->id, NULL);
 		}
-		if (EXT(t)->dialer && !l->handshaken)
+		if (t->dialer && !l->handshaken)
 			l->orphaned = true; /* nobody takes the stream the pool reserves */
 		link_detach(l, t);
 		link_flush(l);
@@ -343,9 +335,9 @@ static void ev_response(void *ctx, int32_t id, int status)
 	if (!t)
 		return;
 	if (status != 200) {
-		snprintf(EXT(t)->error, sizeof(EXT(t)->error), "HBONE CONNECT refused by the destination: status %d%s",
+		snprintf(t->error, sizeof(t->error), "HBONE CONNECT refused by the destination: status %d%s",
 			 status, status == 401 ? " (denied by authorization policy)" : "");
-		return tunnel_abort(t, EXT(t)->error, true);
+		return tunnel_abort(t, t->error, true);
 	}
 	tunnel_opened(t);
 }
@@ -376,7 +368,6 @@ static void tunnel_retry(struct watch *wt)
 static void dispatch(struct tunnel *t)
 {
 	struct worker *w = t->w;
-	struct tunnel_ext *x = EXT(t);
 	struct hbone_pooled *pc;
 	struct spiffe_id expected;
 	char err[300];
@@ -391,28 +382,28 @@ static void dispatch(struct tunnel *t)
 	}
 	t->watch.retry = NULL;
 	if (!ctx) {
-		snprintf(x->error, sizeof(x->error), "IDENTITY_ERROR: %s", err);
-		return tunnel_abort(t, x->error, false);
+		snprintf(t->error, sizeof(t->error), "IDENTITY_ERROR: %s", err);
+		return tunnel_abort(t, t->error, false);
 	}
 	if (spiffe_parse(t->info.dst_identity, &expected) < 0)
 		return tunnel_abort(t, "destination identity is not a SPIFFE id", false);
-	switch (hbone_pool_checkout(&w->pool, &x->key, now_ms() / 1000, &pc)) {
+	switch (hbone_pool_checkout(&w->pool, &t->key, now_ms() / 1000, &pc)) {
 	case HBONE_POOL_USE:
 		link_attach(pc->conn, t);
 		t->reserved = true;
 		open_stream(t);
 		break;
 	case HBONE_POOL_DIAL:
-		if (!(l = link_dial(w, &x->key, ctx, &expected))) {
+		if (!(l = link_dial(w, &t->key, ctx, &expected))) {
 			hbone_pool_dialed(&w->pool, pc, NULL, 0);
 			return tunnel_abort(t, "cannot set up an HBONE connection", false);
 		}
 		l->pooled = pc;
-		x->dialer = true;
+		t->dialer = true;
 		link_attach(l, t);
 		break;
 	case HBONE_POOL_WAIT:
-		if (!(l = link_dialing(w, &x->key)))
+		if (!(l = link_dialing(w, &t->key)))
 			return tunnel_abort(t, "out of memory", false);
 		link_attach(l, t);
 		break;
@@ -424,13 +415,12 @@ static void dispatch(struct tunnel *t)
  * be full by now). */
 void tunnel_link_ready(struct tunnel *t)
 {
-	struct tunnel_ext *x = EXT(t);
 	struct link *l = t->link;
 
 	if (t->aborting)
 		return;
-	if (x->dialer) {
-		x->dialer = false;
+	if (t->dialer) {
+		t->dialer = false;
 		t->reserved = true;
 		open_stream(t);
 		return;
@@ -458,10 +448,9 @@ void tunnel_link_failed(struct tunnel *t, const char *why)
 
 struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
 {
-	struct tunnel_ext *x = calloc(1, sizeof(*x));
-	struct tunnel *t = &x->t;
+	struct tunnel *t = calloc(1, sizeof(*t));
 
-	if (!x)
+	if (!t)
 		return NULL;
 	t->w = w;
 	w->n_conns++;
@@ -478,7 +467,6 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 		     const struct hbone_header *hdrs, size_t n_hdrs)
 {
 	struct tunnel *t = tunnel_new(w, cfd, ci);
-	struct tunnel_ext *x = EXT(t);
 	char ip[INET_ADDRSTRLEN];
 
 	if (!t) {
@@ -490,11 +478,11 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	t->n_hdrs = n_hdrs;
 	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));
 	snprintf(t->authority, sizeof(t->authority), "%s:%u", ip, ntohs(rt->upstream_port));
-	snprintf(x->key.src_identity, sizeof(x->key.src_identity), "%s", ci->src_identity);
-	snprintf(x->key.dst_identity, sizeof(x->key.dst_identity), "%s", ci->dst_identity);
-	x->key.src_ip = ci->src.sin_addr.s_addr;
-	x->key.dst_ip = rt->upstream_ip;
-	x->key.dst_port = htons(ZT_PORT_HBONE);
+	snprintf(t->key.src_identity, sizeof(t->key.src_identity), "%s", ci->src_identity);
+	snprintf(t->key.dst_identity, sizeof(t->key.dst_identity), "%s", ci->dst_identity);
+	t->key.src_ip = ci->src.sin_addr.s_addr;
+	t->key.dst_ip = rt->upstream_ip;
+	t->key.dst_port = htons(ZT_PORT_HBONE);
 	hold(t);
 	dispatch(t);
 	put(t);
