@@ -87,8 +87,23 @@ void watch_add(struct worker *w, struct watch *wt)
 	wt->on = true;
 }
 
+void watch_park(struct worker *w, struct watch *wt, void (*retry)(struct watch *wt))
+{
+	if (!wt->retry)
+		w->n_parked++;
+	wt->retry = retry;
+}
+
+void watch_unpark(struct worker *w, struct watch *wt)
+{
+	if (wt->retry)
+		w->n_parked--;
+	wt->retry = NULL;
+}
+
 void watch_del(struct worker *w, struct watch *wt)
 {
+	watch_unpark(w, wt);
 	if (!wt->on)
 		return;
 	if (wt->prev)
@@ -149,6 +164,8 @@ void watch_retry(struct worker *w)
 	struct watch *parked[256];
 	uint32_t n = 0;
 
+	if (!w->n_parked)
+		return; /* the usual case: no walk over every live connection */
 	/* Collected first: a retry may end its own connection (never
 	 * another), which removes it from the list. */
 	for (struct watch *wt = w->watched; wt && n < 256; wt = wt->next)

@@ -357,18 +357,15 @@ static void conn_route(struct conn *c)
 			if (!c->watch.on) {
 				c->watch.ci = ci;
 				c->watch.revoke = conn_revoke;
-				c->watch.retry = conn_retry;
 				watch_add(w, &c->watch);
+				watch_park(w, &c->watch, conn_retry);
 			}
 			return;
 		}
 		watch_del(w, &c->watch);
 		return refuse(c, "failed to fetch information about local workload (waited 5 s)");
 	}
-	if (c->watch.on) {
-		watch_del(w, &c->watch);
-		c->watch.retry = NULL;
-	}
+	watch_del(w, &c->watch);
 	workload_name(rt.src, ci->src_name, sizeof(ci->src_name));
 	workload_name(rt.dst, ci->dst_name, sizeof(ci->dst_name));
 	if (rt.service)

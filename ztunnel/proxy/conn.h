@@ -144,6 +144,7 @@ struct link {
 	uint8_t *stage;           /* HTTP/2 output coalesced into big records */
 	size_t stage_len;
 	struct tunnel *tunnels;
+	uint32_t n_blocked;       /* tunnels waiting for room in their stream */
 	struct hbone_pooled *pooled;
 	struct hbone_pool_key key;
 	struct sockaddr_in peer, local;
@@ -194,6 +195,7 @@ struct worker {
 	struct op tick_op;
 	struct __kernel_timespec tick;
 	struct watch *watched;     /* live connections */
+	uint32_t n_parked;         /* of those, waiting for state (watch_park) */
 	uint64_t policy_generation;
 	uint8_t plain[RELAY_BUF]; /* decrypted bytes on their way to HTTP/2 */
 };
@@ -235,6 +237,9 @@ void watch_recheck(struct worker *w);
 void watch_close_all(struct worker *w, const char *why);
 /* Every tick: parked connections try again. */
 void watch_retry(struct worker *w);
+/* Marks wt as waiting (retry on every tick) or no longer waiting. */
+void watch_park(struct worker *w, struct watch *wt, void (*retry)(struct watch *wt));
+void watch_unpark(struct worker *w, struct watch *wt);
 
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);

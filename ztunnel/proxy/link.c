@@ -108,6 +108,9 @@ void link_detach(struct link *l, struct tunnel *t)
 			break;
 		}
 	}
+	if (t->blocked)
+		l->n_blocked--;
+	t->blocked = false;
 	t->link = NULL;
 	t->lnext = NULL;
 	if (t->reserved && l->pooled)
@@ -191,7 +194,8 @@ void link_flush(struct link *l)
 		/* Room may have opened in stream buffers: blocked tunnels retry.
 		 * A retry can end its tunnel (detached, maybe freed): hold it
 		 * and continue from where it was, or stop if the link died. */
-		for (struct tunnel *t = l->tunnels, *next; l->handshaken && t && !l->dead; t = next) {
+		for (struct tunnel *t = l->n_blocked ? l->tunnels : NULL, *next; l->handshaken && t && !l->dead;
+		     t = next) {
 			next = t->lnext;
 			if (!t->blocked)
 				continue;

@@ -138,7 +138,10 @@ static void push_up(struct tunnel *t)
 		return tunnel_abort(t, "HBONE stream closed while sending", true);
 	t->uoff += (uint32_t)n;
 	*to_stream_bytes(t) += (uint64_t)n;
-	t->blocked = t->uoff < t->ulen;
+	bool blocked = t->uoff < t->ulen;
+	if (blocked != t->blocked)
+		t->link->n_blocked += blocked ? 1 : -1;
+	t->blocked = blocked;
 	if (!t->blocked)
 		arm_fd_recv(t);
 }
@@ -377,10 +380,10 @@ static void dispatch(struct tunnel *t)
 	if (!ctx && now_ms() - t->info.start_ms < WAIT_FOR_CERT_MS) {
 		/* A new pod's certificate is being issued: wait for it (the
 		 * worker tick retries), as Istio waits for its CSR. */
-		t->watch.retry = tunnel_retry;
+		watch_park(w, &t->watch, tunnel_retry);
 		return;
 	}
-	t->watch.retry = NULL;
+	watch_unpark(w, &t->watch);
 	if (!ctx) {
 		snprintf(t->error, sizeof(t->error), "IDENTITY_ERROR: %s", err);
 		return tunnel_abort(t, t->error, false);
