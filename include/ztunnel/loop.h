@@ -39,6 +39,8 @@ void loop_connect(struct loop *l, struct op *connect, struct op *timeout, struct
  * runs the loop may submit to it. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
+/* Monotonic milliseconds: the clock of timeouts and deadlines. */
+int64_t loop_now_ms(void);
 /* After loop_run: keeps completing operations until done(ctx) or ms pass,
  * so that what was in flight can be released. */
 void loop_drain(struct loop *l, bool (*done)(void *ctx), void *ctx, int ms);

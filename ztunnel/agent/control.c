@@ -12,20 +12,13 @@
 #include <unistd.h>
 
 #include "ztunnel/log.h"
+#include "ztunnel/loop.h"
 #include "ztunnel/snapshot_watch.h"
 
 /* Writers (kubelet, editors) produce bursts of events; wait for quiet. */
 #define DEBOUNCE_MS 100
 /* Re-stat even without events: inotify can overflow or miss a remount. */
 #define RESYNC_MS 30000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t now_s(void)
 {
@@ -154,7 +147,7 @@ int control_run(struct control *ctl)
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
 
-	int64_t pending = 0, next_resync = now_ms() + RESYNC_MS;
+	int64_t pending = 0, next_resync = loop_now_ms() + RESYNC_MS;
 	int64_t next_cert = ctl->certs ? cert_cache_tick(ctl->certs, now_s()) : INT64_MAX;
 	publish(ctl);
 	int status = 0;
@@ -164,11 +157,11 @@ int control_run(struct control *ctl)
 		int64_t deadline = pending ? pending : next_resync;
 		if (next_cert != INT64_MAX) {
 			/* certificate times are wall-clock seconds, ours monotonic ms */
-			int64_t cert_deadline = now_ms() + (next_cert - now_s()) * 1000;
+			int64_t cert_deadline = loop_now_ms() + (next_cert - now_s()) * 1000;
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		int timeout = (int)(deadline - now_ms());
+		int timeout = (int)(deadline - loop_now_ms());
 		if (poll(fds, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
@@ -195,9 +188,9 @@ int control_run(struct control *ctl)
 			if (ev < 0)
 				log_error("inotify read failed", LF_ERRNO(ev));
 			else if (ev)
-				pending = now_ms() + DEBOUNCE_MS;
+				pending = loop_now_ms() + DEBOUNCE_MS;
 		}
-		int64_t now = now_ms();
+		int64_t now = loop_now_ms();
 		if (pending && now >= pending) {
 			pending = 0;
 			reload_if_changed(&w, ctl, false);

@@ -116,11 +116,18 @@ int loop_run(struct loop *l)
 	return 0;
 }
 
+int64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void loop_drain(struct loop *l, bool (*done)(void *ctx), void *ctx, int ms)
 {
-	struct timespec start, now;
+	int64_t deadline = loop_now_ms() + ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (!done(ctx)) {
 		struct __kernel_timespec ts = { 0, 20 * 1000 * 1000 };
 		struct io_uring_cqe *cqe;
@@ -128,8 +135,7 @@ void loop_drain(struct loop *l, bool (*done)(void *ctx), void *ctx, int ms)
 		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			return;
 		reap(l);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+		if (loop_now_ms() >= deadline)
 			return;
 	}
 }

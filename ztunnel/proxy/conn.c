@@ -21,14 +21,6 @@
 
 static const char *const direction_names[] = { "outbound", "inbound", "inbound" };
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
 {
 	char ip[INET_ADDRSTRLEN];
@@ -102,7 +94,7 @@ void conn_log(struct worker *w, const struct conn_info *ci)
 	atomic_fetch_add(&st->bytes_down[ci->dir], ci->bytes_down);
 	atomic_fetch_add(ci->error ? &st->reset[ci->dir] : &st->completed[ci->dir], 1);
 	atomic_fetch_sub(&st->active, 1);
-	snprintf(duration, sizeof(duration), "%lldms", (long long)(now_ms() - ci->start_ms));
+	snprintf(duration, sizeof(duration), "%lldms", (long long)(loop_now_ms() - ci->start_ms));
 	log_at(ci->error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "connection complete",
 	       LF_STR("src.addr", src), LF_STR("src.workload", ci->src_name),
 	       LF_STR("dst.addr", dst), LF_STR("dst.workload", ci->dst_name),
@@ -353,7 +345,7 @@ static void conn_route(struct conn *c)
 				    ci->dst.sin_addr.s_addr, ci->dst.sin_port, &rt);
 	if (rt.verdict == ROUTE_WAIT) {
 		state_read_unlock();
-		if (now_ms() - ci->start_ms < WAIT_FOR_WORKLOAD_MS) {
+		if (loop_now_ms() - ci->start_ms < WAIT_FOR_WORKLOAD_MS) {
 			if (!c->watch.on) {
 				c->watch.ci = ci;
 				c->watch.revoke = conn_revoke;
@@ -450,7 +442,7 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 	ci->dir = dir;
 	c->cfd = cfd;
 	c->ufd = -1;
-	ci->start_ms = now_ms();
+	ci->start_ms = loop_now_ms();
 	if (proxy_socket_addrs(cfd, &ci->src, &ci->dst) < 0)
 		return refuse(c, "cannot read connection addresses");
 	conn_route(c);

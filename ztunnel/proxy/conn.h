@@ -213,7 +213,6 @@ struct proxy {
 /* conn.c: takes an accepted client socket through routing, then a plain
  * relay or an outbound tunnel. */
 void conn_start(struct worker *w, uint8_t dir, int cfd);
-int64_t now_ms(void);
 void reset_socket(int fd);
 /* A socket error as the access log says it. */
 const char *errno_reason(int res);

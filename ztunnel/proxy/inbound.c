@@ -95,7 +95,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	uint32_t ip = 0;
 	uint16_t port = 0;
 
-	ci.start_ms = now_ms();
+	ci.start_ms = loop_now_ms();
 	ci.up = (struct sockaddr_in){ .sin_family = AF_INET };
 	if (peer)
 		spiffe_format(peer, ci.src_identity, sizeof(ci.src_identity));

@@ -79,7 +79,7 @@ static struct link *link_new(struct worker *w, bool server, int fd)
 	l->w = w;
 	l->fd = fd;
 	l->server = server;
-	l->created_ms = now_ms();
+	l->created_ms = loop_now_ms();
 	l->next = w->links;
 	if (w->links)
 		w->links->prev = l;
@@ -114,7 +114,7 @@ void link_detach(struct link *l, struct tunnel *t)
 	t->link = NULL;
 	t->lnext = NULL;
 	if (t->reserved && l->pooled)
-		hbone_pool_release(&l->w->pool, l->pooled, now_ms() / 1000);
+		hbone_pool_release(&l->w->pool, l->pooled, loop_now_ms() / 1000);
 	t->reserved = false;
 	if (l->draining && !l->tunnels)
 		link_flush(l);
@@ -240,7 +240,7 @@ static void handshake_done(struct link *l)
 	const struct spiffe_id *pid = tls_peer_identity(l->tls);
 
 	l->handshaken = true;
-	l->next_ping_ms = now_ms() + PING_INTERVAL_MS;
+	l->next_ping_ms = loop_now_ms() + PING_INTERVAL_MS;
 	atomic_fetch_add(&l->w->p->stats.hbone_opened[l->server], 1);
 	describe(l, peer, sizeof(peer));
 	if (pid)
@@ -252,7 +252,7 @@ static void handshake_done(struct link *l)
 		if (l->pooled) {
 			hbone_pool_dialed(&l->w->pool, l->pooled, l, hbone_peer_max_streams(l->h2));
 			if (l->orphaned)
-				hbone_pool_release(&l->w->pool, l->pooled, now_ms() / 1000);
+				hbone_pool_release(&l->w->pool, l->pooled, loop_now_ms() / 1000);
 		}
 		/* The dialer holds the reserved stream; waiters check out again. */
 		struct tunnel *t = l->tunnels, *next;
@@ -490,7 +490,7 @@ static void serve(struct link *l)
 		snprintf(uri, sizeof(uri), "%s", wl->identity);
 	state_read_unlock();
 	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
-	l->awaiting_cert = !why && !ctx && now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
+	l->awaiting_cert = !why && !ctx && loop_now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
 	if (l->awaiting_cert)
 		return;
 	if (!why && !ctx)
@@ -539,7 +539,7 @@ void link_accept(struct worker *w, int fd)
  * pooled connections (SPEC §2.5). */
 void links_tick(struct worker *w)
 {
-	int64_t now = now_ms();
+	int64_t now = loop_now_ms();
 	void *idle[64];
 	uint32_t n = hbone_pool_expire(&w->pool, now / 1000, idle, 64);
 

@@ -377,7 +377,7 @@ static void dispatch(struct tunnel *t)
 	struct link *l;
 
 	struct tls_ctx *ctx = tls_cache_get(w, t->info.src_identity, false, err, sizeof(err));
-	if (!ctx && now_ms() - t->info.start_ms < WAIT_FOR_CERT_MS) {
+	if (!ctx && loop_now_ms() - t->info.start_ms < WAIT_FOR_CERT_MS) {
 		/* A new pod's certificate is being issued: wait for it (the
 		 * worker tick retries), as Istio waits for its CSR. */
 		watch_park(w, &t->watch, tunnel_retry);
@@ -390,7 +390,7 @@ static void dispatch(struct tunnel *t)
 	}
 	if (spiffe_parse(t->info.dst_identity, &expected) < 0)
 		return tunnel_abort(t, "destination identity is not a SPIFFE id", false);
-	switch (hbone_pool_checkout(&w->pool, &t->key, now_ms() / 1000, &pc)) {
+	switch (hbone_pool_checkout(&w->pool, &t->key, loop_now_ms() / 1000, &pc)) {
 	case HBONE_POOL_USE:
 		link_attach(pc->conn, t);
 		t->reserved = true;
