@@ -288,7 +288,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	if (!l->handshaken) {
 		int r = tls_handshake(l->tls);
 		if (r < 0) {
-			snprintf(l->detail, sizeof(l->detail), "TLS handshake failed: %s", tls_error(l->tls));
+			snprintf(l->detail, sizeof(l->detail), "TLS %s", tls_error(l->tls));
 			link_flush(l); /* the alert */
 			link_fail(l, l->detail);
 			put(l);
@@ -300,9 +300,11 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	if (l->handshaken && !l->dead) {
 		ssize_t n;
 		l->busy = true;
+		bool bad_h2 = false;
 		while ((n = tls_read(l->tls, l->w->plain, sizeof(l->w->plain))) > 0) {
 			if (hbone_recv(l->h2, l->w->plain, (size_t)n) < 0) {
 				n = -EPROTO;
+				bad_h2 = true;
 				break;
 			}
 		}
@@ -314,7 +316,11 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			l->draining = true;
 		}
 		if (n < 0 && n != -EPIPE && !l->dead) {
-			link_fail(l, n == -EPROTO ? "HBONE peer sent invalid TLS or HTTP/2" : "TLS error");
+			if (bad_h2)
+				snprintf(l->detail, sizeof(l->detail), "HBONE peer sent invalid HTTP/2");
+			else
+				snprintf(l->detail, sizeof(l->detail), "TLS %s", tls_error(l->tls));
+			link_fail(l, l->detail);
 			put(l);
 			return;
 		}

@@ -203,6 +203,23 @@ static int fail(struct tls_session *s, int code, const char *fmt, const char *ar
 	return code;
 }
 
+/* wolfSSL's own error number and text, which side we are, the phase, and
+ * the alert the peer sent if any: "-EPROTO" alone tells an operator
+ * nothing (a refused 32-byte ticket nonce looked like garbage). */
+static int fail_wolfssl(struct tls_session *s, const char *phase, int e)
+{
+	char text[WOLFSSL_MAX_ERROR_SZ], alert[96] = "";
+	WOLFSSL_ALERT_HISTORY h;
+
+	wolfSSL_ERR_error_string_n((unsigned long)e, text, sizeof(text));
+	if (wolfSSL_get_alert_history(s->ssl, &h) == WOLFSSL_SUCCESS && h.last_rx.code >= 0)
+		snprintf(alert, sizeof(alert), "; peer sent alert %s",
+			 wolfSSL_alert_desc_string_long(h.last_rx.code));
+	snprintf(s->error, sizeof(s->error), "%s failed (%s side): wolfSSL error %d: %s%s", phase,
+		 s->server ? "server" : "client", e, text, alert);
+	return -EPROTO;
+}
+
 /* SPEC §2.1: the client wants any SPIFFE SAN equal to any expected id; the
  * server wants a SPIFFE SAN of its own trust domain. The peer's identity
  * is its first SPIFFE SAN. */
@@ -254,8 +271,7 @@ int tls_handshake(struct tls_session *s)
 		int e = wolfSSL_get_error(s->ssl, r);
 		if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
 			return 0;
-		char buf[WOLFSSL_MAX_ERROR_SZ];
-		return fail(s, -EPROTO, "handshake failed: %s", wolfSSL_ERR_error_string((unsigned long)e, buf));
+		return fail_wolfssl(s, "handshake", e);
 	}
 	if ((r = check_peer(s)) < 0)
 		return r;
@@ -273,13 +289,15 @@ ssize_t tls_read(struct tls_session *s, void *buf, size_t len)
 		return 0;
 	if (e == WOLFSSL_ERROR_ZERO_RETURN)
 		return -EPIPE;
-	return -EPROTO;
+	/* After the handshake a read also processes post-handshake messages
+	 * (NewSessionTicket, KeyUpdate): a failure may be one of those. */
+	return fail_wolfssl(s, "reading a record or post-handshake message", e);
 }
 
 ssize_t tls_write(struct tls_session *s, const void *buf, size_t len)
 {
 	int n = wolfSSL_write(s->ssl, buf, (int)len);
-	return n > 0 ? n : -EPROTO;
+	return n > 0 ? n : fail_wolfssl(s, "writing a record", wolfSSL_get_error(s->ssl, n));
 }
 
 const char *tls_alpn(struct tls_session *s)
