@@ -130,18 +130,29 @@ int ca_create_intermediate(struct ca *parent, const char *trust_domain, int days
 	return make_ca(parent, trust_domain, days, cert_pem, key_pem);
 }
 
-/* SEC1 or PKCS#8 PEM -> ecc_key. */
-static int load_key(const char *pem, ecc_key *key)
+/* SEC1 ("EC PRIVATE KEY") or unencrypted PKCS#8 ("PRIVATE KEY") PEM ->
+ * P-256 ecc_key, as openssl, cert-manager and Istio's cacerts Secret write
+ * them. wc_EccPrivateKeyDecode skips a PKCS#8 header itself; PKCS#8 keeps
+ * the curve in its AlgorithmIdentifier and may omit it from the inner key,
+ * where wolfSSL then takes the curve from the key size: checked below.
+ * NULL on success, else why the key is refused. */
+static const char *load_key(const char *pem, ecc_key *key)
 {
 	unsigned char der[DER_MAX];
 	word32 idx = 0;
-	int sz = wc_KeyPemToDer((const unsigned char *)pem, (int)strlen(pem), der, sizeof(der), NULL);
 
+	if (strstr(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+		return "an encrypted PKCS#8 key; decrypt it first (openssl pkey -in KEY -out KEY.pem)";
+	if (strstr(pem, "-----BEGIN RSA PRIVATE KEY-----"))
+		return "an RSA key; the CA key must be ECDSA P-256";
+	int sz = wc_KeyPemToDer((const unsigned char *)pem, (int)strlen(pem), der, sizeof(der), NULL);
 	if (sz <= 0)
-		return -EINVAL;
-	int off = wc_GetPkcs8TraditionalOffset(der, &idx, (word32)sz);
-	idx = off > 0 ? (word32)off : 0;
-	return wc_EccPrivateKeyDecode(der, &idx, key, (word32)sz) == 0 ? 0 : -EINVAL;
+		return "not a PEM private key (SEC1 \"EC PRIVATE KEY\" or PKCS#8 \"PRIVATE KEY\")";
+	if (wc_EccPrivateKeyDecode(der, &idx, key, (word32)sz) != 0)
+		return "not an EC private key (RSA and Ed25519 keys are refused: the CA key must be ECDSA P-256)";
+	if (!key->dp || key->dp->id != ECC_SECP256R1)
+		return "an EC key on a curve other than P-256 (only P-256 is supported)";
+	return NULL;
 }
 
 int ca_load(struct ca **out, const char *cert_pem, const char *key_pem, int64_t now, char *err,
@@ -175,8 +186,9 @@ int ca_load(struct ca **out, const char *cert_pem, const char *key_pem, int64_t 
 		FAIL(-EKEYEXPIRED, "CA certificate: expired");
 	if (wolfSSL_X509_cmp_time(wolfSSL_X509_get_notBefore(x), &t) > 0)
 		FAIL(-EKEYEXPIRED, "CA certificate: not valid yet");
-	if (load_key(key_pem, &ca->key) < 0)
-		FAIL(-EINVAL, "CA key: not a PEM EC private key (SEC1 or PKCS#8)");
+	const char *bad_key = load_key(key_pem, &ca->key);
+	if (bad_key)
+		FAIL(-EINVAL, "CA key: %s", bad_key);
 	/* The key must be the one the certificate certifies. */
 	word32 idx = 0;
 	WOLFSSL_EVP_PKEY *pk = wolfSSL_X509_get_pubkey(x);
