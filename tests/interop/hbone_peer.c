@@ -3,7 +3,9 @@
  * independent peer (Python ssl + h2) can be tested against them.
  *
  *   hbone-peer client HOST PORT CERT_DIR ROOT_PEM EXPECTED_ID STREAMS BYTES
- *   hbone-peer server PORT CERT_DIR ROOT_PEM TRUST_DOMAIN   (prints "port N")
+ *   hbone-peer server PORT CERT_DIR ROOT_PEM TRUST_DOMAIN [STATUS]
+ *       (prints "port N"; answers every CONNECT with STATUS, default 200:
+ *       an echo, else header-only as a policy denial is)
  *
  * CERT_DIR holds cert-chain.pem and key.pem (ztunnel-ctl ca mint). */
 #include <arpa/inet.h>
@@ -27,6 +29,7 @@ static int fd = -1;
 static struct tls_session *tls;
 static struct hbone_conn *h2;
 static size_t stream_bytes;
+static int answer_status = 200;
 
 struct stream_state {
 	int32_t id;
@@ -133,7 +136,7 @@ static void ev_request(void *ctx, int32_t id, const char *authority)
 	(void)ctx;
 	(void)authority;
 	st(id);
-	hbone_respond(h2, id, 200);
+	hbone_respond(h2, id, answer_status);
 }
 
 static void ev_response(void *ctx, int32_t id, int status)
@@ -334,11 +337,12 @@ static int run_server(char **argv)
 	int echoed = 0;
 	for (int i = 0; i < n_streams; i++)
 		echoed += streams[i].eof;
-	fprintf(stderr, "hbone-peer: server done, %d streams echoed, client %s/%s\n", echoed,
+	fprintf(stderr, "hbone-peer: server done, %d streams %s, client %s/%s\n",
+		answer_status == 200 ? echoed : n_streams, answer_status == 200 ? "echoed" : "refused",
 		tls_peer_identity(tls)->ns, tls_peer_identity(tls)->sa);
 	close(lfd);
 	teardown();
-	return echoed ? 0 : 5;
+	return (answer_status == 200 ? echoed : n_streams) ? 0 : 5;
 }
 
 int main(int argc, char **argv)
@@ -346,8 +350,11 @@ int main(int argc, char **argv)
 	wolfSSL_Init();
 	if (argc == 9 && !strcmp(argv[1], "client"))
 		return run_client(argv);
-	if (argc == 6 && !strcmp(argv[1], "server"))
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "server")) {
+		if (argc == 7)
+			answer_status = atoi(argv[6]);
 		return run_server(argv);
+	}
 	fprintf(stderr, "usage: see the comment at the top of hbone_peer.c\n");
 	return 2;
 }

@@ -3,47 +3,11 @@
 # peer (Python ssl/OpenSSL + h2), both directions: many streams on one
 # connection, 50 MB on a stream, half-close; an untrusted CA and a wrong
 # SAN must both fail.
-set -euo pipefail
-build=${ZT_BUILD:?}
-src=${ZT_SRC:?}
-peer="$build/tests/interop/hbone-peer"
-ctl="$build/ztunnel/ztunnel-ctl"
+# shellcheck source=tests/interop/lib.sh
+source "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3
 h2py="$src/tests/interop/h2_peer.py"
-work=$(mktemp -d /tmp/zt-interop-XXXXXX)
-pids=()
-cleanup() {
-  local rc=$? p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $(date +%T) $*"; }
 "$py" -c 'import h2' 2>/dev/null || { echo "SKIP: python3-h2 missing (tools/bootstrap)"; exit 77; }
-
-"$ctl" ca init --dir "$work/ca" >/dev/null
-"$ctl" ca init --dir "$work/evil" >/dev/null
-"$ctl" ca mint --dir "$work/ca" --identity spiffe://cluster.local/ns/shop/sa/web --out "$work/web" >/dev/null
-"$ctl" ca mint --dir "$work/ca" --identity spiffe://cluster.local/ns/shop/sa/client --out "$work/client" >/dev/null
-"$ctl" ca mint --dir "$work/evil" --identity spiffe://cluster.local/ns/shop/sa/client --out "$work/evil-client" >/dev/null
-root="$work/ca/root-cert.pem"
-
-# start_server CMD...: runs a server that prints "port N"; sets $port.
-start_server() {
-  "$@" > "$work/server.out" 2> "$work/server.err" &
-  pids+=("$!")
-  server_pid=$!
-  local _
-  for _ in $(seq 1 50); do
-    port=$(awk '/^port / {print $2}' "$work/server.out")
-    [ -n "$port" ] && return 0
-    sleep 0.1
-  done
-  cat "$work/server.err" >&2
-  fail "server did not start: $*"
-}
 
 step "ours as client -> Python server: 100 streams, then 50 MB on one stream"
 start_server "$py" "$h2py" server "$work/web" "$root"
