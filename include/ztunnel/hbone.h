@@ -58,7 +58,11 @@ int hbone_respond_headers(struct hbone_conn *c, int32_t stream, int status, cons
 ssize_t hbone_send(struct hbone_conn *c, int32_t stream, const void *data, size_t len);
 /* END_STREAM once the queued bytes are out (our half-close). */
 int hbone_close_write(struct hbone_conn *c, int32_t stream);
+/* RST_STREAM CONNECT_ERROR: the TCP connection behind the stream broke. */
 int hbone_reset(struct hbone_conn *c, int32_t stream);
+/* RST_STREAM CANCEL: we no longer want the stream (Istio's client, via the
+ * h2 crate, cancels a stream it drops after a non-200 answer). */
+int hbone_cancel(struct hbone_conn *c, int32_t stream);
 /* The application wrote n received bytes onward: open the window. */
 void hbone_consumed(struct hbone_conn *c, int32_t stream, size_t n);
 

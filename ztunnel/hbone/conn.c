@@ -360,6 +360,11 @@ int hbone_reset(struct hbone_conn *c, int32_t stream)
 	return nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CONNECT_ERROR) ? -EPROTO : 0;
 }
 
+int hbone_cancel(struct hbone_conn *c, int32_t stream)
+{
+	return nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, stream, NGHTTP2_CANCEL) ? -EPROTO : 0;
+}
+
 void hbone_consumed(struct hbone_conn *c, int32_t stream, size_t n)
 {
 	nghttp2_session_consume(c->ng, stream, n);
@@ -413,9 +418,13 @@ void *hbone_user(struct hbone_conn *c, int32_t stream)
 	return s ? s->user : NULL;
 }
 
+/* The payload Istio's ztunnel sends (h2's Ping::opaque()), so our PINGs
+ * look like its own on the wire; nghttp2 would send eight zero bytes. */
+static const uint8_t ping_payload[8] = { 0x3b, 0x7c, 0xdb, 0x7a, 0x0b, 0x87, 0x16, 0xb4 };
+
 int hbone_ping(struct hbone_conn *c)
 {
-	if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL))
+	if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, ping_payload))
 		return -EPROTO;
 	c->ping_outstanding = true;
 	return 0;

@@ -104,6 +104,7 @@ struct tunnel {
 	int pending;           /* ring operations and holds */
 	bool reserved;         /* holds one of the pooled link's streams */
 	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
+	bool close_fd_cleanly; /* FIN, not RST, when it aborts */
 	bool in_recv, in_send, in_shut, in_connect;
 	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
 	struct __kernel_timespec timeout;

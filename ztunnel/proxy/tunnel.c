@@ -119,7 +119,8 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 		link_flush(l);
 		link_put(l);
 	}
-	reset_socket(t->fd);
+	if (!t->close_fd_cleanly)
+		reset_socket(t->fd);
 	struct op *ops[] = { t->in_recv ? &t->recv_op : NULL, t->in_send ? &t->send_op : NULL,
 			     t->in_connect ? &t->connect_op : NULL };
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -338,9 +339,13 @@ static void ev_response(void *ctx, int32_t id, int status)
 	if (!t)
 		return;
 	if (status != 200) {
+		/* As Istio's client: cancel the stream, close the pod's socket
+		 * (FIN; the kernel still resets it if the pod's bytes are unread). */
 		snprintf(t->error, sizeof(t->error), "HBONE CONNECT refused by the destination: status %d%s",
 			 status, status == 401 ? " (denied by authorization policy)" : "");
-		return tunnel_abort(t, t->error, true);
+		hbone_cancel(l->h2, id);
+		t->close_fd_cleanly = true;
+		return tunnel_abort(t, t->error, false);
 	}
 	tunnel_opened(t);
 }

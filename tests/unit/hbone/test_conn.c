@@ -14,6 +14,8 @@
 #include "ztunnel/hbone.h"
 #include "ztunnel/hbone_headers.h"
 
+#include <nghttp2/nghttp2.h>
+
 #define MAX_STREAMS 256
 
 struct side {
@@ -287,6 +289,35 @@ static void ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen(void
 	side_free(&s);
 }
 
+/* Wire alignment with Istio's ztunnel: its PING payload (h2's opaque ping,
+ * not eight zeros), and after a non-200 answer the client cancels the
+ * stream (RST_STREAM CANCEL, as h2 does for a dropped stream). */
+static void ping_payload_and_cancel_after_401_match_istio(void **state)
+{
+	(void)state;
+	static const uint8_t istio_ping[8] = { 0x3b, 0x7c, 0xdb, 0x7a, 0x0b, 0x87, 0x16, 0xb4 };
+	struct side c, s;
+	const uint8_t *d;
+	side_init(&c, false);
+	side_init(&s, true);
+	s.auto_status = 401;
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	pump(&c, &s);
+	assert_int_equal(c.status[idx(id)], 401);
+	assert_int_equal(hbone_ping(c.c), 0);
+	ssize_t n = hbone_output(c.c, &d);
+	assert_true(n >= 17);
+	assert_non_null(memmem(d, (size_t)n, istio_ping, sizeof(istio_ping)));
+	assert_int_equal(hbone_recv(s.c, d, (size_t)n), 0);
+	assert_int_equal(hbone_cancel(c.c, id), 0);
+	pump(&c, &s);
+	assert_false(hbone_ping_outstanding(c.c));
+	assert_true(s.closed[idx(id)]);
+	assert_int_equal(s.close_code[idx(id)], NGHTTP2_CANCEL);
+	side_free(&c);
+	side_free(&s);
+}
+
 static void stream_user_pointers_follow_their_streams(void **state)
 {
 	(void)state;
@@ -332,6 +363,7 @@ int main(void)
 		cmocka_unit_test(error_statuses_end_the_stream_and_resets_propagate),
 		cmocka_unit_test(a_hundred_streams_share_one_connection),
 		cmocka_unit_test(ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen),
+		cmocka_unit_test(ping_payload_and_cancel_after_401_match_istio),
 		cmocka_unit_test(stream_user_pointers_follow_their_streams),
 		cmocka_unit_test(stream_ids_running_out_is_reported),
 	};
