@@ -3,10 +3,14 @@
   tcp_echo.py serve PORT
       accept forever; each connection first gets "from=<peer ip>\\n", then
       its bytes echoed; the server closes after the client's FIN
-  tcp_echo.py check IP PORT SRC_IP [BYTES]
-      connect, verify the server saw SRC_IP (no NAT on the path), send BYTES
-      random bytes (default 256 KiB), half-close, read the echo to EOF and
-      verify it; exit 0 only if all holds
+  tcp_echo.py check IP PORT SRC_IP [BYTES] [IDLE]
+      connect, verify the server saw SRC_IP (no NAT on the path), stay idle
+      IDLE seconds (default 0), send BYTES random bytes (default 256 KiB),
+      half-close, read the echo to EOF and verify it; exit 0 only if all
+      holds
+  tcp_echo.py expect-closed IP PORT
+      connect, send nothing; exit 0 only if the other side closes the
+      connection cleanly (FIN) within 10 s, not with a reset
   tcp_echo.py expect-fail IP PORT [SECONDS]
       exit 0 only if no TCP connection can be opened within SECONDS (2)
   tcp_echo.py reset-server PORT
@@ -69,7 +73,7 @@ def echo(conn, peer):
             conn.sendall(data)
 
 
-def check(ip, port, src_ip, nbytes):
+def check(ip, port, src_ip, nbytes, idle=0.0):
     marker = os.environ.get("ZT_MARKER", "").encode()
     payload = (marker * (nbytes // len(marker) + 1))[:nbytes] if marker else os.urandom(nbytes)
     with socket.create_connection((ip, port), timeout=10) as s:
@@ -82,6 +86,7 @@ def check(ip, port, src_ip, nbytes):
         seen = hello.decode().strip().removeprefix("from=")
         if seen != src_ip:
             raise SystemExit(f"server saw source {seen}, expected {src_ip}")
+        time.sleep(idle)
 
         def send_then_half_close():
             s.sendall(payload)
@@ -98,6 +103,15 @@ def check(ip, port, src_ip, nbytes):
         sender.join()
         if bytes(got) != payload:
             raise SystemExit(f"echo differs: got {len(got)} of {len(payload)} bytes")
+
+
+def expect_closed(ip, port):
+    with socket.create_connection((ip, port), timeout=10) as s:
+        try:
+            if s.recv(64):
+                raise SystemExit("the connection carried data")
+        except ConnectionResetError:
+            raise SystemExit("the connection was reset, not closed")
 
 
 def expect_fail(ip, port, seconds):
@@ -265,7 +279,10 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(int(args[0]))
     elif cmd == "check":
-        check(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 256 * 1024)
+        check(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 256 * 1024,
+              float(args[4]) if len(args) > 4 else 0.0)
+    elif cmd == "expect-closed":
+        expect_closed(args[0], int(args[1]))
     elif cmd == "expect-fail":
         expect_fail(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
     elif cmd == "reset-server":
