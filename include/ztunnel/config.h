@@ -11,9 +11,10 @@
 #include "ztunnel/log.h"
 
 enum identity_provider_kind {
-	IDENTITY_NONE = 0,
+	IDENTITY_UNSET = 0, /* the agent refuses to run its data path */
 	IDENTITY_LOCAL_CA,
 	IDENTITY_FILES,
+	IDENTITY_INSECURE_PLAINTEXT, /* tests and demos: mesh traffic unencrypted */
 };
 
 struct zt_config {

@@ -90,8 +90,9 @@ ctl="$build/ztunnel/ztunnel-ctl"
 cluster_up_agents() { # NAME SPEC_FILE [tools/cluster up args...]
   local name=$1 spec=$2
   shift 2
+  # Plain relay unless the caller's --agent-args (later, so it wins) says otherwise.
   cluster_up "$name" --spec "$spec" --agent "$build/ztunnel/ztunnel" \
-    --cni "$build/ztunnel/ztunnel-cni" "$@"
+    --cni "$build/ztunnel/ztunnel-cni" --agent-args "--identity-provider insecure-plaintext" "$@"
 }
 
 # stat NAME NODE REASON: a capture counter from the node's pinned maps.

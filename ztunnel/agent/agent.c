@@ -66,7 +66,7 @@ static int capture_node(struct capture *c, const char *uplinks)
 }
 
 /* Where certificates come from; false when the agent runs without
- * identities (no --identity-provider). */
+ * identities (--identity-provider insecure-plaintext, or no capture). */
 static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs,
 			   struct local_ca_provider *lp, struct files_provider *fp)
 {
@@ -104,6 +104,14 @@ int agent_run(const struct zt_config *cfg)
 	bool have_enroll = false;
 	int status = 1, r;
 
+	if (cfg->capture && cfg->identity_provider == IDENTITY_UNSET) {
+		log_error("no --identity-provider: refusing to start, mesh traffic would be relayed in plaintext "
+			  "(choose local-ca or files; --identity-provider insecure-plaintext for tests and demos only)");
+		return 1;
+	}
+	if (cfg->identity_provider == IDENTITY_INSECURE_PLAINTEXT)
+		log_warn("INSECURE: --identity-provider insecure-plaintext: mesh traffic is relayed unencrypted and "
+			 "without identities; policies that name principals or namespaces deny everything");
 	/* Once, before any thread makes a TLS context. */
 	wolfSSL_Init();
 	if ((r = control_block_signals()) < 0) {

@@ -26,7 +26,9 @@ struct opt {
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
-static const char *const identity_providers[] = { "none", "local-ca", "files", NULL };
+/* "" is the unset default: a security agent never falls back to plaintext
+ * on its own, it must be told so by name. */
+static const char *const identity_providers[] = { "", "local-ca", "files", "insecure-plaintext", NULL };
 
 #define OFF(f) offsetof(struct zt_config, f)
 
@@ -48,7 +50,7 @@ static const struct opt options[] = {
 	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (peers always dial podIP:15008; eBPF hands those SYNs to this listener)", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
-	{ "identity-provider", OPT_ENUM, OFF(identity_provider), "none", "none|local-ca|files: where workload certificates come from", 0, 0, identity_providers },
+	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: local-ca|files (where workload certificates come from), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },
 	{ "cert-dir", OPT_STRING, OFF(cert_dir), "/var/run/secrets/ztunnel/certs", "files: <dir>/<namespace>/<service account>/{cert-chain,key,root-cert}.pem" },
 	{ "cert-lifetime", OPT_INT, OFF(cert_lifetime), "86400", "local-ca: leaf certificate lifetime in seconds (renewed at half-life)", 10, 2592000 },
@@ -339,7 +341,8 @@ void config_print_help(FILE *out, const char *prog)
 		"Node agent of the ambient mesh: captures enrolled pods' TCP with eBPF, issues\n"
 		"their SPIFFE certificates and carries mesh-to-mesh traffic over HBONE (mutual\n"
 		"TLS 1.3 + HTTP/2 CONNECT to port 15008); other captured traffic is relayed\n"
-		"transparently. Without --identity-provider nothing is encrypted (testing only).\n\n"
+		"transparently. --identity-provider is required: the agent never relays mesh\n"
+		"traffic in plaintext unless told so with --identity-provider insecure-plaintext.\n\n"
 		"Settings come from (lowest to highest): defaults, --config FILE (JSON object\n"
 		"keyed by option name), environment ZTUNNEL_<OPTION>, command line.\n\n"
 		"Options:\n",
