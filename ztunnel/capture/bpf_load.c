@@ -7,11 +7,13 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ struct capture {
 	char link_dir[PATH_MAX];
 	struct capture_caps caps;
 	int nprocs;
+	int lock_fd; /* the pin directory, flock()ed while this agent runs */
 };
 
 static const char *const stat_names[ZT_STAT_MAX] = {
@@ -112,12 +115,29 @@ int capture_open(struct capture **out, const char *pin_dir)
 		free(c);
 		return r;
 	}
+	/* One agent per node: a second one would join the SO_REUSEPORT
+	 * listeners and take (and break) part of the traffic. The lock goes
+	 * with the process, so a killed agent never leaves it behind. */
+	c->lock_fd = open(c->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			log_error("another ztunnel agent runs on this node (it holds the BPF pin directory): "
+				  "refusing to start",
+				  LF_STR("pin_dir", c->pin_dir));
+		else
+			log_error("cannot lock the BPF pin directory", LF_STR("pin_dir", c->pin_dir), LF_ERRNO(r));
+		if (c->lock_fd >= 0)
+			close(c->lock_fd);
+		free(c);
+		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
 	c->skel = redirect__open_opts(&opts);
 	if (!c->skel) {
 		r = -errno;
 		log_error("cannot open BPF object", LF_ERRNO(r));
-		free(c);
+		capture_close(c);
 		return r;
 	}
 	if ((r = redirect__load(c->skel)) < 0) {
@@ -139,6 +159,7 @@ void capture_close(struct capture *c)
 	if (!c)
 		return;
 	redirect__destroy(c->skel);
+	close(c->lock_fd);
 	free(c);
 }
 
