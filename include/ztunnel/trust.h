@@ -4,6 +4,7 @@
 #ifndef ZTUNNEL_TRUST_H
 #define ZTUNNEL_TRUST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,17 @@ int trust_verify_chain(const struct trust_bundle *tb, const char *chain_pem, cha
 /* The first SPIFFE URI SAN of the leaf of pem (SPEC.md §2.1: the peer
  * identity). 0, or -ENOENT when there is none. */
 int cert_spiffe_id(const char *pem, struct spiffe_id *out);
+
+struct WOLFSSL_X509;
+/* Calls fn for each URI SAN of x that is a SPIFFE id, in order, until fn
+ * returns non-zero (returned). Only URI SANs count: a DNS or other SAN
+ * spelling "spiffe://..." names nobody. */
+int cert_for_each_spiffe_san(struct WOLFSSL_X509 *x,
+			     int (*fn)(const struct spiffe_id *id, const char *uri, void *ctx), void *ctx);
+/* NULL if x may authenticate a TLS 1.3 peer in that role, else why not:
+ * a key usage, when present, must allow digitalSignature; an extended key
+ * usage, when present, must name serverAuth (server) or clientAuth. */
+const char *cert_usage_error(struct WOLFSSL_X509 *x, bool server);
 /* Validity of the leaf of pem, unix seconds. */
 int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size);
 /* The leaf (first certificate) of a chain as its own PEM; caller frees. */

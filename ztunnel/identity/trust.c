@@ -3,6 +3,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/pem.h>
+#include <wolfssl/openssl/x509v3.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
@@ -149,18 +150,58 @@ static WOLFSSL_X509 *first_cert(const char *pem)
 	return x;
 }
 
+int cert_for_each_spiffe_san(WOLFSSL_X509 *x, int (*fn)(const struct spiffe_id *id, const char *uri, void *ctx),
+			     void *ctx)
+{
+	WOLFSSL_STACK *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int r = 0;
+
+	for (int i = 0; r == 0 && names && i < wolfSSL_sk_GENERAL_NAME_num(names); i++) {
+		WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(names, i);
+		if (!g || g->type != GEN_URI || !g->d.uniformResourceIdentifier)
+			continue;
+		const char *uri = (const char *)wolfSSL_ASN1_STRING_data(g->d.uniformResourceIdentifier);
+		int len = wolfSSL_ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		struct spiffe_id id;
+		/* An embedded NUL would let the parser see less than was signed. */
+		if (!uri || len <= 0 || strnlen(uri, (size_t)len + 1) != (size_t)len)
+			continue;
+		if (spiffe_parse(uri, &id) == 0)
+			r = fn(&id, uri, ctx);
+	}
+	wolfSSL_sk_GENERAL_NAME_pop_free(names, wolfSSL_GENERAL_NAME_free);
+	return r;
+}
+
+const char *cert_usage_error(WOLFSSL_X509 *x, bool server)
+{
+	unsigned int ku = wolfSSL_X509_get_key_usage(x);
+
+	/* TLS 1.3 signs the handshake with the leaf's key. */
+	if (ku != (unsigned int)-1 && !(ku & KU_DIGITAL_SIGNATURE))
+		return "its key usage does not allow digitalSignature";
+	/* As webpki (Istio's rustls) checks it: required if present. */
+	if (wolfSSL_X509_get_ext_by_NID(x, NID_ext_key_usage, -1) >= 0 &&
+	    !(wolfSSL_X509_get_extended_key_usage(x) & (server ? XKU_SSL_SERVER : XKU_SSL_CLIENT)))
+		return server ? "its extended key usage lacks serverAuth" : "its extended key usage lacks clientAuth";
+	return NULL;
+}
+
+static int take_first(const struct spiffe_id *id, const char *uri, void *ctx)
+{
+	(void)uri;
+	*(struct spiffe_id *)ctx = *id;
+	return 1;
+}
+
 int cert_spiffe_id(const char *pem, struct spiffe_id *out)
 {
 	WOLFSSL_X509 *x = first_cert(pem);
-	int r = -ENOENT;
-	char *name;
 
 	if (!x)
 		return -EBADMSG;
 	/* Non-SPIFFE URIs and other SAN types are skipped (SPEC.md §2.1). */
-	while (r < 0 && (name = wolfSSL_X509_get_next_altname(x)))
-		if (spiffe_parse(name, out) == 0)
-			r = 0;
+	int r = cert_for_each_spiffe_san(x, take_first, out) ? 0 : -ENOENT;
 	wolfSSL_X509_free(x);
 	return r;
 }

@@ -220,35 +220,51 @@ static int fail_wolfssl(struct tls_session *s, const char *phase, int e)
 	return -EPROTO;
 }
 
-/* SPEC §2.1: the client wants any SPIFFE SAN equal to any expected id; the
- * server wants a SPIFFE SAN of its own trust domain. The peer's identity
- * is its first SPIFFE SAN. */
+struct san_check {
+	struct tls_session *s;
+	char got[800];
+	bool first, ok;
+};
+
+static int check_san(const struct spiffe_id *id, const char *uri, void *ctx)
+{
+	struct san_check *c = ctx;
+	struct tls_session *s = c->s;
+
+	if (c->first) {
+		s->peer = *id;
+		snprintf(c->got, sizeof(c->got), "%s", uri);
+		c->first = false;
+	}
+	if (s->server)
+		c->ok |= !strcmp(id->td, s->trust_domain);
+	for (uint32_t i = 0; !s->server && i < s->n_expected; i++)
+		c->ok |= !strcmp(id->td, s->expected[i].td) && !strcmp(id->ns, s->expected[i].ns) &&
+			 !strcmp(id->sa, s->expected[i].sa);
+	return 0;
+}
+
+/* SPEC §2.1: the client wants any SPIFFE URI SAN equal to any expected id;
+ * the server wants a SPIFFE URI SAN of its own trust domain. The peer's
+ * identity is its first SPIFFE URI SAN. The leaf's key usages must fit the
+ * peer's role (it is the client when we are the server). */
 static int check_peer(struct tls_session *s)
 {
 	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(s->ssl);
-	char *name, got[800] = "";
-	bool first = true, ok = false;
+	struct san_check c = { .s = s, .first = true };
 
 	if (!x)
 		return fail(s, -EACCES, "peer presented no certificate%s", "");
-	while ((name = wolfSSL_X509_get_next_altname(x))) {
-		struct spiffe_id id;
-		if (spiffe_parse(name, &id) < 0)
-			continue; /* non-SPIFFE URIs are skipped */
-		if (first) {
-			s->peer = id;
-			snprintf(got, sizeof(got), "%s", name);
-			first = false;
-		}
-		if (s->server)
-			ok |= !strcmp(id.td, s->trust_domain);
-		for (uint32_t i = 0; !s->server && i < s->n_expected; i++)
-			ok |= !strcmp(id.td, s->expected[i].td) && !strcmp(id.ns, s->expected[i].ns) &&
-			      !strcmp(id.sa, s->expected[i].sa);
-	}
+	const char *usage = cert_usage_error(x, !s->server);
+	if (!usage)
+		cert_for_each_spiffe_san(x, check_san, &c);
 	wolfSSL_X509_free(x);
-	if (first)
-		return fail(s, -EACCES, "peer certificate has no SPIFFE identity%s", "");
+	if (usage)
+		return fail(s, -EACCES, "peer certificate refused: %s", usage);
+	bool ok = c.ok;
+	const char *got = c.got;
+	if (c.first)
+		return fail(s, -EACCES, "peer certificate has no SPIFFE URI SAN%s", "");
 	if (!ok && s->server)
 		return fail(s, -EACCES, "client identity %s is not in this trust domain", got);
 	if (!ok) {
