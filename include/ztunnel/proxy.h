@@ -37,13 +37,18 @@ enum proxy_direction {
  * the local pod table). Addresses and ports in network byte order. */
 struct route {
 	uint8_t verdict;
-	const char *reason;   /* why refused, for logs */
+	const char *reason;   /* why refused (or waiting), for logs */
+	const char *gave_up;  /* ROUTE_WAIT: the refusal once the wait is over */
 	uint32_t upstream_ip;
 	uint16_t upstream_port;
 	uint32_t bind_ip;     /* transparent source; 0: do not spoof */
 	const struct zt_workload *src, *dst; /* NULL when unknown to the model */
 	const struct zt_service *service;
 	bool hbone; /* destination is in the mesh: tunnel to upstream_ip:15008 */
+	/* The upstream is an enrolled pod of this node: unless the connection
+	 * goes over HBONE (whose 15008 side checks it), it must pass exactly
+	 * the plaintext inbound checks (SPEC §3.3), whatever its source. */
+	bool local_dst;
 };
 
 void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,

@@ -355,7 +355,7 @@ static void conn_route(struct conn *c)
 			return;
 		}
 		watch_del(w, &c->watch);
-		return refuse(c, "failed to fetch information about local workload (waited 5 s)");
+		return refuse(c, rt.gave_up);
 	}
 	watch_del(w, &c->watch);
 	workload_name(rt.src, ci->src_name, sizeof(ci->src_name));
@@ -365,6 +365,11 @@ static void conn_route(struct conn *c)
 	/* Without an identity provider nothing can be tunnelled (the agent
 	 * warned at start-up): plain relay, as before HBONE. */
 	rt.hbone = rt.hbone && p->certs;
+	/* Plaintext to an enrolled pod of this node is plaintext inbound,
+	 * however it was captured (pod IP, VIP, from a pod the snapshot does
+	 * not list yet): authorized, logged and re-checked as such. */
+	if (rt.verdict == ROUTE_CONNECT && !rt.hbone && rt.local_dst)
+		ci->dir = dir = PROXY_INBOUND_PLAIN;
 	struct hbone_header hdrs[HBONE_MAX_HEADERS];
 	size_t n_hdrs = 0;
 	if (rt.verdict == ROUTE_CONNECT && rt.hbone) {

@@ -77,6 +77,7 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 		/* Never plaintext for a mesh pod only because it is new. */
 		out->verdict = ROUTE_WAIT;
 		out->reason = "failed to fetch information about local workload";
+		out->gave_up = "failed to fetch information about local workload (waited 5 s)";
 		return;
 	}
 	out->service = svc;
@@ -88,9 +89,22 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint
 		out->upstream_port = dst_port;
 	}
 	out->dst = model_workload_by_v4(m, out->upstream_ip);
+	struct zt_pod dst_pod;
+	out->local_dst = pods(ctx, out->upstream_ip, &dst_pod) == 0 && dst_pod.enrolled;
+	if (enrolled_src && out->local_dst && !out->dst) {
+		/* Enrolled here (CNI ADD) but newer than the snapshot: never
+		 * plaintext to a mesh pod; wait for it as for a new source. */
+		out->verdict = ROUTE_WAIT;
+		out->reason = "destination pod of this node is enrolled but not in the snapshot yet";
+		out->gave_up = "destination pod of this node is enrolled but not in the snapshot (waited 5 s)";
+		return;
+	}
 	/* Mesh to mesh goes over HBONE (SPEC §3.1 step 6); a destination the
-	 * snapshot does not enroll is passthrough. */
-	out->hbone = out->src && out->dst && out->dst->enrolled && out->dst->identity;
+	 * snapshot does not enroll is passthrough. Only an enrolled source
+	 * ever gets an identity: a non-mesh pod captured by a VIP leaves in
+	 * plaintext and meets the destination's inbound checks. */
+	out->hbone = enrolled_src && out->src && out->src->enrolled && out->dst && out->dst->enrolled &&
+		     out->dst->identity;
 	/* Hairpin: a pod reaching itself connects without spoofing. */
 	out->bind_ip = src_ip == out->upstream_ip ? 0 : src_ip;
 	out->verdict = ROUTE_CONNECT;

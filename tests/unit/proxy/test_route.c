@@ -183,6 +183,52 @@ static void inbound_only_to_enrolled_local_pods(void **state)
 	model_free(m);
 }
 
+/* Issue 8/13 items 3-5: a source outside the mesh never gets an identity
+ * (an opted-out pod sharing a service account would pass STRICT and ALLOW
+ * rules through a VIP, and every other listed non-mesh pod would wait 5 s
+ * for a certificate it can never have); plaintext to an enrolled pod of
+ * this node is marked for the plaintext inbound checks whatever its source;
+ * a local enrolled pod newer than the snapshot is waited for, never
+ * reached in plaintext. */
+static void non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked(void **state)
+{
+	(void)state;
+	struct zt_model *m = model();
+	struct route r;
+	unsigned seed = 3;
+	int local = 0, remote = 0;
+	for (int i = 0; i < 60; i++) {
+		route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(81), &seed, &r);
+		assert_int_equal(r.verdict, ROUTE_CONNECT);
+		assert_false(r.hbone);
+		assert_int_equal(r.bind_ip, inet_addr("10.0.1.2"));
+		if (r.upstream_ip == inet_addr("10.0.1.1")) {
+			assert_true(r.local_dst);
+			local++;
+		} else {
+			assert_int_equal(r.upstream_ip, inet_addr("10.0.2.1"));
+			assert_false(r.local_dst); /* its own node's agent checks it */
+			remote++;
+		}
+	}
+	assert_true(local && remote);
+	/* A mesh pod to a local mesh pod: HBONE (its 15008 side checks it). */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_true(r.hbone);
+	assert_true(r.local_dst);
+	/* Enrolled here by CNI, not in the snapshot yet: wait, then refuse. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.9"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_WAIT);
+	assert_non_null(strstr(r.gave_up, "enrolled but not in the snapshot"));
+	/* A non-mesh pod unknown to the model reaching a mesh pod by VIP. */
+	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_false(r.hbone);
+	assert_true(r.local_dst);
+	model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +238,7 @@ int main(void)
 		cmocka_unit_test(vip_picks_a_ready_endpoint_and_its_named_port),
 		cmocka_unit_test(vip_without_endpoints_is_refused_and_hairpin_does_not_spoof),
 		cmocka_unit_test(inbound_only_to_enrolled_local_pods),
+		cmocka_unit_test(non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
