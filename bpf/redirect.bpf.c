@@ -128,6 +128,16 @@ int zt_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 
+	/* Anti-spoofing for every segment, not only SYNs: a pod must not
+	 * inject into another pod's established agent connection (it would
+	 * leave in HBONE under the victim's identity). */
+	__u32 saddr = ip->saddr, daddr = ip->daddr;
+	struct zt_pod *src = bpf_map_lookup_elem(&zt_pods, &saddr);
+	if (src && src->ifindex != skb->ingress_ifindex) {
+		count(ZT_STAT_SPOOFED_SOURCE_DROPPED);
+		return TC_ACT_SHOT;
+	}
+
 	/* A socket of this node owns the 4-tuple (the agent's transparent
 	 * legs, whose addresses are not local): deliver to it. */
 	struct bpf_sock_tuple tuple = {
@@ -160,12 +170,6 @@ int zt_ingress(struct __sk_buff *skb)
 	if (is_node_addr(ip->daddr)) {
 		count(ZT_STAT_NODE_ADDRESS_PASSED);
 		return TC_ACT_OK;
-	}
-	__u32 saddr = ip->saddr, daddr = ip->daddr;
-	struct zt_pod *src = bpf_map_lookup_elem(&zt_pods, &saddr);
-	if (src && src->ifindex != skb->ingress_ifindex) {
-		count(ZT_STAT_SPOOFED_SOURCE_DROPPED);
-		return TC_ACT_SHOT;
 	}
 	if (src && src->enrolled)
 		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_OUTBOUND);

@@ -3,7 +3,8 @@
 # (the pinned program drops SYNs with no listener: no plaintext bypass) and
 # are counted; a restarted agent adopts the pinned state and traffic flows
 # again without any CNI ADD. A pod forging another pod's source IP is
-# dropped and counted.
+# dropped and counted, for a SYN and for a segment of the other pod's
+# established connection.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -22,6 +23,23 @@ nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" spo
   "$(pod_field "$name" n1-p2 ip)" "$(pod_field "$name" n2-p1 ip)" 7000
 sleep 0.3
 [ "$(stat "$name" n1 spoofed_source_dropped)" = $((s1 + 1)) ] || fail "spoofed SYN not dropped"
+
+step "a segment forged into another pod's established connection is dropped"
+hold_out=$(mktemp /tmp/zt-hold-XXXXXX)
+temp_files+=("$hold_out")
+nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" hold \
+  "$(pod_field "$name" n2-p1 ip)" 7000 4 > "$hold_out" 2>&1 &
+started_pids+=("$!")
+for _ in $(seq 1 50); do grep -q open "$hold_out" && break; sleep 0.1; done
+sport=$(nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" ss -Htn state established \
+  "dst $(pod_field "$name" n2-p1 ip):7000" | awk '{split($3, a, ":"); print a[2]; exit}')
+[ -n "$sport" ] || fail "no established connection to inject into"
+s1=$(stat "$name" n1 spoofed_source_dropped)
+nsenter --net="/run/netns/$(pod_field "$name" n1-p2 netns)" "$py" "$echo_py" spoof-segment \
+  "$(pod_field "$name" n1-p1 ip)" "$sport" "$(pod_field "$name" n2-p1 ip)" 7000
+sleep 0.3
+[ "$(stat "$name" n1 spoofed_source_dropped)" = $((s1 + 1)) ] ||
+  fail "a segment forged into n1-p1's connection was not dropped as spoofed"
 
 step "agent on n1 killed: enrolled traffic fails closed"
 "$cluster" agent --name "$name" --node n1 kill

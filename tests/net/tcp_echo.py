@@ -24,6 +24,9 @@
       COUNT sequential short connections (greeting, 1 byte echoed, close)
   tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
       send one bare TCP SYN with a forged source address (raw socket)
+  tcp_echo.py spoof-segment SRC_IP SRC_PORT DST_IP DST_PORT
+      send one forged ACK|PSH segment with a payload (raw socket), as if
+      from SRC_IP:SRC_PORT
   tcp_echo.py parallel IP PORT COUNT HOLD
       COUNT connections open at once (greeting and 1 KiB echo on each),
       held HOLD seconds, then closed
@@ -262,9 +265,10 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def spoof_syn(src, dst, dport):
+def spoof(src, sport, dst, dport, flags, payload=b""):
     s_ip, d_ip = socket.inet_aton(src), socket.inet_aton(dst)
-    tcp = struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 1 if flags & 0x10 else 0, 5 << 4, flags,
+                      65535, 0, 0) + payload
     pseudo = s_ip + d_ip + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64,
@@ -302,6 +306,8 @@ if __name__ == "__main__":
     elif cmd == "sniff":
         sniff(args[0], float(args[1]), args[2].encode())
     elif cmd == "spoof-syn":
-        spoof_syn(args[0], args[1], int(args[2]))
+        spoof(args[0], 40000, args[1], int(args[2]), 0x02)
+    elif cmd == "spoof-segment":
+        spoof(args[0], int(args[1]), args[2], int(args[3]), 0x18, b"injected")
     else:
         raise SystemExit(__doc__)
