@@ -10,6 +10,8 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define AF_INET6 10
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
@@ -30,6 +32,16 @@ struct {
 	__type(value, struct zt_pod);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_pods SEC(".maps");
+
+/* Every pod veth of the node (ifindex): IPv6 has no pod map yet, so it is
+ * judged by the interface it comes from or would leave by. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct zt_veth);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zt_veths SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -102,6 +114,73 @@ static __always_inline int assign(struct __sk_buff *skb, __u32 slot, __u32 reaso
 	return TC_ACT_OK;
 }
 
+static __always_inline bool enrolled_veth(__u32 ifindex)
+{
+	struct zt_veth *v = bpf_map_lookup_elem(&zt_veths, &ifindex);
+
+	return v && v->enrolled;
+}
+
+/* True when the IPv6 packet carries TCP, or when that cannot be told
+ * (fragments, ESP/AH, too many extension headers): fail closed. */
+static __always_inline bool ipv6_maybe_tcp(struct __sk_buff *skb, struct ipv6hdr *ip6, void *end)
+{
+	__u8 next = ip6->nexthdr;
+	__u32 off = sizeof(struct ethhdr) + sizeof(*ip6);
+
+	for (int i = 0; i < 4; i++) {
+		switch (next) {
+		case IPPROTO_TCP:
+			return true;
+		case 0: /* hop-by-hop */
+		case 43: /* routing */
+		case 60: { /* destination options */
+			__u8 hdr[2];
+			if (bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
+				return true;
+			next = hdr[0];
+			off += (hdr[1] + 1) * 8;
+			break;
+		}
+		case 58: /* ICMPv6 (neighbour discovery keeps working) */
+		case 59: /* no next header */
+		case IPPROTO_UDP:
+			return false;
+		default:
+			return true;
+		}
+	}
+	(void)end;
+	return true;
+}
+
+/* IPv6 is not captured yet (DESIGN.md §1): its TCP from an enrolled pod's
+ * veth, or routed to one, is dropped and counted instead of passing
+ * around mTLS and policy. */
+static __always_inline int ipv6_ingress(struct __sk_buff *skb, void *data, void *end)
+{
+	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+
+	if ((void *)(ip6 + 1) > end || !ipv6_maybe_tcp(skb, ip6, end)) {
+		count(ZT_STAT_NOT_TCP4);
+		return TC_ACT_OK;
+	}
+	if (enrolled_veth(skb->ingress_ifindex)) {
+		count(ZT_STAT_IPV6_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	struct bpf_fib_lookup fib = { .family = AF_INET6, .ifindex = skb->ingress_ifindex };
+	__builtin_memcpy(fib.ipv6_src, &ip6->saddr, sizeof(fib.ipv6_src));
+	__builtin_memcpy(fib.ipv6_dst, &ip6->daddr, sizeof(fib.ipv6_dst));
+	long r = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if ((r == BPF_FIB_LKUP_RET_SUCCESS || r == BPF_FIB_LKUP_RET_NO_NEIGH) && enrolled_veth(fib.ifindex)) {
+		count(ZT_STAT_IPV6_DROPPED);
+		return TC_ACT_SHOT;
+	}
+	count(ZT_STAT_NOT_TCP4);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int zt_ingress(struct __sk_buff *skb)
 {
@@ -112,6 +191,8 @@ int zt_ingress(struct __sk_buff *skb)
 	struct tcphdr *tcp;
 	__u32 ihl;
 
+	if ((void *)(eth + 1) <= end && eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return ipv6_ingress(skb, data, end);
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(IP_OFFSET))) {
 		count(ZT_STAT_NOT_TCP4);

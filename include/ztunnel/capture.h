@@ -33,6 +33,10 @@ int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *
 int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled);
 int capture_pod_del(struct capture *c, uint32_t ip);
 int capture_pod_get(struct capture *c, uint32_t ip, struct zt_pod *out);
+/* zt_veths: a pod's node-side veth and whether the pod is enrolled (its
+ * IPv6 TCP is dropped until IPv6 is captured). */
+int capture_veth_set(struct capture *c, uint32_t ifindex, bool enrolled);
+int capture_veth_del(struct capture *c, uint32_t ifindex);
 int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct zt_pod *p, void *ctx),
 			 void *ctx);
 

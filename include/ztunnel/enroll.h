@@ -20,6 +20,7 @@ struct enroll_pod {
 	uint32_t ifindex;
 	uint32_t ips[ENROLL_MAX_IPS]; /* network byte order */
 	uint32_t n_ips;
+	bool has_ipv6; /* dual-stack: its IPv6 TCP is dropped while enrolled */
 	bool enrolled;
 	const char *reason; /* static string */
 };

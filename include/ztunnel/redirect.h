@@ -40,6 +40,7 @@ enum zt_stat {
 	ZT_STAT_NO_LISTENER_DROPPED,    /* should be captured, agent not listening (fail closed) */
 	ZT_STAT_ASSIGN_FAILED_DROPPED,  /* bpf_sk_assign refused (fail closed) */
 	ZT_STAT_NODE_ADDRESS_PASSED,    /* SYN to one of the node's own addresses */
+	ZT_STAT_IPV6_DROPPED,           /* IPv6 TCP from or to an enrolled pod: not captured yet, fail closed */
 	ZT_STAT_MAX,
 };
 
@@ -47,6 +48,12 @@ enum zt_stat {
 struct zt_pod {
 	__u32 ifindex;  /* node-side veth the pod's packets must arrive on */
 	__u8 enrolled;  /* 1 when the pod is in the ambient mesh */
+	__u8 pad[3];
+};
+
+/* zt_veths value, keyed by the ifindex of a pod's node-side veth. */
+struct zt_veth {
+	__u8 enrolled;
 	__u8 pad[3];
 };
 

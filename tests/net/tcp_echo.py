@@ -3,6 +3,8 @@
   tcp_echo.py serve PORT
       accept forever; each connection first gets "from=<peer ip>\\n", then
       its bytes echoed; the server closes after the client's FIN
+  tcp_echo.py serve6 PORT
+      the same on IPv6 (::, IPv6 only)
   tcp_echo.py check IP PORT SRC_IP [BYTES] [IDLE]
       connect, verify the server saw SRC_IP (no NAT on the path), stay idle
       IDLE seconds (default 0), send BYTES random bytes (default 256 KiB),
@@ -51,16 +53,18 @@ import threading
 import time
 
 
-def listen_on(port):
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listen_on(port, family=socket.AF_INET):
+    srv = socket.socket(family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", port))
+    if family == socket.AF_INET6:
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    srv.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
     srv.listen(128)
     return srv
 
 
-def serve(port):
-    srv = listen_on(port)
+def serve(port, family=socket.AF_INET):
+    srv = listen_on(port, family)
     while True:
         conn, peer = srv.accept()
         threading.Thread(target=echo, args=(conn, peer), daemon=True).start()
@@ -282,6 +286,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve":
         serve(int(args[0]))
+    elif cmd == "serve6":
+        serve(int(args[0]), socket.AF_INET6)
     elif cmd == "check":
         check(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 256 * 1024,
               float(args[4]) if len(args) > 4 else 0.0)

@@ -110,8 +110,9 @@ int agent_run(const struct zt_config *cfg)
 		return 1;
 	}
 	if (cfg->identity_provider == IDENTITY_INSECURE_PLAINTEXT)
-		log_warn("INSECURE: --identity-provider insecure-plaintext: mesh traffic is relayed unencrypted and "
-			 "without identities; policies that name principals or namespaces deny everything");
+		log_warn("INSECURE: --identity-provider insecure-plaintext: mesh traffic is relayed WITHOUT mTLS "
+			 "and without identities, inbound HBONE (15008) is refused, and policies that name "
+			 "principals or namespaces deny everything");
 	/* Once, before any thread makes a TLS context. */
 	wolfSSL_Init();
 	if ((r = control_block_signals()) < 0) {
@@ -144,9 +145,6 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	}
 	have_enroll = true;
-	if (!have_certs)
-		log_warn("no identity provider (--identity-provider): mesh traffic is relayed WITHOUT mTLS "
-			 "and inbound HBONE (15008) is refused");
 	if ((r = proxy_start(&proxy, cfg, &store, capture, have_certs ? &share : NULL)) < 0)
 		goto out;
 	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {

@@ -45,6 +45,7 @@ static const char *const stat_names[ZT_STAT_MAX] = {
 	[ZT_STAT_NO_LISTENER_DROPPED] = "no_listener_dropped",
 	[ZT_STAT_ASSIGN_FAILED_DROPPED] = "assign_failed_dropped",
 	[ZT_STAT_NODE_ADDRESS_PASSED] = "node_address_passed",
+	[ZT_STAT_IPV6_DROPPED] = "ipv6_dropped",
 };
 
 const char *capture_stat_name(enum zt_stat s)
@@ -252,6 +253,19 @@ int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrol
 	struct zt_pod v = { .ifindex = ifindex, .enrolled = enrolled };
 
 	return bpf_map__update_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), &v, sizeof(v), BPF_ANY);
+}
+
+int capture_veth_set(struct capture *c, uint32_t ifindex, bool enrolled)
+{
+	struct zt_veth v = { .enrolled = enrolled };
+
+	return bpf_map__update_elem(c->skel->maps.zt_veths, &ifindex, sizeof(ifindex), &v, sizeof(v), BPF_ANY);
+}
+
+int capture_veth_del(struct capture *c, uint32_t ifindex)
+{
+	int r = bpf_map__delete_elem(c->skel->maps.zt_veths, &ifindex, sizeof(ifindex), 0);
+	return r == -ENOENT ? 0 : r;
 }
 
 int capture_pod_del(struct capture *c, uint32_t ip)

@@ -73,18 +73,30 @@ static const char *cni_add(struct enroll *e, const struct zt_model *m, const cJS
 		return fail(resp, "host interface \"%s\" not found in the node network namespace", iface);
 	cJSON_ArrayForEach(ip, cJSON_GetObjectItem(req, "ips")) {
 		struct in_addr a;
+		struct in6_addr a6;
 		if (cJSON_IsString(ip) && inet_pton(AF_INET, ip->valuestring, &a) == 1 &&
 		    tmp.n_ips < ENROLL_MAX_IPS)
 			tmp.ips[tmp.n_ips++] = a.s_addr;
+		else if (cJSON_IsString(ip) && inet_pton(AF_INET6, ip->valuestring, &a6) == 1)
+			tmp.has_ipv6 = true;
 	}
-	if (!tmp.n_ips)
-		return fail(resp, "no IPv4 address for the pod in prevResult%s", "");
+	if (!tmp.n_ips && !tmp.has_ipv6)
+		return fail(resp, "no IP address for the pod in prevResult%s", "");
 	snprintf(tmp.uid, sizeof(tmp.uid), "%s", json_s(req, "podUid"));
 	snprintf(tmp.ns, sizeof(tmp.ns), "%s", json_s(req, "podNamespace"));
 	snprintf(tmp.name, sizeof(tmp.name), "%s", json_s(req, "podName"));
 	snprintf(tmp.container_id, sizeof(tmp.container_id), "%s", json_s(req, "containerId"));
 	snprintf(tmp.ifname, sizeof(tmp.ifname), "%s", iface);
 
+	bool enrolled = false;
+	const char *reason = enroll_decide(m, &tmp, &enrolled);
+	/* IPv6 is not captured yet: an IPv6-only mesh pod would have no mTLS
+	 * and no policy at all. Fail its ADD (kubelet retries) rather than
+	 * start it as a silent non-mesh pod; other IPv6-only pods start. */
+	if (!tmp.n_ips && enrolled)
+		return fail(resp, "IPv6-only pods cannot join the ambient mesh yet (IPv6 is not captured): "
+			    "pod %s would bypass mTLS and policy; give it an IPv4 address or opt it out "
+			    "with istio.io/dataplane-mode=none", tmp.name);
 	/* Every pod's veth gets the program: a non-mesh pod's SYN to a mesh
 	 * pod is only seen there (DESIGN.md §1). */
 	int r = capture_attach(e->capture, tmp.ifindex);
@@ -96,8 +108,6 @@ static const char *cni_add(struct enroll *e, const struct zt_model *m, const cJS
 			capture_pod_del(e->capture, p->ips[i]);
 	else if (!(p = enroll_add_pod(e)))
 		return fail(resp, "out of memory%s", "");
-	bool enrolled = false;
-	const char *reason = enroll_decide(m, &tmp, &enrolled);
 	*p = tmp;
 	enroll_apply(e, p, enrolled, reason, true);
 	cJSON_AddTrueToObject(resp, "ok");

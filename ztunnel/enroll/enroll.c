@@ -53,6 +53,7 @@ static void adopt_pod(uint32_t ip, const struct zt_pod *v, void *ctx)
 	if (!if_indextoname(v->ifindex, name)) {
 		/* The pod went away while no agent was running. */
 		capture_pod_del(e->capture, ip);
+		capture_veth_del(e->capture, v->ifindex);
 		capture_detach(e->capture, v->ifindex);
 		return;
 	}
@@ -99,6 +100,12 @@ static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const c
 		if (r < 0)
 			log_error("cannot update zt_pods", LF_STR("pod", p->name), LF_ERRNO(r));
 	}
+	int r = capture_veth_set(e->capture, p->ifindex, enrolled);
+	if (r < 0)
+		log_error("cannot update zt_veths", LF_STR("pod", p->name), LF_ERRNO(r));
+	if (enrolled && p->has_ipv6 && (added || changed))
+		log_warn("enrolled pod has IPv6 addresses: its IPv6 TCP is dropped (IPv6 is not captured yet)",
+			 LF_STR("namespace", p->ns), LF_STR("pod", p->name));
 	if (added)
 		log_info("pod added", LF_STR("namespace", p->ns), LF_STR("pod", p->name),
 			 LF_STR("uid", p->uid), LF_STR("veth", p->ifname), LF_BOOL("enrolled", enrolled),
@@ -201,6 +208,7 @@ void enroll_remove_pod(struct enroll *e, struct enroll_pod *p)
 {
 	for (uint32_t i = 0; i < p->n_ips; i++)
 		capture_pod_del(e->capture, p->ips[i]);
+	capture_veth_del(e->capture, p->ifindex);
 	capture_detach(e->capture, p->ifindex);
 	*p = e->pods[--e->n];
 }

@@ -218,6 +218,13 @@ int snapshot_parse_pod(struct build *b, const cJSON *item, struct zt_workload *w
 	w->canonical_revision = cr ? cr : "latest";
 	w->enrollment = enrollment(b, w, md, obj);
 	w->enrolled = w->enrollment <= ZT_ENROLLED_NAMESPACE_LABEL;
+	for (uint32_t i = 0; w->enrolled && i < w->n_ips; i++) {
+		if (w->ips[i].family == AF_INET6) {
+			build_warn(b, obj, "status.podIPs",
+				   "IPv6 address of an enrolled pod: its IPv6 TCP is dropped (IPv6 is not captured yet)");
+			break;
+		}
+	}
 	if (!w->uid)
 		build_warn(b, obj, "metadata.uid", "missing: the CNI plugin cannot match this pod");
 	if (!model_namespace(b->m, w->namespace))
