@@ -37,6 +37,8 @@ struct zt_config {
 	int inbound_port;
 	int inbound_plain_port;
 	int worker_threads;
+	int max_pending_handshakes;
+	int max_pending_handshakes_per_source;
 	int log_level;  /* enum log_level */
 	int log_format; /* enum log_format */
 	bool capture;

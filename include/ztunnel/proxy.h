@@ -77,6 +77,10 @@ struct proxy_stats {
 	atomic_uint_fast64_t hbone_refused;   /* CONNECT answered 400/401/503 */
 	atomic_uint_fast64_t denied[PROXY_DIRECTIONS]; /* by AuthorizationPolicy / PeerAuthentication */
 	atomic_uint_fast64_t revoked;         /* closed by a policy change */
+	/* Inbound HBONE connections closed before their handshake because the
+	 * node-wide [0] or the per-source [1] cap of unauthenticated
+	 * connections was reached. */
+	atomic_uint_fast64_t handshake_refused[2];
 };
 
 struct proxy;

@@ -26,6 +26,9 @@
       COUNT sequential short connections (greeting, 1 byte echoed, close)
   tcp_echo.py spoof-syn SRC_IP DST_IP DST_PORT
       send one bare TCP SYN with a forged source address (raw socket)
+  tcp_echo.py flood IP PORT COUNT HOLD
+      open COUNT connections at once (non-blocking, nothing sent), print
+      "opened N", hold them HOLD seconds, close them
   tcp_echo.py spoof-segment SRC_IP SRC_PORT DST_IP DST_PORT
       send one forged ACK|PSH segment with a payload (raw socket), as if
       from SRC_IP:SRC_PORT
@@ -269,6 +272,22 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
+def flood(ip, port, count, hold):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    held = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((ip, port))
+        held.append(s)
+    print(f"opened {len(held)}", flush=True)
+    time.sleep(hold)
+    for s in held:
+        s.close()
+
+
 def spoof(src, sport, dst, dport, flags, payload=b""):
     s_ip, d_ip = socket.inet_aton(src), socket.inet_aton(dst)
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 1 if flags & 0x10 else 0, 5 << 4, flags,
@@ -313,6 +332,8 @@ if __name__ == "__main__":
         sniff(args[0], float(args[1]), args[2].encode())
     elif cmd == "spoof-syn":
         spoof(args[0], 40000, args[1], int(args[2]), 0x02)
+    elif cmd == "flood":
+        flood(args[0], int(args[1]), int(args[2]), float(args[3]))
     elif cmd == "spoof-segment":
         spoof(args[0], int(args[1]), args[2], int(args[3]), 0x18, b"injected")
     else:

@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ztunnel/capture.h"
@@ -90,6 +91,23 @@ static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs
 	return true;
 }
 
+/* Descriptors are the agent's capacity: take the hard limit (a container
+ * runtime's default soft limit is often 1,024, which a flood or a busy
+ * node exhausts) and say what we got. */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+		return;
+	if (r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+			getrlimit(RLIMIT_NOFILE, &r);
+	}
+	log_info("descriptor limit", LF_UINT("nofile", r.rlim_cur));
+}
+
 int agent_run(const struct zt_config *cfg)
 {
 	struct cert_cache certs;
@@ -113,6 +131,7 @@ int agent_run(const struct zt_config *cfg)
 		log_warn("INSECURE: --identity-provider insecure-plaintext: mesh traffic is relayed WITHOUT mTLS "
 			 "and without identities, inbound HBONE (15008) is refused, and policies that name "
 			 "principals or namespaces deny everything");
+	raise_fd_limit();
 	/* Once, before any thread makes a TLS context. */
 	wolfSSL_Init();
 	if ((r = control_block_signals()) < 0) {

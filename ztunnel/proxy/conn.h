@@ -15,6 +15,8 @@
 #include "ztunnel/loop.h"
 #include "ztunnel/proxy.h"
 
+#include "admission.h"
+
 #define RELAY_BUF (64 * 1024)
 #define CONNECT_TIMEOUT_S 10
 #define CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -152,7 +154,9 @@ struct link {
 	int64_t created_ms, next_ping_ms, ping_deadline_ms;
 	const char *error;
 	char detail[300];
-	uint8_t rbuf[RELAY_BUF];
+	bool admitted;            /* holds an admission slot until its handshake is done */
+	uint8_t *rbuf;            /* small until the handshake is done (server) */
+	uint32_t rcap;
 };
 
 /* A listener's multishot accept; op first so a CQE maps back to it. */
@@ -207,6 +211,9 @@ struct proxy {
 	struct capture *capture;
 	struct cert_share *certs;
 	struct proxy_stats stats;
+	struct admission admission; /* unauthenticated inbound HBONE */
+	atomic_uint links_freed;    /* since the last malloc_trim */
+	atomic_int_fast64_t last_refusal_log_ms;
 	struct worker *workers;
 	int n_workers;
 };

@@ -46,13 +46,17 @@ static void link_free(struct link *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	atomic_fetch_sub(&w->p->stats.hbone_active[l->server], 1);
+	if (l->admitted)
+		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
 	if (l->fd >= 0)
 		close(l->fd);
 	hbone_conn_free(l->h2);
 	tls_session_free(l->tls);
 	free(l->sbuf);
 	free(l->stage);
+	free(l->rbuf);
 	free(l);
+	atomic_fetch_add(&w->p->links_freed, 1);
 }
 
 void link_put(struct link *l)
@@ -63,22 +67,48 @@ void link_put(struct link *l)
 
 #define put link_put
 
+/* What a connection needs once its peer is authenticated: HTTP/2, the
+ * staging buffer and a full-size receive buffer. A server allocates them
+ * only after the handshake, so an unauthenticated connection costs a few
+ * KiB, not hundreds. */
+static int link_grow(struct link *l)
+{
+	struct hbone_events ev = tunnel_events;
+	uint8_t *rbuf;
+
+	ev.ctx = l;
+	if (!l->stage && !(l->stage = malloc(STAGE_SIZE)))
+		return -ENOMEM;
+	if (!l->h2 && hbone_conn_new(&l->h2, l->server, &ev) < 0)
+		return -ENOMEM;
+	if (l->rcap < RELAY_BUF) {
+		if (!(rbuf = malloc(RELAY_BUF)))
+			return -ENOMEM;
+		free(l->rbuf);
+		l->rbuf = rbuf;
+		l->rcap = RELAY_BUF;
+	}
+	return 0;
+}
+
 static struct link *link_new(struct worker *w, bool server, int fd)
 {
 	struct link *l = calloc(1, sizeof(*l));
 
 	if (!l)
 		return NULL;
-	struct hbone_events ev = tunnel_events;
-	ev.ctx = l;
-	if (!(l->stage = malloc(STAGE_SIZE)) || hbone_conn_new(&l->h2, server, &ev) < 0) {
+	l->server = server;
+	if (server ? !(l->rbuf = malloc(RX_SMALL)) : link_grow(l) < 0) {
+		hbone_conn_free(l->h2);
 		free(l->stage);
+		free(l->rbuf);
 		free(l);
 		return NULL;
 	}
+	if (server)
+		l->rcap = RX_SMALL;
 	l->w = w;
 	l->fd = fd;
-	l->server = server;
 	l->created_ms = loop_now_ms();
 	l->next = w->links;
 	if (w->links)
@@ -239,6 +269,14 @@ static void handshake_done(struct link *l)
 	char peer[32], id[800] = "";
 	const struct spiffe_id *pid = tls_peer_identity(l->tls);
 
+	if (l->admitted) {
+		admission_leave(&l->w->p->admission, l->peer.sin_addr.s_addr);
+		l->admitted = false;
+	}
+	if (link_grow(l) < 0) {
+		link_fail(l, "out of memory");
+		return;
+	}
 	l->handshaken = true;
 	l->next_ping_ms = loop_now_ms() + PING_INTERVAL_MS;
 	atomic_fetch_add(&l->w->p->stats.hbone_opened[l->server], 1);
@@ -337,7 +375,7 @@ static void arm_recv(struct link *l)
 {
 	l->in_recv = true;
 	hold(l);
-	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, sizeof(l->rbuf), 0);
+	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, l->rcap, 0);
 }
 
 static void start(struct link *l)
@@ -511,34 +549,71 @@ static void serve(struct link *l)
 	start(l);
 }
 
-void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
-		      const struct sockaddr_in *local)
+static void accept_link(struct worker *w, int fd, const struct sockaddr_in *peer,
+			const struct sockaddr_in *local, bool admitted)
 {
 	struct link *l = link_new(w, true, fd);
 
 	if (!l) {
 		log_error("out of memory: inbound HBONE connection reset");
+		if (admitted)
+			admission_leave(&w->p->admission, peer->sin_addr.s_addr);
 		reset_socket(fd);
 		close(fd);
 		return;
 	}
 	l->peer = *peer;
 	l->local = *local;
+	l->admitted = admitted;
 	hold(l);
 	serve(l);
 	put(l);
 }
 
+/* Our own same-node connections: their source is one of our pods. */
+void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
+		      const struct sockaddr_in *local)
+{
+	accept_link(w, fd, peer, local, false);
+}
+
+/* Refusals under a flood are counted always and logged at most once a
+ * second (one line per second, not one per connection). */
+static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *peer, enum admission_verdict v)
+{
+	struct proxy *p = w->p;
+	int64_t now = loop_now_ms(), last = atomic_load(&p->last_refusal_log_ms);
+	char src[32];
+
+	atomic_fetch_add(&p->stats.handshake_refused[v == ADMIT_OVER_PER_SOURCE], 1);
+	if (now - last < 1000 || !atomic_compare_exchange_strong(&p->last_refusal_log_ms, &last, now))
+		return;
+	fmt_addr(peer, src, sizeof(src));
+	log_warn("inbound HBONE connections refused before their handshake",
+		 LF_STR("reason", v == ADMIT_OVER_PER_SOURCE ? "per-source limit of unauthenticated connections"
+							      : "node-wide limit of unauthenticated connections"),
+		 LF_STR("latest.src", src), LF_UINT("pending", admission_pending(&p->admission)),
+		 LF_UINT("refused.total", atomic_load(&p->stats.handshake_refused[0]) +
+						  atomic_load(&p->stats.handshake_refused[1])));
+}
+
 void link_accept(struct worker *w, int fd)
 {
 	struct sockaddr_in peer, local;
+	enum admission_verdict v;
 
 	if (proxy_socket_addrs(fd, &peer, &local) < 0) {
 		reset_socket(fd);
 		close(fd);
 		return;
 	}
-	link_accept_pair(w, fd, &peer, &local);
+	if ((v = admission_enter(&w->p->admission, peer.sin_addr.s_addr)) != ADMIT_OK) {
+		refused_unauthenticated(w, &peer, v);
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	accept_link(w, fd, &peer, &local, true);
 }
 
 /* Once a second: keepalive PINGs (SPEC §2.2), handshake deadline, idle

@@ -5,7 +5,10 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,6 +64,10 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	links_tick(w);
 	watch_recheck(w);
 	watch_retry(w);
+	/* After a burst (a flood of refused or short connections) glibc keeps
+	 * the freed memory in the workers' arenas: give it back. */
+	if (atomic_load(&w->p->links_freed) >= 1000 && atomic_exchange(&w->p->links_freed, 0) >= 1000)
+		malloc_trim(0);
 	if (!w->loop.stopping)
 		arm_tick(w);
 }
@@ -114,6 +121,17 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	p->store = store;
 	p->capture = capture;
 	p->certs = certs;
+	/* Unauthenticated connections never get more than a quarter of the
+	 * descriptors: the rest stays for traffic that is known. */
+	struct rlimit nofile = { 0 };
+	uint32_t max_pending = (uint32_t)cfg->max_pending_handshakes;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur / 4 < max_pending) {
+		max_pending = nofile.rlim_cur / 4 ? (uint32_t)(nofile.rlim_cur / 4) : 1;
+		log_warn("descriptor limit is low: fewer unauthenticated HBONE connections allowed",
+			 LF_UINT("nofile", nofile.rlim_cur), LF_UINT("max_pending_handshakes", max_pending));
+	}
+	admission_init(&p->admission, max_pending, (uint32_t)cfg->max_pending_handshakes_per_source,
+		       (uint32_t)getpid() ^ (uint32_t)time(NULL));
 	p->n_workers = worker_count(cfg);
 	p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
 	if (!p->workers) {
