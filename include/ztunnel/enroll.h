@@ -30,6 +30,10 @@ struct enroll {
 	struct enroll_pod *pods;
 	uint32_t n, cap;
 	int listen_fd;
+	/* enrollment.json beside the CNI socket: the plugin decides from it
+	 * while the agent is down (only pods that would join the mesh fail). */
+	char cache_path[4096];
+	uint64_t cache_generation;
 };
 
 /* The decision for one pod (pure): the snapshot's view of the pod if it is
@@ -45,7 +49,8 @@ void enroll_fini(struct enroll *e);
  * service VIP map. */
 void enroll_reconcile(struct enroll *e, const struct zt_model *m);
 
-/* CNI requests (JSON over SOCK_SEQPACKET). */
+/* CNI requests (JSON over SOCK_SEQPACKET); also names the enrollment
+ * cache (enrollment.json in the socket's directory). */
 int enroll_listen(struct enroll *e, const char *path);
 /* Serves one pending connection on listen_fd (call when readable). */
 void enroll_serve_one(struct enroll *e, struct state_store *store);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ztunnel-cni against the CNI 1.0.0 contract: VERSION; errors as JSON with
 # a code; ADD returns prevResult unchanged; CHECK; DEL idempotent and
-# successful without an agent; ADD fails (fail closed) without an agent.
+# successful without an agent; without an agent ADD fails closed for a pod
+# that would join the mesh (per the agent's enrollment cache) and succeeds
+# for the others (kube-system included); no cache: fail closed.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -20,9 +22,11 @@ cni() {
   local id args
   id=$(jq -r .containerId "$pod")
   args=$(jq -r .cniArgs "$pod")
-  if [ "${3:-}" = ghost ]; then
+  if [[ ${3:-} == ghost* ]]; then # ghost or ghost:NAMESPACE
+    local gns=default
+    [[ $3 == ghost:* ]] && gns=${3#ghost:}
     id=ghost-container
-    args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=ghost;K8S_POD_UID=ghost-uid"
+    args="K8S_POD_NAMESPACE=$gns;K8S_POD_NAME=ghost;K8S_POD_UID=ghost-uid"
   fi
   nsenter --net="/run/netns/$(info "$name" | jq -r '.nodes[0].netns')" env CNI_COMMAND="$1" \
     CNI_CONTAINERID="$id" CNI_NETNS="$(jq -r .netnsPath "$pod")" \
@@ -63,10 +67,22 @@ cni_fails 6 ADD "not json"
 cni_fails 100 ADD "$(conf '| .prevResult.interfaces[0].name = "nosuchveth0"')"
 grep -q 'nosuchveth0' <<<"$out" || fail "refusal does not say why: $out"
 
-step "agent down: ADD fails closed, CHECK fails, DEL succeeds"
+step "agent down: ADD fails closed for mesh pods only, CHECK fails, DEL succeeds"
+cache="$(dirname "$sock")/enrollment.json"
+jq -e '.namespaces.default == "ambient" and (.namespaces | has("legacy") | not)' "$cache" >/dev/null ||
+  fail "enrollment cache: $(cat "$cache")"
 "$cluster" agent --name "$name" --node n1 stop
 cni_fails 11 ADD "$(conf)"
-grep -q 'unreachable' <<<"$out" || fail "ADD error does not name the cause: $out"
+grep -q 'unreachable.*namespace default is in the ambient mesh' <<<"$out" || fail "ADD error does not name the cause: $out"
+# A pod that would not join the mesh, and kube-system, start without the agent.
+out=$(cni ADD "$(conf)" ghost:legacy) || fail "non-mesh pod refused while the agent is down: $out"
+[ "$(jq -cS . <<<"$out")" = "$(jq -cS .cniResult "$pod")" ] || fail "ADD changed prevResult: $out"
+cni ADD "$(conf)" ghost:kube-system >/dev/null || fail "kube-system pod refused while the agent is down"
+# Without the cache nothing is known: fail closed.
+mv "$cache" "$cache.away"
+cni_fails 11 ADD "$(conf)" ghost:legacy
+grep -q 'no readable enrollment cache' <<<"$out" || fail "no reason without the cache: $out"
+mv "$cache.away" "$cache"
 cni_fails 11 CHECK "$(conf)"
 out=$(cni DEL "$(conf)") || fail "DEL without agent failed: $out"
 [ -z "$out" ] || fail "DEL printed: $out"

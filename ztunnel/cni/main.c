@@ -131,6 +131,49 @@ static cJSON *agent_call(const char *path, cJSON *req, int *err)
 	return reply;
 }
 
+/* While the agent is down or not ready, may this pod start without it?
+ * Only when the enrollment cache the agent keeps (enrollment.json beside
+ * its socket, or "enrollmentCache" in the configuration) says a new pod of
+ * its namespace would not join the mesh; kube-system never does. No cache,
+ * or a namespace where pods join ("ambient") or may ("mixed"): no, fail
+ * closed. Returns NULL when it may start, else why not. */
+static const char *start_without_agent(const cJSON *conf, const char *sock, const char *ns, char *why,
+				       size_t size)
+{
+	const cJSON *c = cJSON_GetObjectItem(conf, "enrollmentCache");
+	char path[4096];
+
+	if (!strcmp(ns, "kube-system"))
+		return NULL;
+	if (cJSON_IsString(c)) {
+		snprintf(path, sizeof(path), "%s", c->valuestring);
+	} else {
+		const char *slash = strrchr(sock, '/');
+		snprintf(path, sizeof(path), "%.*senrollment.json", slash ? (int)(slash - sock + 1) : 0, sock);
+	}
+	FILE *f = fopen(path, "r");
+	char *text = f ? calloc(1, MAX_STDIN + 1) : NULL;
+	if (text)
+		fread(text, 1, MAX_STDIN, f);
+	if (f)
+		fclose(f);
+	cJSON *cache = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	const cJSON *namespaces = cJSON_GetObjectItem(cache, "namespaces");
+	const cJSON *mode = cJSON_GetObjectItemCaseSensitive(namespaces, ns);
+	const char *verdict = why;
+	if (!cJSON_IsObject(namespaces))
+		snprintf(why, size, "no readable enrollment cache at %s: whether a pod of namespace %s joins the "
+			 "mesh is unknown", path, ns);
+	else if (cJSON_IsString(mode))
+		snprintf(why, size, "namespace %s is in the ambient mesh (%s): its pods must not start unprotected",
+			 ns, mode->valuestring);
+	else
+		verdict = NULL;
+	cJSON_Delete(cache);
+	return verdict;
+}
+
 /* The host-side interface and addresses from the previous plugin's result. */
 static void add_prev_result(cJSON *req, const cJSON *prev)
 {
@@ -214,9 +257,21 @@ static int run(const char *cmd)
 	cJSON *reply = agent_call(path, req, &err);
 	cJSON_Delete(req);
 	int status = 0;
-	if (!reply) {
-		char details[512];
-		snprintf(details, sizeof(details), "%s: %s", path, strerror(err));
+	bool away = !reply || cJSON_IsTrue(cJSON_GetObjectItem(reply, "notReady"));
+	char why[1024];
+	if (away && !strcmp(cmd, "ADD") && !start_without_agent(conf, path, ns, why, sizeof(why))) {
+		/* Not a mesh pod: it starts; the agent attaches capture to its
+		 * veth when it learns of the pod. */
+		fprintf(stderr, "ztunnel-cni: agent %s; pod %s/%s is not in the mesh: starting it\n",
+			reply ? "not ready" : "unreachable", ns, name);
+		char *out = cJSON_PrintUnformatted(prev);
+		if (out)
+			puts(out);
+		cJSON_free(out);
+	} else if (!reply) {
+		char details[1536];
+		snprintf(details, sizeof(details), "%s: %s%s%s", path, strerror(err),
+			 strcmp(cmd, "ADD") ? "" : "; ", strcmp(cmd, "ADD") ? "" : why);
 		if (!strcmp(cmd, "DEL"))
 			status = 0; /* nothing left to undo without an agent */
 		else

@@ -41,6 +41,8 @@ int enroll_listen(struct enroll *e, const char *path)
 		return r;
 	}
 	e->listen_fd = fd;
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(e->cache_path, sizeof(e->cache_path), "%s/enrollment.json", dirname(dir));
 	return 0;
 }
 
@@ -66,8 +68,11 @@ static const char *cni_add(struct enroll *e, const struct zt_model *m, const cJS
 	struct enroll_pod tmp = { 0 };
 	const cJSON *ip;
 
-	if (!m)
+	if (!m) {
+		/* The plugin then decides from the enrollment cache. */
+		cJSON_AddTrueToObject(resp, "notReady");
 		return fail(resp, "agent not ready: no valid snapshot yet%s", "");
+	}
 	tmp.ifindex = if_nametoindex(iface);
 	if (!tmp.ifindex)
 		return fail(resp, "host interface \"%s\" not found in the node network namespace", iface);

@@ -176,6 +176,14 @@ void enroll_reconcile(struct enroll *e, const struct zt_model *m)
 		apply(e, p, enrolled, reason, false);
 	}
 	reconcile_services(e, m);
+	if (e->cache_path[0] && m->generation != e->cache_generation) {
+		int r = enroll_cache_write(m, e->cache_path);
+		if (r < 0)
+			log_error("cannot write the enrollment cache for the CNI plugin",
+				  LF_STR("path", e->cache_path), LF_ERRNO(r));
+		else
+			e->cache_generation = m->generation;
+	}
 }
 
 struct enroll_pod *enroll_find(struct enroll *e, const char *uid, const char *container_id)

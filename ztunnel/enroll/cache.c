@@ -1,0 +1,64 @@
+/* The node-local enrollment cache: what the CNI plugin needs to decide on
+ * its own whether a new pod may start while the agent is down or not
+ * ready. The plugin sees only the pod's namespace and name, so the cache
+ * says per namespace whether a new pod there would join the mesh:
+ * "ambient" (namespace label) or "mixed" (not labelled, but some pods opt
+ * in with their own label, so a new one might); namespaces not listed
+ * would not. Such pods fail closed; the others start. Written atomically
+ * (temporary file + rename) each time a new snapshot is reconciled. */
+#include "enroll_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+
+static cJSON *namespaces_json(const struct zt_model *m)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (uint32_t i = 0; o && i < m->n_namespaces; i++)
+		if (m->namespaces[i].mode == ZT_MODE_AMBIENT && strcmp(m->namespaces[i].name, "kube-system"))
+			cJSON_AddStringToObject(o, m->namespaces[i].name, "ambient");
+	for (uint32_t i = 0; o && i < m->n_workloads; i++) {
+		const struct zt_workload *w = &m->workloads[i];
+		if (w->enrollment == ZT_ENROLLED_POD_LABEL && !cJSON_GetObjectItemCaseSensitive(o, w->namespace))
+			cJSON_AddStringToObject(o, w->namespace, "mixed");
+	}
+	return o;
+}
+
+int enroll_cache_write(const struct zt_model *m, const char *path)
+{
+	char tmp[4096];
+	cJSON *root = cJSON_CreateObject();
+	int r = -ENOMEM;
+
+	if (!root)
+		return r;
+	cJSON_AddNumberToObject(root, "generation", (double)m->generation);
+	cJSON_AddNumberToObject(root, "written", (double)time(NULL));
+	cJSON_AddItemToObject(root, "namespaces", namespaces_json(m));
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (!text)
+		return r;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			unlink(tmp);
+	} else {
+		r = 0;
+	}
+	free(text);
+	return r;
+}
