@@ -67,6 +67,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_listeners SEC(".maps");
 
+/* Conntrack lookups (kfuncs, kernel >= 6.0): see established_behind_dnat. */
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_sz,
+					 struct bpf_ct_opts *opts, __u32 opts_sz) __ksym;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym;
+
 static __always_inline void count(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&zt_stats, &reason);
@@ -181,6 +186,47 @@ static __always_inline int ipv6_ingress(struct __sk_buff *skb, void *data, void 
 	return TC_ACT_OK;
 }
 
+/* A captured frontend (VIP, nodePort, hostPort, external IP) is DNATed by
+ * kube-proxy after tc ingress, so our socket for it is keyed by the pod
+ * address kube-proxy chose while the client's later segments still carry
+ * the frontend. Conntrack knows the rewrite: find our socket by the
+ * connection's post-DNAT destination. Only for frontends of mesh services
+ * (zt_services), so nothing else pays for the lookup. */
+static __always_inline int established_behind_dnat(struct __sk_buff *skb, struct iphdr *ip, struct tcphdr *tcp)
+{
+	struct zt_svc_key key = { .addr = ip->daddr, .port = tcp->dest };
+	struct zt_svc *svc = bpf_map_lookup_elem(&zt_services, &key);
+	struct bpf_ct_opts opts = { .netns_id = BPF_F_CURRENT_NETNS, .l4proto = IPPROTO_TCP };
+	struct bpf_sock_tuple t = {
+		.ipv4 = { .saddr = ip->saddr, .daddr = ip->daddr, .sport = tcp->source, .dport = tcp->dest },
+	};
+
+	if (!svc || !svc->enrolled)
+		return -1;
+	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &t, sizeof(t.ipv4), &opts, sizeof(opts));
+	if (!ct)
+		return -1;
+	t.ipv4.daddr = ct->tuplehash[IP_CT_DIR_REPLY].tuple.src.u3.ip;
+	t.ipv4.dport = ct->tuplehash[IP_CT_DIR_REPLY].tuple.src.u.tcp.port;
+	bpf_ct_release(ct);
+	if (t.ipv4.daddr == ip->daddr && t.ipv4.dport == tcp->dest)
+		return -1; /* not rewritten */
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return -1;
+	if (sk->state == BPF_TCP_LISTEN || sk->state == BPF_TCP_TIME_WAIT) {
+		bpf_sk_release(sk);
+		return -1;
+	}
+	long r = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	if (r)
+		return -1;
+	skb->mark = ZT_MARK;
+	count(ZT_STAT_ASSIGNED_ESTABLISHED);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int zt_ingress(struct __sk_buff *skb)
 {
@@ -243,12 +289,21 @@ int zt_ingress(struct __sk_buff *skb)
 	}
 
 	if (!tcp->syn || tcp->ack) {
+		if (established_behind_dnat(skb, ip, tcp) == TC_ACT_OK)
+			return TC_ACT_OK;
 		count(ZT_STAT_PASSED);
 		return TC_ACT_OK;
 	}
-	/* A transparent upstream to a node-local address would have its reply
-	 * routed locally, not to the agent: never capture those. */
+	/* kube-proxy (or the portmap plugin) DNATs a nodePort or hostPort on
+	 * the node's addresses after tc ingress, straight to a pod and around
+	 * its inbound checks: capture those frontends of mesh services like a
+	 * VIP. Other node-local destinations never: a transparent upstream to
+	 * one would have its reply routed locally, not to the agent. */
 	if (is_node_addr(ip->daddr)) {
+		struct zt_svc_key nkey = { .addr = ip->daddr, .port = tcp->dest };
+		struct zt_svc *nsvc = bpf_map_lookup_elem(&zt_services, &nkey);
+		if (nsvc && nsvc->enrolled)
+			return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_SERVICE);
 		count(ZT_STAT_NODE_ADDRESS_PASSED);
 		return TC_ACT_OK;
 	}

@@ -45,6 +45,8 @@ int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, u
 
 int capture_listener_set(struct capture *c, enum zt_listener slot, int fd);
 int capture_node_addrs_set(struct capture *c, const uint32_t *addrs, uint32_t n);
+/* The node addresses the program knows (at most max); their number or -errno. */
+int capture_node_addrs_get(struct capture *c, uint32_t *addrs, uint32_t max);
 /* Sums the per-CPU counters. */
 int capture_stats_read(struct capture *c, uint64_t out[ZT_STAT_MAX]);
 const char *capture_stat_name(enum zt_stat s);

@@ -51,8 +51,17 @@ struct route {
 	bool local_dst;
 };
 
-void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
-		    uint32_t dst_ip, uint16_t dst_port, unsigned *seed, struct route *out);
+/* This node, for the frontends it forwards: nodePorts and hostPorts on
+ * its own addresses. */
+struct route_node {
+	const char *name;
+	const uint32_t *addrs; /* network order */
+	uint32_t n_addrs;
+};
+
+/* node may be NULL (no node-address frontends). */
+void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, const struct route_node *node,
+		    uint32_t src_ip, uint32_t dst_ip, uint16_t dst_port, unsigned *seed, struct route *out);
 /* 15001/15006/15008 (host order): as destinations they would loop
  * through ourselves (SPEC §1 "illegal ports"). */
 bool route_reserved_port(uint16_t port);

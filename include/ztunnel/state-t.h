@@ -54,6 +54,7 @@ struct zt_namespace {
 struct zt_container_port {
 	const char *name;
 	uint16_t port;
+	uint16_t host_port; /* 0: none; else the node forwards it here */
 	uint8_t protocol;
 };
 
@@ -86,6 +87,7 @@ struct zt_service_port {
 	const char *name;
 	uint16_t port;
 	uint16_t target_port;         /* 0: named, resolved per endpoint */
+	uint16_t node_port;           /* 0: none (NodePort/LoadBalancer services) */
 	const char *target_port_name; /* set when targetPort is a name */
 	uint8_t protocol;
 };
@@ -104,6 +106,11 @@ struct zt_service {
 	uint32_t n_vips;
 	const struct zt_service_port *ports;
 	uint32_t n_ports;
+	/* spec.externalIPs and status.loadBalancer.ingress[].ip: addresses
+	 * the nodes forward to the service's ports, like its cluster IPs. */
+	const struct zt_ip *externals;
+	uint32_t n_externals;
+	bool external_local; /* externalTrafficPolicy: Local */
 	struct zt_labels selector;
 	bool has_selector;
 	bool from_endpoint_slices; /* endpoints came from EndpointSlices */

@@ -70,6 +70,16 @@ const struct zt_workload *model_workload_by_uid(const struct zt_model *m, const 
  * service has no such port. */
 const struct zt_service *model_service_by_vip(const struct zt_model *m, const struct zt_ip *vip,
 					      uint16_t port, const struct zt_service_port **sport);
+/* Frontends the nodes forward (SPEC: kube-proxy DNATs them after tc): a
+ * service with an external IP or load-balancer address `ip` and port
+ * `port`; a service with a nodePort `port`; a pod of `node` publishing
+ * hostPort `port` (*target: its container port). NULL when none. */
+const struct zt_service *model_service_by_external(const struct zt_model *m, const struct zt_ip *ip,
+						   uint16_t port, const struct zt_service_port **sport);
+const struct zt_service *model_service_by_node_port(const struct zt_model *m, uint16_t port,
+						    const struct zt_service_port **sport);
+const struct zt_workload *model_host_port(const struct zt_model *m, const char *node, uint16_t port,
+					  uint16_t *target);
 const struct zt_service *model_service_by_name(const struct zt_model *m, const char *ns,
 					       const char *name);
 const struct zt_namespace *model_namespace(const struct zt_model *m, const char *name);

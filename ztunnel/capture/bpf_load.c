@@ -327,6 +327,19 @@ int capture_listener_set(struct capture *c, enum zt_listener slot, int fd)
 	return bpf_map__update_elem(c->skel->maps.zt_listeners, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
 }
 
+int capture_node_addrs_get(struct capture *c, uint32_t *addrs, uint32_t max)
+{
+	struct zt_bpf_config cfg;
+	uint32_t zero = 0;
+	int r = bpf_map__lookup_elem(c->skel->maps.zt_config, &zero, sizeof(zero), &cfg, sizeof(cfg), 0);
+
+	if (r < 0)
+		return r;
+	uint32_t n = cfg.n_node_addrs < max ? cfg.n_node_addrs : max;
+	memcpy(addrs, cfg.node_addrs, n * sizeof(*addrs));
+	return (int)n;
+}
+
 int capture_node_addrs_set(struct capture *c, const uint32_t *addrs, uint32_t n)
 {
 	struct zt_bpf_config cfg = { 0 };

@@ -116,42 +116,77 @@ static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const c
 			 LF_STR("reason", reason));
 }
 
-/* VIP:port of every service with an enrolled endpoint: captured from any
- * source, so non-mesh clients cannot reach mesh pods around policy. */
+struct keys {
+	struct zt_svc_key *k;
+	uint32_t n, cap;
+	bool oom;
+};
+
+static void key_add(struct keys *ks, uint32_t addr, uint16_t port)
+{
+	if (ks->n == ks->cap) {
+		uint32_t cap = ks->cap ? ks->cap * 2 : 64;
+		struct zt_svc_key *nk = realloc(ks->k, cap * sizeof(*nk));
+		if (!nk) {
+			ks->oom = true;
+			return;
+		}
+		ks->k = nk;
+		ks->cap = cap;
+	}
+	ks->k[ks->n++] = (struct zt_svc_key){ .addr = addr, .port = htons(port) };
+}
+
+static void ips_add(struct keys *ks, const struct zt_ip *ips, uint32_t n_ips, uint16_t port)
+{
+	for (uint32_t v = 0; v < n_ips; v++) {
+		uint32_t a;
+		if (ips[v].family != AF_INET)
+			continue;
+		memcpy(&a, ips[v].addr, 4);
+		key_add(ks, a, port);
+	}
+}
+
+/* Every frontend of a service with an enrolled endpoint, captured from any
+ * source so non-mesh clients cannot reach mesh pods around policy: its
+ * VIPs, external and load-balancer IPs on its ports, and its nodePorts on
+ * every address of this node; plus this node's addresses on the hostPorts
+ * of its enrolled pods (kube-proxy and the portmap plugin DNAT all of
+ * those after tc ingress). */
 static void reconcile_services(struct enroll *e, const struct zt_model *m)
 {
-	uint32_t n = 0, cap = 0;
-	struct zt_svc_key *keys = NULL;
+	struct keys ks = { 0 };
+	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
+	int n_node = capture_node_addrs_get(e->capture, node_addrs, ZT_MAX_NODE_ADDRS);
 
 	for (uint32_t i = 0; i < m->n_services; i++) {
 		const struct zt_service *s = &m->services[i];
 		bool enrolled = false;
 		for (uint32_t j = 0; j < s->n_endpoints && !enrolled; j++)
 			enrolled = s->endpoints[j].workload->enrolled;
-		for (uint32_t v = 0; enrolled && v < s->n_vips; v++) {
-			if (s->vips[v].family != AF_INET)
-				continue;
-			for (uint32_t p = 0; p < s->n_ports; p++) {
-				if (n == cap) {
-					cap = cap ? cap * 2 : 64;
-					struct zt_svc_key *nk = realloc(keys, cap * sizeof(*nk));
-					if (!nk) {
-						free(keys);
-						return;
-					}
-					keys = nk;
-				}
-				keys[n] = (struct zt_svc_key){ 0 };
-				memcpy(&keys[n].addr, s->vips[v].addr, 4);
-				keys[n].port = htons(s->ports[p].port);
-				n++;
-			}
+		for (uint32_t p = 0; enrolled && p < s->n_ports; p++) {
+			ips_add(&ks, s->vips, s->n_vips, s->ports[p].port);
+			ips_add(&ks, s->externals, s->n_externals, s->ports[p].port);
+			for (int a = 0; s->ports[p].node_port && a < n_node; a++)
+				key_add(&ks, node_addrs[a], s->ports[p].node_port);
 		}
 	}
-	int r = capture_services_replace(e->capture, keys, n);
+	for (uint32_t i = 0; i < e->n; i++) {
+		const struct enroll_pod *p = &e->pods[i];
+		struct zt_ip ip = { .family = AF_INET };
+		if (!p->enrolled || !p->n_ips)
+			continue;
+		memcpy(ip.addr, &p->ips[0], 4);
+		const struct zt_workload *w = model_workload_by_ip(m, &ip);
+		for (uint32_t c = 0; w && c < w->n_ports; c++)
+			for (int a = 0; w->ports[c].host_port && a < n_node; a++)
+				key_add(&ks, node_addrs[a], w->ports[c].host_port);
+	}
+	int r = ks.oom ? -ENOMEM : capture_services_replace(e->capture, ks.k, ks.n);
 	if (r < 0)
 		log_error("cannot update zt_services", LF_ERRNO(r));
-	free(keys);
+	free(ks.k);
 }
 
 void enroll_reconcile(struct enroll *e, const struct zt_model *m)

@@ -338,7 +338,7 @@ static void conn_route(struct conn *c)
 
 	const struct zt_model *m = state_read_lock(p->store);
 	if (dir == PROXY_OUTBOUND)
-		route_outbound(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
+		route_outbound(m, pod_lookup, p->capture, &p->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
 			       ci->dst.sin_port, &w->seed, &rt);
 	else
 		route_inbound_plain(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr,

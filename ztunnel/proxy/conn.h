@@ -212,6 +212,8 @@ struct proxy {
 	struct cert_share *certs;
 	struct proxy_stats stats;
 	struct admission admission; /* unauthenticated inbound HBONE */
+	struct route_node node;     /* for nodePorts and hostPorts */
+	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
 	atomic_uint links_freed;    /* since the last malloc_trim */
 	atomic_int_fast64_t last_refusal_log_ms;
 	struct worker *workers;

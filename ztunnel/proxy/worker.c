@@ -121,6 +121,8 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	p->store = store;
 	p->capture = capture;
 	p->certs = certs;
+	int n_addrs = capture_node_addrs_get(capture, p->node_addrs, ZT_MAX_NODE_ADDRS);
+	p->node = (struct route_node){ cfg->node_name, p->node_addrs, n_addrs > 0 ? (uint32_t)n_addrs : 0 };
 	/* Unauthenticated connections never get more than a quarter of the
 	 * descriptors: the rest stays for traffic that is known. */
 	struct rlimit nofile = { 0 };

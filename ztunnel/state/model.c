@@ -111,6 +111,60 @@ const struct zt_service *model_service_by_vip(const struct zt_model *m, const st
 	return NULL;
 }
 
+/* Linear: these frontends are rare and only looked up for a captured
+ * connection to one; an IP-keyed index would not fit (one load-balancer
+ * address may front several services on different ports). */
+const struct zt_service *model_service_by_external(const struct zt_model *m, const struct zt_ip *ip,
+						   uint16_t port, const struct zt_service_port **sport)
+{
+	for (uint32_t i = 0; m && i < m->n_services; i++) {
+		const struct zt_service *s = &m->services[i];
+		for (uint32_t e = 0; e < s->n_externals; e++) {
+			if (memcmp(&s->externals[e], ip, sizeof(*ip)))
+				continue;
+			for (uint32_t p = 0; p < s->n_ports; p++) {
+				if (s->ports[p].port == port && s->ports[p].protocol == ZT_PROTO_TCP) {
+					*sport = &s->ports[p];
+					return s;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+const struct zt_service *model_service_by_node_port(const struct zt_model *m, uint16_t port,
+						    const struct zt_service_port **sport)
+{
+	for (uint32_t i = 0; m && port && i < m->n_services; i++) {
+		const struct zt_service *s = &m->services[i];
+		for (uint32_t p = 0; p < s->n_ports; p++) {
+			if (s->ports[p].node_port == port && s->ports[p].protocol == ZT_PROTO_TCP) {
+				*sport = &s->ports[p];
+				return s;
+			}
+		}
+	}
+	return NULL;
+}
+
+const struct zt_workload *model_host_port(const struct zt_model *m, const char *node, uint16_t port,
+					  uint16_t *target)
+{
+	const struct zt_node_workloads *nw = model_node_workloads(m, node);
+
+	for (uint32_t i = 0; nw && port && i < nw->n; i++) {
+		const struct zt_workload *w = nw->items[i];
+		for (uint32_t p = 0; p < w->n_ports; p++) {
+			if (w->ports[p].host_port == port && w->ports[p].protocol == ZT_PROTO_TCP) {
+				*target = w->ports[p].port;
+				return w;
+			}
+		}
+	}
+	return NULL;
+}
+
 const struct zt_service *model_service_by_name(const struct zt_model *m, const char *ns,
 					       const char *name)
 {

@@ -171,8 +171,11 @@ static bool container_ports(struct build *b, struct zt_workload *w, const cJSON 
 			const cJSON *num = cJSON_GetObjectItemCaseSensitive(p, "containerPort");
 			if (!cJSON_IsNumber(num) || num->valuedouble < 1 || num->valuedouble > 65535)
 				continue;
+			const cJSON *host = cJSON_GetObjectItemCaseSensitive(p, "hostPort");
+			uint16_t hp = cJSON_IsNumber(host) && host->valuedouble >= 1 && host->valuedouble <= 65535
+					      ? (uint16_t)host->valuedouble : 0;
 			ports[n++] = (struct zt_container_port){ build_strdup(b, json_str(p, "name")),
-								 (uint16_t)num->valuedouble,
+								 (uint16_t)num->valuedouble, hp,
 								 zt_proto_parse(json_str(p, "protocol")) };
 		}
 	}

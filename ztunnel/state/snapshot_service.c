@@ -73,6 +73,9 @@ static bool service_ports(struct build *b, struct zt_service *s, const cJSON *sp
 			return false;
 		}
 		struct zt_service_port *sp = &ports[i++];
+		const cJSON *np = cJSON_GetObjectItemCaseSensitive(p, "nodePort");
+		if (cJSON_IsNumber(np) && np->valuedouble >= 1 && np->valuedouble <= 65535)
+			sp->node_port = (uint16_t)np->valuedouble;
 		sp->name = build_strdup(b, json_str(p, "name"));
 		sp->port = (uint16_t)port->valuedouble;
 		sp->protocol = zt_proto_parse(json_str(p, "protocol"));
@@ -94,6 +97,39 @@ static bool service_ports(struct build *b, struct zt_service *s, const cJSON *sp
 	return true;
 }
 
+/* spec.externalIPs and status.loadBalancer.ingress[].ip (hostname-only
+ * ingress entries name no address of ours). An invalid one is skipped
+ * with a warning: it cannot be forwarded to us either. */
+static bool service_externals(struct build *b, struct zt_service *s, const cJSON *item, const char *obj)
+{
+	const cJSON *ext = json_arr(json_obj(item, "spec"), "externalIPs");
+	const cJSON *ing = json_arr(json_obj(json_obj(item, "status"), "loadBalancer"), "ingress"), *it;
+	uint32_t n = 0;
+
+	cJSON_ArrayForEach(it, ext) n++;
+	cJSON_ArrayForEach(it, ing) n++;
+	if (!n)
+		return true;
+	struct zt_ip *ips = build_calloc(b, n, sizeof(*ips));
+	if (!ips)
+		return false;
+	n = 0;
+	cJSON_ArrayForEach(it, ext) {
+		if (cJSON_IsString(it) && zt_ip_parse(it->valuestring, &ips[n]) == 0)
+			n++;
+		else
+			build_warn(b, obj, "spec.externalIPs", "not an IP address: ignored");
+	}
+	cJSON_ArrayForEach(it, ing) {
+		const char *ip = json_str(it, "ip");
+		if (ip && zt_ip_parse(ip, &ips[n]) == 0)
+			n++;
+	}
+	s->externals = ips;
+	s->n_externals = n;
+	return true;
+}
+
 int snapshot_parse_service(struct build *b, const cJSON *item, struct zt_service *s)
 {
 	const cJSON *md = json_obj(item, "metadata"), *spec = json_obj(item, "spec");
@@ -102,7 +138,10 @@ int snapshot_parse_service(struct build *b, const cJSON *item, struct zt_service
 	s->name = build_strdup(b, json_str(md, "name"));
 	s->namespace = build_strdup(b, json_str(md, "namespace"));
 	s->hostname = arena_printf(b->a, "%s.%s.svc.cluster.local", s->name, s->namespace);
+	const char *etp = json_str(spec, "externalTrafficPolicy");
+	s->external_local = etp && !strcmp(etp, "Local");
 	if (!service_vips(b, s, spec, obj) || !service_ports(b, s, spec, obj) ||
+	    !service_externals(b, s, item, obj) ||
 	    !json_labels(b, json_obj(spec, "selector"), obj, "spec.selector", &s->selector))
 		return 0;
 	s->has_selector = s->selector.n > 0;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../state/snap.h"
@@ -68,7 +69,7 @@ static void enrolled_pod_to_pod_connects_from_its_own_ip(void **state)
 	struct zt_model *m = model();
 	struct route r;
 	unsigned seed = 1;
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_int_equal(r.upstream_ip, inet_addr("10.0.2.1"));
 	assert_int_equal(r.upstream_port, p(7000));
@@ -76,7 +77,7 @@ static void enrolled_pod_to_pod_connects_from_its_own_ip(void **state)
 	assert_string_equal(r.src->name, "a");
 	assert_string_equal(r.dst->name, "remote");
 	/* Unknown destination: passthrough to it as is. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("192.0.2.7"), p(443), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("192.0.2.7"), p(443), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_null(r.dst);
 	model_free(m);
@@ -90,29 +91,44 @@ static void an_enrolled_pod_unknown_to_the_snapshot_waits(void **state)
 	struct zt_model *m = model();
 	struct route r;
 	unsigned seed = 1;
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.9"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.9"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_WAIT);
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.9"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.9"), inet_addr("10.96.0.10"), p(80), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_WAIT);
 	/* A known mesh pod to a mesh pod: HBONE. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_true(r.hbone);
 	model_free(m);
 }
 
-static void non_enrolled_or_foreign_sources_are_refused(void **state)
+/* Non-enrolled sources are relayed only towards the mesh: a frontend of a
+ * mesh service, or a mesh pod itself (what kube-proxy's DNAT of such a
+ * frontend leaves us), always in plaintext so the destination's inbound
+ * checks decide; never to anything else (no open relay). */
+static void non_enrolled_or_foreign_sources_only_reach_the_mesh_in_plaintext(void **state)
 {
 	(void)state;
 	struct zt_model *m = model();
 	struct route r;
 	unsigned seed = 1;
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.2"), inet_addr("192.0.2.7"), p(443), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_REFUSE);
 	assert_non_null(strstr(r.reason, "not an enrolled pod"));
-	/* A pod of another node (not in this node's table) is never proxied. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.2.1"), inet_addr("192.0.2.7"), p(443), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	/* To a remote mesh pod: plaintext as the local client; its node checks. */
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.2"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_false(r.hbone);
+	assert_false(r.local_dst);
+	assert_int_equal(r.bind_ip, inet_addr("10.0.1.2"));
+	/* From another node to a local mesh pod: the plaintext inbound checks. */
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.2.1"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_false(r.hbone);
+	assert_true(r.local_dst);
+	assert_int_equal(r.bind_ip, inet_addr("10.0.2.1"));
 	model_free(m);
 }
 
@@ -123,7 +139,7 @@ static void vip_picks_a_ready_endpoint_and_its_named_port(void **state)
 	struct route r;
 	unsigned seed = 7;
 	for (int i = 0; i < 50; i++) {
-		route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+		route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(80), &seed, &r);
 		assert_int_equal(r.verdict, ROUTE_CONNECT);
 		/* a declares http=8080; remote does not: only a serves port 80, and
 		 * the not-ready pod is never picked. */
@@ -133,7 +149,7 @@ static void vip_picks_a_ready_endpoint_and_its_named_port(void **state)
 	}
 	int seen_remote = 0;
 	for (int i = 0; i < 50; i++) {
-		route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(81), &seed, &r);
+		route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.3"), inet_addr("10.96.0.10"), p(81), &seed, &r);
 		assert_int_equal(r.upstream_port, p(9000));
 		assert_int_not_equal(r.upstream_ip, inet_addr("10.0.2.2"));
 		seen_remote |= r.upstream_ip == inet_addr("10.0.2.1");
@@ -148,17 +164,17 @@ static void vip_without_endpoints_is_refused_and_hairpin_does_not_spoof(void **s
 	struct zt_model *m = model();
 	struct route r;
 	unsigned seed = 1;
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.11"), p(80), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.11"), p(80), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_REFUSE);
 	assert_string_equal(r.reason, "no healthy upstream");
 	/* a reaching itself through its own service. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.96.0.10"), p(80), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_int_equal(r.bind_ip, 0);
 	/* A non-mesh client is proxied only for a VIP with mesh endpoints. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.1"), inet_addr("127.0.0.1"), p(15001), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("127.0.0.1"), p(15001), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_REFUSE);
 	model_free(m);
 }
@@ -198,7 +214,7 @@ static void non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked(voi
 	unsigned seed = 3;
 	int local = 0, remote = 0;
 	for (int i = 0; i < 60; i++) {
-		route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(81), &seed, &r);
+		route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(81), &seed, &r);
 		assert_int_equal(r.verdict, ROUTE_CONNECT);
 		assert_false(r.hbone);
 		assert_int_equal(r.bind_ip, inet_addr("10.0.1.2"));
@@ -213,19 +229,86 @@ static void non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked(voi
 	}
 	assert_true(local && remote);
 	/* A mesh pod to a local mesh pod: HBONE (its 15008 side checks it). */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.1"), p(7000), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_true(r.hbone);
 	assert_true(r.local_dst);
 	/* Enrolled here by CNI, not in the snapshot yet: wait, then refuse. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.9"), p(7000), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.3"), inet_addr("10.0.1.9"), p(7000), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_WAIT);
 	assert_non_null(strstr(r.gave_up, "enrolled but not in the snapshot"));
 	/* A non-mesh pod unknown to the model reaching a mesh pod by VIP. */
-	route_outbound(m, pods, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.2"), inet_addr("10.96.0.10"), p(80), &seed, &r);
 	assert_int_equal(r.verdict, ROUTE_CONNECT);
 	assert_false(r.hbone);
 	assert_true(r.local_dst);
+	model_free(m);
+}
+
+/* Frontends the node forwards (issue 8/13 item 1): nodePorts and
+ * hostPorts on this node's addresses, external and load-balancer IPs; a
+ * client from outside gets an endpoint chosen by the agent, only a local
+ * one under externalTrafficPolicy: Local, and reaches a local pod as
+ * itself (so the inbound checks see it) or a remote one from the node's
+ * address (the reply must come back through us). */
+static void node_frontends_pick_endpoints_and_honour_local_policy(void **state)
+{
+	(void)state;
+	cJSON *l = snap_new();
+	snap_ns(l, "mesh", "{\"istio.io/dataplane-mode\":\"ambient\"}");
+	snap_pod(l, "mesh", "a", "10.0.1.1", "n1", "{\"app\":\"web\"}");
+	cJSON *c = snap_pod(l, "mesh", "c", "10.0.1.3", "n1", NULL);
+	snap_pod(l, "mesh", "remote", "10.0.2.1", "n2", "{\"app\":\"web\"}");
+	cJSON_AddItemToObject(cJSON_GetObjectItem(c, "spec"), "containers",
+			      cJSON_Parse("[{\"name\":\"app\",\"ports\":[{\"containerPort\":7100,\"hostPort\":8100}]}]"));
+	snap_add(l, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"local\",\"namespace\":\"mesh\"},"
+		    "\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.96.0.30\",\"selector\":{\"app\":\"web\"},"
+		    "\"externalTrafficPolicy\":\"Local\",\"externalIPs\":[\"192.0.2.50\"],"
+		    "\"ports\":[{\"port\":80,\"targetPort\":7000,\"nodePort\":30080}]},"
+		    "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.60\"},{\"hostname\":\"lb.example\"}]}}}");
+	snap_add(l, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"cluster\",\"namespace\":\"mesh\"},"
+		    "\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.31\",\"selector\":{\"app\":\"web\"},"
+		    "\"ports\":[{\"port\":80,\"targetPort\":7000,\"nodePort\":30081}]}}");
+	struct zt_model *m = snap_ok(l);
+	uint32_t addrs[] = { inet_addr("10.255.0.1") };
+	struct route_node node = { "n1", addrs, 1 };
+	uint32_t client = inet_addr("203.0.113.9");
+	struct route r;
+	unsigned seed = 5;
+	const char *local_frontends[][2] = { { "10.255.0.1", "30080" }, { "192.0.2.50", "80" }, { "192.0.2.60", "80" } };
+	for (int f = 0; f < 3; f++) {
+		for (int i = 0; i < 20; i++) {
+			route_outbound(m, pods, NULL, &node, client, inet_addr(local_frontends[f][0]),
+				       p((uint16_t)atoi(local_frontends[f][1])), &seed, &r);
+			assert_int_equal(r.verdict, ROUTE_CONNECT);
+			assert_int_equal(r.upstream_ip, inet_addr("10.0.1.1")); /* Local: never remote */
+			assert_int_equal(r.upstream_port, p(7000));
+			assert_true(r.local_dst);
+			assert_false(r.hbone);
+			assert_int_equal(r.bind_ip, client);
+		}
+	}
+	int remote = 0;
+	for (int i = 0; i < 40; i++) {
+		route_outbound(m, pods, NULL, &node, client, inet_addr("10.255.0.1"), p(30081), &seed, &r);
+		assert_int_equal(r.verdict, ROUTE_CONNECT);
+		if (r.upstream_ip == inet_addr("10.0.2.1")) {
+			remote++;
+			assert_int_equal(r.bind_ip, 0); /* from the node's address */
+		} else {
+			assert_int_equal(r.bind_ip, client);
+		}
+	}
+	assert_true(remote > 0);
+	route_outbound(m, pods, NULL, &node, client, inet_addr("10.255.0.1"), p(8100), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_int_equal(r.upstream_ip, inet_addr("10.0.1.3"));
+	assert_int_equal(r.upstream_port, p(7100));
+	assert_true(r.local_dst);
+	route_outbound(m, pods, NULL, &node, client, inet_addr("10.255.0.1"), p(9999), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE);
+	route_outbound(m, pods, NULL, NULL, client, inet_addr("10.255.0.1"), p(30080), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_REFUSE); /* not known as this node's address */
 	model_free(m);
 }
 
@@ -233,12 +316,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(enrolled_pod_to_pod_connects_from_its_own_ip),
-		cmocka_unit_test(non_enrolled_or_foreign_sources_are_refused),
+		cmocka_unit_test(non_enrolled_or_foreign_sources_only_reach_the_mesh_in_plaintext),
 		cmocka_unit_test(an_enrolled_pod_unknown_to_the_snapshot_waits),
 		cmocka_unit_test(vip_picks_a_ready_endpoint_and_its_named_port),
 		cmocka_unit_test(vip_without_endpoints_is_refused_and_hairpin_does_not_spoof),
 		cmocka_unit_test(inbound_only_to_enrolled_local_pods),
 		cmocka_unit_test(non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked),
+		cmocka_unit_test(node_frontends_pick_endpoints_and_honour_local_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
