@@ -44,6 +44,8 @@ struct hbone_header;
  * returns the stream id or -errno. */
 int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct hbone_header *extra,
 		      size_t n_extra);
+/* Server: the CONNECT target "a.b.c.d:port" (IPv4 only); 0 or -EINVAL. ip in network order. */
+int hbone_parse_authority(const char *a, uint32_t *ip, uint16_t *port);
 /* Server: a request header kept for the stream (baggage, forwarded,
  * traceparent), or NULL. */
 const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const char *name);

@@ -8,31 +8,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "ztunnel/authz.h"
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
-
-/* "10.1.2.3:8080" only: IPv6 capture is not proven yet (DESIGN.md §1). */
-static int parse_authority(const char *a, uint32_t *ip, uint16_t *port)
-{
-	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(a, ':');
-	char *end;
-
-	if (!colon || colon == a || (size_t)(colon - a) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, a, (size_t)(colon - a));
-	host[colon - a] = '\0';
-	unsigned long p = strtoul(colon + 1, &end, 10);
-	if (*end || !colon[1] || p == 0 || p > 65535 || inet_pton(AF_INET, host, ip) != 1)
-		return -EINVAL;
-	*port = (uint16_t)p;
-	return 0;
-}
 
 static void answer(struct link *l, int32_t stream, int status, const struct conn_info *ci, const char *why)
 {
@@ -99,7 +79,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	ci.up = (struct sockaddr_in){ .sin_family = AF_INET };
 	if (peer)
 		spiffe_format(peer, ci.src_identity, sizeof(ci.src_identity));
-	if (parse_authority(authority, &ip, &port) < 0)
+	if (hbone_parse_authority(authority, &ip, &port) < 0)
 		return answer(l, stream, 400, &ci, "CONNECT authority is not IPv4:port");
 	ci.up.sin_addr.s_addr = ip;
 	ci.up.sin_port = htons(port);
