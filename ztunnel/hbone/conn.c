@@ -169,7 +169,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
 		c->goaway_received = true;
 	if (!s)
 		return 0;
-	if (f->hd.type == NGHTTP2_HEADERS && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+	/* The request (or response) itself, not trailers after it: a peer's
+	 * trailers used to run the request a second time (found by
+	 * tests/fuzz: a second upstream connection for the same stream). */
+	bool first = f->hd.type == NGHTTP2_HEADERS &&
+		     f->headers.cat == (c->server ? NGHTTP2_HCAT_REQUEST : NGHTTP2_HCAT_RESPONSE);
+	if (first && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
 		if (c->server) {
 			/* SPEC §2.4: not CONNECT, or no authority: 400. */
 			if (s->status || !s->authority[0])

@@ -318,6 +318,32 @@ static void ping_payload_and_cancel_after_401_match_istio(void **state)
 	side_free(&s);
 }
 
+/* Trailers after a CONNECT request are not a second request: the request
+ * event fires once per stream. The bytes are the fuzzer's finding
+ * (tests/fuzz/corpus/hbone_server/regression-trailers-repeat-request: SETTINGS,
+ * CONNECT on stream 1, then an empty HEADERS frame with END_STREAM). */
+static void trailers_do_not_repeat_the_request(void **state)
+{
+	(void)state;
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	char path[4096];
+	uint8_t in[4096];
+	struct side s;
+	snprintf(path, sizeof(path), "%s/../fuzz/corpus/hbone_server/regression-trailers-repeat-request",
+		 getenv("ZT_TEST_SRCDIR") ? getenv("ZT_TEST_SRCDIR") : ".");
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t n = fread(in, 1, sizeof(in), f);
+	fclose(f);
+	side_init(&s, true);
+	s.auto_status = 0;
+	/* The harness prefixes the client preface the same way. */
+	assert_int_equal(hbone_recv(s.c, preface, sizeof(preface) - 1), 0);
+	hbone_recv(s.c, in, n);
+	assert_int_equal(s.requests, 1);
+	side_free(&s);
+}
+
 static void stream_user_pointers_follow_their_streams(void **state)
 {
 	(void)state;
@@ -364,6 +390,7 @@ int main(void)
 		cmocka_unit_test(a_hundred_streams_share_one_connection),
 		cmocka_unit_test(ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen),
 		cmocka_unit_test(ping_payload_and_cancel_after_401_match_istio),
+		cmocka_unit_test(trailers_do_not_repeat_the_request),
 		cmocka_unit_test(stream_user_pointers_follow_their_streams),
 		cmocka_unit_test(stream_ids_running_out_is_reported),
 	};
