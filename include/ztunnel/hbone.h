@@ -83,6 +83,8 @@ int hbone_ping(struct hbone_conn *c);
 bool hbone_ping_outstanding(const struct hbone_conn *c);
 /* GOAWAY(NO_ERROR): no new streams, existing ones finish. */
 int hbone_goaway(struct hbone_conn *c);
+/* GOAWAY ENHANCE_YOUR_CALM: the peer abuses the connection (rapid reset). */
+int hbone_goaway_calm(struct hbone_conn *c);
 bool hbone_goaway_received(const struct hbone_conn *c);
 /* The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited: UINT32_MAX). */
 uint32_t hbone_peer_max_streams(struct hbone_conn *c);

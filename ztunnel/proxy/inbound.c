@@ -116,18 +116,9 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		return;
 	}
 
-	/* As the client pod (transparent), unless it is the pod itself. */
-	uint32_t bind_ip = l->peer.sin_addr.s_addr == ip ? 0 : l->peer.sin_addr.s_addr;
-	int fd = proxy_upstream_socket(bind_ip);
-	if (fd < 0) {
-		log_error("cannot create upstream socket", LF_ERRNO(fd));
-		return answer(l, stream, 503, &ci, "cannot create upstream socket");
-	}
-	struct tunnel *t = tunnel_new(w, fd, &ci);
-	if (!t) {
-		close(fd);
+	struct tunnel *t = tunnel_new(w, -1, &ci);
+	if (!t)
 		return answer(l, stream, 503, &ci, "out of memory");
-	}
 	atomic_fetch_add(&p->stats.accepted[PROXY_INBOUND_HBONE], 1);
 	atomic_fetch_add(&p->stats.active, 1);
 	atomic_fetch_add(&p->stats.hbone_streams[1], 1);
@@ -137,6 +128,25 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	t->id = stream;
 	hbone_set_user(l->h2, stream, t);
 	tunnel_watch(t);
+	t->awaiting_start = true;
+	l->n_awaiting++;
+}
+
+static void start(struct tunnel *t)
+{
+	struct link *l = t->link;
+	struct worker *w = t->w;
+	uint32_t client = l->peer.sin_addr.s_addr;
+
+	/* As the client pod (transparent), unless it is the pod itself. */
+	int fd = proxy_upstream_socket(client == t->info.up.sin_addr.s_addr ? 0 : client);
+	if (fd < 0) {
+		log_error("cannot create upstream socket", LF_ERRNO(fd));
+		hbone_respond(l->h2, t->id, 503);
+		atomic_fetch_add(&w->p->stats.hbone_refused, 1);
+		return tunnel_abort(t, "cannot create upstream socket", false);
+	}
+	t->fd = fd;
 	t->connect_op.fn = on_connect;
 	t->timeout_op.fn = on_timeout;
 	t->timeout.tv_sec = CONNECT_TIMEOUT_S;
@@ -145,4 +155,20 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	tunnel_hold(t);
 	loop_connect(&w->loop, &t->connect_op, &t->timeout_op, &t->timeout, fd, (struct sockaddr *)&t->info.up,
 		     sizeof(t->info.up));
+}
+
+void inbound_start_awaiting(struct link *l)
+{
+	struct tunnel *todo[256];
+	uint32_t n = 0;
+
+	/* Collected first: starting one may abort it, which edits the list. */
+	for (struct tunnel *t = l->tunnels; t && n < 256; t = t->lnext)
+		if (t->awaiting_start)
+			todo[n++] = t;
+	for (uint32_t i = 0; i < n; i++) {
+		todo[i]->awaiting_start = false;
+		l->n_awaiting--;
+		start(todo[i]);
+	}
 }

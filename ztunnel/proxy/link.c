@@ -23,10 +23,16 @@
 #define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
 #define PING_TIMEOUT_MS 20000
 #define HANDSHAKE_TIMEOUT_MS 10000
+/* Streams a peer may reset before they are served: a burst of 100, then
+ * 10 a second (legitimate clients hardly ever do it; rapid reset does it
+ * thousands of times a second). */
+#define RESET_BURST 100.0
+#define RESET_PER_S 10.0
 #define WAIT_FOR_CERT_MS 5000         /* SPEC §3.2: a local workload gets 5 s to appear */
 
 static void link_fail(struct link *l, const char *why);
 static void arm_recv(struct link *l);
+static void log_resets(struct link *l);
 
 void link_hold(struct link *l)
 {
@@ -46,6 +52,7 @@ static void link_free(struct link *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	atomic_fetch_sub(&w->p->stats.hbone_active[l->server], 1);
+	log_resets(l);
 	if (l->admitted)
 		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
 	if (l->fd >= 0)
@@ -238,9 +245,9 @@ void link_flush(struct link *l)
 	} while (l->want_flush && !l->dead);
 	l->busy = false;
 	if (!l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0)
-		link_fail(l, NULL);
+		link_fail(l, l->calm_why);
 	else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send)
-		link_fail(l, l->server ? NULL : "HBONE connection closed by the peer");
+		link_fail(l, l->calm_why ? l->calm_why : l->server ? NULL : "HBONE connection closed by the peer");
 	put(l);
 }
 
@@ -260,6 +267,8 @@ static void on_send(struct op *op, int res, uint32_t flags)
 				   l->slen - l->soff, MSG_NOSIGNAL);
 	} else {
 		link_flush(l);
+		if (l->calm_why && !l->in_send)
+			link_fail(l, l->calm_why); /* the GOAWAY is out */
 	}
 	put(l);
 }
@@ -318,6 +327,10 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		put(l);
 		return;
 	}
+	if (l->calm_why) {
+		put(l); /* told to calm down: nothing more is read */
+		return;
+	}
 	if (tls_feed(l->tls, l->rbuf, (size_t)res) < 0) {
 		link_fail(l, "out of memory");
 		put(l);
@@ -347,6 +360,8 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			}
 		}
 		l->busy = false;
+		if (l->n_awaiting && !l->dead && !l->calm_why)
+			inbound_start_awaiting(l);
 		if (hbone_goaway_received(l->h2) && l->pooled) {
 			/* No new streams on it; the ones it has finish. */
 			hbone_pool_remove(&l->w->pool, l->pooled);
@@ -366,7 +381,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			l->draining = true; /* close_notify: finish what is in flight */
 	}
 	link_flush(l);
-	if (!l->dead)
+	if (!l->dead && !l->calm_why)
 		arm_recv(l);
 	put(l);
 }
@@ -427,6 +442,42 @@ static void link_fail(struct link *l, const char *why)
 	if (l->in_send)
 		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &l->send_op, 0);
 	put(l);
+}
+
+/* One line per connection and second at most, whatever the peer does. */
+static void log_resets(struct link *l)
+{
+	char peer[32];
+
+	if (l->resets_unserved == l->resets_logged)
+		return;
+	l->resets_log_ms = loop_now_ms();
+	describe(l, peer, sizeof(peer));
+	log_warn("HBONE streams reset by the peer before they were served", LF_STR("peer", peer),
+		 LF_UINT("streams", l->resets_unserved - l->resets_logged), LF_UINT("total", l->resets_unserved));
+	l->resets_logged = l->resets_unserved;
+}
+
+void link_reset_unserved(struct link *l)
+{
+	int64_t now = loop_now_ms();
+
+	if (!l->reset_budget_ms)
+		l->reset_budget = RESET_BURST;
+	else
+		l->reset_budget += (double)(now - l->reset_budget_ms) * RESET_PER_S / 1000.0;
+	if (l->reset_budget > RESET_BURST)
+		l->reset_budget = RESET_BURST;
+	l->reset_budget_ms = now;
+	l->resets_unserved++;
+	atomic_fetch_add(&l->w->p->stats.hbone_reset_unserved, 1);
+	if ((l->reset_budget -= 1.0) >= 0 || l->dead || l->calm_why)
+		return;
+	log_resets(l);
+	hbone_goaway_calm(l->h2);
+	l->calm_why = "HBONE peer reset too many streams before they were served (rapid reset): GOAWAY ENHANCE_YOUR_CALM";
+	l->calm_deadline_ms = now + 1000;
+	link_flush(l);
 }
 
 static void on_connect(struct op *op, int res, uint32_t flags)
@@ -638,6 +689,10 @@ void links_tick(struct worker *w)
 		hold(l);
 		if (l->awaiting_cert)
 			serve(l);
+		if (now - l->resets_log_ms >= 1000)
+			log_resets(l);
+		if (l->calm_why && now > l->calm_deadline_ms)
+			link_fail(l, l->calm_why);
 		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
 			/* acknowledged: the next one in 10 s */
 			l->ping_deadline_ms = 0;

@@ -52,7 +52,8 @@ static void finish(struct tunnel *t)
 		t->down = c->next;
 		chunk_put(w, c);
 	}
-	conn_log(w, &t->info);
+	if (!t->quiet)
+		conn_log(w, &t->info);
 	w->n_conns--;
 	free(t);
 }
@@ -105,6 +106,10 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 	t->aborting = true;
 	if (!t->info.error)
 		t->info.error = why;
+	if (l && t->awaiting_start) {
+		t->awaiting_start = false;
+		l->n_awaiting--;
+	}
 	if (l) {
 		link_hold(l);
 		release_window(t);
@@ -301,6 +306,14 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 	hold(t);
 	release_window(t);
 	hbone_set_user(l->h2, id, NULL);
+	if (t->awaiting_start) {
+		/* Reset before we dialled the pod: nothing reached it. Counted on
+		 * the link and logged there in aggregate, not once per stream. */
+		t->awaiting_start = false;
+		l->n_awaiting--;
+		t->quiet = true;
+		link_reset_unserved(l);
+	}
 	link_detach(l, t);
 	if (code)
 		tunnel_abort(t, "HBONE stream reset by the peer", false);
