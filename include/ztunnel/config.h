@@ -39,6 +39,8 @@ struct zt_config {
 	int worker_threads;
 	int max_pending_handshakes;
 	int max_pending_handshakes_per_source;
+	int max_streams_per_peer;
+	int peer_buffer_mb;
 	int log_level;  /* enum log_level */
 	int log_format; /* enum log_format */
 	bool capture;

@@ -91,6 +91,8 @@ struct proxy_stats {
 	 * connections was reached. */
 	atomic_uint_fast64_t handshake_refused[2];
 	atomic_uint_fast64_t hbone_reset_unserved; /* streams reset by the peer before we served them */
+	atomic_uint_fast64_t peer_streams_refused;  /* over --max-streams-per-peer */
+	atomic_uint_fast64_t peer_throttled;        /* times a peer's connection paused over --peer-buffer-mb */
 };
 
 struct proxy;

@@ -52,6 +52,8 @@ static const struct opt options[] = {
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
 	{ "max-pending-handshakes", OPT_INT, OFF(max_pending_handshakes), "1024", "inbound HBONE connections allowed to wait for their TLS handshake on this node (more are reset and counted)", 1, 1000000 },
 	{ "max-pending-handshakes-per-source", OPT_INT, OFF(max_pending_handshakes_per_source), "64", "the same, per source address: one pod cannot take the node's share", 1, 1000000 },
+	{ "max-streams-per-peer", OPT_INT, OFF(max_streams_per_peer), "1000", "inbound HBONE streams one peer address may hold open on this node, over all its connections (more are answered 503 and counted)", 1, 10000000 },
+	{ "peer-buffer-mb", OPT_INT, OFF(peer_buffer_mb), "64", "MiB of received data waiting for slow pods that one peer address may hold; above it the agent stops reading that peer's connections until the pods catch up", 1, 65536 },
 	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: local-ca|files (where workload certificates come from), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },
 	{ "cert-dir", OPT_STRING, OFF(cert_dir), "/var/run/secrets/ztunnel/certs", "files: <dir>/<namespace>/<service account>/{cert-chain,key,root-cert}.pem" },

@@ -47,6 +47,27 @@ void admission_leave(struct admission *a, uint32_t src)
 	atomic_fetch_sub(&a->total, 1);
 }
 
+void admission_add(struct admission *a, uint32_t src, uint32_t n)
+{
+	atomic_fetch_add(&a->buckets[0][bucket(src, a->seed[0])], n);
+	atomic_fetch_add(&a->buckets[1][bucket(src, a->seed[1])], n);
+	atomic_fetch_add(&a->total, n);
+}
+
+void admission_sub(struct admission *a, uint32_t src, uint32_t n)
+{
+	atomic_fetch_sub(&a->buckets[0][bucket(src, a->seed[0])], n);
+	atomic_fetch_sub(&a->buckets[1][bucket(src, a->seed[1])], n);
+	atomic_fetch_sub(&a->total, n);
+}
+
+uint32_t admission_usage(struct admission *a, uint32_t src)
+{
+	uint32_t n0 = atomic_load(&a->buckets[0][bucket(src, a->seed[0])]);
+	uint32_t n1 = atomic_load(&a->buckets[1][bucket(src, a->seed[1])]);
+	return n0 < n1 ? n0 : n1;
+}
+
 uint32_t admission_pending(struct admission *a)
 {
 	return atomic_load(&a->total);

@@ -33,5 +33,10 @@ void admission_init(struct admission *a, uint32_t max_total, uint32_t max_per_so
 enum admission_verdict admission_enter(struct admission *a, uint32_t src);
 void admission_leave(struct admission *a, uint32_t src);
 uint32_t admission_pending(struct admission *a);
+/* The same sketch as a per-source budget of units (bytes): add or take
+ * back n for src; the estimate of src's usage (never below the truth). */
+void admission_add(struct admission *a, uint32_t src, uint32_t n);
+void admission_sub(struct admission *a, uint32_t src, uint32_t n);
+uint32_t admission_usage(struct admission *a, uint32_t src);
 
 #endif

@@ -108,6 +108,8 @@ struct tunnel {
 	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
 	bool close_fd_cleanly; /* FIN, not RST, when it aborts */
 	bool awaiting_start;   /* inbound: authorized, upstream not dialled yet */
+	bool peer_counted;     /* inbound: holds a peer_streams slot */
+	uint64_t peer_buffered; /* inbound: bytes counted in peer_bytes */
 	bool quiet;            /* reset by the peer before it was served: no access line */
 	bool in_recv, in_send, in_shut, in_connect;
 	struct op recv_op, send_op, shut_op, connect_op, timeout_op;
@@ -161,6 +163,7 @@ struct link {
 	 * goes out, then the connection ends with this reason. */
 	const char *calm_why;
 	int64_t calm_deadline_ms;
+	bool throttled; /* server: not read while its peer is over its buffer budget */
 	struct hbone_pooled *pooled;
 	struct hbone_pool_key key;
 	struct sockaddr_in peer, local;
@@ -225,6 +228,10 @@ struct proxy {
 	struct cert_share *certs;
 	struct proxy_stats stats;
 	struct admission admission; /* unauthenticated inbound HBONE */
+	struct admission peer_streams; /* open inbound streams per peer */
+	struct admission peer_bytes;   /* received bytes waiting for pods, per peer */
+	uint32_t peer_budget;          /* bytes: --peer-buffer-mb */
+	atomic_int_fast64_t last_peer_log_ms;
 	struct route_node node;     /* for nodePorts and hostPorts */
 	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
 	atomic_uint links_freed;    /* since the last malloc_trim */

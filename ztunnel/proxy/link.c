@@ -381,7 +381,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			l->draining = true; /* close_notify: finish what is in flight */
 	}
 	link_flush(l);
-	if (!l->dead && !l->calm_why)
+	if (!l->dead && !l->calm_why && !l->throttled)
 		arm_recv(l);
 	put(l);
 }
@@ -693,6 +693,13 @@ void links_tick(struct worker *w)
 			log_resets(l);
 		if (l->calm_why && now > l->calm_deadline_ms)
 			link_fail(l, l->calm_why);
+		struct proxy *p = w->p;
+		if (l->throttled && !l->dead &&
+		    admission_usage(&p->peer_bytes, l->peer.sin_addr.s_addr) <= p->peer_budget / 4 * 3) {
+			l->throttled = false;
+			if (!l->in_recv && !l->calm_why)
+				arm_recv(l);
+		}
 		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
 			/* acknowledged: the next one in 10 s */
 			l->ping_deadline_ms = 0;

@@ -52,6 +52,10 @@ static void finish(struct tunnel *t)
 		t->down = c->next;
 		chunk_put(w, c);
 	}
+	if (t->peer_counted)
+		admission_leave(&w->p->peer_streams, t->info.src.sin_addr.s_addr);
+	if (t->peer_buffered)
+		admission_sub(&w->p->peer_bytes, t->info.src.sin_addr.s_addr, (uint32_t)t->peer_buffered);
 	if (!t->quiet)
 		conn_log(w, &t->info);
 	w->n_conns--;
@@ -220,6 +224,11 @@ static void on_fd_send(struct op *op, int res, uint32_t flags)
 	} else {
 		t->down->off += (uint32_t)res;
 		*to_fd_bytes(t) += (uint64_t)res;
+		if (t->peer_buffered) {
+			uint32_t n = t->peer_buffered < (uint64_t)res ? (uint32_t)t->peer_buffered : (uint32_t)res;
+			admission_sub(&t->w->p->peer_bytes, t->info.src.sin_addr.s_addr, n);
+			t->peer_buffered -= n;
+		}
 		if (t->link && t->id && t->down_unacked >= (uint64_t)res) {
 			hbone_consumed(t->link->h2, t->id, (size_t)res);
 			t->down_unacked -= (uint64_t)res;
@@ -265,6 +274,22 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 		return;
 	}
 	t->down_unacked += len;
+	if (l->server) {
+		/* A peer whose data piles up for slow pods is not read any more
+		 * until they catch up (links_tick resumes it). */
+		struct proxy *p = t->w->p;
+		admission_add(&p->peer_bytes, t->info.src.sin_addr.s_addr, (uint32_t)len);
+		t->peer_buffered += len;
+		if (!l->throttled && admission_usage(&p->peer_bytes, t->info.src.sin_addr.s_addr) > p->peer_budget) {
+			char src[32];
+			l->throttled = true;
+			atomic_fetch_add(&p->stats.peer_throttled, 1);
+			fmt_addr(&t->info.src, src, sizeof(src));
+			log_warn("HBONE peer over its buffer budget: its connection is paused until the pods catch up",
+				 LF_STR("peer", src), LF_STR("src.identity", t->info.src_identity),
+				 LF_UINT("budget_mb", p->cfg->peer_buffer_mb));
+		}
+	}
 	while (len) {
 		struct chunk *c = t->down_tail;
 		if (!c || c->len == RELAY_BUF) {

@@ -18,6 +18,8 @@
 //!     half-closes and checks the echo. --greeting: the far end first
 //!     sends one line (tests/net/tcp_echo.py), printed. --status: the
 //!     CONNECT must be answered with CODE instead (e.g. 401).
+//!     --tally: open the N streams, send nothing, print "status CODE: COUNT"
+//!     per answer and exit, leaving the streams open until then.
 //!
 //! Both sides PING every 10 s and wait 20 s for the ACK (SPEC §2.2); a
 //! missed ACK closes the connection and is logged as "PING timeout".
@@ -46,7 +48,7 @@ struct Args(Vec<(String, String)>);
 
 impl Args {
     fn parse(raw: &[String]) -> Result<Args, BoxError> {
-        let flags = ["--forward", "--once", "--greeting"];
+        let flags = ["--forward", "--once", "--greeting", "--tally"];
         let mut out = Vec::new();
         let mut it = raw.iter();
         while let Some(a) = it.next() {
@@ -387,6 +389,31 @@ async fn run_client(a: &Args) -> Result<(), BoxError> {
         status: a.num("--status", 200)? as u16,
         greeting: a.has("--greeting"),
     });
+    if a.has("--tally") {
+        let mut tasks = Vec::new();
+        for _ in 0..streams {
+            let h2 = h2.clone();
+            let job = job.clone();
+            tasks.push(tokio::spawn(async move {
+                let req = Request::builder().method(Method::CONNECT).uri(job.authority.as_str()).body(())?;
+                let mut h2 = h2.ready().await?;
+                let (resp, send) = h2.send_request(req, false)?;
+                let status = resp.await?.status().as_u16();
+                Ok::<(u16, h2::SendStream<Bytes>), BoxError>((status, send))
+            }));
+        }
+        let mut tally = std::collections::BTreeMap::new();
+        let mut held = Vec::new();
+        for t in tasks {
+            let (status, send) = t.await??;
+            *tally.entry(status).or_insert(0u64) += 1;
+            held.push(send);
+        }
+        for (status, n) in tally {
+            println!("status {status}: {n}");
+        }
+        return Ok(());
+    }
     for round in 0..rounds {
         if round > 0 && !idle.is_zero() {
             eprintln!("client: idle for {}s on the same connection", idle.as_secs());
