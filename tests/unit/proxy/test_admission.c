@@ -53,11 +53,31 @@ static void node_wide_cap_holds(void **state)
 	free(a);
 }
 
+/* As a byte budget: usage per source, never below the truth. */
+static void byte_budget_tracks_usage_per_source(void **state)
+{
+	(void)state;
+	struct admission *a = malloc(sizeof(*a));
+	uint32_t hog = inet_addr("10.244.2.9"), other = inet_addr("10.244.2.10");
+	admission_init(a, UINT32_MAX, UINT32_MAX, 3);
+	admission_add(a, hog, 4u << 20);
+	admission_add(a, other, 1000);
+	assert_true(admission_usage(a, hog) >= 4u << 20);
+	assert_true(admission_usage(a, other) >= 1000 && admission_usage(a, other) < 4u << 20);
+	admission_sub(a, hog, 3u << 20);
+	assert_true(admission_usage(a, hog) >= 1u << 20 && admission_usage(a, hog) < 2u << 20);
+	admission_sub(a, hog, 1u << 20);
+	admission_sub(a, other, 1000);
+	assert_int_equal(admission_pending(a), 0);
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(per_source_cap_holds_and_slots_come_back),
 		cmocka_unit_test(node_wide_cap_holds),
+		cmocka_unit_test(byte_budget_tracks_usage_per_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
