@@ -14,33 +14,12 @@ mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 1
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/web"'
 wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/api"'
 start_echo "$name" n2-p1 7000
-state=$(info "$name" | jq -r .stateDir)
 dst=$(pod_field "$name" n2-p1 ip)
 src=$(pod_field "$name" n1-p1 ip)
-applied() { count_log "$name" n1 '"msg":"snapshot applied"'; }
-
-# The configmap as kubelet would swap it, holding a snapshot without n1-p1.
-hide_client() {
-  local cm="$state/configmap" v n
-  n=$(applied)
-  v="..$(date +%s%N)"
-  mkdir -p "$cm/$v"
-  "$cluster" snapshot --name "$name" |
-    jq 'del(.items[] | select(.kind == "Pod" and .metadata.name == "n1-p1"))' > "$cm/$v/snapshot.json"
-  ln -sfn "$v" "$cm/..data_tmp"
-  mv -T "$cm/..data_tmp" "$cm/..data"
-  wait_count_log "$name" n1 '"msg":"snapshot applied"' $((n + 1))
-}
-show_client() {
-  local n
-  n=$(applied)
-  "$cluster" publish --name "$name" --spec "$spec" >/dev/null
-  wait_count_log "$name" n1 '"msg":"snapshot applied"' $((n + 1))
-}
 in_client() { nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$@"; }
 
 step "snapshot without the client pod: its connection waits, then goes over HBONE"
-hide_client
+hide_pod "$name" n1 n1-p1
 wait_log "$name" n1 '"msg":"certificate no longer needed","identity":"spiffe://cluster.local/ns/mesh/sa/web"'
 in_client "$py" "$echo_py" check "$dst" 7000 "$src" &
 client=$!
@@ -50,12 +29,12 @@ kill -0 "$client" 2>/dev/null || fail "the connection did not wait for the snaps
 if grep -q '"dst.addr":"'"$dst"':7000".*"direction":"outbound"' "$(agent_log "$name" n1)"; then
   fail "the connection went somewhere before its workload was known"
 fi
-show_client
+publish_spec "$name" n1
 wait "$client" || fail "the waiting connection failed once the pod was in the snapshot"
 wait_log "$name" n1 '"dst.addr":"'"$dst"':7000".*"direction":"outbound".*"error":"","protocol":"HBONE","src.identity":"spiffe://cluster.local/ns/mesh/sa/web"'
 
 step "never listed within 5 s: refused, not sent in plaintext"
-hide_client
+hide_pod "$name" n1 n1-p1
 if in_client "$py" "$echo_py" check "$dst" 7000 "$src" 2>/dev/null; then
   fail "a connection from an unknown workload got through"
 fi

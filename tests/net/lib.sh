@@ -174,3 +174,25 @@ down_and_check() {
   clusters=()
   assert_gone "$1" "$2"
 }
+
+# hide_pod NAME NODE POD: publishes, the way kubelet swaps a ConfigMap, the
+# snapshot of $spec without POD (a pod newer than the snapshot); waits
+# until NODE's agent applied it. publish_spec NAME NODE: all of $spec again.
+hide_pod() {
+  local name=$1 node=$2 pod=$3 cm v n
+  cm="$(info "$name" | jq -r .stateDir)/configmap"
+  n=$(count_log "$name" "$node" '"msg":"snapshot applied"')
+  v="..$(date +%s%N)"
+  mkdir -p "$cm/$v"
+  "$cluster" snapshot --name "$name" --spec "$spec" |
+    jq --arg p "$pod" 'del(.items[] | select(.kind == "Pod" and .metadata.name == $p))' > "$cm/$v/snapshot.json"
+  ln -sfn "$v" "$cm/..data_tmp"
+  mv -T "$cm/..data_tmp" "$cm/..data"
+  wait_count_log "$name" "$node" '"msg":"snapshot applied"' $((n + 1))
+}
+publish_spec() {
+  local n
+  n=$(count_log "$1" "$2" '"msg":"snapshot applied"')
+  "$cluster" publish --name "$1" --spec "$spec" >/dev/null
+  wait_count_log "$1" "$2" '"msg":"snapshot applied"' $((n + 1))
+}

@@ -65,35 +65,14 @@ vip_ok n1-p3 10.96.0.21
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 2000 ] || fail "non-mesh client took ${ms} ms (waited for an identity?)"
 
-# hide POD: the configmap as kubelet swaps it, with a snapshot without POD
-# (a pod newer than the snapshot); show: the full snapshot again.
-applied() { count_log "$name" n2 '"msg":"snapshot applied"'; }
-hide() {
-  local cm="$state/configmap" v n
-  n=$(applied)
-  v="..$(date +%s%N)"
-  mkdir -p "$cm/$v"
-  "$cluster" snapshot --name "$name" --spec "$spec" |
-    jq --arg p "$1" 'del(.items[] | select(.kind == "Pod" and .metadata.name == $p))' > "$cm/$v/snapshot.json"
-  ln -sfn "$v" "$cm/..data_tmp"
-  mv -T "$cm/..data_tmp" "$cm/..data"
-  wait_count_log "$name" n2 '"msg":"snapshot applied"' $((n + 1))
-}
-show() {
-  local n
-  n=$(applied)
-  "$cluster" publish --name "$name" --spec "$spec" >/dev/null
-  wait_count_log "$name" n2 '"msg":"snapshot applied"' $((n + 1))
-}
-
 step "a non-mesh pod unknown to the snapshot, same node as the STRICT pod: refused"
-hide n2-p2
+hide_pod "$name" n2 n2-p2
 vip_refused n2-p2 10.96.0.20
 wait_log "$name" n2 '"msg":"connection denied".*"src.addr":"'"$(pod_field "$name" n2-p2 ip)"':[0-9]*".*"direction":"inbound","protocol":"TCP","policy":"shop/strict"'
-show
+publish_spec "$name" n2
 
 step "a mesh pod to a same-node mesh pod the snapshot does not list yet: waits, never plaintext"
-hide n2-p1
+hide_pod "$name" n2 n2-p1
 in_pod n2-p3 "$py" "$echo_py" expect-fail "$(pod_field "$name" n2-p1 ip)" 7000 2 ||
   fail "n2-p3 reached a mesh pod the snapshot does not list"
 wait_log "$name" n2 '"error":"destination pod of this node is enrolled but not in the snapshot (waited 5 s)"' 8
@@ -106,7 +85,7 @@ in_pod n2-p3 "$py" "$echo_py" expect-fail "$(pod_field "$name" n2-p1 ip)" 7000 4
 waiter=$!
 started_pids+=("$waiter")
 sleep 1
-show
+publish_spec "$name" n2
 wait "$waiter" || fail "n2-p3 got through to n2-p1 (allow-web should deny it)"
 wait_log "$name" n2 '"msg":"connection denied".*"src.identity":"spiffe://cluster.local/ns/open/sa/svc".*"protocol":"HBONE","policy":"","rule":-1,"status":401'
 
