@@ -51,6 +51,10 @@ int capture_node_addrs_get(struct capture *c, uint32_t *addrs, uint32_t max);
 int capture_stats_read(struct capture *c, uint64_t out[ZT_STAT_MAX]);
 const char *capture_stat_name(enum zt_stat s);
 
+/* The node-side interface a pod IP is routed to directly (ptp-style CNIs:
+ * one veth per pod), for pods the agent never heard of from the CNI
+ * plugin. -ENOENT: through a gateway, a bridge, or no route. */
+int capture_pod_route(uint32_t ip, uint32_t *ifindex);
 /* Policy routing for marked packets, idempotent (libmnl). */
 int capture_routing_ensure(void);
 /* IPv4 addresses of this netns (node addresses) and the interfaces that

@@ -34,6 +34,7 @@ struct enroll {
 	 * while the agent is down (only pods that would join the mesh fail). */
 	char cache_path[4096];
 	uint64_t cache_generation;
+	const char *node; /* this node's name: its pods in the snapshot are looked for */
 };
 
 /* The decision for one pod (pure): the snapshot's view of the pod if it is

@@ -164,6 +164,7 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	}
 	have_enroll = true;
+	enroll.node = cfg->node_name;
 	if ((r = proxy_start(&proxy, cfg, &store, capture, have_certs ? &share : NULL)) < 0)
 		goto out;
 	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {

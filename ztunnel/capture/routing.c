@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Sends one request and waits for its ack (or dump replies, fed to cb). */
 static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
@@ -153,4 +155,56 @@ int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *if
 	*n = d.n;
 	*n_if = d.n_if;
 	return r;
+}
+
+struct route_reply {
+	uint32_t oif;
+	bool gateway;
+};
+
+static int route_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, RTA_MAX) >= 0)
+		tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct route_reply *rr = data;
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+
+	mnl_attr_parse(nlh, sizeof(struct rtmsg), route_attr, tb);
+	if (tb[RTA_OIF])
+		rr->oif = mnl_attr_get_u32(tb[RTA_OIF]);
+	rr->gateway = tb[RTA_GATEWAY] != NULL;
+	return MNL_CB_STOP;
+}
+
+int capture_pod_route(uint32_t ip, uint32_t *ifindex)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], name[IF_NAMESIZE], path[64 + IF_NAMESIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct route_reply rr = { 0 };
+
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = 32;
+	mnl_attr_put_u32(nlh, RTA_DST, ip);
+	int r = nl_talk(nlh, route_cb, &rr);
+	if (r < 0)
+		return r;
+	/* A pod's own veth: reached directly, not through a gateway, and not a
+	 * bridge (bridge CNIs have no per-pod interface to attach to). */
+	if (!rr.oif || rr.gateway || !if_indextoname(rr.oif, name))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", name);
+	if (access(path, F_OK) == 0)
+		return -ENOENT;
+	*ifindex = rr.oif;
+	return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,58 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 	free(ks.k);
 }
 
+static bool known(const struct enroll *e, const struct zt_workload *w, uint32_t ip)
+{
+	for (uint32_t i = 0; i < e->n; i++) {
+		const struct enroll_pod *p = &e->pods[i];
+		if (w->uid && p->uid[0] && !strcmp(p->uid, w->uid))
+			return true;
+		for (uint32_t j = 0; j < p->n_ips; j++)
+			if (p->ips[j] == ip)
+				return true;
+	}
+	return false;
+}
+
+/* Pods of this node the CNI plugin never told us about: started before the
+ * plugin was chained, or while the agent was down (a pod outside the mesh
+ * may start then). Every pod's veth needs the program, or a non-mesh pod
+ * reaches a mesh pod of the node around its inbound checks and a mesh pod
+ * leaves uncaptured; found by routing their IP to their veth. */
+static void discover_pods(struct enroll *e, const struct zt_model *m)
+{
+	const struct zt_node_workloads *nw = model_node_workloads(m, e->node);
+
+	for (uint32_t i = 0; nw && i < nw->n; i++) {
+		const struct zt_workload *w = nw->items[i];
+		uint32_t ip = 0, ifindex;
+		for (uint32_t j = 0; !ip && j < w->n_ips; j++)
+			if (w->ips[j].family == AF_INET)
+				memcpy(&ip, w->ips[j].addr, 4);
+		if (w->host_network || !ip || known(e, w, ip) || capture_pod_route(ip, &ifindex) < 0 ||
+		    pod_by_ifindex(e, ifindex))
+			continue;
+		struct enroll_pod tmp = { .ifindex = ifindex, .n_ips = 1, .ips = { ip } };
+		snprintf(tmp.uid, sizeof(tmp.uid), "%s", w->uid ? w->uid : "");
+		snprintf(tmp.ns, sizeof(tmp.ns), "%s", w->namespace);
+		snprintf(tmp.name, sizeof(tmp.name), "%s", w->name);
+		if (!if_indextoname(ifindex, tmp.ifname))
+			continue;
+		int r = capture_attach(e->capture, ifindex);
+		struct enroll_pod *p = r < 0 ? NULL : enroll_add_pod(e);
+		if (!p) {
+			log_error("cannot attach capture to a discovered pod", LF_STR("pod", w->name), LF_ERRNO(r));
+			continue;
+		}
+		bool enrolled = false;
+		const char *reason = enroll_decide(m, &tmp, &enrolled);
+		*p = tmp;
+		log_info("pod discovered without a CNI request (started before the plugin or while the agent was away)",
+			 LF_STR("namespace", p->ns), LF_STR("pod", p->name), LF_STR("veth", p->ifname));
+		apply(e, p, enrolled, reason, true);
+	}
+}
+
 void enroll_reconcile(struct enroll *e, const struct zt_model *m)
 {
 	if (!m)
@@ -210,6 +263,8 @@ void enroll_reconcile(struct enroll *e, const struct zt_model *m)
 		}
 		apply(e, p, enrolled, reason, false);
 	}
+	if (e->node)
+		discover_pods(e, m);
 	reconcile_services(e, m);
 	if (e->cache_path[0] && m->generation != e->cache_generation) {
 		int r = enroll_cache_write(m, e->cache_path);
