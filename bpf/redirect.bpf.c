@@ -33,6 +33,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_pods SEC(".maps");
 
+/* Node-originated connections (node processes, hostNetwork pods, the
+ * kubelet's probes) that enrolled pods accepted, per pod IP: they never
+ * cross a tc ingress hook on the way in and are exempt, as in Istio's
+ * ambient mode; counted so an operator sees them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zt_node_conns SEC(".maps");
+
 /* Every pod veth of the node (ifindex): IPv6 has no pod map yet, so it is
  * judged by the interface it comes from or would leave by. */
 struct {
@@ -274,6 +286,20 @@ int zt_ingress(struct __sk_buff *skb)
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4),
 						 BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
+		/* An enrolled pod answering a SYN that a socket of the node
+		 * other than the agent's sent (its SYN-ACK comes back through
+		 * here to that socket). */
+		if (tcp->syn && tcp->ack && src && src->enrolled) {
+			struct bpf_sock *full = bpf_sk_fullsock(sk);
+			if (full && full->mark != ZT_AGENT_MARK) {
+				__u64 one = 1, *n = bpf_map_lookup_elem(&zt_node_conns, &saddr);
+				if (n)
+					__sync_fetch_and_add(n, 1);
+				else
+					bpf_map_update_elem(&zt_node_conns, &saddr, &one, BPF_NOEXIST);
+				count(ZT_STAT_NODE_ORIGINATED);
+			}
+		}
 		if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT) {
 			long r = bpf_sk_assign(skb, sk, 0);
 			bpf_sk_release(sk);

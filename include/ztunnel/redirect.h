@@ -12,6 +12,9 @@
 #define ZT_MARK 0x400
 #define ZT_MARK_MASK 0xf00
 #define ZT_ROUTE_TABLE 100
+/* SO_MARK of the agent's own upstream sockets (Istio's PACKET_MARK, 1337),
+ * outside ZT_MARK_MASK: tells its connections from the node's own. */
+#define ZT_AGENT_MARK 0x539
 
 #define ZT_PORT_OUTBOUND 15001
 #define ZT_PORT_INBOUND_PLAIN 15006
@@ -41,6 +44,7 @@ enum zt_stat {
 	ZT_STAT_ASSIGN_FAILED_DROPPED,  /* bpf_sk_assign refused (fail closed) */
 	ZT_STAT_NODE_ADDRESS_PASSED,    /* SYN to one of the node's own addresses */
 	ZT_STAT_IPV6_DROPPED,           /* IPv6 TCP from or to an enrolled pod: not captured yet, fail closed */
+	ZT_STAT_NODE_ORIGINATED,        /* enrolled pod accepted a connection opened on the node (exempt) */
 	ZT_STAT_MAX,
 };
 

@@ -3,7 +3,8 @@
 # plaintext: deny-by-default, then an ALLOW for one principal lets only that
 # pod in; DENY on a port; mesh-wide (root namespace) versus another
 # namespace; STRICT PeerAuthentication blocks a non-mesh client while a
-# kubelet-style probe from the node still works, PERMISSIVE lets it in; a
+# kubelet-style probe from the node still works (exempt, and counted per
+# pod as node-originated), PERMISSIVE lets it in; a
 # policy change closes an established connection within 1 s. Every denial
 # is one log line naming the policy and rule.
 # shellcheck source=tests/net/lib.sh
@@ -75,9 +76,17 @@ policies "[$(pa shop strict STRICT)]"
 expect_blocked "$name" n1-p2 n2-p1 7000
 wait_log "$name" n2 '"msg":"connection denied".*"src.workload":"legacy/n1-p2".*"protocol":"TCP","policy":"shop/strict".*"error":"plaintext refused: PeerAuthentication mode STRICT'
 probe_src=$(ip -n "zt-$name-n2" -o route get "$(pod_field "$name" n2-p1 ip)" | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+node_conns() { # the per-pod count of node-originated connections n2-p1 accepted
+  "$ctl" capture stats --bpf-pin-dir "$(info "$name" | jq -r .stateDir)/bpf/n2" |
+    awk -v ip="$(pod_field "$name" n2-p1 ip)" '$1 == "node_originated_by_pod" && $2 == ip { print $3 }'
+}
+before_probe=$(node_conns)
 ip netns exec "zt-$name-n2" "$py" "$echo_py" check "$(pod_field "$name" n2-p1 ip)" 7000 "$probe_src" ||
   fail "a kubelet-style probe from the node was blocked"
+# Exempt, as in Istio's ambient mode, but visible: counted per pod.
+[ "$(node_conns)" = $((${before_probe:-0} + 1)) ] || fail "node-originated connection not counted: $(node_conns)"
 check_tcp "$name" n1-p1 n2-p1 7000
+[ "$(node_conns)" = $((${before_probe:-0} + 1)) ] || fail "a mesh connection counted as node-originated"
 
 step "PERMISSIVE lets the non-mesh client in"
 policies "[$(pa shop permissive PERMISSIVE)]"

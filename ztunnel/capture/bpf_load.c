@@ -46,6 +46,7 @@ static const char *const stat_names[ZT_STAT_MAX] = {
 	[ZT_STAT_ASSIGN_FAILED_DROPPED] = "assign_failed_dropped",
 	[ZT_STAT_NODE_ADDRESS_PASSED] = "node_address_passed",
 	[ZT_STAT_IPV6_DROPPED] = "ipv6_dropped",
+	[ZT_STAT_NODE_ORIGINATED] = "node_originated",
 };
 
 const char *capture_stat_name(enum zt_stat s)
@@ -270,6 +271,7 @@ int capture_veth_del(struct capture *c, uint32_t ifindex)
 
 int capture_pod_del(struct capture *c, uint32_t ip)
 {
+	bpf_map__delete_elem(c->skel->maps.zt_node_conns, &ip, sizeof(ip), 0);
 	int r = bpf_map__delete_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), 0);
 	return r == -ENOENT ? 0 : r;
 }

@@ -2,6 +2,7 @@
  * from the pinned zt_stats map (works while the agent is down too). */
 #include "ctl.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -19,7 +20,11 @@ static void stats_usage(FILE *out)
 {
 	fprintf(out, "Usage: ztunnel-ctl capture stats [--bpf-pin-dir DIR] [--json]\n\n"
 		     "Prints the capture program's per-reason packet counters from the maps\n"
-		     "pinned in DIR (default /sys/fs/bpf/ztunnel), one \"reason count\" per line.\n");
+		     "pinned in DIR (default /sys/fs/bpf/ztunnel), one \"reason count\" per line,\n"
+		     "then, per enrolled pod, the connections opened on the node itself (node\n"
+		     "processes, hostNetwork pods, the kubelet's probes) that it accepted: those\n"
+		     "are exempt from capture and policy, as in Istio's ambient mode\n"
+		     "(\"node_originated_by_pod POD_IP count\"; JSON: \"node_originated_by_pod\").\n");
 }
 
 int ctl_capture(int argc, char **argv)
@@ -71,9 +76,31 @@ int ctl_capture(int argc, char **argv)
 		else
 			printf("%s %llu\n", capture_stat_name(k), (unsigned long long)sum);
 	}
-	if (json)
-		printf("}\n");
 	free(per);
 	close(fd);
+	/* Per pod: a plain hash keyed by the pod's IPv4 address. */
+	snprintf(path, sizeof(path), "%s/zt_node_conns", dir);
+	fd = bpf_obj_get(path);
+	if (json)
+		printf(",\"node_originated_by_pod\":{");
+	uint32_t key, next;
+	bool first = true;
+	for (int r = fd >= 0 ? bpf_map_get_next_key(fd, NULL, &next) : -1; r == 0;
+	     r = bpf_map_get_next_key(fd, &key, &next)) {
+		uint64_t n;
+		char ip[INET_ADDRSTRLEN];
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &n) < 0 || !inet_ntop(AF_INET, &key, ip, sizeof(ip)))
+			continue;
+		if (json)
+			printf("%s\"%s\":%llu", first ? "" : ",", ip, (unsigned long long)n);
+		else
+			printf("node_originated_by_pod %s %llu\n", ip, (unsigned long long)n);
+		first = false;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (json)
+		printf("}}\n");
 	return 0;
 }

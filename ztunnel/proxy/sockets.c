@@ -1,5 +1,6 @@
 /* Socket setup for the data path: transparent listeners and upstreams. */
 #include "ztunnel/proxy.h"
+#include "ztunnel/redirect.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -57,7 +58,8 @@ int proxy_upstream_socket(uint32_t bind_ip)
 
 	if (fd < 0)
 		return -errno;
-	if ((r = set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1)) < 0)
+	if ((r = set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1)) < 0 ||
+	    (r = set_int(fd, SOL_SOCKET, SO_MARK, ZT_AGENT_MARK)) < 0)
 		goto fail;
 	if (bind_ip) {
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = bind_ip };
