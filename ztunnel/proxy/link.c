@@ -23,16 +23,8 @@
 #define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
 #define PING_TIMEOUT_MS 20000
 #define HANDSHAKE_TIMEOUT_MS 10000
-/* Streams a peer may reset before they are served: a burst of 100, then
- * 10 a second (legitimate clients hardly ever do it; rapid reset does it
- * thousands of times a second). */
-#define RESET_BURST 100.0
-#define RESET_PER_S 10.0
-#define WAIT_FOR_CERT_MS 5000         /* SPEC §3.2: a local workload gets 5 s to appear */
 
-static void link_fail(struct link *l, const char *why);
 static void arm_recv(struct link *l);
-static void log_resets(struct link *l);
 
 void link_hold(struct link *l)
 {
@@ -52,7 +44,7 @@ static void link_free(struct link *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	atomic_fetch_sub(&w->p->stats.hbone_active[l->server], 1);
-	log_resets(l);
+	link_log_resets(l);
 	if (l->admitted)
 		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
 	if (l->fd >= 0)
@@ -98,7 +90,7 @@ static int link_grow(struct link *l)
 	return 0;
 }
 
-static struct link *link_new(struct worker *w, bool server, int fd)
+struct link *link_new(struct worker *w, bool server, int fd)
 {
 	struct link *l = calloc(1, sizeof(*l));
 
@@ -125,7 +117,7 @@ static struct link *link_new(struct worker *w, bool server, int fd)
 	return l;
 }
 
-static void describe(const struct link *l, char *buf, size_t size)
+void link_describe(const struct link *l, char *buf, size_t size)
 {
 	fmt_addr(l->server ? &l->peer : &l->local, buf, size);
 }
@@ -289,7 +281,7 @@ static void handshake_done(struct link *l)
 	l->handshaken = true;
 	l->next_ping_ms = loop_now_ms() + PING_INTERVAL_MS;
 	atomic_fetch_add(&l->w->p->stats.hbone_opened[l->server], 1);
-	describe(l, peer, sizeof(peer));
+	link_describe(l, peer, sizeof(peer));
 	if (pid)
 		spiffe_format(pid, id, sizeof(id));
 	log_info(l->server ? "HBONE connection accepted" : "HBONE connection established",
@@ -393,7 +385,7 @@ static void arm_recv(struct link *l)
 	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, l->rcap, 0);
 }
 
-static void start(struct link *l)
+void link_start(struct link *l)
 {
 	l->connected = true;
 	l->recv_op.fn = on_recv;
@@ -406,7 +398,7 @@ static void start(struct link *l)
 
 /* Tears the connection down: every tunnel on it is reset. why NULL: an
  * orderly close, nothing to report. */
-static void link_fail(struct link *l, const char *why)
+void link_fail(struct link *l, const char *why)
 {
 	struct worker *w = l->w;
 	char peer[32];
@@ -416,7 +408,7 @@ static void link_fail(struct link *l, const char *why)
 	hold(l);
 	l->dead = true;
 	l->error = why;
-	describe(l, peer, sizeof(peer));
+	link_describe(l, peer, sizeof(peer));
 	if (why && !l->handshaken)
 		atomic_fetch_add(&w->p->stats.hbone_failed[l->server], 1);
 	if (why)
@@ -444,42 +436,6 @@ static void link_fail(struct link *l, const char *why)
 	put(l);
 }
 
-/* One line per connection and second at most, whatever the peer does. */
-static void log_resets(struct link *l)
-{
-	char peer[32];
-
-	if (l->resets_unserved == l->resets_logged)
-		return;
-	l->resets_log_ms = loop_now_ms();
-	describe(l, peer, sizeof(peer));
-	log_warn("HBONE streams reset by the peer before they were served", LF_STR("peer", peer),
-		 LF_UINT("streams", l->resets_unserved - l->resets_logged), LF_UINT("total", l->resets_unserved));
-	l->resets_logged = l->resets_unserved;
-}
-
-void link_reset_unserved(struct link *l)
-{
-	int64_t now = loop_now_ms();
-
-	if (!l->reset_budget_ms)
-		l->reset_budget = RESET_BURST;
-	else
-		l->reset_budget += (double)(now - l->reset_budget_ms) * RESET_PER_S / 1000.0;
-	if (l->reset_budget > RESET_BURST)
-		l->reset_budget = RESET_BURST;
-	l->reset_budget_ms = now;
-	l->resets_unserved++;
-	atomic_fetch_add(&l->w->p->stats.hbone_reset_unserved, 1);
-	if ((l->reset_budget -= 1.0) >= 0 || l->dead || l->calm_why)
-		return;
-	log_resets(l);
-	hbone_goaway_calm(l->h2);
-	l->calm_why = "HBONE peer reset too many streams before they were served (rapid reset): GOAWAY ENHANCE_YOUR_CALM";
-	l->calm_deadline_ms = now + 1000;
-	link_flush(l);
-}
-
 static void on_connect(struct op *op, int res, uint32_t flags)
 {
 	struct link *l = CONTAINER(op, struct link, connect_op);
@@ -492,7 +448,7 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 		snprintf(l->detail, sizeof(l->detail), "HBONE connect to port 15008 failed: %s", strerror(-res));
 		link_fail(l, l->detail);
 	} else {
-		start(l);
+		link_start(l);
 	}
 	put(l);
 }
@@ -506,7 +462,7 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 	put(l);
 }
 
-static int local_enrolled(struct worker *w, uint32_t ip)
+int link_pod_enrolled(struct worker *w, uint32_t ip)
 {
 	struct zt_pod pod;
 	return capture_pod_get(w->p->capture, ip, &pod) == 0 && pod.enrolled;
@@ -533,7 +489,7 @@ struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struc
 	l->timeout_op.fn = on_timeout;
 	if ((r = tls_session_new(&l->tls, ctx, expected, 1, NULL)) < 0)
 		goto fail;
-	if (local_enrolled(w, key->dst_ip)) {
+	if (link_pod_enrolled(w, key->dst_ip)) {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 			r = -errno;
@@ -543,7 +499,7 @@ struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struc
 		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = key->src_ip };
 		hold(l);
 		link_accept_pair(w, sv[1], &src, &l->local);
-		start(l);
+		link_start(l);
 		put(l);
 		return l;
 	}
@@ -563,108 +519,6 @@ fail:
 	l->pending = 1;
 	put(l);
 	return NULL;
-}
-
-/* Server side: present the certificate of the pod the connection is for
- * (its original destination), require a client certificate of our trust
- * domain. A pod whose certificate is still being issued keeps the client
- * waiting (its ClientHello stays in the socket) for up to 5 s, retried on
- * every tick. */
-static void serve(struct link *l)
-{
-	struct worker *w = l->w;
-	struct proxy *p = w->p;
-	char err[300] = "", uri[300] = "";
-	const char *why = NULL;
-
-	const struct zt_model *m = state_read_lock(p->store);
-	const struct zt_workload *wl = model_workload_by_v4(m, l->local.sin_addr.s_addr);
-	if (!local_enrolled(w, l->local.sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
-		why = "destination is not an enrolled pod of this node";
-	else
-		snprintf(uri, sizeof(uri), "%s", wl->identity);
-	state_read_unlock();
-	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
-	l->awaiting_cert = !why && !ctx && loop_now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
-	if (l->awaiting_cert)
-		return;
-	if (!why && !ctx)
-		why = err;
-	else if (!why && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0)
-		why = "out of memory";
-	if (why) {
-		snprintf(l->detail, sizeof(l->detail), "refused: %s", why);
-		link_fail(l, l->detail);
-		return;
-	}
-	start(l);
-}
-
-static void accept_link(struct worker *w, int fd, const struct sockaddr_in *peer,
-			const struct sockaddr_in *local, bool admitted)
-{
-	struct link *l = link_new(w, true, fd);
-
-	if (!l) {
-		log_error("out of memory: inbound HBONE connection reset");
-		if (admitted)
-			admission_leave(&w->p->admission, peer->sin_addr.s_addr);
-		reset_socket(fd);
-		close(fd);
-		return;
-	}
-	l->peer = *peer;
-	l->local = *local;
-	l->admitted = admitted;
-	hold(l);
-	serve(l);
-	put(l);
-}
-
-/* Our own same-node connections: their source is one of our pods. */
-void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
-		      const struct sockaddr_in *local)
-{
-	accept_link(w, fd, peer, local, false);
-}
-
-/* Refusals under a flood are counted always and logged at most once a
- * second (one line per second, not one per connection). */
-static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *peer, enum admission_verdict v)
-{
-	struct proxy *p = w->p;
-	int64_t now = loop_now_ms(), last = atomic_load(&p->last_refusal_log_ms);
-	char src[32];
-
-	atomic_fetch_add(&p->stats.handshake_refused[v == ADMIT_OVER_PER_SOURCE], 1);
-	if (now - last < 1000 || !atomic_compare_exchange_strong(&p->last_refusal_log_ms, &last, now))
-		return;
-	fmt_addr(peer, src, sizeof(src));
-	log_warn("inbound HBONE connections refused before their handshake",
-		 LF_STR("reason", v == ADMIT_OVER_PER_SOURCE ? "per-source limit of unauthenticated connections"
-							      : "node-wide limit of unauthenticated connections"),
-		 LF_STR("latest.src", src), LF_UINT("pending", admission_pending(&p->admission)),
-		 LF_UINT("refused.total", atomic_load(&p->stats.handshake_refused[0]) +
-						  atomic_load(&p->stats.handshake_refused[1])));
-}
-
-void link_accept(struct worker *w, int fd)
-{
-	struct sockaddr_in peer, local;
-	enum admission_verdict v;
-
-	if (proxy_socket_addrs(fd, &peer, &local) < 0) {
-		reset_socket(fd);
-		close(fd);
-		return;
-	}
-	if ((v = admission_enter(&w->p->admission, peer.sin_addr.s_addr)) != ADMIT_OK) {
-		refused_unauthenticated(w, &peer, v);
-		reset_socket(fd);
-		close(fd);
-		return;
-	}
-	accept_link(w, fd, &peer, &local, true);
 }
 
 /* Once a second: keepalive PINGs (SPEC §2.2), handshake deadline, idle
@@ -688,9 +542,9 @@ void links_tick(struct worker *w)
 			continue;
 		hold(l);
 		if (l->awaiting_cert)
-			serve(l);
+			link_serve(l);
 		if (now - l->resets_log_ms >= 1000)
-			log_resets(l);
+			link_log_resets(l);
 		if (l->calm_why && now > l->calm_deadline_ms)
 			link_fail(l, l->calm_why);
 		struct proxy *p = w->p;

@@ -1,0 +1,159 @@
+/* The server side of HBONE connections (15008): admission before the TLS
+ * handshake (admission.c), the certificate of the pod a connection is for,
+ * and the budget for streams a peer resets before they are served (rapid
+ * reset). The connection itself is link.c. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ztunnel/log.h"
+#include "ztunnel/tls.h"
+
+#define WAIT_FOR_CERT_MS 5000 /* SPEC §3.2: a local workload gets 5 s to appear */
+/* Streams a peer may reset before they are served: a burst of 100, then
+ * 10 a second (legitimate clients hardly ever do it; rapid reset does it
+ * thousands of times a second). */
+#define RESET_BURST 100.0
+#define RESET_PER_S 10.0
+
+/* Server side: present the certificate of the pod the connection is for
+ * (its original destination), require a client certificate of our trust
+ * domain. A pod whose certificate is still being issued keeps the client
+ * waiting (its ClientHello stays in the socket) for up to 5 s, retried on
+ * every tick. */
+void link_serve(struct link *l)
+{
+	struct worker *w = l->w;
+	struct proxy *p = w->p;
+	char err[300] = "", uri[300] = "";
+	const char *why = NULL;
+
+	const struct zt_model *m = state_read_lock(p->store);
+	const struct zt_workload *wl = model_workload_by_v4(m, l->local.sin_addr.s_addr);
+	if (!link_pod_enrolled(w, l->local.sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
+		why = "destination is not an enrolled pod of this node";
+	else
+		snprintf(uri, sizeof(uri), "%s", wl->identity);
+	state_read_unlock();
+	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
+	l->awaiting_cert = !why && !ctx && loop_now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
+	if (l->awaiting_cert)
+		return;
+	if (!why && !ctx)
+		why = err;
+	else if (!why && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0)
+		why = "out of memory";
+	if (why) {
+		snprintf(l->detail, sizeof(l->detail), "refused: %s", why);
+		link_fail(l, l->detail);
+		return;
+	}
+	link_start(l);
+}
+
+static void accept_link(struct worker *w, int fd, const struct sockaddr_in *peer,
+			const struct sockaddr_in *local, bool admitted)
+{
+	struct link *l = link_new(w, true, fd);
+
+	if (!l) {
+		log_error("out of memory: inbound HBONE connection reset");
+		if (admitted)
+			admission_leave(&w->p->admission, peer->sin_addr.s_addr);
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	l->peer = *peer;
+	l->local = *local;
+	l->admitted = admitted;
+	link_hold(l);
+	link_serve(l);
+	link_put(l);
+}
+
+/* Our own same-node connections: their source is one of our pods. */
+void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
+		      const struct sockaddr_in *local)
+{
+	accept_link(w, fd, peer, local, false);
+}
+
+/* Refusals under a flood are counted always and logged at most once a
+ * second (one line per second, not one per connection). */
+static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *peer, enum admission_verdict v)
+{
+	struct proxy *p = w->p;
+	int64_t now = loop_now_ms(), last = atomic_load(&p->last_refusal_log_ms);
+	char src[32];
+
+	atomic_fetch_add(&p->stats.handshake_refused[v == ADMIT_OVER_PER_SOURCE], 1);
+	if (now - last < 1000 || !atomic_compare_exchange_strong(&p->last_refusal_log_ms, &last, now))
+		return;
+	fmt_addr(peer, src, sizeof(src));
+	log_warn("inbound HBONE connections refused before their handshake",
+		 LF_STR("reason", v == ADMIT_OVER_PER_SOURCE ? "per-source limit of unauthenticated connections"
+							      : "node-wide limit of unauthenticated connections"),
+		 LF_STR("latest.src", src), LF_UINT("pending", admission_pending(&p->admission)),
+		 LF_UINT("refused.total", atomic_load(&p->stats.handshake_refused[0]) +
+						  atomic_load(&p->stats.handshake_refused[1])));
+}
+
+void link_accept(struct worker *w, int fd)
+{
+	struct sockaddr_in peer, local;
+	enum admission_verdict v;
+
+	if (proxy_socket_addrs(fd, &peer, &local) < 0) {
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	if ((v = admission_enter(&w->p->admission, peer.sin_addr.s_addr)) != ADMIT_OK) {
+		refused_unauthenticated(w, &peer, v);
+		reset_socket(fd);
+		close(fd);
+		return;
+	}
+	accept_link(w, fd, &peer, &local, true);
+}
+
+/* One line per connection and second at most, whatever the peer does. */
+void link_log_resets(struct link *l)
+{
+	char peer[32];
+
+	if (l->resets_unserved == l->resets_logged)
+		return;
+	l->resets_log_ms = loop_now_ms();
+	link_describe(l, peer, sizeof(peer));
+	log_warn("HBONE streams reset by the peer before they were served", LF_STR("peer", peer),
+		 LF_UINT("streams", l->resets_unserved - l->resets_logged), LF_UINT("total", l->resets_unserved));
+	l->resets_logged = l->resets_unserved;
+}
+
+void link_reset_unserved(struct link *l)
+{
+	int64_t now = loop_now_ms();
+
+	if (!l->reset_budget_ms)
+		l->reset_budget = RESET_BURST;
+	else
+		l->reset_budget += (double)(now - l->reset_budget_ms) * RESET_PER_S / 1000.0;
+	if (l->reset_budget > RESET_BURST)
+		l->reset_budget = RESET_BURST;
+	l->reset_budget_ms = now;
+	l->resets_unserved++;
+	atomic_fetch_add(&l->w->p->stats.hbone_reset_unserved, 1);
+	if ((l->reset_budget -= 1.0) >= 0 || l->dead || l->calm_why)
+		return;
+	link_log_resets(l);
+	hbone_goaway_calm(l->h2);
+	l->calm_why = "HBONE peer reset too many streams before they were served (rapid reset): GOAWAY ENHANCE_YOUR_CALM";
+	l->calm_deadline_ms = now + 1000;
+	link_flush(l);
+}
+
