@@ -45,6 +45,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_node_conns SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zt_node_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zt_node_policy SEC(".maps");
+
 /* Every pod veth of the node (ifindex): IPv6 has no pod map yet, so it is
  * judged by the interface it comes from or would leave by. */
 struct {
@@ -349,6 +357,29 @@ int zt_ingress(struct __sk_buff *skb)
 		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_SERVICE);
 	count(ZT_STAT_PASSED);
 	return TC_ACT_OK;
+}
+
+/* --node-traffic probes-only, attached to the node's cgroup: a connection
+ * opened on the node never crosses a tc ingress hook, so it is judged at
+ * connect(): to an enrolled pod of this node whose PeerAuthentication is
+ * STRICT, only the kubelet (its probes) may connect; anyone else gets
+ * EPERM, as plaintext under STRICT is refused. */
+SEC("cgroup/connect4")
+int zt_node_connect(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0, dst = ctx->user_ip4;
+	struct zt_node_policy *pol = bpf_map_lookup_elem(&zt_node_policy, &zero);
+
+	if (!pol || !pol->enabled || ctx->protocol != IPPROTO_TCP)
+		return 1;
+	struct zt_pod *pod = bpf_map_lookup_elem(&zt_pods, &dst);
+	if (!pod || !pod->enrolled || !pod->strict)
+		return 1;
+	if (pol->kubelet_cgroup_id &&
+	    bpf_get_current_ancestor_cgroup_id((int)pol->kubelet_cgroup_level) == pol->kubelet_cgroup_id)
+		return 1;
+	count(ZT_STAT_NODE_STRICT_REFUSED);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

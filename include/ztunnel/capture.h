@@ -30,7 +30,7 @@ int capture_detach(struct capture *c, uint32_t ifindex);
 int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *ctx), void *ctx);
 
 /* zt_pods: ip in network byte order. */
-int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled);
+int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled, bool strict);
 int capture_pod_del(struct capture *c, uint32_t ip);
 int capture_pod_get(struct capture *c, uint32_t ip, struct zt_pod *out);
 /* zt_veths: a pod's node-side veth and whether the pod is enrolled (its
@@ -55,6 +55,12 @@ const char *capture_stat_name(enum zt_stat s);
  * one veth per pod), for pods the agent never heard of from the CNI
  * plugin. -ENOENT: through a gateway, a bridge, or no route. */
 int capture_pod_route(uint32_t ip, uint32_t *ifindex);
+/* --node-traffic: exempt (Istio's default: connections opened on the node
+ * are not captured) or probes-only (the connect hook on node_cgroup, a
+ * cgroup v2 directory, refuses them towards STRICT pods unless from
+ * kubelet_cgroup). Idempotent; a restarted agent re-points the link. */
+int capture_node_traffic(struct capture *c, bool probes_only, const char *node_cgroup,
+			 const char *kubelet_cgroup);
 /* Policy routing for marked packets, idempotent (libmnl). */
 int capture_routing_ensure(void);
 /* IPv4 addresses of this netns (node addresses) and the interfaces that

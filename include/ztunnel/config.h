@@ -17,6 +17,11 @@ enum identity_provider_kind {
 	IDENTITY_INSECURE_PLAINTEXT, /* tests and demos: mesh traffic unencrypted */
 };
 
+enum node_traffic_mode {
+	NODE_TRAFFIC_EXEMPT = 0, /* Istio: connections opened on the node are not captured */
+	NODE_TRAFFIC_PROBES_ONLY,
+};
+
 struct zt_config {
 	char *config_file;
 	char *node_name;
@@ -40,6 +45,9 @@ struct zt_config {
 	int max_pending_handshakes;
 	int max_pending_handshakes_per_source;
 	int max_streams_per_peer;
+	int node_traffic; /* enum node_traffic_mode */
+	char *node_cgroup;
+	char *kubelet_cgroup;
 	int peer_buffer_mb;
 	int log_level;  /* enum log_level */
 	int log_format; /* enum log_format */

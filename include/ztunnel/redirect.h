@@ -45,6 +45,7 @@ enum zt_stat {
 	ZT_STAT_NODE_ADDRESS_PASSED,    /* SYN to one of the node's own addresses */
 	ZT_STAT_IPV6_DROPPED,           /* IPv6 TCP from or to an enrolled pod: not captured yet, fail closed */
 	ZT_STAT_NODE_ORIGINATED,        /* enrolled pod accepted a connection opened on the node (exempt) */
+	ZT_STAT_NODE_STRICT_REFUSED,    /* --node-traffic probes-only: a node process's connect to a STRICT pod refused */
 	ZT_STAT_MAX,
 };
 
@@ -52,7 +53,17 @@ enum zt_stat {
 struct zt_pod {
 	__u32 ifindex;  /* node-side veth the pod's packets must arrive on */
 	__u8 enrolled;  /* 1 when the pod is in the ambient mesh */
-	__u8 pad[3];
+	__u8 strict;    /* its PeerAuthentication refuses plaintext (workload level) */
+	__u8 pad[2];
+};
+
+/* zt_node_policy, entry 0 (--node-traffic probes-only): connections opened
+ * on the node to a STRICT pod are refused unless the process is in the
+ * kubelet's cgroup (cgroup v2 id at that depth). */
+struct zt_node_policy {
+	__u64 kubelet_cgroup_id;
+	__u32 kubelet_cgroup_level;
+	__u32 enabled;
 };
 
 /* zt_veths value, keyed by the ifindex of a pod's node-side veth. */

@@ -10,6 +10,7 @@ echo_py="$src_root/tests/net/tcp_echo.py"
 clusters=()
 started_pids=()
 temp_files=()
+temp_dirs=()
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -30,6 +31,8 @@ cleanup() {
   for p in "${started_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for c in "${clusters[@]}"; do "$cluster" down --name "$c" || rc=1; done
   rm -rf "${temp_files[@]}"
+  # Directories rm cannot remove (cgroups), emptiest first.
+  for c in "${temp_dirs[@]}"; do rmdir "$c" 2>/dev/null || rc=1; done
   exit "$rc"
 }
 trap cleanup EXIT

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +49,7 @@ static const char *const stat_names[ZT_STAT_MAX] = {
 	[ZT_STAT_NODE_ADDRESS_PASSED] = "node_address_passed",
 	[ZT_STAT_IPV6_DROPPED] = "ipv6_dropped",
 	[ZT_STAT_NODE_ORIGINATED] = "node_originated",
+	[ZT_STAT_NODE_STRICT_REFUSED] = "node_strict_refused",
 };
 
 const char *capture_stat_name(enum zt_stat s)
@@ -249,11 +252,89 @@ int capture_detach(struct capture *c, uint32_t ifindex)
 	return 0;
 }
 
-int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled)
+int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrolled, bool strict)
 {
-	struct zt_pod v = { .ifindex = ifindex, .enrolled = enrolled };
+	struct zt_pod v = { .ifindex = ifindex, .enrolled = enrolled, .strict = strict };
 
 	return bpf_map__update_elem(c->skel->maps.zt_pods, &ip, sizeof(ip), &v, sizeof(v), BPF_ANY);
+}
+
+/* cgroup v2 id and depth of path: the id is the directory's inode number;
+ * the depth counts directories up to the cgroup2 mount's root. */
+static int cgroup_id_level(const char *path, uint64_t *id, uint32_t *level)
+{
+	char p[PATH_MAX];
+	struct statfs fs;
+	struct stat st;
+
+	if (stat(path, &st) < 0 || statfs(path, &fs) < 0)
+		return -errno;
+	if (fs.f_type != CGROUP2_SUPER_MAGIC)
+		return -EINVAL;
+	*id = st.st_ino;
+	*level = 0;
+	snprintf(p, sizeof(p), "%s", path);
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+		if (statfs(p, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+			break;
+		(*level)++;
+	}
+	return 0;
+}
+
+int capture_node_traffic(struct capture *c, bool probes_only, const char *node_cgroup,
+			 const char *kubelet_cgroup)
+{
+	struct zt_node_policy pol = { .enabled = probes_only };
+	char path[PATH_MAX];
+	uint32_t zero = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/cgroup-connect4", c->link_dir);
+	uint64_t id = 0;
+	uint32_t level = 0;
+	if (probes_only && kubelet_cgroup && *kubelet_cgroup &&
+	    (r = cgroup_id_level(kubelet_cgroup, &id, &level)) < 0) {
+		log_error("--kubelet-cgroup is not a cgroup v2 directory", LF_STR("path", kubelet_cgroup), LF_ERRNO(r));
+		return r;
+	}
+	pol.kubelet_cgroup_id = id;
+	pol.kubelet_cgroup_level = level;
+	if ((r = bpf_map__update_elem(c->skel->maps.zt_node_policy, &zero, sizeof(zero), &pol, sizeof(pol),
+				      BPF_ANY)) < 0)
+		return r;
+	if (!probes_only) {
+		unlink(path); /* exempt: no hook */
+		return 0;
+	}
+	int prog = bpf_program__fd(c->skel->progs.zt_node_connect);
+	int fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		r = bpf_link_update(fd, prog, NULL);
+		close(fd);
+		if (r == 0)
+			return 0;
+		unlink(path);
+	}
+	int cg = open(node_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		r = -errno;
+		log_error("cannot open --node-cgroup", LF_STR("path", node_cgroup), LF_ERRNO(r));
+		return r;
+	}
+	fd = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, NULL);
+	close(cg);
+	if (fd < 0) {
+		log_error("cannot attach the node connect hook", LF_STR("cgroup", node_cgroup), LF_ERRNO(fd));
+		return fd;
+	}
+	r = bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+	close(fd);
+	return r;
 }
 
 int capture_veth_set(struct capture *c, uint32_t ifindex, bool enrolled)

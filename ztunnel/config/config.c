@@ -24,6 +24,7 @@ struct opt {
 	const char *const *choices;  /* OPT_ENUM, NULL-terminated */
 };
 
+static const char *const node_traffic_modes[] = { "exempt", "probes-only", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 /* "" is the unset default: a security agent never falls back to plaintext
@@ -53,6 +54,9 @@ static const struct opt options[] = {
 	{ "max-pending-handshakes", OPT_INT, OFF(max_pending_handshakes), "1024", "inbound HBONE connections allowed to wait for their TLS handshake on this node (more are reset and counted)", 1, 1000000 },
 	{ "max-pending-handshakes-per-source", OPT_INT, OFF(max_pending_handshakes_per_source), "64", "the same, per source address: one pod cannot take the node's share", 1, 1000000 },
 	{ "max-streams-per-peer", OPT_INT, OFF(max_streams_per_peer), "1000", "inbound HBONE streams one peer address may hold open on this node, over all its connections (more are answered 503 and counted)", 1, 10000000 },
+	{ "node-traffic", OPT_ENUM, OFF(node_traffic), "exempt", "connections opened on the node itself to enrolled pods: exempt (as Istio: not captured, counted per pod) or probes-only (only processes in --kubelet-cgroup may reach STRICT pods; others get EPERM at connect)", 0, 0, node_traffic_modes },
+	{ "node-cgroup", OPT_STRING, OFF(node_cgroup), "/sys/fs/cgroup", "probes-only: cgroup v2 directory holding the node's processes (the connect hook is attached there)" },
+	{ "kubelet-cgroup", OPT_STRING, OFF(kubelet_cgroup), NULL, "probes-only: the kubelet's cgroup v2 directory (its probes stay exempt); required with probes-only" },
 	{ "peer-buffer-mb", OPT_INT, OFF(peer_buffer_mb), "64", "MiB of received data waiting for slow pods that one peer address may hold; above it the agent stops reading that peer's connections until the pods catch up", 1, 65536 },
 	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: local-ca|files (where workload certificates come from), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },

@@ -114,7 +114,7 @@ static const char *cni_add(struct enroll *e, const struct zt_model *m, const cJS
 	else if (!(p = enroll_add_pod(e)))
 		return fail(resp, "out of memory%s", "");
 	*p = tmp;
-	enroll_apply(e, p, enrolled, reason, true);
+	enroll_apply(e, m, p, enrolled, reason, true);
 	cJSON_AddTrueToObject(resp, "ok");
 	cJSON_AddBoolToObject(resp, "enrolled", enrolled);
 	cJSON_AddStringToObject(resp, "reason", reason);

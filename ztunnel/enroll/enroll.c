@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztunnel/authz.h"
 #include "ztunnel/capture.h"
 #include "ztunnel/log.h"
 
@@ -89,15 +90,29 @@ void enroll_fini(struct enroll *e)
 	e->n = e->cap = 0;
 }
 
-static void apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
-		  bool added)
+/* Whether plaintext to the pod is refused (workload-level STRICT
+ * PeerAuthentication): what --node-traffic probes-only enforces at
+ * connect() for node processes. Port-level exceptions are not seen there. */
+static bool pod_strict(const struct zt_model *m, const struct enroll_pod *p)
+{
+	const struct zt_workload *w = p->uid[0] ? model_workload_by_uid(m, p->uid) : NULL;
+
+	for (uint32_t i = 0; m && !w && i < p->n_ips; i++)
+		w = model_workload_by_v4(m, p->ips[i]);
+	const struct zt_peer_authn *from;
+	return w && w->enrolled && authz_mtls_mode(w, 0, &from) == ZT_MTLS_STRICT;
+}
+
+static void apply(struct enroll *e, const struct zt_model *m, struct enroll_pod *p, bool enrolled,
+		  const char *reason, bool added)
 {
 	bool changed = p->enrolled != enrolled;
+	bool strict = enrolled && pod_strict(m, p);
 
 	p->enrolled = enrolled;
 	p->reason = reason;
 	for (uint32_t i = 0; i < p->n_ips; i++) {
-		int r = capture_pod_set(e->capture, p->ips[i], p->ifindex, enrolled);
+		int r = capture_pod_set(e->capture, p->ips[i], p->ifindex, enrolled, strict);
 		if (r < 0)
 			log_error("cannot update zt_pods", LF_STR("pod", p->name), LF_ERRNO(r));
 	}
@@ -238,7 +253,7 @@ static void discover_pods(struct enroll *e, const struct zt_model *m)
 		*p = tmp;
 		log_info("pod discovered without a CNI request (started before the plugin or while the agent was away)",
 			 LF_STR("namespace", p->ns), LF_STR("pod", p->name), LF_STR("veth", p->ifname));
-		apply(e, p, enrolled, reason, true);
+		apply(e, m, p, enrolled, reason, true);
 	}
 }
 
@@ -261,7 +276,7 @@ void enroll_reconcile(struct enroll *e, const struct zt_model *m)
 				snprintf(p->name, sizeof(p->name), "%s", w->name);
 			}
 		}
-		apply(e, p, enrolled, reason, false);
+		apply(e, m, p, enrolled, reason, false);
 	}
 	if (e->node)
 		discover_pods(e, m);
@@ -311,8 +326,8 @@ void enroll_remove_pod(struct enroll *e, struct enroll_pod *p)
 	*p = e->pods[--e->n];
 }
 
-void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
-		  bool added)
+void enroll_apply(struct enroll *e, const struct zt_model *m, struct enroll_pod *p, bool enrolled,
+		  const char *reason, bool added)
 {
-	apply(e, p, enrolled, reason, added);
+	apply(e, m, p, enrolled, reason, added);
 }

@@ -11,7 +11,7 @@ void enroll_remove_pod(struct enroll *e, struct enroll_pod *p);
  * (cache.c); 0 or -errno. */
 int enroll_cache_write(const struct zt_model *m, const char *path);
 /* Records the decision in zt_pods; logs it when new (added) or changed. */
-void enroll_apply(struct enroll *e, struct enroll_pod *p, bool enrolled, const char *reason,
-		  bool added);
+void enroll_apply(struct enroll *e, const struct zt_model *m, struct enroll_pod *p, bool enrolled,
+		  const char *reason, bool added);
 
 #endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Connections opened on the node itself never cross a tc ingress hook. By
+# default they stay exempt, as in Istio's ambient mode (counted per pod:
+# authz_enforces_policy). With --node-traffic probes-only a connect hook on
+# the node's cgroup refuses them towards STRICT pods unless the process is
+# in the kubelet's cgroup (issue 8/13 item 2): a node process gets EPERM,
+# the kubelet's probe gets through, a pod without STRICT stays reachable,
+# and a STRICT PeerAuthentication applied later is enforced at once.
+# The "node" and "kubelet" here are cgroup v2 groups the test creates.
+# shellcheck source=tests/net/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root
+cg2=$(findmnt -rn -t cgroup2 -o TARGET | head -n 1)
+[ -n "$cg2" ] || skip "no cgroup v2 mount"
+name=$(unique_name nt)
+before=$(host_links)
+node_cg="$cg2/zt-$name"
+mkdir "$node_cg" "$node_cg/kubelet"
+temp_dirs+=("$node_cg/kubelet" "$node_cg")
+strict() { printf '{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"mtls","namespace":"%s"},"spec":{"mtls":{"mode":"STRICT"}}}' "$1"; }
+new_spec '{"namespaces": {"shop": {"istio.io/dataplane-mode": "ambient"}, "open": {"istio.io/dataplane-mode": "ambient"}},
+ "pods": {"n1-p1": {"namespace": "shop", "serviceAccount": "web"}, "n1-p2": {"namespace": "open", "serviceAccount": "svc"}},
+ "objects": ['"$(strict shop)"']}'
+agent_extra="--node-traffic probes-only --node-cgroup $node_cg --kubelet-cgroup $node_cg/kubelet"
+mesh_cluster_up "$name" "$spec" --nodes 1 --pods-per-node 2
+start_echo "$name" n1-p1 7000
+start_echo "$name" n1-p2 7000
+node_ns=/run/netns/$(info "$name" | jq -r '.nodes[0].netns')
+# as CGROUP POD: from the node's network namespace, as a process of CGROUP.
+as() {
+  local cg=$1 pod=$2 src
+  src=$(ip -n "zt-$name-n1" -o route get "$(pod_field "$name" "$pod" ip)" | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+  sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" nsenter --net="$node_ns" \
+    "$py" "$echo_py" "$3" "$(pod_field "$name" "$pod" ip)" 7000 "$([ "$3" = check ] && echo "$src" || echo 2)"
+}
+
+step "a node process cannot reach a STRICT pod; the kubelet can"
+as "$node_cg" n1-p1 expect-fail || fail "a node process reached the STRICT pod"
+[ "$(stat "$name" n1 node_strict_refused)" -ge 1 ] || fail "refusal not counted"
+as "$node_cg/kubelet" n1-p1 check || fail "the kubelet's probe was refused"
+
+step "a pod without STRICT stays reachable from the node"
+as "$node_cg" n1-p2 check || fail "a node process could not reach a PERMISSIVE pod"
+
+step "STRICT applied later is enforced at connect at once"
+jq --argjson a "$(strict shop)" --argjson b "$(strict open)" '.objects = [$a, $b]' "$spec" > "$spec.new" && mv "$spec.new" "$spec"
+publish_spec "$name" n1
+as "$node_cg" n1-p2 expect-fail || fail "a node process reached a pod made STRICT"
+as "$node_cg/kubelet" n1-p2 check || fail "the kubelet's probe was refused after the change"
+
+down_and_check "$name" "$before"
