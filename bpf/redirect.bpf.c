@@ -372,6 +372,13 @@ int zt_node_connect(struct bpf_sock_addr *ctx)
 
 	if (!pol || !pol->enabled || ctx->protocol != IPPROTO_TCP)
 		return 1;
+	/* Pods' own sockets (their namespaces) and the agent's (its mark) are
+	 * judged by capture, not here. */
+	if (bpf_get_netns_cookie(ctx) != pol->node_netns_cookie)
+		return 1;
+	struct bpf_sock *sk = ctx->sk;
+	if (sk && sk->mark == ZT_AGENT_MARK)
+		return 1;
 	struct zt_pod *pod = bpf_map_lookup_elem(&zt_pods, &dst);
 	if (!pod || !pod->enrolled || !pod->strict)
 		return 1;

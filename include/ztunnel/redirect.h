@@ -62,6 +62,7 @@ struct zt_pod {
  * kubelet's cgroup (cgroup v2 id at that depth). */
 struct zt_node_policy {
 	__u64 kubelet_cgroup_id;
+	__u64 node_netns_cookie; /* only sockets of the node's namespace are judged */
 	__u32 kubelet_cgroup_level;
 	__u32 enabled;
 };

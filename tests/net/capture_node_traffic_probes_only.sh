@@ -5,7 +5,9 @@
 # the node's cgroup refuses them towards STRICT pods unless the process is
 # in the kubelet's cgroup (issue 8/13 item 2): a node process gets EPERM,
 # the kubelet's probe gets through, a pod without STRICT stays reachable,
-# and a STRICT PeerAuthentication applied later is enforced at once.
+# and a STRICT PeerAuthentication applied later is enforced at once; the
+# agent's own dials and pods' sockets are never judged by the hook, even
+# when they run inside the node's cgroup.
 # The "node" and "kubelet" here are cgroup v2 groups the test creates.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -38,6 +40,14 @@ step "a node process cannot reach a STRICT pod; the kubelet can"
 as "$node_cg" n1-p1 expect-fail || fail "a node process reached the STRICT pod"
 [ "$(stat "$name" n1 node_strict_refused)" -ge 1 ] || fail "refusal not counted"
 as "$node_cg/kubelet" n1-p1 check || fail "the kubelet's probe was refused"
+
+step "the agent's own dials and pods' sockets are not judged, even inside the node's cgroup"
+state=$(info "$name" | jq -r .stateDir)
+cat "$state/nodes/n1/agent.pid" > "$node_cg/cgroup.procs"
+sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$node_cg" nsenter --net="/run/netns/$(pod_field "$name" n1-p2 netns)" \
+  "$py" "$echo_py" check "$(pod_field "$name" n1-p1 ip)" 7000 "$(pod_field "$name" n1-p2 ip)" ||
+  fail "mesh traffic to the STRICT pod failed with the agent and the client in the node's cgroup"
+wait_log "$name" n1 '"src.workload":"open/n1-p2".*"dst.workload":"shop/n1-p1".*"protocol":"HBONE"'
 
 step "a pod without STRICT stays reachable from the node"
 as "$node_cg" n1-p2 check || fail "a node process could not reach a PERMISSIVE pod"

@@ -3,13 +3,14 @@
 # a code; ADD returns prevResult unchanged; CHECK; DEL idempotent and
 # successful without an agent; without an agent ADD fails closed for a pod
 # that would join the mesh (per the agent's enrollment cache) and succeeds
-# for the others (kube-system included); no cache: fail closed.
+# for the others (kube-system included); no cache or a namespace the cache
+# does not know: fail closed.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
 name=$(unique_name cni)
 new_spec '{}'
-echo '{"namespaces": {"default": {"istio.io/dataplane-mode": "ambient"}}}' > "$spec"
+echo '{"namespaces": {"default": {"istio.io/dataplane-mode": "ambient"}, "legacy": {}}}' > "$spec"
 cluster_up_agents "$name" "$spec" --nodes 1 --pods-per-node 1
 plugin="$build/ztunnel/ztunnel-cni"
 state=$(info "$name" | jq -r .stateDir)
@@ -69,7 +70,7 @@ grep -q 'nosuchveth0' <<<"$out" || fail "refusal does not say why: $out"
 
 step "agent down: ADD fails closed for mesh pods only, CHECK fails, DEL succeeds"
 cache="$(dirname "$sock")/enrollment.json"
-jq -e '.namespaces.default == "ambient" and (.namespaces | has("legacy") | not)' "$cache" >/dev/null ||
+jq -e '.namespaces.default == "ambient" and .namespaces.legacy == "none"' "$cache" >/dev/null ||
   fail "enrollment cache: $(cat "$cache")"
 "$cluster" agent --name "$name" --node n1 stop
 cni_fails 11 ADD "$(conf)"
@@ -78,6 +79,9 @@ grep -q 'unreachable.*namespace default is in the ambient mesh' <<<"$out" || fai
 out=$(cni ADD "$(conf)" ghost:legacy) || fail "non-mesh pod refused while the agent is down: $out"
 [ "$(jq -cS . <<<"$out")" = "$(jq -cS .cniResult "$pod")" ] || fail "ADD changed prevResult: $out"
 cni ADD "$(conf)" ghost:kube-system >/dev/null || fail "kube-system pod refused while the agent is down"
+# A namespace newer than the cache: unknown, fail closed.
+cni_fails 11 ADD "$(conf)" ghost:brandnew
+grep -q 'namespace \\"brandnew\\" is not in the enrollment cache' <<<"$out" || fail "unknown namespace: $out"
 # Without the cache nothing is known: fail closed.
 mv "$cache" "$cache.away"
 cni_fails 11 ADD "$(conf)" ghost:legacy

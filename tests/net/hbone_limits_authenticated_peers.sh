@@ -6,7 +6,9 @@
 # connections pushing 4 MiB on each of 20 streams into that stalled app
 # (48 MiB the HTTP/2 windows would let it park on us) are paused once the
 # peer holds 4 MiB, so the agent's memory stays near its budget, while
-# other peers' traffic to the same node flows. (Measured here under ASan:
+# other peers' traffic to the same node flows, and after 30 s without
+# draining the paused connections are closed (nothing is held forever); with
+# --max-connections-per-peer 4, six connections at once keep four. (Measured here under ASan:
 # +19 MiB RSS with the budget, +43 MiB without; the test allows +30.)
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +22,7 @@ before=$(host_links)
 new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
  "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "api"}, "n1-p2": {"namespace": "mesh", "serviceAccount": "db"},
           "n2-p1": {"namespace": "plain"}, "n2-p2": {"namespace": "mesh", "serviceAccount": "web"}}}'
-agent_extra="--max-streams-per-peer 50 --peer-buffer-mb 4"
+agent_extra="--max-streams-per-peer 50 --peer-buffer-mb 4 --max-connections-per-peer 4"
 mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 2
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/mesh/sa/api"'
 api=$(pod_field "$name" n1-p1 ip)
@@ -46,6 +48,20 @@ if ! grep -qx 'status 200: 50' <<<"$out" || ! grep -qx 'status 503: 10' <<<"$out
 fi
 wait_log "$name" n1 '"msg":"HBONE streams refused: the peer holds its limit of open streams","src.identity":"spiffe://cluster.local/ns/plain/sa/hog","limit":50'
 
+step "6 connections at once from one peer: 4 kept, 2 closed after the handshake"
+conns=()
+for i in 1 2 3 4 5 6; do
+  nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" "$rpeer" client \
+    --connect "$(pod_field "$name" n1-p2 ip):15008" --cert-dir "$peer_dir" --roots "$cadir/root-cert.pem" \
+    --expect spiffe://cluster.local/ns/mesh/sa/db --authority "$(pod_field "$name" n1-p2 ip):7000" \
+    --rounds 2 --idle 3 --bytes 16 --greeting > "$state/conn.$i" 2>&1 &
+  conns+=("$!")
+done
+ok=0
+for p in "${conns[@]}"; do wait "$p" && ok=$((ok + 1)); done
+[ "$ok" = 4 ] || fail "$ok of 6 connections served, want 4: $(cat "$state"/conn.*)"
+wait_log "$name" n1 '"error":"peer holds its limit of HBONE connections (--max-connections-per-peer)"'
+
 step "48 MiB pushed at a stalled app: the peer is paused at its 4 MiB budget"
 sleep 1
 rss0=$(rss_kb)
@@ -62,5 +78,8 @@ wait_log "$name" n1 '"msg":"HBONE peer over its buffer budget: its connection is
 [ "$rss1" -lt $((rss0 + 30 * 1024)) ] || fail "agent RSS grew by $((rss1 - rss0)) KiB: the budget did not hold"
 check_tcp "$name" n2-p2 n1-p2 7000
 kill "${hogs[@]}" 2>/dev/null || true
+# Not held forever: a peer whose pods do not drain loses its connections.
+wait_log "$name" n1 '"error":"HBONE peer over its buffer budget for 30 s: connection closed"' 40
+
 
 down_and_check "$name" "$before"

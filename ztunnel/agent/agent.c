@@ -159,10 +159,6 @@ int agent_run(const struct zt_config *cfg)
 	}
 	if ((r = capture_node(capture, cfg->uplinks)) < 0)
 		goto out;
-	if (cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY && !cfg->kubelet_cgroup) {
-		log_error("--node-traffic probes-only needs --kubelet-cgroup (else health probes to STRICT pods fail)");
-		goto out;
-	}
 	if ((r = capture_node_traffic(capture, cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY, cfg->node_cgroup,
 				      cfg->kubelet_cgroup)) < 0)
 		goto out;

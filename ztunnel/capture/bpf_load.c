@@ -261,13 +261,14 @@ int capture_pod_set(struct capture *c, uint32_t ip, uint32_t ifindex, bool enrol
 
 /* cgroup v2 id and depth of path: the id is the directory's inode number;
  * the depth counts directories up to the cgroup2 mount's root. */
-static int cgroup_id_level(const char *path, uint64_t *id, uint32_t *level)
+static int cgroup_id_level(const char *given, uint64_t *id, uint32_t *level)
 {
-	char p[PATH_MAX];
+	char p[PATH_MAX], path[PATH_MAX];
 	struct statfs fs;
 	struct stat st;
 
-	if (stat(path, &st) < 0 || statfs(path, &fs) < 0)
+	/* Relative, trailing slashes, links: the depth needs the real path. */
+	if (!realpath(given, path) || stat(path, &st) < 0 || statfs(path, &fs) < 0)
 		return -errno;
 	if (fs.f_type != CGROUP2_SUPER_MAGIC)
 		return -EINVAL;
@@ -297,13 +298,25 @@ int capture_node_traffic(struct capture *c, bool probes_only, const char *node_c
 	snprintf(path, sizeof(path), "%s/cgroup-connect4", c->link_dir);
 	uint64_t id = 0;
 	uint32_t level = 0;
-	if (probes_only && kubelet_cgroup && *kubelet_cgroup &&
-	    (r = cgroup_id_level(kubelet_cgroup, &id, &level)) < 0) {
+	if (probes_only && (!kubelet_cgroup || !*kubelet_cgroup)) {
+		log_error("--node-traffic probes-only needs --kubelet-cgroup (else health probes to STRICT pods fail)");
+		return -EINVAL;
+	}
+	if (probes_only && (r = cgroup_id_level(kubelet_cgroup, &id, &level)) < 0) {
 		log_error("--kubelet-cgroup is not a cgroup v2 directory", LF_STR("path", kubelet_cgroup), LF_ERRNO(r));
 		return r;
 	}
 	pol.kubelet_cgroup_id = id;
 	pol.kubelet_cgroup_level = level;
+	socklen_t len = sizeof(pol.node_netns_cookie);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	r = s < 0 || getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &pol.node_netns_cookie, &len) < 0 ? -errno : 0;
+	if (s >= 0)
+		close(s);
+	if (probes_only && r < 0) {
+		log_error("cannot read this network namespace's cookie (kernel >= 5.14)", LF_ERRNO(r));
+		return r;
+	}
 	if ((r = bpf_map__update_elem(c->skel->maps.zt_node_policy, &zero, sizeof(zero), &pol, sizeof(pol),
 				      BPF_ANY)) < 0)
 		return r;

@@ -159,6 +159,7 @@ int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *if
 
 struct route_reply {
 	uint32_t oif;
+	uint8_t dst_len;
 	bool gateway;
 };
 
@@ -176,6 +177,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	struct route_reply *rr = data;
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
 
+	rr->dst_len = ((const struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_dst_len;
 	mnl_attr_parse(nlh, sizeof(struct rtmsg), route_attr, tb);
 	if (tb[RTA_OIF])
 		rr->oif = mnl_attr_get_u32(tb[RTA_OIF]);
@@ -194,13 +196,15 @@ int capture_pod_route(uint32_t ip, uint32_t *ifindex)
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = AF_INET;
 	rtm->rtm_dst_len = 32;
+	rtm->rtm_flags = RTM_F_FIB_MATCH; /* the matching route itself, with its prefix */
 	mnl_attr_put_u32(nlh, RTA_DST, ip);
 	int r = nl_talk(nlh, route_cb, &rr);
 	if (r < 0)
 		return r;
-	/* A pod's own veth: reached directly, not through a gateway, and not a
-	 * bridge (bridge CNIs have no per-pod interface to attach to). */
-	if (!rr.oif || rr.gateway || !if_indextoname(rr.oif, name))
+	/* A pod's own veth: a host route (/32) straight to it, not a subnet
+	 * (an uplink), not through a gateway, not a bridge (bridge CNIs have no
+	 * per-pod interface to attach to). */
+	if (!rr.oif || rr.gateway || rr.dst_len != 32 || !if_indextoname(rr.oif, name))
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", name);
 	if (access(path, F_OK) == 0)

@@ -134,9 +134,10 @@ static cJSON *agent_call(const char *path, cJSON *req, int *err)
 /* While the agent is down or not ready, may this pod start without it?
  * Only when the enrollment cache the agent keeps (enrollment.json beside
  * its socket, or "enrollmentCache" in the configuration) says a new pod of
- * its namespace would not join the mesh; kube-system never does. No cache,
- * or a namespace where pods join ("ambient") or may ("mixed"): no, fail
- * closed. Returns NULL when it may start, else why not. */
+ * its namespace would not join the mesh ("none"); kube-system never does.
+ * No cache, a namespace it does not know, or one where pods join
+ * ("ambient") or may ("mixed"): no, fail closed. Returns NULL when it may
+ * start, else why not. */
 static const char *start_without_agent(const cJSON *conf, const char *sock, const char *ns, char *why,
 				       size_t size)
 {
@@ -165,7 +166,10 @@ static const char *start_without_agent(const cJSON *conf, const char *sock, cons
 	if (!cJSON_IsObject(namespaces))
 		snprintf(why, size, "no readable enrollment cache at %s: whether a pod of namespace %s joins the "
 			 "mesh is unknown", path, ns);
-	else if (cJSON_IsString(mode))
+	else if (!*ns || !cJSON_IsString(mode))
+		snprintf(why, size, "namespace \"%s\" is not in the enrollment cache: whether its pods join the "
+			 "mesh is unknown", ns);
+	else if (strcmp(mode->valuestring, "none"))
 		snprintf(why, size, "namespace %s is in the ambient mesh (%s): its pods must not start unprotected",
 			 ns, mode->valuestring);
 	else

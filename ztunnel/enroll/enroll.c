@@ -153,11 +153,14 @@ static void key_add(struct keys *ks, uint32_t addr, uint16_t port)
 	ks->k[ks->n++] = (struct zt_svc_key){ .addr = addr, .port = htons(port) };
 }
 
-static void ips_add(struct keys *ks, const struct zt_ip *ips, uint32_t n_ips, uint16_t port)
+static void ips_add(struct keys *ks, const struct zt_model *m, const struct zt_ip *ips, uint32_t n_ips,
+		    uint16_t port)
 {
 	for (uint32_t v = 0; v < n_ips; v++) {
 		uint32_t a;
-		if (ips[v].family != AF_INET)
+		/* A pod's own address is never a frontend (externalIPs are
+		 * user-controlled: CVE-2020-8554). */
+		if (ips[v].family != AF_INET || model_workload_by_ip(m, &ips[v]))
 			continue;
 		memcpy(&a, ips[v].addr, 4);
 		key_add(ks, a, port);
@@ -182,8 +185,8 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 		for (uint32_t j = 0; j < s->n_endpoints && !enrolled; j++)
 			enrolled = s->endpoints[j].workload->enrolled;
 		for (uint32_t p = 0; enrolled && p < s->n_ports; p++) {
-			ips_add(&ks, s->vips, s->n_vips, s->ports[p].port);
-			ips_add(&ks, s->externals, s->n_externals, s->ports[p].port);
+			ips_add(&ks, m, s->vips, s->n_vips, s->ports[p].port);
+			ips_add(&ks, m, s->externals, s->n_externals, s->ports[p].port);
 			for (int a = 0; s->ports[p].node_port && a < n_node; a++)
 				key_add(&ks, node_addrs[a], s->ports[p].node_port);
 		}

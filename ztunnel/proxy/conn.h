@@ -164,6 +164,7 @@ struct link {
 	const char *calm_why;
 	int64_t calm_deadline_ms;
 	bool throttled; /* server: not read while its peer is over its buffer budget */
+	int64_t throttled_ms; /* since when */
 	struct hbone_pooled *pooled;
 	struct hbone_pool_key key;
 	struct sockaddr_in peer, local;
@@ -171,6 +172,7 @@ struct link {
 	const char *error;
 	char detail[300];
 	bool admitted;            /* holds an admission slot until its handshake is done */
+	bool peer_counted;        /* server: holds a peer_conns slot */
 	uint8_t *rbuf;            /* small until the handshake is done (server) */
 	uint32_t rcap;
 };
@@ -229,6 +231,7 @@ struct proxy {
 	struct proxy_stats stats;
 	struct admission admission; /* unauthenticated inbound HBONE */
 	struct admission peer_streams; /* open inbound streams per peer */
+	struct admission peer_conns;   /* authenticated inbound connections per peer */
 	struct admission peer_bytes;   /* received bytes waiting for pods, per peer */
 	uint32_t peer_budget;          /* bytes: --peer-buffer-mb */
 	atomic_int_fast64_t last_peer_log_ms;

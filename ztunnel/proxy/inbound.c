@@ -177,13 +177,23 @@ void inbound_start_awaiting(struct link *l)
 	struct tunnel *todo[256];
 	uint32_t n = 0;
 
-	/* Collected first: starting one may abort it, which edits the list. */
-	for (struct tunnel *t = l->tunnels; t && n < 256; t = t->lnext)
-		if (t->awaiting_start)
+	/* Collected and held first: starting one may fail the connection,
+	 * which aborts (and would free) the others. */
+	for (struct tunnel *t = l->tunnels; t && n < 256; t = t->lnext) {
+		if (t->awaiting_start) {
+			tunnel_hold(t);
 			todo[n++] = t;
-	for (uint32_t i = 0; i < n; i++) {
-		todo[i]->awaiting_start = false;
-		l->n_awaiting--;
-		start(todo[i]);
+		}
 	}
+	link_hold(l);
+	for (uint32_t i = 0; i < n; i++) {
+		struct tunnel *t = todo[i];
+		if (t->awaiting_start && !t->aborting && t->link == l) {
+			t->awaiting_start = false;
+			l->n_awaiting--;
+			start(t);
+		}
+		tunnel_put(t);
+	}
+	link_put(l);
 }

@@ -23,6 +23,7 @@
 #define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
 #define PING_TIMEOUT_MS 20000
 #define HANDSHAKE_TIMEOUT_MS 10000
+#define THROTTLE_MAX_MS 30000
 
 static void arm_recv(struct link *l);
 
@@ -47,6 +48,8 @@ static void link_free(struct link *l)
 	link_log_resets(l);
 	if (l->admitted)
 		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
+	if (l->peer_counted)
+		admission_leave(&w->p->peer_conns, l->peer.sin_addr.s_addr);
 	if (l->fd >= 0)
 		close(l->fd);
 	hbone_conn_free(l->h2);
@@ -271,8 +274,16 @@ static void handshake_done(struct link *l)
 	const struct spiffe_id *pid = tls_peer_identity(l->tls);
 
 	if (l->admitted) {
+		/* Authenticated now: it leaves the pre-handshake budget and
+		 * takes one of its peer's connections. */
 		admission_leave(&l->w->p->admission, l->peer.sin_addr.s_addr);
 		l->admitted = false;
+		if (admission_enter(&l->w->p->peer_conns, l->peer.sin_addr.s_addr) != ADMIT_OK) {
+			atomic_fetch_add(&l->w->p->stats.peer_connections_refused, 1);
+			link_fail(l, "peer holds its limit of HBONE connections (--max-connections-per-peer)");
+			return;
+		}
+		l->peer_counted = true;
 	}
 	if (link_grow(l) < 0) {
 		link_fail(l, "out of memory");
@@ -553,6 +564,10 @@ void links_tick(struct worker *w)
 			l->throttled = false;
 			if (!l->in_recv && !l->calm_why)
 				arm_recv(l);
+		} else if (l->throttled && !l->dead && now - l->throttled_ms > THROTTLE_MAX_MS) {
+			/* Its pods do not drain: what it parked is not held forever
+			 * (and a paused connection would not see the peer leave). */
+			link_fail(l, "HBONE peer over its buffer budget for 30 s: connection closed");
 		}
 		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
 			/* acknowledged: the next one in 10 s */
@@ -561,7 +576,8 @@ void links_tick(struct worker *w)
 		}
 		if (!l->handshaken && now - l->created_ms > HANDSHAKE_TIMEOUT_MS) {
 			link_fail(l, "TLS handshake timed out");
-		} else if (l->handshaken && l->ping_deadline_ms && now > l->ping_deadline_ms) {
+		} else if (l->handshaken && l->ping_deadline_ms && now > l->ping_deadline_ms && !l->throttled) {
+			/* (A throttled connection is not read: its ACK waits there.) */
 			if (l->server) {
 				hbone_goaway(l->h2);
 				link_flush(l);

@@ -95,7 +95,9 @@ static void find_frontend(const struct zt_model *m, const struct route_node *nod
 	if (node_has(node, ip)) {
 		if (!(f->svc = model_service_by_node_port(m, port, &f->sp)))
 			f->host_pod = model_host_port(m, node->name, port, &f->host_target);
-	} else {
+	} else if (!model_workload_by_v4(m, ip)) {
+		/* A pod's own address is never a frontend: spec.externalIPs is
+		 * user-controlled and would hijack it (CVE-2020-8554). */
 		f->svc = model_service_by_external(m, &addr, port, &f->sp);
 	}
 }

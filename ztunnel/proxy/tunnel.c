@@ -283,6 +283,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 		if (!l->throttled && admission_usage(&p->peer_bytes, t->info.src.sin_addr.s_addr) > p->peer_budget) {
 			char src[32];
 			l->throttled = true;
+			l->throttled_ms = loop_now_ms();
 			atomic_fetch_add(&p->stats.peer_throttled, 1);
 			fmt_addr(&t->info.src, src, sizeof(src));
 			log_warn("HBONE peer over its buffer budget: its connection is paused until the pods catch up",

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
@@ -132,9 +133,13 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		log_warn("descriptor limit is low: fewer unauthenticated HBONE connections allowed",
 			 LF_UINT("nofile", nofile.rlim_cur), LF_UINT("max_pending_handshakes", max_pending));
 	}
-	uint32_t seed = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	/* Unpredictable, or an attacker could aim at a victim's buckets. */
+	uint32_t seed;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	admission_init(&p->admission, max_pending, (uint32_t)cfg->max_pending_handshakes_per_source, seed);
 	admission_init(&p->peer_streams, UINT32_MAX, (uint32_t)cfg->max_streams_per_peer, seed + 1);
+	admission_init(&p->peer_conns, UINT32_MAX, (uint32_t)cfg->max_connections_per_peer, seed + 3);
 	admission_init(&p->peer_bytes, UINT32_MAX, UINT32_MAX, seed + 2);
 	p->peer_budget = cfg->peer_buffer_mb >= 4095 ? 4095u << 20 : (uint32_t)cfg->peer_buffer_mb << 20;
 	p->n_workers = worker_count(cfg);
