@@ -37,7 +37,6 @@ int main(int argc, char **argv)
 	log_info("starting", LF_STR("version", ZTUNNEL_VERSION),
 		 LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_STR("snapshot", cfg.snapshot),
 		 LF_STR("trust_domain", cfg.trust_domain));
-	/* Until HBONE (issue 5/10) captured traffic is relayed in plaintext. */
 	int status = agent_run(&cfg);
 	config_free(&cfg);
 	return status;

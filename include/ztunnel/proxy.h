@@ -68,7 +68,7 @@ bool route_reserved_port(uint16_t port);
 void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
 			 uint32_t dst_ip, uint16_t dst_port, struct route *out);
 
-/* Counters exported as metrics from issue 7/10. */
+/* Counters exported as metrics from issue 9/13. */
 struct proxy_stats {
 	atomic_uint_fast64_t accepted[PROXY_DIRECTIONS];
 	atomic_uint_fast64_t refused[PROXY_DIRECTIONS];

@@ -1,6 +1,6 @@
 /* ztunnel-cni install / uninstall: chain the plugin last in the node's
  * primary CNI network configuration (the first file the runtime reads),
- * atomically, idempotently. Used by the DaemonSet (issue 8/10). */
+ * atomically, idempotently. Used by the DaemonSet (issue 10/13). */
 #include "install.h"
 
 #include <cjson/cJSON.h>

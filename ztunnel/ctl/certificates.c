@@ -1,6 +1,6 @@
 /* ztunnel-ctl certificates: identity, serial, validity, issuer and state of
  * workload certificates. Offline over a files-provider directory today;
- * the live view of a running agent comes with its admin API (issue 7/10). */
+ * the live view of a running agent comes with its admin API (issue 9/13). */
 #include "ctl.h"
 
 #include <dirent.h>

@@ -26,7 +26,7 @@ static void check_usage(FILE *out)
 		"made it; for a denial, the ALLOW rule that came closest. The port is the\n"
 		"pod's port (after a Service's targetPort); default: its first declared port.\n"
 		"Works offline on a snapshot file (querying a running agent's live snapshot\n"
-		"arrives with its admin API, issue 7/10).\n"
+		"arrives with its admin API, issue 9/13).\n"
 		"Exit status: 0 allowed, 1 denied, 2 usage or input error.\n");
 }
 
