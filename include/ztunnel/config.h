@@ -46,6 +46,7 @@ struct zt_config {
 	int max_pending_handshakes_per_source;
 	int max_streams_per_peer;
 	int max_connections_per_peer;
+	int stream_idle_timeout;
 	int node_traffic; /* enum node_traffic_mode */
 	char *node_cgroup;
 	char *kubelet_cgroup;

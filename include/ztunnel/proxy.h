@@ -93,6 +93,7 @@ struct proxy_stats {
 	atomic_uint_fast64_t hbone_reset_unserved; /* streams reset by the peer before we served them */
 	atomic_uint_fast64_t peer_streams_refused;  /* over --max-streams-per-peer */
 	atomic_uint_fast64_t peer_connections_refused; /* over --max-connections-per-peer */
+	atomic_uint_fast64_t idle_closed;           /* inbound streams closed by --stream-idle-timeout */
 	atomic_uint_fast64_t peer_throttled;        /* times a peer's connection paused over --peer-buffer-mb */
 };
 

@@ -58,6 +58,7 @@ static const struct opt options[] = {
 	{ "node-cgroup", OPT_STRING, OFF(node_cgroup), "/sys/fs/cgroup", "probes-only: cgroup v2 directory holding the node's processes (the connect hook is attached there)" },
 	{ "kubelet-cgroup", OPT_STRING, OFF(kubelet_cgroup), NULL, "probes-only: the kubelet's cgroup v2 directory (its probes stay exempt); required with probes-only" },
 	{ "max-connections-per-peer", OPT_INT, OFF(max_connections_per_peer), "256", "authenticated inbound HBONE connections one peer address may hold open on this node (more are closed after the handshake and counted)", 1, 10000000 },
+	{ "stream-idle-timeout", OPT_INT, OFF(stream_idle_timeout), "0", "seconds an inbound HBONE stream may move no bytes either way before it is closed (0: never, as Istio; TCP keepalive still detects dead peers)", 0, 86400 },
 	{ "peer-buffer-mb", OPT_INT, OFF(peer_buffer_mb), "64", "MiB of received data waiting for slow pods that one peer address may hold; above it the agent stops reading that peer's connections until the pods catch up", 1, 65536 },
 	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: local-ca|files (where workload certificates come from), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },

@@ -150,6 +150,26 @@ void watch_recheck(struct worker *w)
 	}
 }
 
+void watch_idle(struct worker *w)
+{
+	int64_t now = loop_now_ms(), limit = (int64_t)w->p->cfg->stream_idle_timeout * 1000;
+
+	if (!limit || now - w->idle_check_ms < 1000)
+		return;
+	w->idle_check_ms = now;
+	for (struct watch *wt = w->watched; wt;) {
+		const struct conn_info *ci = wt->ci;
+		if (ci->dir != PROXY_INBOUND_HBONE || !ci->active_ms || now - ci->active_ms < limit) {
+			wt = wt->next;
+			continue;
+		}
+		atomic_fetch_add(&w->p->stats.idle_closed, 1);
+		watch_del(w, wt);
+		wt->revoke(wt, "idle timeout (--stream-idle-timeout)");
+		wt = w->watched; /* closing one may end others */
+	}
+}
+
 void watch_close_all(struct worker *w, const char *why)
 {
 	while (w->watched) {

@@ -60,6 +60,7 @@ struct conn_info {
 	bool hbone;
 	struct sockaddr_in src, dst, up;
 	int64_t start_ms;
+	int64_t active_ms; /* inbound HBONE: when bytes last moved (idle timeout) */
 	uint64_t bytes_up, bytes_down; /* client -> server, server -> client */
 	const char *error;
 	char src_name[160], dst_name[160], service[160];
@@ -201,6 +202,7 @@ struct tls_cache {
 
 struct worker {
 	struct proxy *p;
+	int64_t idle_check_ms;
 	struct loop loop;
 	pthread_t thread;
 	int id;
@@ -269,6 +271,9 @@ void watch_recheck(struct worker *w);
 void watch_close_all(struct worker *w, const char *why);
 /* Every tick: parked connections try again. */
 void watch_retry(struct worker *w);
+/* --stream-idle-timeout: inbound HBONE streams with no bytes either way
+ * for that long are closed (at most once a second). */
+void watch_idle(struct worker *w);
 /* Marks wt as waiting (retry on every tick) or no longer waiting. */
 void watch_park(struct worker *w, struct watch *wt, void (*retry)(struct watch *wt));
 void watch_unpark(struct worker *w, struct watch *wt);

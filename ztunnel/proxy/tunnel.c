@@ -179,6 +179,7 @@ static void on_fd_recv(struct op *op, int res, uint32_t flags)
 		hbone_close_write(t->link->h2, t->id);
 		flush(t);
 	} else {
+		t->info.active_ms = loop_now_ms();
 		rxbuf_filled(&t->up, (uint32_t)res, t->ucap);
 		t->ulen = (uint32_t)res;
 		t->uoff = 0;
@@ -224,6 +225,7 @@ static void on_fd_send(struct op *op, int res, uint32_t flags)
 	} else {
 		t->down->off += (uint32_t)res;
 		*to_fd_bytes(t) += (uint64_t)res;
+		t->info.active_ms = loop_now_ms();
 		if (t->peer_buffered) {
 			uint32_t n = t->peer_buffered < (uint64_t)res ? (uint32_t)t->peer_buffered : (uint32_t)res;
 			admission_sub(&t->w->p->peer_bytes, t->info.src.sin_addr.s_addr, n);
@@ -274,6 +276,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 		return;
 	}
 	t->down_unacked += len;
+	t->info.active_ms = loop_now_ms();
 	if (l->server) {
 		/* A peer whose data piles up for slow pods is not read any more
 		 * until they catch up (links_tick resumes it). */
@@ -503,6 +506,7 @@ struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
 	w->n_conns++;
 	t->fd = fd;
 	t->info = *ci;
+	t->info.active_ms = loop_now_ms();
 	t->info.hbone = true;
 	t->recv_op.fn = on_fd_recv;
 	t->send_op.fn = on_fd_send;

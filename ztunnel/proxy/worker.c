@@ -65,6 +65,7 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	links_tick(w);
 	watch_recheck(w);
 	watch_retry(w);
+	watch_idle(w);
 	/* After a burst (a flood of refused or short connections) glibc keeps
 	 * the freed memory in the workers' arenas: give it back. */
 	if (atomic_load(&w->p->links_freed) >= 1000 && atomic_exchange(&w->p->links_freed, 0) >= 1000)
