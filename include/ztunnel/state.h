@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -132,5 +133,8 @@ void state_read_unlock(void);
 
 /* Reads a whole file (at most 256 MiB) into a NUL-terminated buffer. */
 int state_read_file(const char *path, char **out, size_t *len);
+/* Writes text through PATH.tmp and a rename, so a reader never sees half a
+ * file; 0 or -errno (the temporary file is removed on failure). */
+int state_write_file(const char *path, const char *text, mode_t mode);
 
 #endif

@@ -29,24 +29,12 @@ static void ca_usage(FILE *out)
 		"provider reads it: cert-chain.pem, key.pem, root-cert.pem (default 24 h).\n");
 }
 
-/* Writes through a temporary file and rename, so readers never see half. */
 static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	int fd;
+	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int r = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -errno;
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return state_write_file(path, text, mode);
 }
 
 static char *read_text(const char *dir, const char *name)

@@ -11,12 +11,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ztunnel/log.h"
 
@@ -43,7 +41,6 @@ static cJSON *namespaces_json(const struct zt_model *m)
 
 int enroll_cache_write(const struct zt_model *m, const char *path)
 {
-	char tmp[4096];
 	cJSON *root = cJSON_CreateObject();
 	int r = -ENOMEM;
 
@@ -56,16 +53,7 @@ int enroll_cache_write(const struct zt_model *m, const char *path)
 	cJSON_Delete(root);
 	if (!text)
 		return r;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	size_t len = strlen(text);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0 || rename(tmp, path) < 0) {
-		r = -errno;
-		if (fd >= 0)
-			unlink(tmp);
-	} else {
-		r = 0;
-	}
+	r = state_write_file(path, text, 0644);
 	free(text);
 	return r;
 }
