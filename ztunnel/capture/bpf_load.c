@@ -189,6 +189,33 @@ int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *
 	return 0;
 }
 
+/* A link pinned at path by us or an earlier agent keeps running, now with
+ * prog: 0. Releasing and re-creating it would race the kernel's deferred
+ * link release (-EEXIST). A defunct one (its device or cgroup gone) is
+ * unpinned: -ENOENT, the caller creates a new link. */
+static int reuse_pinned_link(const char *path, int prog)
+{
+	int fd = bpf_obj_get(path), r = -ENOENT;
+
+	if (fd < 0)
+		return -ENOENT;
+	if (bpf_link_update(fd, prog, NULL) == 0)
+		r = 0;
+	else
+		unlink(path);
+	close(fd);
+	return r;
+}
+
+/* Pins a new link (fd, closed here); 0 or -errno. */
+static int pin_link(int fd, const char *path)
+{
+	int r = bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+
+	close(fd);
+	return r;
+}
+
 static int attach_tc(struct capture *c, uint32_t ifindex)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
@@ -206,33 +233,20 @@ int capture_attach(struct capture *c, uint32_t ifindex)
 {
 	int prog = bpf_program__fd(c->skel->progs.zt_ingress);
 	char path[PATH_MAX];
-	int r;
 
 	if (!c->caps.tcx)
 		return attach_tc(c, ifindex);
 	link_path(c, ifindex, path, sizeof(path));
-	/* Already attached (an earlier ADD, or a pin adopted at start-up):
-	 * keep that link, running our program. Releasing and re-creating it
-	 * would race the kernel's deferred link release (-EEXIST). */
-	int fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		r = bpf_link_update(fd, prog, NULL);
-		close(fd);
-		if (r == 0)
-			return 0;
-		unlink(path); /* defunct: its device is gone and the ifindex recycled */
-	}
-	fd = bpf_link_create(prog, (int)ifindex, ZT_BPF_TCX_INGRESS, NULL);
+	/* Already attached: an earlier ADD, or a pin adopted at start-up. */
+	if (reuse_pinned_link(path, prog) == 0)
+		return 0;
+	int fd = bpf_link_create(prog, (int)ifindex, ZT_BPF_TCX_INGRESS, NULL);
 	if (fd == -EINVAL || fd == -EOPNOTSUPP) {
 		log_warn("TCX links not supported: falling back to clsact", LF_ERRNO(fd));
 		c->caps.tcx = false;
 		return attach_tc(c, ifindex);
 	}
-	if (fd < 0)
-		return fd;
-	r = bpf_obj_pin(fd, path);
-	close(fd);
-	return r < 0 ? -errno : 0;
+	return fd < 0 ? fd : pin_link(fd, path);
 }
 
 int capture_detach(struct capture *c, uint32_t ifindex)
@@ -325,29 +339,21 @@ int capture_node_traffic(struct capture *c, bool probes_only, const char *node_c
 		return 0;
 	}
 	int prog = bpf_program__fd(c->skel->progs.zt_node_connect);
-	int fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		r = bpf_link_update(fd, prog, NULL);
-		close(fd);
-		if (r == 0)
-			return 0;
-		unlink(path);
-	}
+	if (reuse_pinned_link(path, prog) == 0)
+		return 0;
 	int cg = open(node_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0) {
 		r = -errno;
 		log_error("cannot open --node-cgroup", LF_STR("path", node_cgroup), LF_ERRNO(r));
 		return r;
 	}
-	fd = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, NULL);
+	int fd = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, NULL);
 	close(cg);
 	if (fd < 0) {
 		log_error("cannot attach the node connect hook", LF_STR("cgroup", node_cgroup), LF_ERRNO(fd));
 		return fd;
 	}
-	r = bpf_obj_pin(fd, path) < 0 ? -errno : 0;
-	close(fd);
-	return r;
+	return pin_link(fd, path);
 }
 
 int capture_veth_set(struct capture *c, uint32_t ifindex, bool enrolled)

@@ -293,6 +293,13 @@ static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
 	return capture_pod_get(ctx, ip, out);
 }
 
+bool log_turn(atomic_int_fast64_t *last)
+{
+	int64_t now = loop_now_ms(), then = atomic_load(last);
+
+	return now - then >= 1000 && atomic_compare_exchange_strong(last, &then, now);
+}
+
 /* A connection that never got past routing: logged, counted, reset. */
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst, const char *why)

@@ -255,6 +255,10 @@ void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
 /* "namespace/name" of w, "" when unknown (the access log's workload). */
 void workload_name(const struct zt_workload *w, char *buf, size_t size);
 void conn_log(struct worker *w, const struct conn_info *ci);
+/* Repeated events under attack are counted every time but logged at most
+ * once a second, whichever worker sees them: true when it is this call's
+ * turn to log (last: the shared time of the last line). */
+bool log_turn(atomic_int_fast64_t *last);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst, const char *why);
 

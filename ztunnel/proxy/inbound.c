@@ -121,8 +121,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	if (admission_enter(&p->peer_streams, l->peer.sin_addr.s_addr) != ADMIT_OK) {
 		atomic_fetch_add(&p->stats.peer_streams_refused, 1);
 		hbone_respond(l->h2, stream, 503);
-		int64_t now = loop_now_ms(), last = atomic_load(&p->last_peer_log_ms);
-		if (now - last >= 1000 && atomic_compare_exchange_strong(&p->last_peer_log_ms, &last, now))
+		if (log_turn(&p->last_peer_log_ms))
 			log_warn("HBONE streams refused: the peer holds its limit of open streams",
 				 LF_STR("src.identity", ci.src_identity), LF_UINT("limit", p->cfg->max_streams_per_peer),
 				 LF_UINT("refused.total", atomic_load(&p->stats.peer_streams_refused)));

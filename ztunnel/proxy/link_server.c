@@ -87,11 +87,10 @@ void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
 static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *peer, enum admission_verdict v)
 {
 	struct proxy *p = w->p;
-	int64_t now = loop_now_ms(), last = atomic_load(&p->last_refusal_log_ms);
 	char src[32];
 
 	atomic_fetch_add(&p->stats.handshake_refused[v == ADMIT_OVER_PER_SOURCE], 1);
-	if (now - last < 1000 || !atomic_compare_exchange_strong(&p->last_refusal_log_ms, &last, now))
+	if (!log_turn(&p->last_refusal_log_ms))
 		return;
 	fmt_addr(peer, src, sizeof(src));
 	log_warn("inbound HBONE connections refused before their handshake",
