@@ -201,41 +201,44 @@ def connect_once(host, port, cert_dir, root, authority):
         raise SystemExit(3)
 
 
+def read_goaway(sock, conn, timeout):
+    """One read: (the GOAWAY error code or None, "data" | "quiet" | "gone")."""
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(65536)
+    except socket.timeout:
+        return None, "quiet"
+    if not data:
+        return None, "gone"
+    try:
+        events = conn.receive_data(data)
+    except h2.exceptions.ProtocolError:
+        return None, "gone"
+    for ev in events:
+        if isinstance(ev, h2.events.ConnectionTerminated):
+            return ev.error_code, "data"
+    return None, "data"
+
+
 def rapid_reset(host, port, cert_dir, root, authority, count):
     raw = socket.create_connection((host, port), timeout=10)
     sock = tls_context(False, cert_dir, root).wrap_socket(raw)
     conn = h2.connection.H2Connection(h2_config(True))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
-    sent, goaway = 0, None
+    sent, goaway, state = 0, None, "data"
     try:
-        while sent < count and goaway is None:
+        while sent < count and goaway is None and state != "gone":
             for _ in range(min(50, count - sent)):
                 sid = conn.get_next_available_stream_id()
                 conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])
                 conn.reset_stream(sid, error_code=8)
                 sent += 1
             sock.sendall(conn.data_to_send())
-            sock.settimeout(0.01)
-            try:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                for ev in conn.receive_data(data):
-                    if isinstance(ev, h2.events.ConnectionTerminated):
-                        goaway = ev.error_code
-            except socket.timeout:
-                pass
-            except h2.exceptions.ProtocolError:
-                break
-        sock.settimeout(5)
-        while goaway is None:
-            data = sock.recv(65536)
-            if not data:
-                break
-            for ev in conn.receive_data(data):
-                if isinstance(ev, h2.events.ConnectionTerminated):
-                    goaway = ev.error_code
+            goaway, state = read_goaway(sock, conn, 0.01)
+        # Then until the GOAWAY, the end, or 5 s of silence.
+        while goaway is None and state == "data":
+            goaway, state = read_goaway(sock, conn, 5)
     except (ConnectionResetError, BrokenPipeError, ssl.SSLError, socket.timeout):
         pass
     if goaway is not None:

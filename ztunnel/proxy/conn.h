@@ -109,7 +109,6 @@ struct tunnel {
 	bool aborting, fd_eof, h2_eof, shut, blocked, connected;
 	bool close_fd_cleanly; /* FIN, not RST, when it aborts */
 	bool awaiting_start;   /* inbound: authorized, upstream not dialled yet */
-	bool peer_counted;     /* inbound: holds a peer_streams slot */
 	uint64_t peer_buffered; /* inbound: bytes counted in peer_bytes */
 	bool quiet;            /* reset by the peer before it was served: no access line */
 	bool in_recv, in_send, in_shut, in_connect;

@@ -132,7 +132,6 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		admission_leave(&p->peer_streams, l->peer.sin_addr.s_addr);
 		return answer(l, stream, 503, &ci, "out of memory");
 	}
-	t->peer_counted = true;
 	atomic_fetch_add(&p->stats.accepted[PROXY_INBOUND_HBONE], 1);
 	atomic_fetch_add(&p->stats.active, 1);
 	atomic_fetch_add(&p->stats.hbone_streams[1], 1);

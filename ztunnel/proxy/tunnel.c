@@ -52,7 +52,7 @@ static void finish(struct tunnel *t)
 		t->down = c->next;
 		chunk_put(w, c);
 	}
-	if (t->peer_counted)
+	if (t->info.dir == PROXY_INBOUND_HBONE) /* inbound_request took a peer_streams slot */
 		admission_leave(&w->p->peer_streams, t->info.src.sin_addr.s_addr);
 	if (t->peer_buffered)
 		admission_sub(&w->p->peer_bytes, t->info.src.sin_addr.s_addr, (uint32_t)t->peer_buffered);
