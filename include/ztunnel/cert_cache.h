@@ -46,17 +46,12 @@ struct cert_entry {
 	char last_error[256];
 };
 
-struct cert_cache_stats {
-	uint64_t issued, renewal_failures, expired;
-};
-
 struct cert_cache {
 	struct cert_provider provider;
 	int64_t lifetime_s;
 	unsigned seed; /* jitter */
 	struct cert_entry *entries;
 	uint32_t n, cap;
-	struct cert_cache_stats stats;
 };
 
 void cert_cache_init(struct cert_cache *c, struct cert_provider provider, int64_t lifetime_s,

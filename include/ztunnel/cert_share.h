@@ -11,8 +11,13 @@
 
 #include "ztunnel/cert_cache.h"
 
+/* Every identity the node needs, with its state for operators; only the
+ * usable ones (available, unexpired) carry a certificate. */
 struct cert_share_entry {
 	char uri[800];
+	uint8_t state; /* enum cert_state */
+	bool usable;
+	char error[256];
 	struct leaf_cert cert;
 };
 
@@ -25,8 +30,9 @@ struct cert_share {
 
 void cert_share_init(struct cert_share *s);
 void cert_share_fini(struct cert_share *s);
-/* Control thread: makes the available, unexpired certificates of c the
- * published set; no-op (no lock, same generation) when nothing changed. */
+/* Control thread: publishes every identity of c with its state (the
+ * usable ones with their certificate); no-op (no lock, same generation)
+ * when nothing changed. */
 int cert_share_publish(struct cert_share *s, const struct cert_cache *c, int64_t now);
 static inline uint64_t cert_share_generation(struct cert_share *s)
 {
@@ -35,5 +41,8 @@ static inline uint64_t cert_share_generation(struct cert_share *s)
 /* Worker: a copy of the certificate for uri (free with leaf_cert_free);
  * -ENOENT when none is published. */
 int cert_share_get(struct cert_share *s, const char *uri, struct leaf_cert *out);
+/* Admin: calls fn for each published identity, under the lock (fn must
+ * not block; it must copy what it keeps). */
+void cert_share_each(struct cert_share *s, void (*fn)(const struct cert_share_entry *e, void *ctx), void *ctx);
 
 #endif

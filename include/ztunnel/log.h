@@ -16,6 +16,15 @@ enum log_level {
 	LOG_LEVEL_WARN,
 	LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_OFF = -1, /* a target's level: nothing logged */
+};
+
+/* Levels are set per target at run time (admin /logging): the access log
+ * can be turned up or down without touching the rest. */
+enum log_target {
+	LOG_TARGET_DEFAULT = 0,
+	LOG_TARGET_ACCESS,
+	LOG_TARGETS,
 };
 
 enum log_format {
@@ -52,6 +61,21 @@ struct log_field {
 
 void log_setup(enum log_level level, enum log_format format, int fd);
 bool log_enabled(enum log_level level);
+bool log_target_enabled(enum log_target target, enum log_level level);
+/* Where formatted lines go: by default write(2) to the log fd; the access
+ * log's writer thread installs its queue so that data-path threads never
+ * wait for a slow log reader. */
+typedef void (*log_writer_fn)(const char *line, size_t len);
+void log_set_writer(log_writer_fn fn);
+void log_write_line(const char *line, size_t len);
+/* LOG_LEVEL_OFF silences a target. Safe from any thread. */
+void log_set_level(enum log_target target, int level);
+int log_get_level(enum log_target target);
+enum log_format log_get_format(void);
+int log_get_fd(void);
+/* "error".."debug", "off": the level, or -EINVAL. */
+int log_level_parse(const char *name);
+const char *log_target_name(enum log_target target);
 void log_emit(enum log_level level, const char *msg, const struct log_field *fields);
 
 /* Formats one line (with trailing newline) into buf; sans-IO so tests can

@@ -3,6 +3,7 @@
 #ifndef ZTUNNEL_STATE_H
 #define ZTUNNEL_STATE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -96,22 +97,21 @@ const char *zt_label_get(const struct zt_labels *labels, const char *key);
 /* Every selector label is present with the same value (empty selector: true). */
 bool zt_labels_match(const struct zt_labels *selector, const struct zt_labels *labels);
 
-/* The store: one current model, swapped with RCU. Readers never block. */
-struct state_stats {
-	atomic_uint_fast64_t reloads_applied;
-	atomic_uint_fast64_t reloads_rejected;  /* metric: ztunnel_snapshot_reloads_total{result} */
-	atomic_uint_fast64_t invalid_objects;   /* ztunnel_snapshot_invalid_objects_total */
-	atomic_uint_fast64_t generation;        /* ztunnel_snapshot_generation */
-	atomic_int_fast64_t last_applied_unix;  /* ztunnel_snapshot_last_applied_timestamp_seconds */
-};
-
+/* The store: one current model, swapped with RCU. Readers never block.
+ * Loads, rejections and invalid objects are counted in telemetry. */
 struct state_store {
 	/* RCU-protected; C11 acquire/release on the pointer so the publication
 	 * is visible to ThreadSanitizer too (free on x86). */
 	_Atomic(struct zt_model *) current;
 	struct snapshot_opts opts;
-	struct state_stats stats;
+	atomic_uint_fast64_t generation;       /* of the current model, 0 before the first */
+	atomic_int_fast64_t applied_unix;      /* when it was applied */
 	uint64_t next_generation;
+	/* The text the current model was built from (admin /snapshot). */
+	pthread_mutex_t source_lock;
+	char *source;
+	size_t source_len;
+	char origin[256];
 };
 
 void state_store_init(struct state_store *s, const struct snapshot_opts *opts);
@@ -123,6 +123,13 @@ int state_store_apply(struct state_store *s, const char *json, size_t len, const
 int state_store_load_file(struct state_store *s, const char *path);
 /* True once a first snapshot was applied (readiness). */
 bool state_store_ready(struct state_store *s);
+/* Generation of the current model (a change signal for readers), 0
+ * before the first; and when it was applied (Unix seconds). */
+uint64_t state_store_generation(struct state_store *s);
+int64_t state_store_applied_at(struct state_store *s);
+/* A copy of the current model's source text (free it) and where it came
+ * from; -ENOENT before the first snapshot. */
+int state_store_source(struct state_store *s, char **text, size_t *len, char *origin, size_t origin_size);
 
 /* Reader side. Each reading thread registers once; between lock and unlock
  * the returned model (may be NULL before the first snapshot) stays valid. */
@@ -131,10 +138,5 @@ void state_reader_unregister(void);
 const struct zt_model *state_read_lock(struct state_store *s);
 void state_read_unlock(void);
 
-/* Reads a whole file (at most 256 MiB) into a NUL-terminated buffer. */
-int state_read_file(const char *path, char **out, size_t *len);
-/* Writes text through PATH.tmp and a rename, so a reader never sees half a
- * file; 0 or -errno (the temporary file is removed on failure). */
-int state_write_file(const char *path, const char *text, mode_t mode);
 
 #endif

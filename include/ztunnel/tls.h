@@ -47,6 +47,9 @@ ssize_t tls_read(struct tls_session *s, void *buf, size_t len);
 ssize_t tls_write(struct tls_session *s, const void *buf, size_t len);
 
 const char *tls_error(const struct tls_session *s);
+/* The failure's class without details (wolfSSL's error text, or "peer
+ * certificate refused"): few distinct values, fit for a metric label. */
+const char *tls_error_name(const struct tls_session *s);
 const char *tls_alpn(struct tls_session *s);
 const struct spiffe_id *tls_peer_identity(const struct tls_session *s);
 const char *tls_cipher(struct tls_session *s);

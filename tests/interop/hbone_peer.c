@@ -19,6 +19,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/hbone.h"
 #include "ztunnel/state.h"
 #include "ztunnel/tls.h"
@@ -230,7 +231,7 @@ static char *read_dir_file(const char *dir, const char *name)
 	char path[4096], *text;
 	size_t len;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (state_read_file(path, &text, &len) < 0)
+	if (file_read(path, FILE_MAX_BYTES, &text, &len) < 0)
 		die(path);
 	return text;
 }
@@ -242,7 +243,7 @@ static void setup(bool server, const char *cert_dir, const char *root_pem, const
 	size_t len;
 	own_cert.chain_pem = read_dir_file(cert_dir, "cert-chain.pem");
 	own_cert.key_pem = read_dir_file(cert_dir, "key.pem");
-	if (state_read_file(root_pem, &own_roots, &len) < 0)
+	if (file_read(root_pem, FILE_MAX_BYTES, &own_roots, &len) < 0)
 		die(root_pem);
 	if (tls_ctx_new(&tls_context, server, &own_cert, own_roots, err, sizeof(err)) < 0)
 		die(err);

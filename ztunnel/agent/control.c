@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "ztunnel/log.h"
-#include "ztunnel/loop.h"
 #include "ztunnel/snapshot_watch.h"
+#include "ztunnel/telemetry.h"
 
 /* Writers (kubelet, editors) produce bursts of events; wait for quiet. */
 #define DEBOUNCE_MS 100
@@ -23,6 +23,15 @@
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
+}
+
+/* The control thread's own monotonic clock (not the data path's loop). */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The identities of the enrolled pods of this node, and only those: a
@@ -87,7 +96,7 @@ static void reload_if_changed(struct snapshot_watch *w, struct control *ctl, boo
 
 	if (changed < 0) {
 		/* Gone (e.g. mid-swap): keep serving; the next event retries. */
-		atomic_fetch_add(&store->stats.reloads_rejected, 1);
+		tm_count(TM_SNAPSHOT_REJECTED, 1);
 		log_error("snapshot not readable, keeping the previous one", LF_STR("source", w->file),
 			  LF_ERRNO(changed));
 		return;
@@ -147,7 +156,7 @@ int control_run(struct control *ctl)
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
 
-	int64_t pending = 0, next_resync = loop_now_ms() + RESYNC_MS;
+	int64_t pending = 0, next_resync = mono_ms() + RESYNC_MS;
 	int64_t next_cert = ctl->certs ? cert_cache_tick(ctl->certs, now_s()) : INT64_MAX;
 	publish(ctl);
 	int status = 0;
@@ -157,11 +166,11 @@ int control_run(struct control *ctl)
 		int64_t deadline = pending ? pending : next_resync;
 		if (next_cert != INT64_MAX) {
 			/* certificate times are wall-clock seconds, ours monotonic ms */
-			int64_t cert_deadline = loop_now_ms() + (next_cert - now_s()) * 1000;
+			int64_t cert_deadline = mono_ms() + (next_cert - now_s()) * 1000;
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		int timeout = (int)(deadline - loop_now_ms());
+		int timeout = (int)(deadline - mono_ms());
 		if (poll(fds, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
@@ -188,9 +197,9 @@ int control_run(struct control *ctl)
 			if (ev < 0)
 				log_error("inotify read failed", LF_ERRNO(ev));
 			else if (ev)
-				pending = loop_now_ms() + DEBOUNCE_MS;
+				pending = mono_ms() + DEBOUNCE_MS;
 		}
-		int64_t now = loop_now_ms();
+		int64_t now = mono_ms();
 		if (pending && now >= pending) {
 			pending = 0;
 			reload_if_changed(&w, ctl, false);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/log.h"
 
 static cJSON *namespaces_json(const struct zt_model *m)
@@ -53,7 +54,7 @@ int enroll_cache_write(const struct zt_model *m, const char *path)
 	cJSON_Delete(root);
 	if (!text)
 		return r;
-	r = state_write_file(path, text, 0644);
+	r = file_write_atomic(path, text, 0644);
 	free(text);
 	return r;
 }

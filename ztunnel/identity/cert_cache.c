@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ztunnel/log.h"
+#include "ztunnel/telemetry.h"
 #include "ztunnel/state-t.h"
 
 static const char *const state_names[] = { "Initializing", "Available", "Unavailable" };
@@ -163,7 +164,7 @@ static void refresh(struct cert_cache *c, struct cert_entry *e, int64_t now)
 			int64_t left = e->cert.not_after - now;
 			e->refresh_at = now + (left / 4 > 60 ? 60 : left / 4 > 1 ? left / 4 : 1);
 		}
-		c->stats.issued++;
+		tm_count(TM_CERT_ISSUED, 1);
 		log_info("certificate issued", LF_STR("identity", e->uri), LF_STR("serial", e->cert.serial),
 			 LF_INT("not_after", e->cert.not_after), LF_STR("provider", c->provider.name));
 		return;
@@ -171,7 +172,7 @@ static void refresh(struct cert_cache *c, struct cert_entry *e, int64_t now)
 	/* Keep serving the old certificate while it is valid; retry with
 	 * exponential backoff (SPEC.md §4: capped at 150 s). */
 	e->failures++;
-	c->stats.renewal_failures++;
+	tm_count(TM_CERT_FAILURES, 1);
 	snprintf(e->last_error, sizeof(e->last_error), "%s", err[0] ? err : "certificate fetch failed");
 	e->refresh_at = now + e->backoff_s;
 	log_warn("certificate renewal failed", LF_STR("identity", e->uri), LF_STR("error", e->last_error),
@@ -194,7 +195,7 @@ int64_t cert_cache_tick(struct cert_cache *c, int64_t now)
 		if (e->state == CERT_AVAILABLE && now >= e->cert.not_after) {
 			/* Expired and not renewed: stop offering it (fail closed). */
 			e->state = CERT_UNAVAILABLE;
-			c->stats.expired++;
+			tm_count(TM_CERT_EXPIRED, 1);
 			log_error("certificate expired and could not be renewed; connections for this identity fail",
 				  LF_STR("identity", e->uri), LF_STR("error", e->last_error));
 			leaf_cert_free(&e->cert);

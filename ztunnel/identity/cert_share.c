@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,21 +31,28 @@ static bool usable(const struct cert_entry *e, int64_t now)
 	return e->state == CERT_AVAILABLE && e->cert.chain_pem && now < e->cert.not_after;
 }
 
+/* The state operators see: an available certificate past its expiry is
+ * already unavailable for the data path. */
+static uint8_t shown_state(const struct cert_entry *e, int64_t now)
+{
+	if (usable(e, now))
+		return CERT_AVAILABLE;
+	return e->state == CERT_AVAILABLE ? CERT_UNAVAILABLE : e->state;
+}
+
 /* Only the control thread writes entries, so it may read them unlocked. */
 static bool unchanged(const struct cert_share *s, const struct cert_cache *c, int64_t now)
 {
-	uint32_t n = 0;
-
+	if (s->n != c->n)
+		return false;
 	for (uint32_t i = 0; i < c->n; i++) {
 		const struct cert_entry *e = &c->entries[i];
-		if (!usable(e, now))
-			continue;
-		if (n >= s->n || strcmp(s->entries[n].uri, e->uri) ||
-		    strcmp(s->entries[n].cert.serial, e->cert.serial))
+		const struct cert_share_entry *m = &s->entries[i];
+		if (strcmp(m->uri, e->uri) || m->state != shown_state(e, now) || strcmp(m->error, e->last_error) ||
+		    (m->usable && strcmp(m->cert.serial, e->cert.serial)))
 			return false;
-		n++;
 	}
-	return n == s->n;
+	return true;
 }
 
 static char *dup_or_null(const char *s)
@@ -76,14 +84,16 @@ int cert_share_publish(struct cert_share *s, const struct cert_cache *c, int64_t
 		return -ENOMEM;
 	for (uint32_t i = 0; i < c->n; i++) {
 		const struct cert_entry *e = &c->entries[i];
-		if (!usable(e, now))
+		struct cert_share_entry *m = &ne[n++];
+		memcpy(m->uri, e->uri, sizeof(m->uri));
+		m->state = shown_state(e, now);
+		snprintf(m->error, sizeof(m->error), "%s", e->last_error);
+		if (!(m->usable = usable(e, now)))
 			continue;
-		memcpy(ne[n].uri, e->uri, sizeof(ne[n].uri));
-		if (leaf_copy(&e->cert, &ne[n].cert) < 0) {
+		if (leaf_copy(&e->cert, &m->cert) < 0) {
 			entries_free(ne, n);
 			return -ENOMEM;
 		}
-		n++;
 	}
 	pthread_mutex_lock(&s->lock);
 	struct cert_share_entry *old = s->entries;
@@ -102,11 +112,19 @@ int cert_share_get(struct cert_share *s, const char *uri, struct leaf_cert *out)
 
 	pthread_mutex_lock(&s->lock);
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (!strcmp(s->entries[i].uri, uri)) {
+		if (s->entries[i].usable && !strcmp(s->entries[i].uri, uri)) {
 			r = leaf_copy(&s->entries[i].cert, out);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+void cert_share_each(struct cert_share *s, void (*fn)(const struct cert_share_entry *e, void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < s->n; i++)
+		fn(&s->entries[i], ctx);
+	pthread_mutex_unlock(&s->lock);
 }

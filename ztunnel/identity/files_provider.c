@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/state.h"
 #include "ztunnel/trust.h"
 
@@ -20,7 +21,7 @@ static char *read_one(const char *dir, const char *name, char *err, size_t err_s
 	char *text = NULL;
 	size_t len;
 	int r = snprintf(path, sizeof(path), "%s/%s", dir, name) < 0 ? -EINVAL
-								      : state_read_file(path, &text, &len);
+								      : file_read(path, FILE_MAX_BYTES, &text, &len);
 
 	if (r < 0) {
 		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-r));
@@ -38,7 +39,7 @@ bool files_provider_changed(void *ctx, const struct spiffe_id *id, const char *s
 	int64_t nb, na;
 
 	snprintf(path, sizeof(path), "%s/%s/%s/cert-chain.pem", fp->root, id->ns, id->sa);
-	if (state_read_file(path, &chain, &len) < 0)
+	if (file_read(path, FILE_MAX_BYTES, &chain, &len) < 0)
 		return false; /* gone or unreadable: keep what we have */
 	bool changed = cert_validity(chain, &nb, &na, now_serial, sizeof(now_serial)) == 0 &&
 		       strcmp(now_serial, serial);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/log.h"
 #include "ztunnel/state.h"
 
@@ -38,9 +39,9 @@ static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t er
 	if (p->ca && cm == p->cert_mtime_ns && km == p->key_mtime_ns && ci == p->cert_ino && ki == p->key_ino)
 		return 0;
 	snprintf(path, sizeof(path), "%s/ca-cert.pem", p->dir);
-	if ((r = state_read_file(path, &cert, &len)) == 0) {
+	if ((r = file_read(path, FILE_MAX_BYTES, &cert, &len)) == 0) {
 		snprintf(path, sizeof(path), "%s/ca-key.pem", p->dir);
-		r = state_read_file(path, &key, &len);
+		r = file_read(path, FILE_MAX_BYTES, &key, &len);
 	}
 	struct ca *ca = NULL;
 	if (r < 0)
@@ -52,7 +53,7 @@ static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t er
 		/* The trust bundle: root-cert.pem (several roots during a
 		 * rotation), else the issuing chain itself. */
 		snprintf(path, sizeof(path), "%s/root-cert.pem", p->dir);
-		if (state_read_file(path, &roots, &len) < 0)
+		if (file_read(path, FILE_MAX_BYTES, &roots, &len) < 0)
 			roots = strdup(cert);
 		if (!roots)
 			r = -ENOMEM;

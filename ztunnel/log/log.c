@@ -3,35 +3,81 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static struct {
-	enum log_level level;
+	atomic_int level[LOG_TARGETS];
 	enum log_format format;
 	int fd;
-} log_state = { LOG_LEVEL_INFO, LOG_FORMAT_TEXT, STDERR_FILENO };
+} log_state = { { LOG_LEVEL_INFO, LOG_LEVEL_INFO }, LOG_FORMAT_TEXT, STDERR_FILENO };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const target_names[LOG_TARGETS] = { "default", "access" };
 
 const char *log_level_name(enum log_level level)
 {
+	if (level == LOG_LEVEL_OFF)
+		return "off";
 	return (unsigned)level < sizeof(level_names) / sizeof(level_names[0]) ? level_names[level]
 									   : "unknown";
 }
 
+const char *log_target_name(enum log_target target)
+{
+	return (unsigned)target < LOG_TARGETS ? target_names[target] : "unknown";
+}
+
 void log_setup(enum log_level level, enum log_format format, int fd)
 {
-	log_state.level = level;
+	for (int t = 0; t < LOG_TARGETS; t++)
+		atomic_store_explicit(&log_state.level[t], level, memory_order_relaxed);
 	log_state.format = format;
 	log_state.fd = fd;
 }
 
+bool log_target_enabled(enum log_target target, enum log_level level)
+{
+	return (int)level <= atomic_load_explicit(&log_state.level[target], memory_order_relaxed);
+}
+
 bool log_enabled(enum log_level level)
 {
-	return level <= log_state.level;
+	return log_target_enabled(LOG_TARGET_DEFAULT, level);
+}
+
+void log_set_level(enum log_target target, int level)
+{
+	if ((unsigned)target < LOG_TARGETS)
+		atomic_store_explicit(&log_state.level[target], level, memory_order_relaxed);
+}
+
+int log_get_level(enum log_target target)
+{
+	return atomic_load_explicit(&log_state.level[target], memory_order_relaxed);
+}
+
+enum log_format log_get_format(void)
+{
+	return log_state.format;
+}
+
+int log_get_fd(void)
+{
+	return log_state.fd;
+}
+
+int log_level_parse(const char *name)
+{
+	if (!strcmp(name, "off"))
+		return LOG_LEVEL_OFF;
+	for (int i = 0; i < (int)(sizeof(level_names) / sizeof(level_names[0])); i++)
+		if (!strcmp(name, level_names[i]))
+			return i;
+	return -EINVAL;
 }
 
 /* Appends with truncation; *len never exceeds size-1 so buf stays a string. */
@@ -167,6 +213,23 @@ size_t log_format_line(char *buf, size_t size, enum log_format format, int64_t u
 	return len;
 }
 
+static _Atomic(log_writer_fn) line_writer;
+
+void log_set_writer(log_writer_fn fn)
+{
+	atomic_store(&line_writer, fn);
+}
+
+void log_write_line(const char *line, size_t len)
+{
+	log_writer_fn w = atomic_load_explicit(&line_writer, memory_order_acquire);
+
+	if (w)
+		w(line, len);
+	else
+		(void)!write(log_state.fd, line, len); /* best effort: never stop the agent */
+}
+
 void log_emit(enum log_level level, const char *msg, const struct log_field *fields)
 {
 	char line[4096];
@@ -177,7 +240,6 @@ void log_emit(enum log_level level, const char *msg, const struct log_field *fie
 	size_t len = log_format_line(line, sizeof(line), log_state.format,
 				     (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, level,
 				     msg, fields);
-	/* Best effort: a full or closed log fd must never stop the agent. */
-	(void)!write(log_state.fd, line, len);
+	log_write_line(line, len);
 	errno = saved;
 }

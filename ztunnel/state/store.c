@@ -1,8 +1,10 @@
 /* The current model behind an RCU pointer: a reload builds off to the side,
  * publishes with one pointer exchange and frees the old model once no
  * reader can still see it. Readers never block (liburcu, membarrier flavour). */
+#include "ztunnel/file.h"
 #include "ztunnel/log.h"
 #include "ztunnel/state.h"
+#include "ztunnel/telemetry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,16 +39,65 @@ void state_store_init(struct state_store *s, const struct snapshot_opts *opts)
 	memset(s, 0, sizeof(*s));
 	s->opts = *opts;
 	s->next_generation = 1;
+	pthread_mutex_init(&s->source_lock, NULL);
 }
 
 void state_store_release(struct state_store *s)
 {
 	model_free(atomic_exchange_explicit(&s->current, NULL, memory_order_acq_rel));
+	free(s->source);
+	s->source = NULL;
+	pthread_mutex_destroy(&s->source_lock);
 }
 
 bool state_store_ready(struct state_store *s)
 {
-	return atomic_load(&s->stats.generation) > 0;
+	return state_store_generation(s) > 0;
+}
+
+uint64_t state_store_generation(struct state_store *s)
+{
+	return atomic_load_explicit(&s->generation, memory_order_acquire);
+}
+
+int64_t state_store_applied_at(struct state_store *s)
+{
+	return atomic_load_explicit(&s->applied_unix, memory_order_relaxed);
+}
+
+int state_store_source(struct state_store *s, char **text, size_t *len, char *origin, size_t origin_size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->source_lock);
+	if (!s->source)
+		r = -ENOENT;
+	else if (!(*text = malloc(s->source_len + 1)))
+		r = -ENOMEM;
+	if (r == 0) {
+		memcpy(*text, s->source, s->source_len + 1);
+		*len = s->source_len;
+		snprintf(origin, origin_size, "%s", s->origin);
+	}
+	pthread_mutex_unlock(&s->source_lock);
+	return r;
+}
+
+/* Keeps the applied text; a copy that fails only costs /snapshot. */
+static void keep_source(struct state_store *s, const char *json, size_t len, const char *origin)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy) {
+		memcpy(copy, json, len);
+		copy[len] = '\0';
+	}
+	pthread_mutex_lock(&s->source_lock);
+	free(s->source);
+	s->source = copy;
+	s->source_len = copy ? len : 0;
+	snprintf(s->origin, sizeof(s->origin), "%s", origin);
+	pthread_mutex_unlock(&s->source_lock);
 }
 
 void state_reader_register(void)
@@ -90,21 +141,22 @@ int state_store_apply(struct state_store *s, const char *json, size_t len, const
 	diags_init(&diags);
 	int r = snapshot_build(json, len, &s->opts, &m, &diags);
 	log_diags(&diags, origin);
-	atomic_fetch_add(&s->stats.invalid_objects, diags.n_invalid);
+	tm_count(TM_SNAPSHOT_INVALID_OBJECTS, diags.n_invalid);
 	if (r < 0) {
-		atomic_fetch_add(&s->stats.reloads_rejected, 1);
+		tm_count(TM_SNAPSHOT_REJECTED, 1);
 		log_error("snapshot rejected, keeping the previous one", LF_STR("source", origin),
 			  LF_UINT("errors", diags.n_errors),
-			  LF_UINT("kept_generation", atomic_load(&s->stats.generation)), LF_ERRNO(r));
+			  LF_UINT("kept_generation", state_store_generation(s)), LF_ERRNO(r));
 		diags_release(&diags);
 		return r;
 	}
 	diags_release(&diags);
 	m->generation = s->next_generation++;
+	keep_source(s, json, len, origin);
 	struct zt_model *old = atomic_exchange_explicit(&s->current, m, memory_order_acq_rel);
-	atomic_store(&s->stats.generation, m->generation);
-	atomic_store(&s->stats.last_applied_unix, (int_fast64_t)time(NULL));
-	atomic_fetch_add(&s->stats.reloads_applied, 1);
+	atomic_store_explicit(&s->applied_unix, (int_fast64_t)time(NULL), memory_order_relaxed);
+	atomic_store_explicit(&s->generation, m->generation, memory_order_release);
+	tm_count(TM_SNAPSHOT_APPLIED, 1);
 	log_info("snapshot applied", LF_STR("source", origin), LF_UINT("generation", m->generation),
 		 LF_UINT("namespaces", m->n_namespaces), LF_UINT("pods", m->n_workloads),
 		 LF_UINT("enrolled", m->n_enrolled), LF_UINT("services", m->n_services),
@@ -119,83 +171,16 @@ int state_store_apply(struct state_store *s, const char *json, size_t len, const
 	return 0;
 }
 
-int state_write_file(const char *path, const char *text, mode_t mode)
-{
-	char tmp[PATH_MAX + 8];
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
-		return -errno;
-	size_t len = strlen(text);
-	int r = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -errno;
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-int state_read_file(const char *path, char **out, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r = 0;
-	char *buf = NULL;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EISDIR;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > SNAPSHOT_MAX_BYTES) {
-		r = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break; /* shrank while reading: parse what is there, JSON decides */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 int state_store_load_file(struct state_store *s, const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
-	int r = state_read_file(path, &text, &len);
+	int r = file_read(path, SNAPSHOT_MAX_BYTES, &text, &len);
 
 	if (r < 0) {
-		atomic_fetch_add(&s->stats.reloads_rejected, 1);
+		tm_count(TM_SNAPSHOT_REJECTED, 1);
 		log_error("snapshot unreadable, keeping the previous one", LF_STR("source", path),
-			  LF_UINT("kept_generation", atomic_load(&s->stats.generation)), LF_ERRNO(r));
+			  LF_UINT("kept_generation", state_store_generation(s)), LF_ERRNO(r));
 		return r;
 	}
 	r = state_store_apply(s, text, len, path);

@@ -32,6 +32,7 @@ struct tls_session {
 	char trust_domain[254];
 	struct spiffe_id peer;
 	char error[256];
+	char error_name[80]; /* bounded set: a metric label */
 };
 
 static int bytes_push(struct bytes *b, const void *data, size_t len)
@@ -200,6 +201,7 @@ size_t tls_output_take(struct tls_session *s, uint8_t **buf, size_t *cap)
 static int fail(struct tls_session *s, int code, const char *fmt, const char *arg)
 {
 	snprintf(s->error, sizeof(s->error), fmt, arg);
+	snprintf(s->error_name, sizeof(s->error_name), "peer certificate refused");
 	return code;
 }
 
@@ -217,6 +219,7 @@ static int fail_wolfssl(struct tls_session *s, const char *phase, int e)
 			 wolfSSL_alert_desc_string_long(h.last_rx.code));
 	snprintf(s->error, sizeof(s->error), "%s failed (%s side): wolfSSL error %d: %s%s", phase,
 		 s->server ? "server" : "client", e, text, alert);
+	snprintf(s->error_name, sizeof(s->error_name), "%s", text);
 	return -EPROTO;
 }
 
@@ -324,6 +327,11 @@ const char *tls_alpn(struct tls_session *s)
 	if (wolfSSL_ALPN_GetProtocol(s->ssl, &proto, &len) != WOLFSSL_SUCCESS || !proto)
 		return "";
 	return len == 2 && !memcmp(proto, "h2", 2) ? "h2" : "other";
+}
+
+const char *tls_error_name(const struct tls_session *s)
+{
+	return s->error_name[0] ? s->error_name : "other";
 }
 
 const char *tls_error(const struct tls_session *s)

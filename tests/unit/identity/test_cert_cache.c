@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ztunnel/cert_cache.h"
+#include "ztunnel/telemetry.h"
 #include "ztunnel/cert_share.h"
 #include "ztunnel/log.h"
 #include "ztunnel/state-t.h"
@@ -53,6 +54,7 @@ static int setup(void **state)
 {
 	(void)state;
 	char err[256];
+	tm_init();
 	wolfSSL_Init();
 	log_setup(LOG_LEVEL_ERROR, LOG_FORMAT_TEXT, 2);
 	assert_int_equal(ca_create_root("cluster.local", 10, &root_cert, &root_key), 0);
@@ -115,6 +117,7 @@ static void pods_sharing_an_identity_share_one_certificate(void **state)
 static void certificates_rotate_at_half_life_with_jitter(void **state)
 {
 	(void)state;
+	int64_t issued0 = tm_counter_value(TM_CERT_ISSUED);
 	int64_t t0 = (int64_t)time(NULL);
 	struct cert_cache c = cache_new(20);
 	struct spiffe_id web = sid("spiffe://cluster.local/ns/shop/sa/web");
@@ -135,13 +138,14 @@ static void certificates_rotate_at_half_life_with_jitter(void **state)
 	snprintf(serials[2], sizeof(serials[2]), "%s", cert_cache_get(&c, &web, next)->serial);
 	assert_string_not_equal(serials[2], serials[1]);
 	assert_int_equal(sca.calls, 3);
-	assert_int_equal(c.stats.issued, 3);
+	assert_int_equal(tm_counter_value(TM_CERT_ISSUED) - issued0, 3);
 	cert_cache_fini(&c);
 }
 
 static void failed_renewal_backs_off_keeps_the_old_cert_then_fails_closed(void **state)
 {
 	(void)state;
+	int64_t expired0 = tm_counter_value(TM_CERT_EXPIRED), failures0 = tm_counter_value(TM_CERT_FAILURES);
 	int64_t t0 = (int64_t)time(NULL);
 	struct cert_cache c = cache_new(20);
 	struct spiffe_id web = sid("spiffe://cluster.local/ns/shop/sa/web");
@@ -165,8 +169,8 @@ static void failed_renewal_backs_off_keeps_the_old_cert_then_fails_closed(void *
 	cert_cache_tick(&c, t0 + 20);
 	assert_int_equal(e->state, CERT_UNAVAILABLE);
 	assert_null(cert_cache_get(&c, &web, t0 + 20));
-	assert_int_equal(c.stats.expired, 1);
-	assert_true(c.stats.renewal_failures >= 3);
+	assert_int_equal(tm_counter_value(TM_CERT_EXPIRED) - expired0, 1);
+	assert_true(tm_counter_value(TM_CERT_FAILURES) - failures0 >= 3);
 	sca.down = false;
 	next = cert_cache_tick(&c, e->refresh_at);
 	assert_int_equal(e->state, CERT_AVAILABLE);
@@ -236,6 +240,7 @@ static void only_pods_of_this_node_get_identities(void **state)
 static void handshakes_succeed_across_rotations_and_old_sessions_survive(void **state)
 {
 	(void)state;
+	int64_t issued0 = tm_counter_value(TM_CERT_ISSUED);
 	struct cert_cache c = cache_new(4);
 	struct spiffe_id a = sid("spiffe://cluster.local/ns/shop/sa/web");
 	struct spiffe_id b = sid("spiffe://cluster.local/ns/shop/sa/db");
@@ -248,7 +253,7 @@ static void handshakes_succeed_across_rotations_and_old_sessions_survive(void **
 	cert_cache_tick(&c, start);
 	assert_int_equal(tls_pair_handshake(&first, root_cert, cert_cache_get(&c, &a, start), root_cert,
 					    cert_cache_get(&c, &b, start)), 0);
-	while (c.stats.issued < 6 && time(NULL) < start + 10) {
+	while (tm_counter_value(TM_CERT_ISSUED) - issued0 < 6 && time(NULL) < start + 10) {
 		int64_t now = (int64_t)time(NULL);
 		cert_cache_tick(&c, now);
 		const struct leaf_cert *ca_ = cert_cache_get(&c, &a, now), *cb = cert_cache_get(&c, &b, now);
@@ -260,7 +265,7 @@ static void handshakes_succeed_across_rotations_and_old_sessions_survive(void **
 		handshakes++;
 		usleep(200 * 1000);
 	}
-	assert_true(c.stats.issued >= 6); /* two rotations of both identities */
+	assert_true(tm_counter_value(TM_CERT_ISSUED) - issued0 >= 6); /* two rotations of both identities */
 	assert_true(handshakes > 10);
 	tls_pair_roundtrip(&first);
 	tls_pair_free(&first);

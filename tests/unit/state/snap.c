@@ -1,5 +1,7 @@
 #include "snap.h"
 
+#include "ztunnel/file.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -130,6 +132,6 @@ char *read_fixture(const char *name, size_t *len)
 	char *text = NULL;
 	const char *dir = getenv("ZT_TEST_SRCDIR");
 	snprintf(path, sizeof(path), "%s/state/fixtures/%s", dir ? dir : ".", name);
-	assert_int_equal(state_read_file(path, &text, len), 0);
+	assert_int_equal(file_read(path, FILE_MAX_BYTES, &text, len), 0);
 	return text;
 }

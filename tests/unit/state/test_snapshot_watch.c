@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/snapshot_watch.h"
 #include "ztunnel/state.h"
 
@@ -29,7 +30,7 @@ static char *read_text(const char *path)
 {
 	char *t;
 	size_t n;
-	assert_int_equal(state_read_file(path, &t, &n), 0);
+	assert_int_equal(file_read(path, FILE_MAX_BYTES, &t, &n), 0);
 	return t;
 }
 

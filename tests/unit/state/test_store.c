@@ -15,6 +15,7 @@
 
 #include "snap.h"
 #include "ztunnel/log.h"
+#include "ztunnel/telemetry.h"
 
 static const struct snapshot_opts opts = { "cluster.local", "istio-system" };
 
@@ -39,7 +40,7 @@ static int quiet(void **state)
 {
 	(void)state;
 	log_setup(LOG_LEVEL_ERROR + 0, LOG_FORMAT_TEXT, 2);
-	return 0;
+	return tm_init();
 }
 
 static void bad_snapshot_keeps_the_previous_model_and_counts(void **state)
@@ -47,20 +48,21 @@ static void bad_snapshot_keeps_the_previous_model_and_counts(void **state)
 	(void)state;
 	struct state_store s;
 	char *good = snapshot_text("even");
+	int64_t rejected0 = tm_counter_value(TM_SNAPSHOT_REJECTED), applied0 = tm_counter_value(TM_SNAPSHOT_APPLIED);
 	state_store_init(&s, &opts);
 	assert_false(state_store_ready(&s));
 
 	assert_int_equal(state_store_apply(&s, good, strlen(good), "test"), 0);
 	assert_true(state_store_ready(&s));
-	assert_int_equal(atomic_load(&s.stats.generation), 1);
+	assert_int_equal(state_store_generation(&s), 1);
 
 	const char *bad[] = { "{\"kind\":\"List\",\"items\":[", "not json", "{\"kind\":\"Pod\"}" };
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(state_store_apply(&s, bad[i], strlen(bad[i]), "test"), -EINVAL);
 	assert_int_equal(state_store_load_file(&s, "/nonexistent/snapshot.json"), -ENOENT);
-	assert_int_equal(atomic_load(&s.stats.reloads_rejected), 4);
-	assert_int_equal(atomic_load(&s.stats.reloads_applied), 1);
-	assert_int_equal(atomic_load(&s.stats.generation), 1);
+	assert_int_equal(tm_counter_value(TM_SNAPSHOT_REJECTED) - rejected0, 4);
+	assert_int_equal(tm_counter_value(TM_SNAPSHOT_APPLIED) - applied0, 1);
+	assert_int_equal(state_store_generation(&s), 1);
 
 	state_reader_register();
 	const struct zt_model *m = state_read_lock(&s);
@@ -94,9 +96,10 @@ static void invalid_objects_are_counted_but_applied(void **state)
 	const char *text = "{\"kind\":\"List\",\"items\":[{\"apiVersion\":\"security.istio.io/v1\","
 			   "\"kind\":\"AuthorizationPolicy\",\"metadata\":{\"name\":\"p\",\"namespace\":\"a\"},"
 			   "\"spec\":{\"action\":\"NOPE\"}}]}";
+	int64_t invalid0 = tm_counter_value(TM_SNAPSHOT_INVALID_OBJECTS);
 	state_store_init(&s, &opts);
 	assert_int_equal(state_store_apply(&s, text, strlen(text), "test"), 0);
-	assert_int_equal(atomic_load(&s.stats.invalid_objects), 1);
+	assert_int_equal(tm_counter_value(TM_SNAPSHOT_INVALID_OBJECTS) - invalid0, 1);
 	assert_true(state_store_ready(&s));
 	state_store_release(&s);
 }
@@ -152,7 +155,7 @@ static void readers_see_whole_models_during_1000_reloads(void **state)
 	atomic_store(&r.stop, true);
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
-	assert_int_equal(atomic_load(&s.stats.generation), 1001);
+	assert_int_equal(state_store_generation(&s), 1001);
 	assert_int_equal(atomic_load(&r.mismatches), 0);
 	assert_int_equal(atomic_load(&r.empty), 0);
 	assert_true(atomic_load(&r.lookups) > 1000);
