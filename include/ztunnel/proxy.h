@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "ztunnel/config.h"
 #include "ztunnel/redirect.h"
@@ -39,6 +40,7 @@ struct route {
 	uint8_t verdict;
 	const char *reason;   /* why refused (or waiting), for logs */
 	const char *gave_up;  /* ROUTE_WAIT: the refusal once the wait is over */
+	uint8_t refusal;      /* enum tm_reason of either */
 	uint32_t upstream_ip;
 	uint16_t upstream_port;
 	uint32_t bind_ip;     /* transparent source; 0: do not spoof */
@@ -68,47 +70,56 @@ bool route_reserved_port(uint16_t port);
 void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx, uint32_t src_ip,
 			 uint32_t dst_ip, uint16_t dst_port, struct route *out);
 
-/* Counters exported as metrics from issue 9/13. */
-struct proxy_stats {
-	atomic_uint_fast64_t accepted[PROXY_DIRECTIONS];
-	atomic_uint_fast64_t refused[PROXY_DIRECTIONS];
-	atomic_uint_fast64_t connect_failed[PROXY_DIRECTIONS];
-	atomic_uint_fast64_t completed[PROXY_DIRECTIONS];
-	atomic_uint_fast64_t reset[PROXY_DIRECTIONS];
-	atomic_uint_fast64_t bytes_up[PROXY_DIRECTIONS];   /* client -> server */
-	atomic_uint_fast64_t bytes_down[PROXY_DIRECTIONS]; /* server -> client */
-	atomic_int_fast64_t active;
-	/* HBONE connections: [0] dialled (client), [1] accepted (server). */
-	atomic_uint_fast64_t hbone_opened[2];
-	atomic_uint_fast64_t hbone_failed[2]; /* TCP, TLS or HTTP/2 setup failed */
-	atomic_int_fast64_t hbone_active[2];
-	atomic_uint_fast64_t hbone_streams[2];
-	atomic_uint_fast64_t hbone_refused;   /* CONNECT answered 400/401/503 */
-	atomic_uint_fast64_t denied[PROXY_DIRECTIONS]; /* by AuthorizationPolicy / PeerAuthentication */
-	atomic_uint_fast64_t revoked;         /* closed by a policy change */
-	/* Inbound HBONE connections closed before their handshake because the
-	 * node-wide [0] or the per-source [1] cap of unauthenticated
-	 * connections was reached. */
-	atomic_uint_fast64_t handshake_refused[2];
-	atomic_uint_fast64_t hbone_reset_unserved; /* streams reset by the peer before we served them */
-	atomic_uint_fast64_t peer_streams_refused;  /* over --max-streams-per-peer */
-	atomic_uint_fast64_t peer_connections_refused; /* over --max-connections-per-peer */
-	atomic_uint_fast64_t idle_closed;           /* inbound streams closed by --stream-idle-timeout */
-	atomic_uint_fast64_t peer_throttled;        /* times a peer's connection paused over --peer-buffer-mb */
-};
 
 struct proxy;
-struct capture;
 struct cert_share;
 
-/* Creates the listeners (one per worker, SO_REUSEPORT), registers the first
- * of each port in the capture SOCKMAP and starts the workers. certs is
+/* One live connection as the admin API lists it. */
+struct proxy_conn_view {
+	uint8_t dir; /* enum proxy_direction */
+	bool hbone;
+	struct sockaddr_in src, up, hbone_peer;
+	uint64_t bytes_up, bytes_down; /* client -> server, server -> client */
+	int64_t age_ms;
+	char src_name[160], dst_name[160], service[160];
+	char src_identity[300], dst_identity[300], policy[128];
+};
+
+struct proxy_conn_list {
+	struct proxy_conn_view *v;
+	size_t n;
+	int workers, answered; /* workers that answered within the time given */
+	bool truncated;        /* more than PROXY_LIST_MAX */
+};
+
+#define PROXY_LIST_MAX 10000
+
+/* Asks every worker for its live connections; each answers on its next
+ * tick (within 200 ms), nothing on the data path waits or locks. Waits
+ * up to timeout_ms. 0 or -errno; free the list with proxy_conn_list_free. */
+int proxy_connections(struct proxy *p, struct proxy_conn_list *out, int timeout_ms);
+void proxy_conn_list_free(struct proxy_conn_list *l);
+int proxy_workers(const struct proxy *p);
+
+/* What the agent hands the data path: the proxy never calls capture or
+ * enrollment itself. */
+struct proxy_env {
+	local_pod_fn pods; /* this node's pod table */
+	void *pods_ctx;
+	const uint32_t *node_addrs; /* network order: for nodePorts and hostPorts */
+	uint32_t n_node_addrs;
+	/* Puts the listener fd of dir where captured SYNs are steered. */
+	int (*listen)(void *ctx, enum proxy_direction dir, int fd);
+	void *listen_ctx;
+};
+
+/* Creates the listeners (one per worker, SO_REUSEPORT), has the first of
+ * each port registered (env->listen) and starts the workers. certs is
  * NULL without an identity provider: then nothing is tunnelled and 15008
  * refuses every handshake. */
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		struct capture *capture, struct cert_share *certs);
+		const struct proxy_env *env, struct cert_share *certs);
 void proxy_stop(struct proxy *p);
-const struct proxy_stats *proxy_stats(const struct proxy *p);
 
 int proxy_listen_transparent(uint16_t port);
 int proxy_upstream_socket(uint32_t bind_ip);

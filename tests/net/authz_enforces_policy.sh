@@ -50,7 +50,7 @@ check_tcp "$name" n1-p1 n2-p1 7000
 step "deny by default: an ALLOW policy without rules"
 policies "[$(ap shop deny-all '{}')]"
 expect_blocked "$name" n1-p1 n2-p1 7000
-wait_log "$name" n2 '"msg":"connection denied".*"src.identity":"spiffe://cluster.local/ns/shop/sa/web".*"protocol":"HBONE","policy":"","rule":-1,"status":401,"error":"allow policies exist, but none allowed"'
+wait_access "$name" n2 '.msg == "connection denied" and ."src.identity" == "spiffe://cluster.local/ns/shop/sa/web" and .protocol == "HBONE" and .policy == "" and .rule == -1 and .status == 401 and .reason == "policy_denied" and .error == "allow policies exist, but none allowed"'
 expect_blocked "$name" n2-p2 n2-p1 7000
 
 step "ALLOW one principal: only that pod gets in"
@@ -62,7 +62,7 @@ step "DENY on a port"
 policies "[$(ap shop allow-web '{"rules":[{"from":[{"source":{"principals":["cluster.local/ns/shop/sa/web"]}}]}]}'), $(ap shop no-7100 '{"action":"DENY","rules":[{"to":[{"operation":{"ports":["7100"]}}]}]}')]"
 check_tcp "$name" n1-p1 n2-p1 7000
 expect_blocked "$name" n1-p1 n2-p1 7100
-wait_log "$name" n2 '"msg":"connection denied".*"policy":"shop/no-7100","rule":0,"status":401,"error":"explicitly denied by shop/no-7100"'
+wait_access "$name" n2 '.msg == "connection denied" and .policy == "shop/no-7100" and .rule == 0 and .status == 401 and .error == "explicitly denied by shop/no-7100"'
 
 step "mesh-wide (root namespace) versus another namespace"
 policies "[$(ap istio-system deny-web '{"action":"DENY","rules":[{"from":[{"source":{"namespaces":["shop"]}}],"to":[{"operation":{"ports":["7000"]}}]}]}')]"
@@ -74,7 +74,7 @@ check_tcp "$name" n1-p1 n2-p1 7000
 step "STRICT: a non-mesh client is refused, a probe from the node is not"
 policies "[$(pa shop strict STRICT)]"
 expect_blocked "$name" n1-p2 n2-p1 7000
-wait_log "$name" n2 '"msg":"connection denied".*"src.workload":"legacy/n1-p2".*"protocol":"TCP","policy":"shop/strict".*"error":"plaintext refused: PeerAuthentication mode STRICT'
+wait_access "$name" n2 '.msg == "connection denied" and ."src.workload" == "n1-p2" and ."src.namespace" == "legacy" and .protocol == "TCP" and .policy == "shop/strict" and .reason == "strict_plaintext" and (.error | startswith("plaintext refused: PeerAuthentication mode STRICT"))'
 probe_src=$(ip -n "zt-$name-n2" -o route get "$(pod_field "$name" n2-p1 ip)" | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 node_conns() { # the per-pod count of node-originated connections n2-p1 accepted
   "$ctl" capture stats --bpf-pin-dir "$(info "$name" | jq -r .stateDir)/bpf/n2" |

@@ -42,8 +42,8 @@ publish_spec "$name" n1
 wait_log "$name" n1 '"msg":"pod discovered without a CNI request.*"pod":"n1-p1"'
 wait_log "$name" n1 '"msg":"pod discovered without a CNI request.*"pod":"n1-p2"'
 expect_blocked "$name" n1-p2 n1-p1 7000
-wait_log "$name" n1 '"msg":"connection denied".*"src.workload":"legacy/n1-p2".*"policy":"mesh/mtls"'
+wait_access "$name" n1 '.msg == "connection denied" and ."src.workload" == "n1-p2" and ."src.namespace" == "legacy" and .policy == "mesh/mtls"'
 check_tcp "$name" n1-p1 n2-p1 7000
-wait_log "$name" n1 '"src.workload":"mesh/n1-p1".*"dst.workload":"mesh/n2-p1".*"protocol":"HBONE"'
+wait_access "$name" n1 '."src.workload" == "n1-p1" and ."src.namespace" == "mesh" and ."dst.workload" == "n2-p1" and .protocol == "HBONE"'
 
 down_and_check "$name" "$before"

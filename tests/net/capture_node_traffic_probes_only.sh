@@ -47,7 +47,7 @@ cat "$state/nodes/n1/agent.pid" > "$node_cg/cgroup.procs"
 sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$node_cg" nsenter --net="/run/netns/$(pod_field "$name" n1-p2 netns)" \
   "$py" "$echo_py" check "$(pod_field "$name" n1-p1 ip)" 7000 "$(pod_field "$name" n1-p2 ip)" ||
   fail "mesh traffic to the STRICT pod failed with the agent and the client in the node's cgroup"
-wait_log "$name" n1 '"src.workload":"open/n1-p2".*"dst.workload":"shop/n1-p1".*"protocol":"HBONE"'
+wait_access "$name" n1 '."src.workload" == "n1-p2" and ."src.namespace" == "open" and ."dst.workload" == "n1-p1" and ."dst.namespace" == "shop" and .protocol == "HBONE"'
 
 step "a pod without STRICT stays reachable from the node"
 as "$node_cg" n1-p2 check || fail "a node process could not reach a PERMISSIVE pod"

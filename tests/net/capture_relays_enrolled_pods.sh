@@ -27,8 +27,8 @@ i2=$(stat "$name" n2 captured_inbound_plain)
 check_tcp_bytes "$name" n1-p1 n2-p1 7000 10485760
 [ "$(stat "$name" n1 captured_outbound)" = $((o1 + 1)) ] || fail "n1 did not capture outbound"
 [ "$(stat "$name" n2 captured_inbound_plain)" = $((i2 + 1)) ] || fail "n2 did not capture inbound"
-wait_log "$name" n1 '"msg":"connection complete".*"dst.workload":"mesh/n2-p1","dst.service":"","direction":"outbound","bytes_sent":10485760'
-wait_log "$name" n2 '"msg":"connection complete".*"src.workload":"mesh/n1-p1".*"direction":"inbound","bytes_sent":10485[0-9]*,"bytes_recv":10485760'
+wait_access "$name" n1 '.msg == "connection complete" and ."dst.workload" == "n2-p1" and ."dst.namespace" == "mesh" and ."dst.service" == "" and .direction == "outbound" and .bytes_sent == 10485760'
+wait_access "$name" n2 '.msg == "connection complete" and ."src.workload" == "n1-p1" and ."src.namespace" == "mesh" and .direction == "inbound" and .bytes_sent >= 10485760 and .bytes_recv == 10485760'
 
 step "enrolled -> enrolled on the same node"
 o1=$(stat "$name" n1 captured_outbound)
@@ -36,7 +36,7 @@ check_tcp_bytes "$name" n1-p1 n1-p2 7000 1048576
 [ "$(stat "$name" n1 captured_outbound)" = $((o1 + 1)) ] || fail "same-node connection not captured"
 # Without identities this is plaintext to a mesh pod of the node: it runs
 # (and is logged as) the plaintext inbound checks.
-wait_log "$name" n1 '"dst.workload":"mesh/n1-p2","dst.service":"","direction":"inbound","bytes_sent":10485[0-9]*,"bytes_recv":1048576'
+wait_access "$name" n1 '."dst.workload" == "n1-p2" and ."dst.namespace" == "mesh" and ."dst.service" == "" and .direction == "inbound" and .bytes_sent >= 1048576 and .bytes_recv == 1048576'
 
 step "non-enrolled -> non-enrolled: never captured"
 before_stats=$("$ctl" capture stats --bpf-pin-dir "$(info "$name" | jq -r .stateDir)/bpf/n1" --json)
@@ -52,7 +52,7 @@ step "non-enrolled client -> enrolled pod: inbound plaintext capture"
 i1=$(stat "$name" n1 captured_inbound_plain)
 check_tcp "$name" n2-p2 n1-p1 7000
 [ "$(stat "$name" n1 captured_inbound_plain)" = $((i1 + 1)) ] || fail "inbound plaintext not captured"
-wait_log "$name" n1 '"src.workload":"plain/n2-p2".*"dst.workload":"mesh/n1-p1".*"direction":"inbound"'
+wait_access "$name" n1 '."src.workload" == "n2-p2" and ."src.namespace" == "plain" and ."dst.workload" == "n1-p1" and .direction == "inbound"'
 
 step "a reset by the server reaches the client as a reset"
 nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" "$py" "$echo_py" reset-server 7100 &

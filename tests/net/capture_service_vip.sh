@@ -30,7 +30,7 @@ step "non-mesh client -> VIP of a mesh service: captured by VIP"
 s=$(stat "$name" n1 captured_service)
 vip_check n1-p2 10.96.0.10
 [ "$(stat "$name" n1 captured_service)" = $((s + 1)) ] || fail "not captured by VIP"
-wait_log "$name" n1 '"src.workload":"plain/n1-p2","dst.addr":"10.244.2.2:7000","dst.workload":"mesh/n2-p1","dst.service":"echo.mesh.svc.cluster.local","direction":"outbound"'
+wait_access "$name" n1 '."src.workload" == "n1-p2" and ."src.namespace" == "plain" and ."dst.addr" == "10.244.2.2:7000" and ."dst.workload" == "n2-p1" and ."dst.service" == "echo.mesh.svc.cluster.local" and .direction == "outbound"'
 
 step "mesh client -> VIP: captured by source, same endpoint choice"
 o=$(stat "$name" n1 captured_outbound)

@@ -45,8 +45,8 @@ sleep 0.5
 h2=$(stat "$name" n2 captured_inbound_hbone)
 ZT_MARKER=$marker check_tcp_bytes "$name" n1-p1 n2-p1 7000 10485760
 [ "$(stat "$name" n2 captured_inbound_hbone)" -gt "$h2" ] || fail "n2 did not capture the HBONE SYN on 15008"
-wait_log "$name" n1 '"dst.workload":"mesh/n2-p1".*"direction":"outbound","bytes_sent":10485760.*"protocol":"HBONE","src.identity":"'$web'","dst.identity":"spiffe://cluster.local/ns/mesh/sa/api"'
-wait_log "$name" n2 '"src.addr":"'"$(ip_of n1-p1)"':[0-9]*","src.workload":"mesh/n1-p1".*"direction":"inbound".*"bytes_recv":10485760.*"protocol":"HBONE","src.identity":"'$web'"'
+wait_access "$name" n1 '."dst.workload" == "n2-p1" and .direction == "outbound" and .bytes_sent == 10485760 and .protocol == "HBONE" and ."src.identity" == "'$web'" and ."dst.identity" == "spiffe://cluster.local/ns/mesh/sa/api" and ."dst.addr" == "'"$(ip_of n2-p1)"':15008" and ."dst.hbone_addr" == "'"$(ip_of n2-p1)"':7000" and ."tls.version" == "TLSv1.3"'
+wait_access "$name" n2 '(."src.addr" | startswith("'"$(ip_of n1-p1)"':")) and ."src.workload" == "n1-p1" and ."src.namespace" == "mesh" and .direction == "inbound" and .bytes_recv == 10485760 and .protocol == "HBONE" and ."src.identity" == "'$web'" and .decision == "allow"'
 wait_log "$name" n1 '"msg":"HBONE connection established","peer":"'"$(ip_of n2-p1)"':15008","peer.identity":"spiffe://cluster.local/ns/mesh/sa/api","tls":"TLSv1.3","cipher":"TLS13-AES256-GCM-SHA384"'
 wait_log "$name" n2 '"msg":"HBONE connection accepted".*"peer.identity":"'$web'","tls":"TLSv1.3"'
 sleep 1 # the pooled connection outlives its stream (idle release after 5 min)
@@ -64,12 +64,12 @@ cat "$sniff_out"
 
 step "same node: HBONE through the agent's own 15008 side"
 check_tcp_bytes "$name" n1-p1 n1-p2 7000 1048576
-wait_log "$name" n1 '"dst.workload":"mesh/n1-p2".*"direction":"inbound","bytes_sent":[0-9]*,"bytes_recv":1048576.*"protocol":"HBONE","src.identity":"'$web'"'
+wait_access "$name" n1 '."dst.workload" == "n1-p2" and .direction == "inbound" and .bytes_recv == 1048576 and .protocol == "HBONE" and ."src.identity" == "'$web'"'
 
 step "mesh -> service VIP: the agent picks the endpoint and its named port, then HBONE"
 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" check 10.96.0.20 80 "$(ip_of n1-p1)" ||
   fail "n1-p1 -> 10.96.0.20:80"
-wait_log "$name" n1 '"dst.addr":"'"$(ip_of n2-p1)"':7000","dst.workload":"mesh/n2-p1","dst.service":"api.mesh.svc.cluster.local","direction":"outbound".*"protocol":"HBONE"'
+wait_access "$name" n1 '."dst.hbone_addr" == "'"$(ip_of n2-p1)"':7000" and ."dst.workload" == "n2-p1" and ."dst.service" == "api.mesh.svc.cluster.local" and .direction == "outbound" and .protocol == "HBONE"'
 
 step "mesh -> non-mesh: passthrough (the sniffer does see plaintext); non-mesh -> mesh: plaintext inbound"
 nsenter --net="$ul" "$py" "$echo_py" sniff any 3 "$marker" > "$sniff_out" &
@@ -79,9 +79,9 @@ sleep 0.5
 ZT_MARKER=$marker check_tcp "$name" n1-p1 n2-p2 7000
 wait "$sniffer"
 [ "$(jq .marker "$sniff_out")" -gt 0 ] || fail "the sniffer cannot see plaintext: $(cat "$sniff_out")"
-wait_log "$name" n1 '"dst.workload":"plain/n2-p2".*"direction":"outbound".*"protocol":"TCP"'
+wait_access "$name" n1 '."dst.workload" == "n2-p2" and ."dst.namespace" == "plain" and .direction == "outbound" and .protocol == "TCP"'
 check_tcp "$name" n2-p2 n1-p1 7000
-wait_log "$name" n1 '"src.workload":"plain/n2-p2".*"direction":"inbound".*"protocol":"TCP"'
+wait_access "$name" n1 '."src.workload" == "n2-p2" and ."src.namespace" == "plain" and .direction == "inbound" and .protocol == "TCP"'
 
 step "an independent HBONE client against the live 15008"
 client="$cadir/client"

@@ -65,7 +65,7 @@ kill -9 "$app"
 wait "$cut" || fail "the client never saw the app die"
 echo "client saw: $(cat "$out")"
 wait_log "$name" n2 '"dst.addr":"'"$dst"':7200".*"direction":"inbound".*"error":"[^"]'
-wait_log "$name" n1 '"dst.addr":"'"$dst"':7200".*"direction":"outbound".*"error":"[^"]'
+wait_access "$name" n1 '."dst.hbone_addr" == "'"$dst"':7200" and .direction == "outbound" and .error != ""'
 sleep 1
 [ "$(fds n1)" -le "$base1" ] || fail "n1 leaked descriptors after the cut: $base1 -> $(fds n1)"
 [ "$(fds n2)" -le "$base2" ] || fail "n2 leaked descriptors after the cut: $base2 -> $(fds n2)"

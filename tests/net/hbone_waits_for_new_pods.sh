@@ -26,12 +26,12 @@ client=$!
 started_pids+=("$client")
 sleep 1.5
 kill -0 "$client" 2>/dev/null || fail "the connection did not wait for the snapshot"
-if grep -q '"dst.addr":"'"$dst"':7000".*"direction":"outbound"' "$(agent_log "$name" n1)"; then
+if [ -n "$(access_lines "$name" n1 '."dst.hbone_addr" == "'"$dst"':7000" or ."dst.addr" == "'"$dst"':7000"')" ]; then
   fail "the connection went somewhere before its workload was known"
 fi
 publish_spec "$name" n1
 wait "$client" || fail "the waiting connection failed once the pod was in the snapshot"
-wait_log "$name" n1 '"dst.addr":"'"$dst"':7000".*"direction":"outbound".*"error":"","protocol":"HBONE","src.identity":"spiffe://cluster.local/ns/mesh/sa/web"'
+wait_access "$name" n1 '."dst.hbone_addr" == "'"$dst"':7000" and .direction == "outbound" and .error == "" and .protocol == "HBONE" and ."src.identity" == "spiffe://cluster.local/ns/mesh/sa/web"'
 
 step "never listed within 5 s: refused, not sent in plaintext"
 hide_pod "$name" n1 n1-p1
@@ -39,7 +39,7 @@ if in_client "$py" "$echo_py" check "$dst" 7000 "$src" 2>/dev/null; then
   fail "a connection from an unknown workload got through"
 fi
 wait_log "$name" n1 '"msg":"connection refused".*"error":"failed to fetch information about local workload (waited 5 s)"'
-if grep -q '"dst.addr":"'"$dst"':7000".*"protocol":"TCP"' "$(agent_log "$name" n1)"; then
+if [ -n "$(access_lines "$name" n1 '."dst.addr" == "'"$dst"':7000" and .protocol == "TCP"')" ]; then
   fail "the unknown workload's connection was relayed in plaintext"
 fi
 assert_agents_clean "$name"

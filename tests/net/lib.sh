@@ -117,6 +117,22 @@ wait_log() {
 
 count_log() { grep -c -- "$3" "$(agent_log "$1" "$2")" || true; }
 
+# access_lines NAME NODE JQ_CONDITION: the node's access-log lines (JSON,
+# SPEC.md §6.2 fields) for which the jq condition holds, e.g.
+#   '.msg == "connection complete" and ."dst.workload" == "n2-p1"'
+access_lines() {
+  jq -c -R "fromjson? | select(.msg == \"connection complete\" or .msg == \"connection denied\") | select($3)" \
+    "$(agent_log "$1" "$2")" 2>/dev/null || true
+}
+count_access() { access_lines "$@" | grep -c . || true; }
+# wait_access NAME NODE JQ_CONDITION [SECONDS]: until such a line exists.
+wait_access() {
+  local _
+  for _ in $(seq 1 $((${4:-5} * 10))); do [ -n "$(access_lines "$1" "$2" "$3")" ] && return 0; sleep 0.1; done
+  grep -E '"connection (complete|denied)"' "$(agent_log "$1" "$2")" | tail -n 10 >&2 || true
+  fail "agent on $2 never logged an access line where: $3"
+}
+
 expect_blocked() { # NAME FROM_POD TO_POD PORT
   nsenter --net="/run/netns/$(pod_field "$1" "$2" netns)" \
     "$py" "$echo_py" expect-fail "$(pod_field "$1" "$3" ip)" "$4" 2 ||

@@ -54,8 +54,8 @@ vip_ok n1-p1 10.96.0.20
 
 step "an opted-out pod sharing the allowed service account is refused (STRICT)"
 vip_refused n1-p2 10.96.0.20
-wait_log "$name" n2 '"msg":"connection denied".*"src.workload":"shop/n1-p2","src.identity":"".*"protocol":"TCP","policy":"shop/strict"'
-if grep -q '"src.workload":"shop/n1-p2".*"protocol":"HBONE"' "$(agent_log "$name" n1)"; then
+wait_access "$name" n2 '.msg == "connection denied" and ."src.workload" == "n1-p2" and ."src.namespace" == "shop" and ."src.identity" == "" and .protocol == "TCP" and .policy == "shop/strict"'
+if [ -n "$(access_lines "$name" n1 '."src.workload" == "n1-p2" and ."src.namespace" == "shop" and .protocol == "HBONE"')" ]; then
   fail "an opted-out pod was given an HBONE identity"
 fi
 
@@ -68,7 +68,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 step "a non-mesh pod unknown to the snapshot, same node as the STRICT pod: refused"
 hide_pod "$name" n2 n2-p2
 vip_refused n2-p2 10.96.0.20
-wait_log "$name" n2 '"msg":"connection denied".*"src.addr":"'"$(pod_field "$name" n2-p2 ip)"':[0-9]*".*"direction":"inbound","protocol":"TCP","policy":"shop/strict"'
+wait_access "$name" n2 '.msg == "connection denied" and (."src.addr" | startswith("'"$(pod_field "$name" n2-p2 ip)"':")) and .direction == "inbound" and .protocol == "TCP" and .policy == "shop/strict"'
 publish_spec "$name" n2
 
 step "a mesh pod to a same-node mesh pod the snapshot does not list yet: waits, never plaintext"
@@ -76,7 +76,7 @@ hide_pod "$name" n2 n2-p1
 in_pod n2-p3 "$py" "$echo_py" expect-fail "$(pod_field "$name" n2-p1 ip)" 7000 2 ||
   fail "n2-p3 reached a mesh pod the snapshot does not list"
 wait_log "$name" n2 '"error":"destination pod of this node is enrolled but not in the snapshot (waited 5 s)"' 8
-if grep -q '"src.workload":"open/n2-p3".*"dst.addr":"'"$(pod_field "$name" n2-p1 ip)"':7000".*"protocol":"TCP"' "$(agent_log "$name" n2)"; then
+if [ -n "$(access_lines "$name" n2 '."src.workload" == "n2-p3" and ."src.namespace" == "open" and ."dst.addr" == "'"$(pod_field "$name" n2-p1 ip)"':7000" and .protocol == "TCP"')" ]; then
   fail "n2-p3 -> n2-p1 left in plaintext"
 fi
 # Listed again while a connection waits: it goes over HBONE (allow-web
@@ -87,7 +87,7 @@ started_pids+=("$waiter")
 sleep 1
 publish_spec "$name" n2
 wait "$waiter" || fail "n2-p3 got through to n2-p1 (allow-web should deny it)"
-wait_log "$name" n2 '"msg":"connection denied".*"src.identity":"spiffe://cluster.local/ns/open/sa/svc".*"protocol":"HBONE","policy":"","rule":-1,"status":401'
+wait_access "$name" n2 '.msg == "connection denied" and ."src.identity" == "spiffe://cluster.local/ns/open/sa/svc" and .protocol == "HBONE" and .policy == "" and .rule == -1 and .status == 401'
 
 step "a same-node non-mesh connection through a VIP is revoked by a policy change"
 out="$state/hold.out"

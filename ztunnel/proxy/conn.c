@@ -14,12 +14,9 @@
 #include <unistd.h>
 
 #include "ztunnel/authz.h"
-#include "ztunnel/capture.h"
 #include "ztunnel/log.h"
 
 #define MAX_FREE_CONNS 64
-
-static const char *const direction_names[] = { "outbound", "inbound", "inbound" };
 
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
 {
@@ -78,33 +75,6 @@ static struct conn *conn_alloc(struct worker *w)
 	return c;
 }
 
-/* One access-log line and the counters, for every connection that got
- * past routing (plain relay or tunnel). */
-void conn_log(struct worker *w, const struct conn_info *ci)
-{
-	struct proxy_stats *st = &w->p->stats;
-	char src[32], dst[32], duration[32];
-	/* Bytes from the local pod's point of view (SPEC.md §6.2). */
-	uint64_t sent = ci->dir == PROXY_OUTBOUND ? ci->bytes_up : ci->bytes_down;
-	uint64_t recv = ci->dir == PROXY_OUTBOUND ? ci->bytes_down : ci->bytes_up;
-
-	fmt_addr(&ci->src, src, sizeof(src));
-	fmt_addr(&ci->up, dst, sizeof(dst));
-	atomic_fetch_add(&st->bytes_up[ci->dir], ci->bytes_up);
-	atomic_fetch_add(&st->bytes_down[ci->dir], ci->bytes_down);
-	atomic_fetch_add(ci->error ? &st->reset[ci->dir] : &st->completed[ci->dir], 1);
-	atomic_fetch_sub(&st->active, 1);
-	snprintf(duration, sizeof(duration), "%lldms", (long long)(loop_now_ms() - ci->start_ms));
-	log_at(ci->error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "connection complete",
-	       LF_STR("src.addr", src), LF_STR("src.workload", ci->src_name),
-	       LF_STR("dst.addr", dst), LF_STR("dst.workload", ci->dst_name),
-	       LF_STR("dst.service", ci->service), LF_STR("direction", direction_names[ci->dir]),
-	       LF_UINT("bytes_sent", sent), LF_UINT("bytes_recv", recv),
-	       LF_STR("duration", duration), LF_STR("error", ci->error ? ci->error : ""),
-	       LF_STR("protocol", ci->hbone ? "HBONE" : "TCP"), LF_STR("src.identity", ci->src_identity),
-	       LF_STR("dst.identity", ci->dst_identity));
-}
-
 /* Last step of every plain relay: log, counters, close. */
 static void conn_finish(struct conn *c)
 {
@@ -115,8 +85,6 @@ static void conn_finish(struct conn *c)
 		close(c->ufd);
 	rxbuf_release(c->w, &c->rx[0]);
 	rxbuf_release(c->w, &c->rx[1]);
-	c->info.bytes_up = c->h[0].bytes;
-	c->info.bytes_down = c->h[1].bytes;
 	conn_log(c->w, &c->info);
 	conn_free(c);
 }
@@ -130,13 +98,15 @@ static void op_done(struct conn *c)
 static void submit_recv(struct conn *c, struct half *h);
 
 /* Abort: RST both sides, cancel what is in flight, finish when it drains. */
-static void conn_abort(struct conn *c, const char *why)
+static void conn_abort(struct conn *c, enum tm_reason reason, const char *why)
 {
 	if (c->aborting)
 		return;
 	c->aborting = true;
-	if (!c->info.error)
+	if (!c->info.error) {
 		c->info.error = why;
+		c->info.reason = (uint8_t)reason;
+	}
 	reset_socket(c->cfd);
 	reset_socket(c->ufd);
 	for (int i = 0; i < 2; i++) {
@@ -160,6 +130,11 @@ const char *errno_reason(int res)
 	}
 }
 
+enum tm_reason errno_tm_reason(int res)
+{
+	return res == -ENOMEM ? TM_R_NO_MEMORY : TM_R_RESET;
+}
+
 static void on_shutdown(struct op *op, int res, uint32_t flags)
 {
 	struct half *h = CONTAINER(op, struct half, shut_op);
@@ -180,12 +155,13 @@ static void on_send(struct op *op, int res, uint32_t flags)
 	h->in_send = false;
 	if (c->aborting || res <= 0) {
 		if (res <= 0 && res != -ECANCELED)
-			conn_abort(c, errno_reason(res));
+			conn_abort(c, errno_tm_reason(res), errno_reason(res));
 		op_done(c);
 		return;
 	}
 	h->off += (uint32_t)res;
-	h->bytes += (uint64_t)res;
+	/* Counted as they go: the admin lists live connections with them. */
+	*(h == &c->h[0] ? &c->info.bytes_up : &c->info.bytes_down) += (uint64_t)res;
 	if (h->off < h->len) {
 		h->in_send = true;
 		c->pending++;
@@ -210,7 +186,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	}
 	if (res < 0) {
 		if (res != -ECANCELED)
-			conn_abort(c, errno_reason(res));
+			conn_abort(c, errno_tm_reason(res), errno_reason(res));
 		op_done(c);
 		return;
 	}
@@ -234,7 +210,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 static void submit_recv(struct conn *c, struct half *h)
 {
 	if (!(h->buf = rxbuf_get(c->w, &c->rx[h - c->h], &h->cap))) {
-		conn_abort(c, "out of memory");
+		conn_abort(c, TM_R_NO_MEMORY, "out of memory");
 		return;
 	}
 	h->in_recv = true;
@@ -257,16 +233,25 @@ static void start_relay(struct conn *c)
 	}
 }
 
+enum tm_reason connect_reason(int res)
+{
+	return res == -ECANCELED ? TM_R_CONNECT_TIMEOUT : res == -ECONNREFUSED ? TM_R_CONNECT_REFUSED
+										: TM_R_CONNECT_FAILED;
+}
+
+const char *connect_error(int res)
+{
+	return res == -ECANCELED ? "upstream connect timed out (10s)"
+	       : res == -ECONNREFUSED ? "upstream refused the connection" : "upstream connect failed";
+}
+
 static void on_connect(struct op *op, int res, uint32_t flags)
 {
 	struct conn *c = CONTAINER(op, struct conn, connect_op);
 
 	(void)flags;
 	if (res < 0) {
-		atomic_fetch_add(&c->w->p->stats.connect_failed[c->info.dir], 1);
-		conn_abort(c, res == -ECANCELED ? "upstream connect timed out (10s)"
-				: res == -ECONNREFUSED ? "upstream refused the connection"
-						       : "upstream connect failed");
+		conn_abort(c, connect_reason(res), connect_error(res));
 	} else if (!c->aborting) {
 		c->connected = true;
 		start_relay(c);
@@ -283,14 +268,9 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 	op_done(c);
 }
 
-static void conn_revoke(struct watch *wt, const char *why)
+static void conn_revoke(struct watch *wt, enum tm_reason reason, const char *why)
 {
-	conn_abort(CONTAINER(wt, struct conn, watch), why);
-}
-
-static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
-{
-	return capture_pod_get(ctx, ip, out);
+	conn_abort(CONTAINER(wt, struct conn, watch), reason, why);
 }
 
 bool log_turn(atomic_int_fast64_t *last)
@@ -302,23 +282,24 @@ bool log_turn(atomic_int_fast64_t *last)
 
 /* A connection that never got past routing: logged, counted, reset. */
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
-		   const struct sockaddr_in *dst, const char *why)
+		   const struct sockaddr_in *dst, enum tm_reason reason, const char *why)
 {
 	char s[32], d[32];
 
+	(void)w;
 	fmt_addr(src, s, sizeof(s));
 	fmt_addr(dst, d, sizeof(d));
-	atomic_fetch_add(&w->p->stats.refused[dir], 1);
-	atomic_fetch_sub(&w->p->stats.active, 1);
+	count_refused(dir, reason);
 	log_warn("connection refused", LF_STR("src.addr", s), LF_STR("dst.addr", d),
-		 LF_STR("direction", direction_names[dir]), LF_STR("error", why));
+		 LF_STR("direction", direction_name(dir)), LF_STR("reason", tm_reason_name(reason)),
+		 LF_STR("error", why));
 	reset_socket(fd);
 	close(fd);
 }
 
-static void refuse(struct conn *c, const char *why)
+static void refuse(struct conn *c, enum tm_reason reason, const char *why)
 {
-	refuse_socket(c->w, c->info.dir, c->cfd, &c->info.src, &c->info.dst, why);
+	refuse_socket(c->w, c->info.dir, c->cfd, &c->info.src, &c->info.dst, reason, why);
 	conn_free(c);
 }
 
@@ -345,10 +326,10 @@ static void conn_route(struct conn *c)
 
 	const struct zt_model *m = state_read_lock(p->store);
 	if (dir == PROXY_OUTBOUND)
-		route_outbound(m, pod_lookup, p->capture, &p->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
+		route_outbound(m, p->env.pods, p->env.pods_ctx, &p->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
 			       ci->dst.sin_port, &w->seed, &rt);
 	else
-		route_inbound_plain(m, pod_lookup, p->capture, ci->src.sin_addr.s_addr,
+		route_inbound_plain(m, p->env.pods, p->env.pods_ctx, ci->src.sin_addr.s_addr,
 				    ci->dst.sin_addr.s_addr, ci->dst.sin_port, &rt);
 	if (rt.verdict == ROUTE_WAIT) {
 		state_read_unlock();
@@ -362,7 +343,7 @@ static void conn_route(struct conn *c)
 			return;
 		}
 		watch_del(w, &c->watch);
-		return refuse(c, rt.gave_up);
+		return refuse(c, (enum tm_reason)rt.refusal, rt.gave_up);
 	}
 	watch_del(w, &c->watch);
 	workload_name(rt.src, ci->src_name, sizeof(ci->src_name));
@@ -397,14 +378,20 @@ static void conn_route(struct conn *c)
 	/* Plaintext inbound: authorized with no identity (SPEC §3.3). */
 	struct authz_decision d;
 	char why[300];
-	bool denied = rt.verdict == ROUTE_CONNECT && dir == PROXY_INBOUND_PLAIN &&
-		      !authorize_inbound(w, m, ci, &d, why, sizeof(why));
+	enum tm_reason denied = TM_R_NONE;
+	if (rt.verdict == ROUTE_CONNECT) {
+		ci->hbone = rt.hbone;
+		conn_opened(w, ci, rt.src, rt.dst, rt.service);
+		if (dir == PROXY_INBOUND_PLAIN) {
+			denied = authorize_inbound(m, ci, &d, why, sizeof(why));
+			count_decision(ci, &d, denied);
+		}
+	}
 	state_read_unlock();
 	if (rt.verdict != ROUTE_CONNECT)
-		return refuse(c, rt.reason);
+		return refuse(c, (enum tm_reason)rt.refusal, rt.reason);
 	if (denied) {
-		log_denied(w, ci, &d, why, 0);
-		atomic_fetch_sub(&p->stats.active, 1);
+		log_denied(ci, &d, denied, why, 0);
 		reset_socket(cfd);
 		close(cfd);
 		conn_free(c);
@@ -422,7 +409,13 @@ static void conn_route(struct conn *c)
 		int err = c->ufd;
 		c->ufd = -1;
 		log_error("cannot create upstream socket", LF_ERRNO(err));
-		return refuse(c, "cannot create upstream socket");
+		ci->reason = TM_R_SOCKET;
+		ci->error = "cannot create upstream socket";
+		conn_log(w, ci);
+		reset_socket(cfd);
+		close(cfd);
+		conn_free(c);
+		return;
 	}
 	/* Live from here on: re-authorized, closed at shutdown. */
 	c->watch.ci = ci;
@@ -438,7 +431,6 @@ static void conn_route(struct conn *c)
 
 void conn_start(struct worker *w, uint8_t dir, int cfd)
 {
-	struct proxy *p = w->p;
 	struct conn *c = conn_alloc(w);
 	struct conn_info *ci;
 
@@ -449,13 +441,11 @@ void conn_start(struct worker *w, uint8_t dir, int cfd)
 		return;
 	}
 	ci = &c->info;
-	atomic_fetch_add(&p->stats.accepted[dir], 1);
-	atomic_fetch_add(&p->stats.active, 1);
 	ci->dir = dir;
 	c->cfd = cfd;
 	c->ufd = -1;
 	ci->start_ms = loop_now_ms();
 	if (proxy_socket_addrs(cfd, &ci->src, &ci->dst) < 0)
-		return refuse(c, "cannot read connection addresses");
+		return refuse(c, TM_R_SOCKET, "cannot read connection addresses");
 	conn_route(c);
 }

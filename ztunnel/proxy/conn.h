@@ -14,6 +14,7 @@
 #include "ztunnel/identity.h"
 #include "ztunnel/loop.h"
 #include "ztunnel/proxy.h"
+#include "ztunnel/telemetry.h"
 
 #include "admission.h"
 
@@ -50,21 +51,27 @@ struct half {
 	int from, to;
 	uint32_t len, off, cap;
 	bool in_recv, in_send, eof, write_closed;
-	uint64_t bytes;
 	uint8_t *buf;
 };
 
-/* What the access log says about a connection (SPEC.md §6.2). */
+/* What the access log and the metrics say about a connection (SPEC.md §6). */
 struct conn_info {
 	uint8_t dir; /* enum proxy_direction */
 	bool hbone;
+	uint8_t reason; /* enum tm_reason: why it ended badly, TM_R_NONE if it did not */
 	struct sockaddr_in src, dst, up;
+	struct sockaddr_in hbone_peer; /* outbound HBONE: the dialled podIP:15008 */
 	int64_t start_ms;
+	int64_t reported_ms; /* when its bytes last went into the metrics (long-lived ones) */
 	int64_t active_ms; /* inbound HBONE: when bytes last moved (idle timeout) */
 	uint64_t bytes_up, bytes_down; /* client -> server, server -> client */
+	uint64_t bytes_counted_up, bytes_counted_down; /* of those, already in the metrics */
+	struct tm_series *series; /* opened (destination resolved); NULL before and once closed */
 	const char *error;
+	const char *tls_version, *tls_cipher; /* wolfSSL's static names */
 	char src_name[160], dst_name[160], service[160];
 	char src_identity[300], dst_identity[300];
+	char policy[128]; /* inbound: the policy that decided, "" for the default */
 };
 
 /* Every live connection of a worker (relayed or tunnelled): inbound ones
@@ -72,8 +79,8 @@ struct conn_info {
  * closed when the worker stops. */
 struct watch {
 	struct watch *prev, *next;
-	const struct conn_info *ci;
-	void (*revoke)(struct watch *wt, const char *why);
+	struct conn_info *ci;
+	void (*revoke)(struct watch *wt, enum tm_reason reason, const char *why);
 	/* Set while the connection waits for state it needs (its workload in
 	 * the snapshot, its certificate): called on every worker tick. */
 	void (*retry)(struct watch *wt);
@@ -170,6 +177,7 @@ struct link {
 	struct sockaddr_in peer, local;
 	int64_t created_ms, next_ping_ms, ping_deadline_ms;
 	const char *error;
+	uint8_t reason; /* enum tm_reason of the failure */
 	char detail[300];
 	bool admitted;            /* holds an admission slot until its handshake is done */
 	bool peer_counted;        /* server: holds a peer_conns slot */
@@ -199,9 +207,20 @@ struct tls_cache {
 	uint32_t n, cap;
 };
 
+/* A worker's answer to the admin's request for its live connections. */
+struct live_answer {
+	uint32_t seq;
+	size_t n;
+	bool truncated;
+	struct proxy_conn_view v[];
+};
+
 struct worker {
 	struct proxy *p;
-	int64_t idle_check_ms;
+	atomic_uint list_request;             /* written by the admin thread */
+	_Atomic(struct live_answer *) answer; /* published by the worker */
+	uint32_t list_answered;               /* the worker's own: last request answered */
+	int64_t idle_check_ms, report_check_ms;
 	struct loop loop;
 	pthread_t thread;
 	int id;
@@ -227,9 +246,8 @@ struct worker {
 struct proxy {
 	const struct zt_config *cfg;
 	struct state_store *store;
-	struct capture *capture;
+	struct proxy_env env;
 	struct cert_share *certs;
-	struct proxy_stats stats;
 	struct admission admission; /* unauthenticated inbound HBONE */
 	struct admission peer_streams; /* open inbound streams per peer */
 	struct admission peer_conns;   /* authenticated inbound connections per peer */
@@ -242,44 +260,73 @@ struct proxy {
 	atomic_int_fast64_t last_refusal_log_ms;
 	struct worker *workers;
 	int n_workers;
+	pthread_mutex_t list_lock; /* one admin request at a time */
 };
 
 /* conn.c: takes an accepted client socket through routing, then a plain
  * relay or an outbound tunnel. */
 void conn_start(struct worker *w, uint8_t dir, int cfd);
 void reset_socket(int fd);
-/* A socket error as the access log says it. */
+/* A socket error as the access log says it, and its reason. */
 const char *errno_reason(int res);
+enum tm_reason errno_tm_reason(int res);
+/* A failed upstream connect (-ECANCELED: our timeout), both ways. */
+enum tm_reason connect_reason(int res);
+const char *connect_error(int res);
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
 /* "namespace/name" of w, "" when unknown (the access log's workload). */
 void workload_name(const struct zt_workload *w, char *buf, size_t size);
-void conn_log(struct worker *w, const struct conn_info *ci);
+
+/* access.c: the destination is resolved (under the model's read lock:
+ * the workloads and service point into it): the traffic series, opened. */
+void conn_opened(struct worker *w, struct conn_info *ci, const struct zt_workload *src, const struct zt_workload *dst,
+		 const struct zt_service *svc);
+/* Closed: metrics and the access-log line. */
+void conn_log(struct worker *w, struct conn_info *ci);
+/* Closed without a line (reset by the peer before it was served: those
+ * are logged in aggregate). */
+void conn_closed_quietly(struct conn_info *ci);
+/* A long-lived connection's bytes so far into the metrics, and a
+ * "connection update" line when line is set. */
+void conn_report(struct conn_info *ci, bool line);
+const char *direction_name(uint8_t dir);
+struct authz_decision;
+/* Every inbound decision, counted by policy; r is TM_R_NONE when allowed. */
+void count_decision(struct conn_info *ci, const struct authz_decision *d, enum tm_reason r);
+/* A new connection denied: closed as such, one access-log line. */
+void log_denied(struct conn_info *ci, const struct authz_decision *d, enum tm_reason r, const char *why, int status);
+/* A live connection a new snapshot denies (it is closed next). */
+void log_revoked(const struct conn_info *ci, const struct authz_decision *d, enum tm_reason r, const char *why);
+/* Refused before its destination was resolved. */
+void count_refused(uint8_t dir, enum tm_reason r);
 /* Repeated events under attack are counted every time but logged at most
  * once a second, whichever worker sees them: true when it is this call's
  * turn to log (last: the shared time of the last line). */
 bool log_turn(atomic_int_fast64_t *last);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
-		   const struct sockaddr_in *dst, const char *why);
+		   const struct sockaddr_in *dst, enum tm_reason reason, const char *why);
 
-/* authorize.c */
-struct authz_decision;
-bool authorize_inbound(struct worker *w, const struct zt_model *m, const struct conn_info *ci,
-		       struct authz_decision *d, char *why, size_t why_size);
-void log_denied(struct worker *w, const struct conn_info *ci, const struct authz_decision *d,
-		const char *why, int status);
+/* authorize.c: TM_R_NONE when allowed, else why not (and why says it). */
+enum tm_reason authorize_inbound(const struct zt_model *m, const struct conn_info *ci, struct authz_decision *d,
+				 char *why, size_t why_size);
 void watch_add(struct worker *w, struct watch *wt);
 void watch_del(struct worker *w, struct watch *wt);
 void watch_recheck(struct worker *w);
 /* Stopping: every live connection is reset, every HBONE connection closed. */
-void watch_close_all(struct worker *w, const char *why);
+void watch_close_all(struct worker *w, enum tm_reason reason, const char *why);
 /* Every tick: parked connections try again. */
 void watch_retry(struct worker *w);
 /* --stream-idle-timeout: inbound HBONE streams with no bytes either way
  * for that long are closed (at most once a second). */
 void watch_idle(struct worker *w);
+/* Long-lived connections: bytes into the metrics every 30 s, and an
+ * access-log line every --access-log-interval seconds when set. */
+void watch_report(struct worker *w);
 /* Marks wt as waiting (retry on every tick) or no longer waiting. */
 void watch_park(struct worker *w, struct watch *wt, void (*retry)(struct watch *wt));
 void watch_unpark(struct worker *w, struct watch *wt);
+/* Every tick: answers the admin's request for live connections. */
+void live_answer_request(struct worker *w);
 
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);
@@ -314,7 +361,7 @@ void link_put(struct link *l);
  * down (why NULL: orderly), its peer for logs. */
 struct link *link_new(struct worker *w, bool server, int fd);
 void link_start(struct link *l);
-void link_fail(struct link *l, const char *why);
+void link_fail(struct link *l, enum tm_reason reason, const char *why);
 void link_describe(const struct link *l, char *buf, size_t size);
 /* Nonzero when ip is an enrolled pod of this node (the capture's table). */
 int link_pod_enrolled(struct worker *w, uint32_t ip);
@@ -329,7 +376,7 @@ void links_close_all(struct worker *w);
 void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, const struct route *rt,
 		     const struct hbone_header *hdrs, size_t n_hdrs);
 struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci);
-void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream);
+void tunnel_abort(struct tunnel *t, enum tm_reason reason, const char *why, bool rst_stream);
 void tunnel_opened(struct tunnel *t);
 /* Registers a tunnel among the worker's live connections. */
 void tunnel_watch(struct tunnel *t);
@@ -342,7 +389,7 @@ void tunnel_put(struct tunnel *t);
 void inbound_request(void *link, int32_t stream, const char *authority);
 void inbound_start_awaiting(struct link *l);
 void tunnel_link_ready(struct tunnel *t);
-void tunnel_link_failed(struct tunnel *t, const char *why);
+void tunnel_link_failed(struct tunnel *t, enum tm_reason reason, const char *why);
 void tunnel_unblock(struct tunnel *t);
 extern const struct hbone_events tunnel_events;
 

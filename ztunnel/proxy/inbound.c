@@ -14,14 +14,23 @@
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
 
-static void answer(struct link *l, int32_t stream, int status, const struct conn_info *ci, const char *why)
+/* An error status for a CONNECT (SPEC §2.4), counted by status. */
+static void respond_error(struct link *l, int32_t stream, int status)
+{
+	tm_count(status == 400 ? TM_HBONE_REFUSED_400 : status == 401 ? TM_HBONE_REFUSED_401 : TM_HBONE_REFUSED_503, 1);
+	hbone_respond(l->h2, stream, status);
+}
+
+/* A CONNECT refused before its destination was resolved. */
+static void answer(struct link *l, int32_t stream, int status, const struct conn_info *ci, enum tm_reason reason,
+		   const char *why)
 {
 	char src[32], dst[32];
 
 	fmt_addr(&ci->src, src, sizeof(src));
 	fmt_addr(&ci->up, dst, sizeof(dst));
-	atomic_fetch_add(&l->w->p->stats.hbone_refused, 1);
-	hbone_respond(l->h2, stream, status);
+	count_refused(PROXY_INBOUND_HBONE, reason);
+	respond_error(l, stream, status);
 	log_warn("HBONE request refused", LF_STR("src.addr", src), LF_STR("src.identity", ci->src_identity),
 		 LF_STR("dst.addr", dst), LF_INT("status", status), LF_STR("error", why));
 }
@@ -35,18 +44,11 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 	t->in_connect = false;
 	if (t->aborting) {
 	} else if (res < 0) {
-		atomic_fetch_add(&t->w->p->stats.connect_failed[PROXY_INBOUND_HBONE], 1);
-		const char *why = res == -ECANCELED ? "upstream connect timed out (10s)"
-				  : res == -ECONNREFUSED ? "upstream refused the connection"
-							 : "upstream connect failed";
-		if (l) {
-			/* 503, header-only with END_STREAM: no RST after it. */
-			hbone_respond(l->h2, t->id, 503);
-			atomic_fetch_add(&t->w->p->stats.hbone_refused, 1);
-		}
-		tunnel_abort(t, why, false);
+		if (l) /* 503, header-only with END_STREAM: no RST after it. */
+			respond_error(l, t->id, 503);
+		tunnel_abort(t, connect_reason(res), connect_error(res), false);
 	} else if (!l) {
-		tunnel_abort(t, "HBONE stream gone", false);
+		tunnel_abort(t, TM_R_STREAM_GONE, "HBONE stream gone", false);
 	} else {
 		/* ENABLE_RESPONSE_BAGGAGE (default on): who answered. */
 		hbone_respond_headers(l->h2, t->id, 200, t->hdrs, t->n_hdrs);
@@ -80,16 +82,18 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	if (peer)
 		spiffe_format(peer, ci.src_identity, sizeof(ci.src_identity));
 	if (hbone_parse_authority(authority, &ip, &port) < 0)
-		return answer(l, stream, 400, &ci, "CONNECT authority is not IPv4:port");
+		return answer(l, stream, 400, &ci, TM_R_BAD_REQUEST, "CONNECT authority is not IPv4:port");
 	ci.up.sin_addr.s_addr = ip;
 	ci.up.sin_port = htons(port);
 	if (ip != l->local.sin_addr.s_addr)
-		return answer(l, stream, 400, &ci, "ip mismatch: CONNECT target is not the pod this connection is for");
+		return answer(l, stream, 400, &ci, TM_R_BAD_REQUEST,
+			      "ip mismatch: CONNECT target is not the pod this connection is for");
 	if (route_reserved_port(port))
-		return answer(l, stream, 503, &ci, "CONNECT target port is reserved for ztunnel");
+		return answer(l, stream, 503, &ci, TM_R_RESERVED_PORT, "CONNECT target port is reserved for ztunnel");
 
 	const struct zt_model *m = state_read_lock(p->store);
-	workload_name(model_workload_by_v4(m, l->peer.sin_addr.s_addr), ci.src_name, sizeof(ci.src_name));
+	const struct zt_workload *src = model_workload_by_v4(m, l->peer.sin_addr.s_addr);
+	workload_name(src, ci.src_name, sizeof(ci.src_name));
 	const struct zt_workload *dst = model_workload_by_v4(m, ip);
 	workload_name(dst, ci.dst_name, sizeof(ci.dst_name));
 	if (dst && dst->identity)
@@ -104,37 +108,45 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		};
 		n_baggage = hbone_baggage(&di, &baggage);
 	}
+	ci.tls_version = tls_version(l->tls);
+	ci.tls_cipher = tls_cipher(l->tls);
+	conn_opened(w, &ci, src, dst, NULL);
 	struct authz_decision d;
 	char why[300];
-	bool allowed = authorize_inbound(w, m, &ci, &d, why, sizeof(why));
+	enum tm_reason denied = authorize_inbound(m, &ci, &d, why, sizeof(why));
+	count_decision(&ci, &d, denied);
 	state_read_unlock();
-	if (!allowed) {
+	if (denied) {
 		/* SPEC §2.4: 401, header-only; one log line says which policy. */
-		atomic_fetch_add(&p->stats.hbone_refused, 1);
-		hbone_respond(l->h2, stream, 401);
-		log_denied(w, &ci, &d, why, 401);
+		respond_error(l, stream, 401);
+		log_denied(&ci, &d, denied, why, 401);
 		return;
 	}
 
 	/* One peer cannot hold more than its share of streams on the node,
 	 * whatever number of connections it opens. */
 	if (admission_enter(&p->peer_streams, l->peer.sin_addr.s_addr) != ADMIT_OK) {
-		atomic_fetch_add(&p->stats.peer_streams_refused, 1);
-		hbone_respond(l->h2, stream, 503);
+		tm_count(TM_LIMIT_STREAMS_PER_PEER, 1);
+		respond_error(l, stream, 503);
+		ci.reason = TM_R_LIMIT;
+		ci.error = "the peer holds its limit of open streams (--max-streams-per-peer)";
+		conn_log(w, &ci);
 		if (log_turn(&p->last_peer_log_ms))
 			log_warn("HBONE streams refused: the peer holds its limit of open streams",
 				 LF_STR("src.identity", ci.src_identity), LF_UINT("limit", p->cfg->max_streams_per_peer),
-				 LF_UINT("refused.total", atomic_load(&p->stats.peer_streams_refused)));
+				 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_STREAMS_PER_PEER)));
 		return;
 	}
 	struct tunnel *t = tunnel_new(w, -1, &ci);
 	if (!t) {
 		admission_leave(&p->peer_streams, l->peer.sin_addr.s_addr);
-		return answer(l, stream, 503, &ci, "out of memory");
+		respond_error(l, stream, 503);
+		ci.reason = TM_R_NO_MEMORY;
+		ci.error = "out of memory";
+		conn_log(w, &ci);
+		return;
 	}
-	atomic_fetch_add(&p->stats.accepted[PROXY_INBOUND_HBONE], 1);
-	atomic_fetch_add(&p->stats.active, 1);
-	atomic_fetch_add(&p->stats.hbone_streams[1], 1);
+	tm_count(TM_HBONE_STREAMS_SERVER, 1);
 	if (n_baggage)
 		t->hdrs[t->n_hdrs++] = baggage;
 	link_attach(l, t);
@@ -155,9 +167,8 @@ static void start(struct tunnel *t)
 	int fd = proxy_upstream_socket(client == t->info.up.sin_addr.s_addr ? 0 : client);
 	if (fd < 0) {
 		log_error("cannot create upstream socket", LF_ERRNO(fd));
-		hbone_respond(l->h2, t->id, 503);
-		atomic_fetch_add(&w->p->stats.hbone_refused, 1);
-		return tunnel_abort(t, "cannot create upstream socket", false);
+		respond_error(l, t->id, 503);
+		return tunnel_abort(t, TM_R_SOCKET, "cannot create upstream socket", false);
 	}
 	t->fd = fd;
 	t->connect_op.fn = on_connect;

@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ztunnel/capture.h"
 #include "ztunnel/log.h"
 #include "ztunnel/tls.h"
 
@@ -44,7 +43,7 @@ static void link_free(struct link *l)
 		w->links = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
-	atomic_fetch_sub(&w->p->stats.hbone_active[l->server], 1);
+	tm_count(l->server ? TM_HBONE_ACTIVE_SERVER : TM_HBONE_ACTIVE_CLIENT, -1);
 	link_log_resets(l);
 	if (l->admitted)
 		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
@@ -116,7 +115,7 @@ struct link *link_new(struct worker *w, bool server, int fd)
 	if (w->links)
 		w->links->prev = l;
 	w->links = l;
-	atomic_fetch_add(&w->p->stats.hbone_active[server], 1);
+	tm_count(server ? TM_HBONE_ACTIVE_SERVER : TM_HBONE_ACTIVE_CLIENT, 1);
 	return l;
 }
 
@@ -208,7 +207,7 @@ void link_flush(struct link *l)
 			}
 			if (n < 0 || !sealed) {
 				l->busy = false;
-				link_fail(l, n < 0 ? "HTTP/2 protocol error" : "TLS write failed");
+				link_fail(l, n < 0 ? TM_R_HTTP2 : TM_R_TLS, n < 0 ? "HTTP/2 protocol error" : "TLS write failed");
 				put(l);
 				return;
 			}
@@ -240,9 +239,10 @@ void link_flush(struct link *l)
 	} while (l->want_flush && !l->dead);
 	l->busy = false;
 	if (!l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0)
-		link_fail(l, l->calm_why);
+		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_NONE, l->calm_why);
 	else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send)
-		link_fail(l, l->calm_why ? l->calm_why : l->server ? NULL : "HBONE connection closed by the peer");
+		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_STREAM_GONE,
+			  l->calm_why ? l->calm_why : l->server ? NULL : "HBONE connection closed by the peer");
 	put(l);
 }
 
@@ -254,7 +254,7 @@ static void on_send(struct op *op, int res, uint32_t flags)
 	l->in_send = false;
 	if (res <= 0) {
 		if (res != -ECANCELED)
-			link_fail(l, "HBONE connection broken (send failed)");
+			link_fail(l, TM_R_RESET, "HBONE connection broken (send failed)");
 	} else if ((l->soff += (size_t)res) < l->slen) {
 		l->in_send = true;
 		hold(l);
@@ -263,9 +263,36 @@ static void on_send(struct op *op, int res, uint32_t flags)
 	} else {
 		link_flush(l);
 		if (l->calm_why && !l->in_send)
-			link_fail(l, l->calm_why); /* the GOAWAY is out */
+			link_fail(l, TM_R_LIMIT, l->calm_why); /* the GOAWAY is out */
 	}
 	put(l);
+}
+
+static const char *side(const struct link *l)
+{
+	return l->server ? "server" : "client";
+}
+
+static void count_failed(const struct link *l)
+{
+	struct tm_labels lb;
+
+	tm_labels_init(&lb);
+	tm_labels_add(&lb, "side", side(l), true);
+	tm_labels_add(&lb, "reason", tm_reason_name((enum tm_reason)l->reason), true);
+	tm_series_add(tm_series_get(TM_F_HBONE_FAILED, &lb), TM_V_OPENED, 1);
+}
+
+/* By wolfSSL's error (a bounded set), so a dashboard tells an expired
+ * certificate from a peer of another trust domain. */
+static void count_tls_failure(const struct link *l)
+{
+	struct tm_labels lb;
+
+	tm_labels_init(&lb);
+	tm_labels_add(&lb, "side", side(l), true);
+	tm_labels_add(&lb, "error", tls_error_name(l->tls), true);
+	tm_series_add(tm_series_get(TM_F_TLS_FAILED, &lb), TM_V_OPENED, 1);
 }
 
 static void handshake_done(struct link *l)
@@ -279,19 +306,19 @@ static void handshake_done(struct link *l)
 		admission_leave(&l->w->p->admission, l->peer.sin_addr.s_addr);
 		l->admitted = false;
 		if (admission_enter(&l->w->p->peer_conns, l->peer.sin_addr.s_addr) != ADMIT_OK) {
-			atomic_fetch_add(&l->w->p->stats.peer_connections_refused, 1);
-			link_fail(l, "peer holds its limit of HBONE connections (--max-connections-per-peer)");
+			tm_count(TM_LIMIT_CONNECTIONS_PER_PEER, 1);
+			link_fail(l, TM_R_LIMIT, "peer holds its limit of HBONE connections (--max-connections-per-peer)");
 			return;
 		}
 		l->peer_counted = true;
 	}
 	if (link_grow(l) < 0) {
-		link_fail(l, "out of memory");
+		link_fail(l, TM_R_NO_MEMORY, "out of memory");
 		return;
 	}
 	l->handshaken = true;
 	l->next_ping_ms = loop_now_ms() + PING_INTERVAL_MS;
-	atomic_fetch_add(&l->w->p->stats.hbone_opened[l->server], 1);
+	tm_count(l->server ? TM_HBONE_OPENED_SERVER : TM_HBONE_OPENED_CLIENT, 1);
 	link_describe(l, peer, sizeof(peer));
 	if (pid)
 		spiffe_format(pid, id, sizeof(id));
@@ -321,12 +348,12 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	l->in_recv = false;
 	if (l->dead || res < 0) {
 		if (!l->dead && res != -ECANCELED)
-			link_fail(l, "HBONE connection broken (receive failed)");
+			link_fail(l, TM_R_RESET, "HBONE connection broken (receive failed)");
 		put(l);
 		return;
 	}
 	if (res == 0) {
-		link_fail(l, l->tunnels ? "HBONE connection closed by the peer" : NULL);
+		link_fail(l, TM_R_STREAM_GONE, l->tunnels ? "HBONE connection closed by the peer" : NULL);
 		put(l);
 		return;
 	}
@@ -335,7 +362,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		return;
 	}
 	if (tls_feed(l->tls, l->rbuf, (size_t)res) < 0) {
-		link_fail(l, "out of memory");
+		link_fail(l, TM_R_NO_MEMORY, "out of memory");
 		put(l);
 		return;
 	}
@@ -343,8 +370,9 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		int r = tls_handshake(l->tls);
 		if (r < 0) {
 			snprintf(l->detail, sizeof(l->detail), "TLS %s", tls_error(l->tls));
+			count_tls_failure(l);
 			link_flush(l); /* the alert */
-			link_fail(l, l->detail);
+			link_fail(l, TM_R_TLS, l->detail);
 			put(l);
 			return;
 		}
@@ -376,7 +404,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 				snprintf(l->detail, sizeof(l->detail), "HBONE peer sent invalid HTTP/2");
 			else
 				snprintf(l->detail, sizeof(l->detail), "TLS %s", tls_error(l->tls));
-			link_fail(l, l->detail);
+			link_fail(l, bad_h2 ? TM_R_HTTP2 : TM_R_TLS, l->detail);
 			put(l);
 			return;
 		}
@@ -409,7 +437,7 @@ void link_start(struct link *l)
 
 /* Tears the connection down: every tunnel on it is reset. why NULL: an
  * orderly close, nothing to report. */
-void link_fail(struct link *l, const char *why)
+void link_fail(struct link *l, enum tm_reason reason, const char *why)
 {
 	struct worker *w = l->w;
 	char peer[32];
@@ -419,9 +447,10 @@ void link_fail(struct link *l, const char *why)
 	hold(l);
 	l->dead = true;
 	l->error = why;
+	l->reason = (uint8_t)(why && reason == TM_R_NONE ? TM_R_STREAM_GONE : reason);
 	link_describe(l, peer, sizeof(peer));
 	if (why && !l->handshaken)
-		atomic_fetch_add(&w->p->stats.hbone_failed[l->server], 1);
+		count_failed(l);
 	if (why)
 		log_warn(l->server ? "inbound HBONE connection failed" : "HBONE connection failed",
 			 LF_STR("peer", peer), LF_STR("error", why));
@@ -434,7 +463,7 @@ void link_fail(struct link *l, const char *why)
 	}
 	while (l->tunnels) {
 		struct tunnel *t = l->tunnels;
-		tunnel_link_failed(t, why ? why : "HBONE connection closed");
+		tunnel_link_failed(t, why ? (enum tm_reason)l->reason : TM_R_STREAM_GONE, why ? why : "HBONE connection closed");
 		if (l->tunnels == t) /* the tunnel did not detach itself */
 			link_detach(l, t);
 	}
@@ -454,10 +483,11 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 	(void)flags;
 	if (l->dead) {
 	} else if (res == -ECANCELED) {
-		link_fail(l, "connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008");
+		link_fail(l, TM_R_CONNECT_TIMEOUT,
+			  "connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008");
 	} else if (res < 0) {
 		snprintf(l->detail, sizeof(l->detail), "HBONE connect to port 15008 failed: %s", strerror(-res));
-		link_fail(l, l->detail);
+		link_fail(l, connect_reason(res), l->detail);
 	} else {
 		link_start(l);
 	}
@@ -476,7 +506,7 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 int link_pod_enrolled(struct worker *w, uint32_t ip)
 {
 	struct zt_pod pod;
-	return capture_pod_get(w->p->capture, ip, &pod) == 0 && pod.enrolled;
+	return w->p->env.pods(w->p->env.pods_ctx, ip, &pod) == 0 && pod.enrolled;
 }
 
 /* A client connection for key. Same-node destinations are served by this
@@ -557,7 +587,7 @@ void links_tick(struct worker *w)
 		if (now - l->resets_log_ms >= 1000)
 			link_log_resets(l);
 		if (l->calm_why && now > l->calm_deadline_ms)
-			link_fail(l, l->calm_why);
+			link_fail(l, TM_R_LIMIT, l->calm_why);
 		struct proxy *p = w->p;
 		if (l->throttled && !l->dead &&
 		    admission_usage(&p->peer_bytes, l->peer.sin_addr.s_addr) <= p->peer_budget / 4 * 3) {
@@ -567,7 +597,7 @@ void links_tick(struct worker *w)
 		} else if (l->throttled && !l->dead && now - l->throttled_ms > THROTTLE_MAX_MS) {
 			/* Its pods do not drain: what it parked is not held forever
 			 * (and a paused connection would not see the peer leave). */
-			link_fail(l, "HBONE peer over its buffer budget for 30 s: connection closed");
+			link_fail(l, TM_R_LIMIT, "HBONE peer over its buffer budget for 30 s: connection closed");
 		}
 		if (l->handshaken && l->ping_deadline_ms && !hbone_ping_outstanding(l->h2)) {
 			/* acknowledged: the next one in 10 s */
@@ -575,14 +605,14 @@ void links_tick(struct worker *w)
 			l->next_ping_ms = now + PING_INTERVAL_MS;
 		}
 		if (!l->handshaken && now - l->created_ms > HANDSHAKE_TIMEOUT_MS) {
-			link_fail(l, "TLS handshake timed out");
+			link_fail(l, TM_R_TLS, "TLS handshake timed out");
 		} else if (l->handshaken && l->ping_deadline_ms && now > l->ping_deadline_ms && !l->throttled) {
 			/* (A throttled connection is not read: its ACK waits there.) */
 			if (l->server) {
 				hbone_goaway(l->h2);
 				link_flush(l);
 			}
-			link_fail(l, "HBONE keepalive: no PING acknowledgement within 20 s");
+			link_fail(l, TM_R_RESET, "HBONE keepalive: no PING acknowledgement within 20 s");
 		} else if (l->handshaken && !l->ping_deadline_ms && now >= l->next_ping_ms) {
 			hbone_ping(l->h2);
 			l->ping_deadline_ms = now + PING_TIMEOUT_MS;
@@ -598,7 +628,7 @@ void links_close_all(struct worker *w)
 	for (struct link *l = w->links, *next; l; l = next) {
 		next = l->next;
 		hold(l);
-		link_fail(l, NULL);
+		link_fail(l, TM_R_SHUTDOWN, NULL);
 		next = l->next;
 		put(l);
 	}

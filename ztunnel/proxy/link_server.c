@@ -30,6 +30,7 @@ void link_serve(struct link *l)
 	struct proxy *p = w->p;
 	char err[300] = "", uri[300] = "";
 	const char *why = NULL;
+	enum tm_reason reason = TM_R_NOT_ENROLLED;
 
 	const struct zt_model *m = state_read_lock(p->store);
 	const struct zt_workload *wl = model_workload_by_v4(m, l->local.sin_addr.s_addr);
@@ -42,13 +43,16 @@ void link_serve(struct link *l)
 	l->awaiting_cert = !why && !ctx && loop_now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
 	if (l->awaiting_cert)
 		return;
-	if (!why && !ctx)
+	if (!why && !ctx) {
 		why = err;
-	else if (!why && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0)
+		reason = TM_R_NO_CERTIFICATE;
+	} else if (!why && tls_session_new(&l->tls, ctx, NULL, 0, p->cfg->trust_domain) < 0) {
 		why = "out of memory";
+		reason = TM_R_NO_MEMORY;
+	}
 	if (why) {
 		snprintf(l->detail, sizeof(l->detail), "refused: %s", why);
-		link_fail(l, l->detail);
+		link_fail(l, reason, l->detail);
 		return;
 	}
 	link_start(l);
@@ -89,7 +93,7 @@ static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *
 	struct proxy *p = w->p;
 	char src[32];
 
-	atomic_fetch_add(&p->stats.handshake_refused[v == ADMIT_OVER_PER_SOURCE], 1);
+	tm_count(v == ADMIT_OVER_PER_SOURCE ? TM_LIMIT_PENDING_HANDSHAKES_PER_SOURCE : TM_LIMIT_PENDING_HANDSHAKES, 1);
 	if (!log_turn(&p->last_refusal_log_ms))
 		return;
 	fmt_addr(peer, src, sizeof(src));
@@ -97,8 +101,8 @@ static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *
 		 LF_STR("reason", v == ADMIT_OVER_PER_SOURCE ? "per-source limit of unauthenticated connections"
 							      : "node-wide limit of unauthenticated connections"),
 		 LF_STR("latest.src", src), LF_UINT("pending", admission_pending(&p->admission)),
-		 LF_UINT("refused.total", atomic_load(&p->stats.handshake_refused[0]) +
-						  atomic_load(&p->stats.handshake_refused[1])));
+		 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES) +
+						  tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES_PER_SOURCE)));
 }
 
 void link_accept(struct worker *w, int fd)
@@ -146,9 +150,9 @@ void link_reset_unserved(struct link *l)
 		l->reset_budget = RESET_BURST;
 	l->reset_budget_ms = now;
 	l->resets_unserved++;
-	atomic_fetch_add(&l->w->p->stats.hbone_reset_unserved, 1);
 	if ((l->reset_budget -= 1.0) >= 0 || l->dead || l->calm_why)
 		return;
+	tm_count(TM_LIMIT_RAPID_RESET, 1);
 	link_log_resets(l);
 	hbone_goaway_calm(l->h2);
 	l->calm_why = "HBONE peer reset too many streams before they were served (rapid reset): GOAWAY ENHANCE_YOUR_CALM";

@@ -1,6 +1,7 @@
 /* Where a captured connection goes, or why it is refused (SPEC.md §3.1,
  * §3.3). Pure functions over the model and the node's pod table. */
 #include "ztunnel/proxy.h"
+#include "ztunnel/telemetry.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -23,9 +24,10 @@ static bool first_v4(const struct zt_workload *w, uint32_t *ip)
 	return false;
 }
 
-static void refuse(struct route *out, const char *reason)
+static void refuse(struct route *out, enum tm_reason refusal, const char *reason)
 {
 	out->verdict = ROUTE_REFUSE;
+	out->refusal = (uint8_t)refusal;
 	out->reason = reason;
 }
 
@@ -118,14 +120,15 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, cons
 	 * node rewrote such a frontend (kube-proxy's DNAT runs after tc
 	 * ingress, before the connection reaches us). */
 	if (!enrolled_src && !f.svc && !f.host_pod && !(direct && direct->enrolled))
-		return refuse(out, "source is not an enrolled pod of this node");
+		return refuse(out, TM_R_NOT_ENROLLED, "source is not an enrolled pod of this node");
 	if ((ntohl(dst_ip) >> 24) == 127 && route_reserved_port(ntohs(dst_port)))
-		return refuse(out, "attempted recursive call to ourselves");
+		return refuse(out, TM_R_RESERVED_PORT, "attempted recursive call to ourselves");
 	out->src = model_workload_by_v4(m, src_ip);
 	if (enrolled_src && !out->src) {
 		/* Never plaintext for a mesh pod only because it is new. */
 		out->verdict = ROUTE_WAIT;
 		out->reason = "failed to fetch information about local workload";
+		out->refusal = TM_R_WORKLOAD_PENDING;
 		out->gave_up = "failed to fetch information about local workload (waited 5 s)";
 		return;
 	}
@@ -133,10 +136,10 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, cons
 	if (f.svc) {
 		local_pod_fn only = f.forwarded && f.svc->external_local ? pods : NULL;
 		if (!pick_endpoint(f.svc, f.sp, only, ctx, seed, &out->upstream_ip, &out->upstream_port))
-			return refuse(out, "no healthy upstream");
+			return refuse(out, TM_R_NO_UPSTREAM, "no healthy upstream");
 	} else if (f.host_pod) {
 		if (!first_v4(f.host_pod, &out->upstream_ip))
-			return refuse(out, "no healthy upstream");
+			return refuse(out, TM_R_NO_UPSTREAM, "no healthy upstream");
 		out->upstream_port = htons(f.host_target);
 	} else {
 		out->upstream_ip = dst_ip;
@@ -150,6 +153,7 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, cons
 		 * plaintext to a mesh pod; wait for it as for a new source. */
 		out->verdict = ROUTE_WAIT;
 		out->reason = "destination pod of this node is enrolled but not in the snapshot yet";
+		out->refusal = TM_R_WORKLOAD_PENDING;
 		out->gave_up = "destination pod of this node is enrolled but not in the snapshot (waited 5 s)";
 		return;
 	}
@@ -176,9 +180,9 @@ void route_inbound_plain(const struct zt_model *m, local_pod_fn pods, void *ctx,
 	memset(out, 0, sizeof(*out));
 	/* Never an open relay: only to an enrolled pod of this node. */
 	if (pods(ctx, dst_ip, &local) != 0 || !local.enrolled)
-		return refuse(out, "destination is not an enrolled pod of this node");
+		return refuse(out, TM_R_NOT_ENROLLED, "destination is not an enrolled pod of this node");
 	if (route_reserved_port(ntohs(dst_port)))
-		return refuse(out, "destination port is reserved for ztunnel");
+		return refuse(out, TM_R_RESERVED_PORT, "destination port is reserved for ztunnel");
 	out->src = model_workload_by_v4(m, src_ip);
 	out->dst = model_workload_by_v4(m, dst_ip);
 	out->upstream_ip = dst_ip;

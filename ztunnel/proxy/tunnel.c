@@ -58,6 +58,8 @@ static void finish(struct tunnel *t)
 		admission_sub(&w->p->peer_bytes, t->info.src.sin_addr.s_addr, (uint32_t)t->peer_buffered);
 	if (!t->quiet)
 		conn_log(w, &t->info);
+	else
+		conn_closed_quietly(&t->info);
 	w->n_conns--;
 	free(t);
 }
@@ -100,7 +102,7 @@ static void release_window(struct tunnel *t)
 }
 
 /* Leaves the stream (RST_STREAM if rst_stream) and RSTs the socket. */
-void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
+void tunnel_abort(struct tunnel *t, enum tm_reason reason, const char *why, bool rst_stream)
 {
 	struct link *l = t->link;
 
@@ -108,8 +110,10 @@ void tunnel_abort(struct tunnel *t, const char *why, bool rst_stream)
 		return;
 	hold(t);
 	t->aborting = true;
-	if (!t->info.error)
+	if (!t->info.error) {
 		t->info.error = why;
+		t->info.reason = (uint8_t)reason;
+	}
 	if (l && t->awaiting_start) {
 		t->awaiting_start = false;
 		l->n_awaiting--;
@@ -145,7 +149,7 @@ static void push_up(struct tunnel *t)
 	ssize_t n = hbone_send(t->link->h2, t->id, t->ubuf + t->uoff, t->ulen - t->uoff);
 
 	if (n < 0)
-		return tunnel_abort(t, "HBONE stream closed while sending", true);
+		return tunnel_abort(t, TM_R_STREAM_GONE, "HBONE stream closed while sending", true);
 	t->uoff += (uint32_t)n;
 	*to_stream_bytes(t) += (uint64_t)n;
 	bool blocked = t->uoff < t->ulen;
@@ -170,10 +174,10 @@ static void on_fd_recv(struct op *op, int res, uint32_t flags)
 	t->in_recv = false;
 	if (t->aborting || !t->link) {
 		if (!t->aborting && res > 0)
-			tunnel_abort(t, "HBONE stream gone", false);
+			tunnel_abort(t, TM_R_STREAM_GONE, "HBONE stream gone", false);
 	} else if (res < 0) {
 		if (res != -ECANCELED)
-			tunnel_abort(t, errno_reason(res), true);
+			tunnel_abort(t, errno_tm_reason(res), errno_reason(res), true);
 	} else if (res == 0) {
 		t->fd_eof = true;
 		hbone_close_write(t->link->h2, t->id);
@@ -194,7 +198,7 @@ static void arm_fd_recv(struct tunnel *t)
 	if (t->in_recv || t->fd_eof || t->aborting)
 		return;
 	if (!(t->ubuf = rxbuf_get(t->w, &t->up, &t->ucap)))
-		return tunnel_abort(t, "out of memory", true);
+		return tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", true);
 	t->in_recv = true;
 	hold(t);
 	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->ubuf, t->ucap, 0);
@@ -221,7 +225,7 @@ static void on_fd_send(struct op *op, int res, uint32_t flags)
 	if (t->aborting) {
 	} else if (res <= 0) {
 		if (res != -ECANCELED)
-			tunnel_abort(t, errno_reason(res), true);
+			tunnel_abort(t, errno_tm_reason(res), errno_reason(res), true);
 	} else {
 		t->down->off += (uint32_t)res;
 		*to_fd_bytes(t) += (uint64_t)res;
@@ -287,7 +291,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 			char src[32];
 			l->throttled = true;
 			l->throttled_ms = loop_now_ms();
-			atomic_fetch_add(&p->stats.peer_throttled, 1);
+			tm_count(TM_LIMIT_PEER_BUFFER, 1);
 			fmt_addr(&t->info.src, src, sizeof(src));
 			log_warn("HBONE peer over its buffer budget: its connection is paused until the pods catch up",
 				 LF_STR("peer", src), LF_STR("src.identity", t->info.src_identity),
@@ -298,7 +302,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 		struct chunk *c = t->down_tail;
 		if (!c || c->len == RELAY_BUF) {
 			if (!(c = chunk_get(t->w)))
-				return tunnel_abort(t, "out of memory", true);
+				return tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", true);
 			if (t->down_tail)
 				t->down_tail->next = c;
 			else
@@ -345,9 +349,9 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 	}
 	link_detach(l, t);
 	if (code)
-		tunnel_abort(t, "HBONE stream reset by the peer", false);
+		tunnel_abort(t, TM_R_RESET, "HBONE stream reset by the peer", false);
 	else if (!t->fd_eof || !t->h2_eof)
-		tunnel_abort(t, "HBONE stream closed early", false);
+		tunnel_abort(t, TM_R_RESET, "HBONE stream closed early", false);
 	put(t);
 }
 
@@ -359,10 +363,12 @@ static void open_stream(struct tunnel *t)
 	int32_t id = hbone_connect(l->h2, t->authority, t->hdrs, t->n_hdrs);
 
 	if (id < 0)
-		return tunnel_abort(t, "cannot open an HBONE stream", false);
+		return tunnel_abort(t, TM_R_HTTP2, "cannot open an HBONE stream", false);
 	t->id = id;
 	hbone_set_user(l->h2, id, t);
-	atomic_fetch_add(&t->w->p->stats.hbone_streams[0], 1);
+	tm_count(TM_HBONE_STREAMS_CLIENT, 1);
+	t->info.tls_version = tls_version(l->tls);
+	t->info.tls_cipher = tls_cipher(l->tls);
 	if (l->pooled && hbone_ids_running_out(l->h2)) {
 		/* It keeps serving its streams; the next checkout dials anew. */
 		hbone_pool_remove(&t->w->pool, l->pooled);
@@ -387,7 +393,7 @@ static void ev_response(void *ctx, int32_t id, int status)
 			 status, status == 401 ? " (denied by authorization policy)" : "");
 		hbone_cancel(l->h2, id);
 		t->close_fd_cleanly = true;
-		return tunnel_abort(t, t->error, false);
+		return tunnel_abort(t, status == 401 ? TM_R_POLICY_DENIED : TM_R_PEER_REFUSED, t->error, false);
 	}
 	tunnel_opened(t);
 }
@@ -433,10 +439,10 @@ static void dispatch(struct tunnel *t)
 	watch_unpark(w, &t->watch);
 	if (!ctx) {
 		snprintf(t->error, sizeof(t->error), "IDENTITY_ERROR: %s", err);
-		return tunnel_abort(t, t->error, false);
+		return tunnel_abort(t, TM_R_NO_CERTIFICATE, t->error, false);
 	}
 	if (spiffe_parse(t->info.dst_identity, &expected) < 0)
-		return tunnel_abort(t, "destination identity is not a SPIFFE id", false);
+		return tunnel_abort(t, TM_R_NO_CERTIFICATE, "destination identity is not a SPIFFE id", false);
 	switch (hbone_pool_checkout(&w->pool, &t->key, loop_now_ms() / 1000, &pc)) {
 	case HBONE_POOL_USE:
 		link_attach(pc->conn, t);
@@ -446,7 +452,7 @@ static void dispatch(struct tunnel *t)
 	case HBONE_POOL_DIAL:
 		if (!(l = link_dial(w, &t->key, ctx, &expected))) {
 			hbone_pool_dialed(&w->pool, pc, NULL, 0);
-			return tunnel_abort(t, "cannot set up an HBONE connection", false);
+			return tunnel_abort(t, TM_R_NO_MEMORY, "cannot set up an HBONE connection", false);
 		}
 		l->pooled = pc;
 		t->dialer = true;
@@ -454,7 +460,7 @@ static void dispatch(struct tunnel *t)
 		break;
 	case HBONE_POOL_WAIT:
 		if (!(l = link_dialing(w, &t->key)))
-			return tunnel_abort(t, "out of memory", false);
+			return tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", false);
 		link_attach(l, t);
 		break;
 	}
@@ -479,9 +485,9 @@ void tunnel_link_ready(struct tunnel *t)
 	dispatch(t);
 }
 
-static void tunnel_revoke(struct watch *wt, const char *why)
+static void tunnel_revoke(struct watch *wt, enum tm_reason reason, const char *why)
 {
-	tunnel_abort(CONTAINER(wt, struct tunnel, watch), why, true);
+	tunnel_abort(CONTAINER(wt, struct tunnel, watch), reason, why, true);
 }
 
 void tunnel_watch(struct tunnel *t)
@@ -491,9 +497,9 @@ void tunnel_watch(struct tunnel *t)
 	watch_add(t->w, &t->watch);
 }
 
-void tunnel_link_failed(struct tunnel *t, const char *why)
+void tunnel_link_failed(struct tunnel *t, enum tm_reason reason, const char *why)
 {
-	tunnel_abort(t, why, false);
+	tunnel_abort(t, reason, why, false);
 }
 
 struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
@@ -521,7 +527,12 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	char ip[INET_ADDRSTRLEN];
 
 	if (!t) {
-		refuse_socket(w, PROXY_OUTBOUND, cfd, &ci->src, &ci->dst, "out of memory");
+		struct conn_info failed = *ci;
+		failed.reason = TM_R_NO_MEMORY;
+		failed.error = "out of memory";
+		conn_log(w, &failed);
+		reset_socket(cfd);
+		close(cfd);
 		return;
 	}
 	tunnel_watch(t);
@@ -534,6 +545,9 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	t->key.src_ip = ci->src.sin_addr.s_addr;
 	t->key.dst_ip = rt->upstream_ip;
 	t->key.dst_port = htons(ZT_PORT_HBONE);
+	/* The access log's dst.addr is the address dialled (SPEC §6.2). */
+	t->info.hbone_peer = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = t->key.dst_ip,
+						   .sin_port = t->key.dst_port };
 	hold(t);
 	dispatch(t);
 	put(t);

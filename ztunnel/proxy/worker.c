@@ -13,14 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ztunnel/capture.h"
+#include "ztunnel/access_log.h"
 #include "ztunnel/log.h"
-
-static const enum zt_listener listener_slot[PROXY_DIRECTIONS] = {
-	[PROXY_OUTBOUND] = ZT_LISTEN_OUTBOUND,
-	[PROXY_INBOUND_PLAIN] = ZT_LISTEN_PLAIN,
-	[PROXY_INBOUND_HBONE] = ZT_LISTEN_HBONE,
-};
 
 static void arm_accept(struct worker *w, int dir);
 
@@ -63,9 +57,11 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	links_tick(w);
+	live_answer_request(w);
 	watch_recheck(w);
 	watch_retry(w);
 	watch_idle(w);
+	watch_report(w);
 	/* After a burst (a flood of refused or short connections) glibc keeps
 	 * the freed memory in the workers' arenas: give it back. */
 	if (atomic_load(&w->p->links_freed) >= 1000 && atomic_exchange(&w->p->links_freed, 0) >= 1000)
@@ -85,6 +81,10 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	state_reader_register();
+	/* Counters and access-log lines of this worker are its own. */
+	if (tm_thread_register() < 0)
+		log_warn("worker counts into the shared metrics shard (out of memory)", LF_UINT("worker", w->id));
+	access_log_thread_queue();
 	for (int d = 0; d < PROXY_DIRECTIONS; d++)
 		arm_accept(w, d);
 	w->tick_op.fn = on_tick;
@@ -94,7 +94,7 @@ static void *worker_main(void *arg)
 	 * closed, their completions reaped (a clean exit, no leaks). */
 	for (int d = 0; d < PROXY_DIRECTIONS; d++)
 		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &w->accept[d].op, 0);
-	watch_close_all(w, "agent shutting down");
+	watch_close_all(w, TM_R_SHUTDOWN, "agent shutting down");
 	links_close_all(w);
 	loop_drain(&w->loop, drained, w, 2000);
 	state_reader_unregister();
@@ -108,7 +108,7 @@ static int worker_count(const struct zt_config *cfg)
 }
 
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		struct capture *capture, struct cert_share *certs)
+		const struct proxy_env *env, struct cert_share *certs)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
 	const uint16_t ports[PROXY_DIRECTIONS] = { (uint16_t)cfg->outbound_port,
@@ -120,11 +120,13 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	if (!p)
 		return -ENOMEM;
 	p->cfg = cfg;
+	pthread_mutex_init(&p->list_lock, NULL);
 	p->store = store;
-	p->capture = capture;
+	p->env = *env;
 	p->certs = certs;
-	int n_addrs = capture_node_addrs_get(capture, p->node_addrs, ZT_MAX_NODE_ADDRS);
-	p->node = (struct route_node){ cfg->node_name, p->node_addrs, n_addrs > 0 ? (uint32_t)n_addrs : 0 };
+	uint32_t n_addrs = env->n_node_addrs < ZT_MAX_NODE_ADDRS ? env->n_node_addrs : ZT_MAX_NODE_ADDRS;
+	memcpy(p->node_addrs, env->node_addrs, n_addrs * sizeof(*p->node_addrs));
+	p->node = (struct route_node){ cfg->node_name, p->node_addrs, n_addrs };
 	/* Unauthenticated connections never get more than a quarter of the
 	 * descriptors: the rest stays for traffic that is known. */
 	struct rlimit nofile = { 0 };
@@ -172,7 +174,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		}
 	}
 	for (int d = 0; d < PROXY_DIRECTIONS; d++) {
-		if ((r = capture_listener_set(capture, listener_slot[d], p->workers[0].lfd[d])) < 0) {
+		if ((r = env->listen(env->listen_ctx, (enum proxy_direction)d, p->workers[0].lfd[d])) < 0) {
 			log_error("cannot register listener in the capture map", LF_ERRNO(r));
 			goto fail;
 		}
@@ -226,12 +228,69 @@ void proxy_stop(struct proxy *p)
 		}
 		hbone_pool_fini(&w->pool);
 		tls_cache_fini(&w->tls);
+		free(atomic_exchange(&w->answer, NULL));
 	}
 	free(p->workers);
+	pthread_mutex_destroy(&p->list_lock);
 	free(p);
 }
 
-const struct proxy_stats *proxy_stats(const struct proxy *p)
+int proxy_workers(const struct proxy *p)
 {
-	return &p->stats;
+	return p ? p->n_workers : 0;
+}
+
+/* Requests are numbered; a late answer to an earlier one is dropped. */
+int proxy_connections(struct proxy *p, struct proxy_conn_list *out, int timeout_ms)
+{
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return -ENODEV;
+	pthread_mutex_lock(&p->list_lock);
+	out->workers = p->n_workers;
+	uint32_t seq[p->n_workers > 0 ? p->n_workers : 1];
+	struct live_answer *got[p->n_workers > 0 ? p->n_workers : 1];
+	for (int i = 0; i < p->n_workers; i++) {
+		free(atomic_exchange(&p->workers[i].answer, NULL));
+		seq[i] = atomic_fetch_add(&p->workers[i].list_request, 1) + 1;
+		got[i] = NULL;
+	}
+	const struct timespec step = { 0, 5 * 1000 * 1000 };
+	for (int waited = 0; out->answered < p->n_workers && waited <= timeout_ms; waited += 5) {
+		for (int i = 0; i < p->n_workers; i++) {
+			if (got[i])
+				continue;
+			struct live_answer *a = atomic_exchange(&p->workers[i].answer, NULL);
+			if (a && a->seq != seq[i]) {
+				free(a);
+				a = NULL;
+			}
+			if ((got[i] = a))
+				out->answered++;
+		}
+		if (out->answered < p->n_workers)
+			nanosleep(&step, NULL);
+	}
+	pthread_mutex_unlock(&p->list_lock);
+	size_t total = 0;
+	for (int i = 0; i < p->n_workers; i++)
+		total += got[i] ? got[i]->n : 0;
+	int r = 0;
+	if (!(out->v = calloc(total ? total : 1, sizeof(*out->v))))
+		r = -ENOMEM;
+	for (int i = 0; i < p->n_workers; i++) {
+		if (got[i] && r == 0) {
+			memcpy(out->v + out->n, got[i]->v, got[i]->n * sizeof(*out->v));
+			out->n += got[i]->n;
+			out->truncated |= got[i]->truncated;
+		}
+		free(got[i]);
+	}
+	return r;
+}
+
+void proxy_conn_list_free(struct proxy_conn_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
