@@ -5,6 +5,7 @@
 #define ZTUNNEL_CAPTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ztunnel/redirect.h"
@@ -26,6 +27,9 @@ const struct capture_caps *capture_caps(const struct capture *c);
 /* Attaches to an interface (idempotent: replaces an earlier attachment). */
 int capture_attach(struct capture *c, uint32_t ifindex);
 int capture_detach(struct capture *c, uint32_t ifindex);
+/* 0 when our program is attached to every interface given and every
+ * listener is in the SOCKMAP; else -ENOENT and why (readiness). */
+int capture_health(struct capture *c, const uint32_t *ifindexes, uint32_t n, char *why, size_t size);
 /* Calls fn for each interface with a pinned attachment. */
 int capture_for_each_link(struct capture *c, void (*fn)(uint32_t ifindex, void *ctx), void *ctx);
 

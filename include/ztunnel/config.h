@@ -27,6 +27,7 @@ struct zt_config {
 	char *node_name;
 	char *snapshot;
 	char *trust_domain;
+	char *cluster_id;
 	char *root_namespace;
 	char *bpf_pin_dir;
 	char *cni_socket;
@@ -47,6 +48,7 @@ struct zt_config {
 	int max_streams_per_peer;
 	int max_connections_per_peer;
 	int stream_idle_timeout;
+	int access_log_interval;
 	int node_traffic; /* enum node_traffic_mode */
 	char *node_cgroup;
 	char *kubelet_cgroup;
@@ -64,5 +66,9 @@ struct zt_config {
 int config_load(struct zt_config *cfg, int argc, char **argv, char *err, size_t err_size);
 void config_free(struct zt_config *cfg);
 void config_print_help(FILE *out, const char *prog);
+/* Every setting's effective value, keyed by its name in camelCase
+ * ("trust-domain" -> trustDomain), for the admin's /config_dump. */
+struct cJSON;
+struct cJSON *config_to_json(const struct zt_config *cfg);
 
 #endif

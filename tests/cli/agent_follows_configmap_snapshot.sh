@@ -24,7 +24,9 @@ wait_log() { # wait_log PATTERN: until the agent logged it (5 s)
   fail "agent never logged: $1"
 }
 
-"$agent" --snapshot "$dir" --node-name n1 --capture false --log-format json 2> "$work/agent.log" &
+# Its HTTP servers on loopback, on free ports: never on the host's addresses.
+"$agent" --snapshot "$dir" --node-name n1 --capture false --log-format json --admin-addr 127.0.0.1:0 \
+  --metrics-addr 127.0.0.1:0 --readiness-addr off 2> "$work/agent.log" &
 pids+=("$!")
 agent_pid=$!
 wait_log '"msg":"snapshot applied".*"generation":1'

@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "ztunnel/access_log.h"
+#include "ztunnel/admin.h"
 #include "ztunnel/capture.h"
 #include "ztunnel/cert_cache.h"
 #include "ztunnel/cert_share.h"
@@ -17,6 +20,7 @@
 #include "ztunnel/enroll.h"
 #include "ztunnel/log.h"
 #include "ztunnel/proxy.h"
+#include "ztunnel/telemetry.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -26,9 +30,9 @@
 /* Uplinks and node addresses. "auto" takes every interface with an IPv4
  * address: pod veths qualify too, which is harmless (they get the program
  * on CNI ADD anyway). */
-static int capture_node(struct capture *c, const char *uplinks)
+static int capture_node(struct capture *c, const char *uplinks, uint32_t *ifs, uint32_t *n_out)
 {
-	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], ifs[MAX_IFS], n_addrs, n_ifs;
+	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], n_addrs, n_ifs;
 	int r = capture_local_addrs(addrs, ZT_MAX_NODE_ADDRS * 4, &n_addrs, ifs, MAX_IFS, &n_ifs);
 
 	if (r < 0) {
@@ -63,7 +67,32 @@ static int capture_node(struct capture *c, const char *uplinks)
 		log_info("capture attached", LF_STR("interface", name),
 			 LF_STR("mode", capture_caps(c)->tcx ? "tcx" : "clsact"));
 	}
+	*n_out = n_ifs;
 	return 0;
+}
+
+/* The data path's view of capture: the pod table and the SOCKMAP. */
+static int pod_lookup(void *ctx, uint32_t ip, struct zt_pod *out)
+{
+	return capture_pod_get(ctx, ip, out);
+}
+
+static int listen_in_sockmap(void *ctx, enum proxy_direction dir, int fd)
+{
+	static const enum zt_listener slot[PROXY_DIRECTIONS] = {
+		[PROXY_OUTBOUND] = ZT_LISTEN_OUTBOUND,
+		[PROXY_INBOUND_PLAIN] = ZT_LISTEN_PLAIN,
+		[PROXY_INBOUND_HBONE] = ZT_LISTEN_HBONE,
+	};
+
+	return capture_listener_set(ctx, slot[dir], fd);
+}
+
+/* POST /quitquitquit: the control thread's signalfd takes it as SIGTERM. */
+static void quit(void *ctx)
+{
+	(void)ctx;
+	kill(getpid(), SIGTERM);
 }
 
 /* Where certificates come from; false when the agent runs without
@@ -118,6 +147,8 @@ int agent_run(const struct zt_config *cfg)
 	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
 	struct capture *capture = NULL;
 	struct proxy *proxy = NULL;
+	struct admin *admin = NULL;
+	uint32_t uplinks[MAX_IFS], n_uplinks = 0;
 	struct enroll enroll;
 	bool have_enroll = false;
 	int status = 1, r;
@@ -138,6 +169,10 @@ int agent_run(const struct zt_config *cfg)
 		log_error("cannot block signals", LF_ERRNO(r));
 		return 1;
 	}
+	if (tm_init() < 0 || tm_thread_register() < 0 || (r = access_log_start(log_get_fd())) < 0) {
+		log_error("cannot set up metrics and the access log", LF_ERRNO(r < 0 ? r : -ENOMEM));
+		return 1;
+	}
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
@@ -146,8 +181,11 @@ int agent_run(const struct zt_config *cfg)
 		log_error("--node-name is required to issue identities (only this node's pods get them)");
 		goto out;
 	}
+	struct admin_deps deps = { cfg, &store, have_certs ? &share : NULL, NULL, uplinks, 0, quit, NULL };
 	if (!cfg->capture) {
 		log_warn("capture disabled (--capture=false): following the snapshot only");
+		if (admin_start(&admin, &deps) < 0)
+			goto out;
 		status = control_run(&ctl);
 		goto out;
 	}
@@ -157,7 +195,12 @@ int agent_run(const struct zt_config *cfg)
 		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
 		goto out;
 	}
-	if ((r = capture_node(capture, cfg->uplinks)) < 0)
+	if ((r = capture_node(capture, cfg->uplinks, uplinks, &n_uplinks)) < 0)
+		goto out;
+	/* Up before the data path: readiness says what is still missing. */
+	deps.capture = capture;
+	deps.n_uplinks = n_uplinks;
+	if (admin_start(&admin, &deps) < 0)
 		goto out;
 	if ((r = capture_node_traffic(capture, cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY, cfg->node_cgroup,
 				      cfg->kubelet_cgroup)) < 0)
@@ -168,8 +211,13 @@ int agent_run(const struct zt_config *cfg)
 	}
 	have_enroll = true;
 	enroll.node = cfg->node_name;
-	if ((r = proxy_start(&proxy, cfg, &store, capture, have_certs ? &share : NULL)) < 0)
+	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
+	int n_node_addrs = capture_node_addrs_get(capture, node_addrs, ZT_MAX_NODE_ADDRS);
+	struct proxy_env env = { pod_lookup, capture, node_addrs, n_node_addrs > 0 ? (uint32_t)n_node_addrs : 0,
+				 listen_in_sockmap, capture };
+	if ((r = proxy_start(&proxy, cfg, &store, &env, have_certs ? &share : NULL)) < 0)
 		goto out;
+	admin_set_proxy(admin, proxy);
 	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {
 		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
 		goto out;
@@ -180,6 +228,8 @@ int agent_run(const struct zt_config *cfg)
 out:
 	/* Pinned maps and links stay: capture keeps failing closed for
 	 * enrolled pods until the next agent fills the listener map. */
+	admin_set_proxy(admin, NULL);
+	admin_stop(admin);
 	proxy_stop(proxy);
 	if (have_enroll) {
 		if (enroll.listen_fd >= 0) {
@@ -194,5 +244,7 @@ out:
 	cert_share_fini(&share);
 	local_ca_provider_fini(&lp);
 	state_store_release(&store);
+	access_log_stop();
+	tm_fini();
 	return status;
 }

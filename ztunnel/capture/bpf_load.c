@@ -429,6 +429,51 @@ int capture_listener_set(struct capture *c, enum zt_listener slot, int fd)
 	return bpf_map__update_elem(c->skel->maps.zt_listeners, &key, sizeof(key), &v, sizeof(v), BPF_ANY);
 }
 
+/* Whether our program is the one attached at ifindex's ingress, as the
+ * kernel sees it now (someone may have detached it by hand). */
+static bool attached(struct capture *c, uint32_t ifindex)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int prog = bpf_program__fd(c->skel->progs.zt_ingress);
+
+	if (bpf_obj_get_info_by_fd(prog, &info, &len) < 0)
+		return false;
+	if (!c->caps.tcx) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1);
+		return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == info.id;
+	}
+	uint32_t ids[64], n = 64, flags = 0;
+	/* For TCX the kernel reads the query's target as an ifindex. */
+	if (bpf_prog_query((int)ifindex, ZT_BPF_TCX_INGRESS, 0, &flags, ids, &n) < 0)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] == info.id)
+			return true;
+	return false;
+}
+
+int capture_health(struct capture *c, const uint32_t *ifindexes, uint32_t n, char *why, size_t size)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (!attached(c, ifindexes[i])) {
+			char name[IF_NAMESIZE] = "?";
+			if_indextoname(ifindexes[i], name);
+			snprintf(why, size, "capture program not attached to %s", name);
+			return -ENOENT;
+		}
+	}
+	for (uint32_t slot = 0; slot < ZT_LISTEN_MAX; slot++) {
+		uint64_t cookie;
+		if (bpf_map__lookup_elem(c->skel->maps.zt_listeners, &slot, sizeof(slot), &cookie, sizeof(cookie), 0) < 0) {
+			snprintf(why, size, "listener %u missing from the capture SOCKMAP", slot);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 int capture_node_addrs_get(struct capture *c, uint32_t *addrs, uint32_t max)
 {
 	struct zt_bpf_config cfg;

@@ -1,4 +1,5 @@
 #include "ztunnel/config.h"
+#include "ztunnel/file.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -39,14 +40,15 @@ static const struct opt options[] = {
 	{ "node-name", OPT_STRING, OFF(node_name), NULL, "Kubernetes node this agent serves (required for identities)" },
 	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "required: cluster snapshot file, or ConfigMap directory holding snapshot.json" },
 	{ "trust-domain", OPT_STRING, OFF(trust_domain), "cluster.local", "SPIFFE trust domain of local workloads" },
+	{ "cluster-id", OPT_STRING, OFF(cluster_id), "Kubernetes", "cluster name in metrics labels (Istio's CLUSTER_ID)" },
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },
 	{ "bpf-pin-dir", OPT_STRING, OFF(bpf_pin_dir), "/sys/fs/bpf/ztunnel", "bpffs directory for pinned maps and links" },
 	{ "cni-socket", OPT_STRING, OFF(cni_socket), "/var/run/ztunnel/cni.sock", "unix socket ztunnel-cni talks to" },
 	{ "capture", OPT_BOOL, OFF(capture), "true", "attach eBPF capture and run the data path (false: follow the snapshot only)" },
 	{ "uplinks", OPT_STRING, OFF(uplinks), "auto", "node interfaces to capture on, comma-separated (auto: every interface with an IPv4 address)" },
-	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (not served yet: issue 9/13)" },
-	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (not served yet: issue 9/13)" },
-	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (not served yet: issue 9/13)" },
+	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (config_dump, connections, logging, quitquitquit; keep it on loopback), or off" },
+	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (/metrics, /stats/prometheus), or off" },
+	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (/healthz/ready), or off" },
 	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
 	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (peers always dial podIP:15008; eBPF hands those SYNs to this listener)", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },
@@ -64,6 +66,7 @@ static const struct opt options[] = {
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },
 	{ "cert-dir", OPT_STRING, OFF(cert_dir), "/var/run/secrets/ztunnel/certs", "files: <dir>/<namespace>/<service account>/{cert-chain,key,root-cert}.pem" },
 	{ "cert-lifetime", OPT_INT, OFF(cert_lifetime), "86400", "local-ca: leaf certificate lifetime in seconds (renewed at half-life)", 10, 2592000 },
+	{ "access-log-interval", OPT_INT, OFF(access_log_interval), "0", "seconds between \"connection update\" access-log lines for a long-lived connection (0: only at open and close; its bytes reach the metrics every 30 s regardless)", 0, 86400 },
 	{ "log-level", OPT_ENUM, OFF(log_level), "info", "error|warn|info|debug", 0, 0, log_levels },
 	{ "log-format", OPT_ENUM, OFF(log_format), "text", "text (key=value) or json lines", 0, 0, log_formats },
 	{ "help", OPT_FLAG, OFF(help), NULL, "print this help and exit" },
@@ -150,45 +153,12 @@ static const struct opt *opt_find(const char *name)
 	return NULL;
 }
 
-static int read_file(const char *path, char **out)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (st.st_size > 1 << 20) {
-		r = -EFBIG;
-		goto out;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	ssize_t n = read(fd, buf, (size_t)st.st_size);
-	if (n < 0) {
-		r = -errno;
-		free(buf);
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-out:
-	close(fd);
-	return r;
-}
-
 static int apply_file(struct zt_config *cfg, const char *path, char *err, size_t err_size)
 {
 	char *text = NULL;
 	char origin[PATH_MAX + 16];
-	int r = read_file(path, &text);
+	size_t len;
+	int r = file_read(path, 1 << 20, &text, &len);
 
 	if (r < 0) {
 		snprintf(err, err_size, "config file %s: %s", path, strerror(-r));
@@ -371,4 +341,61 @@ void config_print_help(FILE *out, const char *prog)
 		}
 		fputc('\n', out);
 	}
+}
+
+/* "trust-domain" -> "trustDomain" (Istio's config_dump uses camelCase). */
+static void camel(const char *name, char *out, size_t size)
+{
+	size_t n = 0;
+	bool up = false;
+
+	for (const char *p = name; *p && n + 1 < size; p++) {
+		if (*p == '-') {
+			up = true;
+			continue;
+		}
+		out[n++] = up ? (char)toupper((unsigned char)*p) : *p;
+		up = false;
+	}
+	out[n] = '\0';
+}
+
+cJSON *config_to_json(const struct zt_config *cfg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; o && i < N_OPTIONS; i++) {
+		const struct opt *opt = &options[i];
+		const void *p = (const char *)cfg + opt->offset;
+		char key[64];
+		if (opt->type == OPT_FLAG)
+			continue;
+		camel(opt->name, key, sizeof(key));
+		switch (opt->type) {
+		case OPT_STRING: {
+			const char *v = *(char *const *)p;
+			if (v)
+				cJSON_AddStringToObject(o, key, v);
+			else
+				cJSON_AddNullToObject(o, key);
+			break;
+		}
+		case OPT_INT:
+			cJSON_AddNumberToObject(o, key, *(const int *)p);
+			break;
+		case OPT_BOOL:
+			cJSON_AddBoolToObject(o, key, *(const bool *)p);
+			break;
+		case OPT_ENUM: {
+			int v = *(const int *)p, k = 0;
+			while (opt->choices[k] && k < v)
+				k++;
+			cJSON_AddStringToObject(o, key, opt->choices[k] ? opt->choices[k] : "");
+			break;
+		}
+		case OPT_FLAG:
+			break;
+		}
+	}
+	return o;
 }
