@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/file.h"
 #include "ztunnel/identity.h"
 #include "ztunnel/state.h"
 
@@ -34,7 +35,7 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return state_write_file(path, text, mode);
+	return file_write_atomic(path, text, mode);
 }
 
 static char *read_text(const char *dir, const char *name)
@@ -43,7 +44,7 @@ static char *read_text(const char *dir, const char *name)
 	size_t len;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int r = state_read_file(path, &text, &len);
+	int r = file_read(path, FILE_MAX_BYTES, &text, &len);
 	if (r < 0)
 		fprintf(stderr, "error: %s: %s\n", path, strerror(-r));
 	return text;

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -27,7 +28,7 @@ static void stats_usage(FILE *out)
 		     "(\"node_originated_by_pod POD_IP count\"; JSON: \"node_originated_by_pod\").\n");
 }
 
-int ctl_capture(int argc, char **argv)
+int ctl_capture_stats(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "bpf-pin-dir", required_argument, NULL, 'p' },
@@ -39,12 +40,6 @@ int ctl_capture(int argc, char **argv)
 	bool json = false;
 	int c;
 
-	if (argc < 2 || strcmp(argv[1], "stats")) {
-		stats_usage(stderr);
-		return 2;
-	}
-	argc--;
-	argv++;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -62,18 +57,17 @@ int ctl_capture(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+	/* One document either way: JSON rendered by cJSON, text line by line. */
+	cJSON *doc = cJSON_CreateObject(), *by_pod = cJSON_CreateObject();
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *per = calloc((size_t)ncpu, sizeof(*per));
-	if (json)
-		printf("{");
 	for (uint32_t k = 0; per && k < ZT_STAT_MAX; k++) {
 		uint64_t sum = 0;
 		if (bpf_map_lookup_elem(fd, &k, per) == 0)
 			for (int i = 0; i < ncpu; i++)
 				sum += per[i];
-		if (json)
-			printf("%s\"%s\":%llu", k ? "," : "", capture_stat_name(k), (unsigned long long)sum);
-		else
+		cJSON_AddNumberToObject(doc, capture_stat_name(k), (double)sum);
+		if (!json)
 			printf("%s %llu\n", capture_stat_name(k), (unsigned long long)sum);
 	}
 	free(per);
@@ -81,10 +75,7 @@ int ctl_capture(int argc, char **argv)
 	/* Per pod: a plain hash keyed by the pod's IPv4 address. */
 	snprintf(path, sizeof(path), "%s/zt_node_conns", dir);
 	fd = bpf_obj_get(path);
-	if (json)
-		printf(",\"node_originated_by_pod\":{");
 	uint32_t key, next;
-	bool first = true;
 	for (int r = fd >= 0 ? bpf_map_get_next_key(fd, NULL, &next) : -1; r == 0;
 	     r = bpf_map_get_next_key(fd, &key, &next)) {
 		uint64_t n;
@@ -92,15 +83,17 @@ int ctl_capture(int argc, char **argv)
 		key = next;
 		if (bpf_map_lookup_elem(fd, &key, &n) < 0 || !inet_ntop(AF_INET, &key, ip, sizeof(ip)))
 			continue;
-		if (json)
-			printf("%s\"%s\":%llu", first ? "" : ",", ip, (unsigned long long)n);
-		else
+		cJSON_AddNumberToObject(by_pod, ip, (double)n);
+		if (!json)
 			printf("node_originated_by_pod %s %llu\n", ip, (unsigned long long)n);
-		first = false;
 	}
 	if (fd >= 0)
 		close(fd);
-	if (json)
-		printf("}}\n");
+	cJSON_AddItemToObject(doc, "node_originated_by_pod", by_pod);
+	char *text = json ? cJSON_PrintUnformatted(doc) : NULL;
+	if (text)
+		printf("%s\n", text);
+	cJSON_free(text);
+	cJSON_Delete(doc);
 	return 0;
 }

@@ -1,112 +1,138 @@
-/* ztunnel-ctl certificates: identity, serial, validity, issuer and state of
- * workload certificates. Offline over a files-provider directory today;
- * the live view of a running agent comes with its admin API (issue 9/13). */
+/* ztunnel-ctl certificates: the running agent's certificates for its
+ * node's identities (/config_dump .certificates); with --cert-dir, a
+ * files-provider directory offline instead. */
 #include "ctl.h"
 
-#include <dirent.h>
-#include <limits.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#include "ztunnel/files_provider.h"
-#include "ztunnel/state.h"
-#include "ztunnel/trust.h"
+#include "cert_expiry.h"
+#include "certificates_files.h"
+#include "live.h"
 
-static void certs_usage(FILE *out)
+struct certs_args {
+	const char *cert_dir, *trust_domain;
+	bool expiring;
+	unsigned long hours;
+};
+
+enum { OPT_CERT_DIR = 0x200, OPT_TRUST_DOMAIN, OPT_EXPIRING };
+
+static int on_opt(void *ctx, int opt, const char *arg)
 {
-	fprintf(out, "Usage: ztunnel-ctl certificates --cert-dir DIR [--trust-domain TD]\n\n"
-		     "Lists the certificates of a files-provider directory\n"
-		     "(DIR/<namespace>/<service account>/): identity, serial, validity,\n"
-		     "issuer and state (Available, or why the agent would refuse the set).\n"
-		     "Exit status 1 when any certificate is not usable.\n");
-}
+	struct certs_args *a = ctx;
 
-static void fmt_time(int64_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
-}
-
-static int show(const char *root, const char *ns, const char *sa, const char *td, int64_t now)
-{
-	struct files_provider fp;
-	struct spiffe_id id = { 0 };
-	struct leaf_cert l;
-	char err[512] = "", issuer[256] = "?", nb[32] = "-", na[32] = "-", serial[40] = "-";
-	char path[PATH_MAX], *chain = NULL;
-	size_t len;
-	int64_t b, a;
-
-	snprintf(fp.root, sizeof(fp.root), "%s", root);
-	snprintf(id.td, sizeof(id.td), "%s", td);
-	snprintf(id.ns, sizeof(id.ns), "%s", ns);
-	snprintf(id.sa, sizeof(id.sa), "%s", sa);
-	int r = files_provider_fetch(&fp, &id, now, 0, &l, err, sizeof(err));
-	snprintf(path, sizeof(path), "%s/%s/%s/cert-chain.pem", root, ns, sa);
-	if (state_read_file(path, &chain, &len) == 0) {
-		if (cert_validity(chain, &b, &a, serial, sizeof(serial)) == 0) {
-			fmt_time(b, nb, sizeof(nb));
-			fmt_time(a, na, sizeof(na));
-		}
-		cert_issuer(chain, issuer, sizeof(issuer));
+	switch (opt) {
+	case OPT_CERT_DIR: a->cert_dir = arg; return 0;
+	case OPT_TRUST_DOMAIN: a->trust_domain = arg; return 0;
+	case OPT_EXPIRING:
+		a->expiring = true;
+		/* Ten years: certificates live hours to days. */
+		return live_parse_number("--expiring-within", arg, 87600, &a->hours);
+	default: return -EINVAL;
 	}
-	printf("spiffe://%s/ns/%s/sa/%s  serial %s  %s .. %s  issuer %s  %s%s\n", td, ns, sa, serial, nb, na,
-	       issuer, r == 0 ? "Available" : "Unavailable: ", r == 0 ? "" : err);
-	if (r == 0)
-		leaf_cert_free(&l);
-	free(chain);
-	return r == 0 ? 0 : 1;
+}
+
+static const struct option opts[] = {
+	{ "cert-dir", required_argument, NULL, OPT_CERT_DIR },
+	{ "trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN },
+	{ "expiring-within", required_argument, NULL, OPT_EXPIRING },
+	{ 0 },
+};
+
+static const struct live_cmd cmd = {
+	.usage = "Usage: ztunnel-ctl certificates [--expiring-within HOURS] [--admin URL] [-o table|json|yaml]\n"
+		 "       ztunnel-ctl certificates --cert-dir DIR [--trust-domain TD]\n\n"
+		 "The running agent's certificate for each identity of its node's pods:\n"
+		 "state (Available, Initializing, Unavailable: why), serial and validity of\n"
+		 "the leaf. -o json|yaml: the agent's objects, with the chain and roots\n"
+		 "(base64 PEM). --expiring-within HOURS: exit 1, naming them on stderr,\n"
+		 "when an identity has no certificate valid for that long.\n"
+		 "--cert-dir DIR: offline, the certificates of a files-provider directory\n"
+		 "(DIR/<namespace>/<service account>/): identity, serial, validity, issuer\n"
+		 "and state (Available, or why the agent would refuse the set); exit 1 when\n"
+		 "any is not usable.\n"
+		 "Exit status: 0, 1 as above, 2 usage error or the agent cannot be asked.\n\n"
+		 "Examples:\n"
+		 "  ztunnel-ctl certificates\n"
+		 "  ztunnel-ctl certificates --expiring-within 24 || page-the-oncall\n"
+		 "  ztunnel-ctl certificates --cert-dir /var/run/secrets/ztunnel\n",
+	.opts = opts,
+	.on_opt = on_opt,
+};
+
+static void leaf_member(const cJSON *row, const char *key, FILE *out)
+{
+	table_value(cJSON_GetObjectItemCaseSensitive(cert_expiry_leaf(row), key), out);
+}
+
+static void serial_cell(const cJSON *row, FILE *out)
+{
+	leaf_member(row, "serialNumber", out);
+}
+
+static void not_before_cell(const cJSON *row, FILE *out)
+{
+	leaf_member(row, "validFrom", out);
+}
+
+static void not_after_cell(const cJSON *row, FILE *out)
+{
+	leaf_member(row, "expirationTime", out);
+}
+
+static const struct table_column cols[] = {
+	{ "IDENTITY", "identity", NULL },	{ "STATE", "state", NULL },
+	{ "SERIAL", NULL, serial_cell },	{ "NOT-BEFORE", NULL, not_before_cell },
+	{ "NOT-AFTER", NULL, not_after_cell },
+};
+
+/* Names each identity without a certificate valid for hours more: 1 if
+ * any, else 0. */
+static int check_expiring(const cJSON *certs, unsigned long hours)
+{
+	int64_t now = (int64_t)time(NULL);
+	const cJSON *c;
+	int status = CTL_EXIT_OK;
+
+	cJSON_ArrayForEach(c, certs) {
+		if (!cert_expiry_within(c, now, (int64_t)hours * 3600))
+			continue;
+		const cJSON *leaf = cert_expiry_leaf(c);
+		fprintf(stderr, "expiring within %lu h: %s (%s)\n", hours,
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "identity")),
+			leaf ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(leaf, "expirationTime"))
+			     : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "state")));
+		status = CTL_EXIT_NO;
+	}
+	return status;
 }
 
 int ctl_certificates(int argc, char **argv)
 {
-	const char *dir = NULL, *td = "cluster.local";
-	struct dirent **nss;
-	int bad = 0, count = 0;
+	struct certs_args a = { 0 };
+	struct live_opts lo;
+	const cJSON *certs;
+	cJSON *dump;
+	int status = live_parse(&cmd, argc, argv, &a, &lo);
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--cert-dir") && i + 1 < argc) {
-			dir = argv[++i];
-		} else if (!strcmp(argv[i], "--trust-domain") && i + 1 < argc) {
-			td = argv[++i];
-		} else {
-			certs_usage(!strcmp(argv[i], "--help") ? stdout : stderr);
-			return !strcmp(argv[i], "--help") ? 0 : 2;
-		}
+	if (status != LIVE_PROCEED)
+		return status;
+	if (a.cert_dir) {
+		if (a.expiring || lo.format != OUTPUT_TABLE)
+			return live_usage_error(&cmd, "--cert-dir lists a directory as text; "
+						      "--expiring-within and -o are for the running agent");
+		return certificates_files_list(a.cert_dir, a.trust_domain ? a.trust_domain : "cluster.local");
 	}
-	if (!dir) {
-		certs_usage(stderr);
-		return 2;
-	}
-	int n = scandir(dir, &nss, NULL, alphasort);
-	if (n < 0) {
-		fprintf(stderr, "error: %s: cannot list the directory\n", dir);
-		return 1;
-	}
-	for (int i = 0; i < n; i++) {
-		char sub[PATH_MAX];
-		struct dirent **sas;
-		int m;
-		if (nss[i]->d_name[0] != '.') {
-			snprintf(sub, sizeof(sub), "%s/%s", dir, nss[i]->d_name);
-			if ((m = scandir(sub, &sas, NULL, alphasort)) > 0) {
-				for (int j = 0; j < m; j++) {
-					if (sas[j]->d_name[0] != '.' && sas[j]->d_type == DT_DIR) {
-						bad |= show(dir, nss[i]->d_name, sas[j]->d_name, td, (int64_t)time(NULL));
-						count++;
-					}
-					free(sas[j]);
-				}
-				free(sas);
-			}
-		}
-		free(nss[i]);
-	}
-	free(nss);
-	if (!count)
-		printf("no certificates in %s\n", dir);
-	return bad;
+	if (a.trust_domain)
+		return live_usage_error(&cmd, "--trust-domain goes with --cert-dir");
+	if (live_get_list(lo.admin, "/config_dump", "certificates", &dump, &certs) < 0)
+		return CTL_EXIT_USAGE;
+	status = live_print(certs, &lo, cols, sizeof(cols) / sizeof(cols[0]));
+	if (status == CTL_EXIT_OK && a.expiring)
+		status = check_expiring(certs, a.hours);
+	cJSON_Delete(dump);
+	return status;
 }

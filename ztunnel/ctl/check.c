@@ -1,6 +1,7 @@
-/* ztunnel-ctl check: offline what-if for one connection against a snapshot,
- * decided by the agent's own evaluator (ztunnel/policy), with the rule that
- * decided and, for a denial, the ALLOW rule that came closest. */
+/* ztunnel-ctl check: what-if for one connection against the running
+ * agent's snapshot or a snapshot file, decided by the agent's own evaluator
+ * (ztunnel/policy), with the rule that decided and, for a denial, the ALLOW
+ * rule that came closest. */
 #include "ctl.h"
 
 #include <arpa/inet.h>
@@ -10,24 +11,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_client.h"
+#include "live.h"
+#include "model_load.h"
 #include "ztunnel/authz.h"
 #include "ztunnel/state.h"
 
 static void check_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: ztunnel-ctl check --snapshot FILE (--from NS/POD | --from-ip IP)\n"
-		"                         (--to NS/POD[:PORT] | --to-ip IP[:PORT]) [--port PORT]\n"
-		"                         [--trust-domain TD] [--root-namespace NS]\n\n"
+		"Usage: ztunnel-ctl check (--from NS/POD | --from-ip IP) (--to NS/POD[:PORT] | --to-ip IP[:PORT])\n"
+		"                         [--port PORT] [--admin URL]\n"
+		"       ztunnel-ctl check --snapshot FILE [--trust-domain TD] [--root-namespace NS] ...\n\n"
 		"Would this connection be allowed? Evaluates the destination's\n"
 		"AuthorizationPolicy and PeerAuthentication exactly as the destination agent\n"
 		"does: an enrolled source arrives over HBONE with its SPIFFE identity, any\n"
 		"other source in plaintext. Prints the decision and the policy and rule that\n"
 		"made it; for a denial, the ALLOW rule that came closest. The port is the\n"
 		"pod's port (after a Service's targetPort); default: its first declared port.\n"
-		"Works offline on a snapshot file (querying a running agent's live snapshot\n"
-		"arrives with its admin API, issue 9/13).\n"
-		"Exit status: 0 allowed, 1 denied, 2 usage or input error.\n");
+		"Asks the running agent (--admin URL, default $ZTUNNEL_ADMIN or\n"
+		"%s): its /snapshot, with the trust domain and root namespace of\n"
+		"its /config_dump. With --snapshot, works offline on a snapshot file (default\n"
+		"trust domain cluster.local, root namespace istio-system). Both are evaluated\n"
+		"by the same code, so they agree on the same snapshot.\n"
+		"Exit status: 0 allowed, 1 denied, 2 usage or input error, or the agent\n"
+		"could not be asked.\n\n"
+		"Examples:\n"
+		"  ztunnel-ctl check --from shop/web-1 --to shop/db-1:5432\n"
+		"  ztunnel-ctl check --from-ip 10.1.1.9 --to-ip 10.1.2.3:8080\n"
+		"  ztunnel-ctl check --snapshot snap.json --from shop/web-1 --to shop/db-1\n",
+		ADMIN_DEFAULT_URL);
 }
 
 static const struct zt_workload *by_name(const struct zt_model *m, const char *ref)
@@ -126,7 +139,16 @@ static int decide(const struct zt_model *m, const struct zt_workload *src, const
 	return d.allowed ? 0 : 1;
 }
 
-int ctl_check(int argc, char **argv)
+struct check_args {
+	const char *snapshot, *admin;
+	char *from, *from_ip, *to, *to_ip;
+	uint16_t port;
+	struct snapshot_opts so;
+	bool so_given;
+};
+
+/* LIVE_PROCEED, or the exit status. */
+static int parse_args(int argc, char **argv, struct check_args *a)
 {
 	static const struct option opts[] = {
 		{ "snapshot", required_argument, NULL, 's' }, { "from", required_argument, NULL, 'f' },
@@ -134,87 +156,113 @@ int ctl_check(int argc, char **argv)
 		{ "to-ip", required_argument, NULL, 'T' },    { "port", required_argument, NULL, 'p' },
 		{ "trust-domain", required_argument, NULL, 'd' },
 		{ "root-namespace", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+		{ "admin", required_argument, NULL, 'a' },    { "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
-	struct snapshot_opts so = { "cluster.local", "istio-system" };
-	char *snap = NULL, *from = NULL, *from_ip = NULL, *to = NULL, *to_ip = NULL;
-	uint16_t port = 0;
 	int c;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': snap = optarg; break;
-		case 'f': from = optarg; break;
-		case 'F': from_ip = optarg; break;
-		case 't': to = optarg; break;
-		case 'T': to_ip = optarg; break;
-		case 'p': port = (uint16_t)atoi(optarg); break;
-		case 'd': so.trust_domain = optarg; break;
-		case 'r': so.root_namespace = optarg; break;
-		case 'h': check_usage(stdout); return 0;
-		default: check_usage(stderr); return 2;
+		case 's': a->snapshot = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 'F': a->from_ip = optarg; break;
+		case 't': a->to = optarg; break;
+		case 'T': a->to_ip = optarg; break;
+		case 'p': a->port = (uint16_t)atoi(optarg); break;
+		case 'd': a->so.trust_domain = optarg; a->so_given = true; break;
+		case 'r': a->so.root_namespace = optarg; a->so_given = true; break;
+		case 'a': a->admin = optarg; break;
+		case 'h': check_usage(stdout); return CTL_EXIT_OK;
+		default: check_usage(stderr); return CTL_EXIT_USAGE;
 		}
 	}
-	if (!snap || !(from || from_ip) || !(to || to_ip) || optind != argc) {
+	if (!(a->from || a->from_ip) || !(a->to || a->to_ip) || optind != argc) {
 		check_usage(stderr);
-		return 2;
+		return CTL_EXIT_USAGE;
 	}
-	struct zt_diags diags;
-	struct zt_model *m;
-	int r = ctl_build_snapshot(snap, &so, &m, &diags);
-	if (r < 0) {
-		diags_print(&diags, stderr);
-		if (r == -EINVAL)
-			fprintf(stderr, "error: %s is rejected (the agent would keep its previous snapshot)\n", snap);
-		diags_release(&diags);
-		return 2;
+	if (a->snapshot && a->admin) {
+		fprintf(stderr, "error: --snapshot reads a file, --admin the running agent: give one\n");
+		return CTL_EXIT_USAGE;
 	}
-	if (diags.n_invalid)
-		fprintf(stderr, "note: %u invalid objects are applied fail-closed (ztunnel-ctl snapshot lint)\n",
-			diags.n_invalid);
-	diags_release(&diags);
+	if (!a->snapshot && a->so_given) {
+		fprintf(stderr, "error: --trust-domain and --root-namespace go with --snapshot; the running "
+				"agent's own are used\n");
+		return CTL_EXIT_USAGE;
+	}
+	return LIVE_PROCEED;
+}
 
-	int status = 2;
+static int load_model(const struct check_args *a, struct zt_model **m)
+{
+	cJSON *dump;
+	int r;
+
+	if (a->snapshot)
+		return model_load_file(a->snapshot, &a->so, m);
+	const char *admin = a->admin ? a->admin : live_admin_default();
+	if ((r = admin_get_json(admin, "/config_dump", &dump)) < 0)
+		return r;
+	r = model_load_agent(admin, dump, m);
+	cJSON_Delete(dump);
+	return r;
+}
+
+/* The source and destination named on the command line, then the decision. */
+static int resolve_and_decide(const struct zt_model *m, struct check_args *a)
+{
 	uint16_t to_port = 0, ignored;
-	char *dst_ref = to ? to : to_ip;
+	char *dst_ref = a->to ? a->to : a->to_ip;
 	const struct zt_workload *src = NULL, *dst = NULL;
 	struct zt_ip src_ip = { 0 }, dst_ip = { 0 };
+
 	if (!split_port(dst_ref, &to_port)) {
 		fprintf(stderr, "error: bad port in \"%s\"\n", dst_ref);
-		goto out;
+		return CTL_EXIT_USAGE;
 	}
-	if (from) {
-		if (!(src = by_name(m, from)) || !first_v4(src, &src_ip)) {
-			fprintf(stderr, "error: no pod \"%s\" with an IPv4 address in the snapshot\n", from);
-			goto out;
+	if (a->from) {
+		if (!(src = by_name(m, a->from)) || !first_v4(src, &src_ip)) {
+			fprintf(stderr, "error: no pod \"%s\" with an IPv4 address in the snapshot\n", a->from);
+			return CTL_EXIT_USAGE;
 		}
-	} else if (!split_port(from_ip, &ignored) || zt_ip_parse(from_ip, &src_ip) < 0) {
-		fprintf(stderr, "error: \"%s\" is not an IP address\n", from_ip);
-		goto out;
+	} else if (!split_port(a->from_ip, &ignored) || zt_ip_parse(a->from_ip, &src_ip) < 0) {
+		fprintf(stderr, "error: \"%s\" is not an IP address\n", a->from_ip);
+		return CTL_EXIT_USAGE;
 	} else {
 		src = model_workload_by_ip(m, &src_ip);
 	}
-	if (to) {
-		if (!(dst = by_name(m, to)) || !first_v4(dst, &dst_ip)) {
-			fprintf(stderr, "error: no pod \"%s\" with an IPv4 address in the snapshot\n", to);
-			goto out;
+	if (a->to) {
+		if (!(dst = by_name(m, a->to)) || !first_v4(dst, &dst_ip)) {
+			fprintf(stderr, "error: no pod \"%s\" with an IPv4 address in the snapshot\n", a->to);
+			return CTL_EXIT_USAGE;
 		}
-	} else if (zt_ip_parse(to_ip, &dst_ip) < 0 || !(dst = model_workload_by_ip(m, &dst_ip))) {
-		fprintf(stderr, "error: no pod with address \"%s\" in the snapshot\n", to_ip);
-		goto out;
+	} else if (zt_ip_parse(a->to_ip, &dst_ip) < 0 || !(dst = model_workload_by_ip(m, &dst_ip))) {
+		fprintf(stderr, "error: no pod with address \"%s\" in the snapshot\n", a->to_ip);
+		return CTL_EXIT_USAGE;
 	}
 	if (!to_port)
-		to_port = port;
+		to_port = a->port;
 	if (!to_port && dst->n_ports)
 		to_port = dst->ports[0].port;
 	if (!to_port) {
 		fprintf(stderr, "error: %s/%s declares no port: give one (--to NS/POD:PORT)\n", dst->namespace,
 			dst->name);
-		goto out;
+		return CTL_EXIT_USAGE;
 	}
-	status = decide(m, src, &src_ip, dst, &dst_ip, to_port);
-out:
+	return decide(m, src, &src_ip, dst, &dst_ip, to_port);
+}
+
+int ctl_check(int argc, char **argv)
+{
+	struct check_args a = { .so = { "cluster.local", "istio-system" } };
+	struct zt_model *m;
+	int status = parse_args(argc, argv, &a);
+
+	if (status != LIVE_PROCEED)
+		return status;
+	if (load_model(&a, &m) < 0)
+		return CTL_EXIT_USAGE;
+	status = resolve_and_decide(m, &a);
 	model_free(m);
 	return status;
 }

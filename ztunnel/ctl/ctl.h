@@ -1,21 +1,23 @@
-/* ztunnel-ctl subcommands; each returns the process exit status. */
+/* ztunnel-ctl commands. Each takes its arguments with argv[0] the word
+ * that named it ("workloads", or "dump" of "snapshot dump") and returns
+ * the process exit status (enum ctl_exit in live.h). */
 #ifndef ZTUNNEL_CTL_H
 #define ZTUNNEL_CTL_H
 
-struct snapshot_opts;
-struct zt_model;
-struct zt_diags;
+/* Of a running agent, through its admin API. */
+int ctl_workloads(int argc, char **argv);
+int ctl_services(int argc, char **argv);
+int ctl_policies(int argc, char **argv);
+int ctl_certificates(int argc, char **argv); /* --cert-dir: offline */
+int ctl_connections(int argc, char **argv);
+int ctl_log(int argc, char **argv);
+int ctl_check(int argc, char **argv); /* --snapshot: offline */
+int ctl_snapshot_dump(int argc, char **argv);
+int ctl_report_compliance(int argc, char **argv);
 
-/* Reads and builds a snapshot file as the agent would: 0, -EINVAL when
- * the snapshot is rejected (diags say why), or the read error (printed).
- * diags is initialised in every case. */
-int ctl_build_snapshot(const char *path, const struct snapshot_opts *so, struct zt_model **m,
-		       struct zt_diags *diags);
-
-int ctl_snapshot(int argc, char **argv);
-int ctl_capture(int argc, char **argv);
+/* Offline, or of the node rather than the agent. */
+int ctl_snapshot_lint(int argc, char **argv);
+int ctl_capture_stats(int argc, char **argv);
 int ctl_ca(int argc, char **argv);
-int ctl_certificates(int argc, char **argv);
-int ctl_check(int argc, char **argv);
 
 #endif

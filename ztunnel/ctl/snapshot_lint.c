@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_load.h"
 #include "ztunnel/state.h"
 
 static void lint_usage(FILE *out)
@@ -23,25 +24,7 @@ static void lint_usage(FILE *out)
 		"Exit status: 0 clean or warnings only, 1 errors or invalid objects, 2 usage.\n");
 }
 
-int ctl_build_snapshot(const char *path, const struct snapshot_opts *so, struct zt_model **m,
-		       struct zt_diags *diags)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int r = state_read_file(path, &text, &len);
-
-	*m = NULL;
-	diags_init(diags);
-	if (r < 0) {
-		fprintf(stderr, "error: %s: %s\n", path, strerror(-r));
-		return r;
-	}
-	r = snapshot_build(text, len, so, m, diags);
-	free(text);
-	return r < 0 ? -EINVAL : 0;
-}
-
-int ctl_snapshot(int argc, char **argv)
+int ctl_snapshot_lint(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "trust-domain", required_argument, NULL, 't' },
@@ -52,12 +35,6 @@ int ctl_snapshot(int argc, char **argv)
 	struct snapshot_opts so = { "cluster.local", "istio-system" };
 	int c;
 
-	if (argc < 2 || strcmp(argv[1], "lint")) {
-		lint_usage(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
-		return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
-	}
-	argc--;
-	argv++;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -74,7 +51,7 @@ int ctl_snapshot(int argc, char **argv)
 	const char *path = argv[optind];
 	struct zt_diags diags;
 	struct zt_model *m;
-	int r = ctl_build_snapshot(path, &so, &m, &diags);
+	int r = model_load_build_file(path, &so, &m, &diags);
 	if (r < 0 && r != -EINVAL) {
 		diags_release(&diags);
 		return 1;
