@@ -1,6 +1,7 @@
 /* What a connection leaves behind: its traffic series (Istio's labels,
  * SPEC.md §6.1), the authorization decision counters, and its access-log
  * line (SPEC.md §6.2), queued to the writer thread. */
+#include "access.h"
 #include "conn.h"
 
 #include <stdio.h>

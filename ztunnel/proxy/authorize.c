@@ -1,7 +1,7 @@
 /* Inbound authorization at the edge (SPEC.md §3.2 step 3, §3.3): builds
  * the connection for the pure evaluator (ztunnel/policy) and says why a
  * denial denied. */
-#include "conn.h"
+#include "authorize.h"
 
 #include <stdio.h>
 #include <string.h>

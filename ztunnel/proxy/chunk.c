@@ -1,7 +1,7 @@
 /* Fixed-size buffers for bytes in transit, recycled per worker so a busy
  * tunnel does not go through malloc for every record, and receive buffers
  * that only hold one while the connection moves bulk. */
-#include "conn.h"
+#include "chunk.h"
 
 #include <stdlib.h>
 

@@ -3,6 +3,11 @@
  * propagation (RST -> SO_LINGER 0) and backpressure (one buffer per
  * direction: nothing is read until the previous chunk is written). */
 #include "conn.h"
+#include "access.h"
+#include "authorize.h"
+#include "chunk.h"
+#include "live.h"
+#include "tunnel.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -312,112 +317,116 @@ static void conn_retry(struct watch *wt)
 	conn_route(CONTAINER(wt, struct conn, watch));
 }
 
-/* Routing and then connect or tunnel; a connection from a pod the
- * snapshot does not list yet waits (parked on the worker's live list,
- * retried every tick) instead of leaving in plaintext. */
-static void conn_route(struct conn *c)
+/* A connection that never opens: reset, logged as its outcome. */
+static void conn_drop(struct conn *c)
 {
-	struct worker *w = c->w;
-	struct proxy *p = w->p;
-	struct conn_info *ci = &c->info;
-	uint8_t dir = ci->dir;
-	int cfd = c->cfd;
-	struct route rt;
+	reset_socket(c->cfd);
+	close(c->cfd);
+	conn_free(c);
+}
 
-	const struct zt_model *m = state_read_lock(p->store);
-	if (dir == PROXY_OUTBOUND)
+/* Route: where it goes (sans-IO, route.c), under the model's lock. */
+static void route(struct conn *c, const struct zt_model *m, struct route *rt)
+{
+	struct proxy *p = c->w->p;
+	const struct conn_info *ci = &c->info;
+
+	if (ci->dir == PROXY_OUTBOUND)
 		route_outbound(m, p->env.pods, p->env.pods_ctx, &p->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
-			       ci->dst.sin_port, &w->seed, &rt);
+			       ci->dst.sin_port, &c->w->seed, rt);
 	else
-		route_inbound_plain(m, p->env.pods, p->env.pods_ctx, ci->src.sin_addr.s_addr,
-				    ci->dst.sin_addr.s_addr, ci->dst.sin_port, &rt);
-	if (rt.verdict == ROUTE_WAIT) {
-		state_read_unlock();
-		if (loop_now_ms() - ci->start_ms < WAIT_FOR_WORKLOAD_MS) {
-			if (!c->watch.on) {
-				c->watch.ci = ci;
-				c->watch.revoke = conn_revoke;
-				watch_add(w, &c->watch);
-				watch_park(w, &c->watch, conn_retry);
-			}
-			return;
-		}
-		watch_del(w, &c->watch);
-		return refuse(c, (enum tm_reason)rt.refusal, rt.gave_up);
-	}
-	watch_del(w, &c->watch);
-	workload_name(rt.src, ci->src_name, sizeof(ci->src_name));
-	workload_name(rt.dst, ci->dst_name, sizeof(ci->dst_name));
-	if (rt.service)
-		snprintf(ci->service, sizeof(ci->service), "%s", rt.service->hostname);
+		route_inbound_plain(m, p->env.pods, p->env.pods_ctx, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
+				    ci->dst.sin_port, rt);
 	/* Without an identity provider nothing can be tunnelled (the agent
 	 * warned at start-up): plain relay, as before HBONE. */
-	rt.hbone = rt.hbone && p->certs;
+	rt->hbone = rt->hbone && p->certs;
+}
+
+/* Wait: a connection from a pod the snapshot does not list yet is parked
+ * (retried every tick) instead of leaving in plaintext; true while it
+ * waits, or once it gave up (refused). */
+static bool wait_for_workload(struct conn *c, const struct route *rt)
+{
+	struct worker *w = c->w;
+
+	if (rt->verdict != ROUTE_WAIT) {
+		watch_del(w, &c->watch);
+		return false;
+	}
+	if (loop_now_ms() - c->info.start_ms < WAIT_FOR_WORKLOAD_MS) {
+		if (!c->watch.on) {
+			c->watch.ci = &c->info;
+			c->watch.revoke = conn_revoke;
+			watch_add(w, &c->watch);
+			watch_park(w, &c->watch, conn_retry);
+		}
+		return true;
+	}
+	watch_del(w, &c->watch);
+	refuse(c, (enum tm_reason)rt->refusal, rt->gave_up);
+	return true;
+}
+
+/* Resolve and authorize: the log fields, the HBONE request headers, the
+ * traffic series; plaintext inbound is authorized with no identity (SPEC
+ * §3.3). Under the model's lock (rt points into it). */
+static enum tm_reason resolve(struct conn *c, const struct zt_model *m, struct route *rt, struct hbone_header *hdrs,
+			      size_t *n_hdrs, struct authz_decision *d, char *why, size_t why_size)
+{
+	struct worker *w = c->w;
+	struct conn_info *ci = &c->info;
+	enum tm_reason denied = TM_R_NONE;
+
+	workload_name(rt->src, ci->src_name, sizeof(ci->src_name));
+	workload_name(rt->dst, ci->dst_name, sizeof(ci->dst_name));
+	if (rt->service)
+		snprintf(ci->service, sizeof(ci->service), "%s", rt->service->hostname);
 	/* Plaintext to an enrolled pod of this node is plaintext inbound,
 	 * however it was captured (pod IP, VIP, from a pod the snapshot does
 	 * not list yet): authorized, logged and re-checked as such. */
-	if (rt.verdict == ROUTE_CONNECT && !rt.hbone && rt.local_dst)
-		ci->dir = dir = PROXY_INBOUND_PLAIN;
-	struct hbone_header hdrs[HBONE_MAX_HEADERS];
-	size_t n_hdrs = 0;
-	if (rt.verdict == ROUTE_CONNECT && rt.hbone) {
+	if (!rt->hbone && rt->local_dst)
+		ci->dir = PROXY_INBOUND_PLAIN;
+	*n_hdrs = 0;
+	if (rt->hbone) {
 		char client[32];
 		struct hbone_source_info si = {
-			.namespace = rt.src->namespace, .workload_type = rt.src->workload_type,
-			.workload_name = rt.src->workload_name, .canonical_name = rt.src->canonical_name,
-			.canonical_revision = rt.src->canonical_revision,
+			.namespace = rt->src->namespace, .workload_type = rt->src->workload_type,
+			.workload_name = rt->src->workload_name, .canonical_name = rt->src->canonical_name,
+			.canonical_revision = rt->src->canonical_revision,
 		};
-		snprintf(ci->src_identity, sizeof(ci->src_identity), "%s", rt.src->identity);
-		snprintf(ci->dst_identity, sizeof(ci->dst_identity), "%s", rt.dst->identity);
+		snprintf(ci->src_identity, sizeof(ci->src_identity), "%s", rt->src->identity);
+		snprintf(ci->dst_identity, sizeof(ci->dst_identity), "%s", rt->dst->identity);
 		fmt_addr(&ci->src, client, sizeof(client));
-		n_hdrs = hbone_request_headers(&si, client, rt.service ? rt.service->hostname : NULL, &w->seed,
-					       hdrs);
+		*n_hdrs = hbone_request_headers(&si, client, rt->service ? rt->service->hostname : NULL, &w->seed,
+						hdrs);
 	}
-	ci->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt.upstream_ip,
-				       .sin_port = rt.upstream_port };
-	/* Plaintext inbound: authorized with no identity (SPEC §3.3). */
-	struct authz_decision d;
-	char why[300];
-	enum tm_reason denied = TM_R_NONE;
-	if (rt.verdict == ROUTE_CONNECT) {
-		ci->hbone = rt.hbone;
-		conn_opened(w, ci, rt.src, rt.dst, rt.service);
-		if (dir == PROXY_INBOUND_PLAIN) {
-			denied = authorize_inbound(m, ci, &d, why, sizeof(why));
-			count_decision(ci, &d, denied);
-		}
+	ci->up = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = rt->upstream_ip,
+				       .sin_port = rt->upstream_port };
+	ci->hbone = rt->hbone;
+	conn_opened(w, ci, rt->src, rt->dst, rt->service);
+	if (ci->dir == PROXY_INBOUND_PLAIN) {
+		denied = authorize_inbound(m, ci, d, why, why_size);
+		count_decision(ci, d, denied);
 	}
-	state_read_unlock();
-	if (rt.verdict != ROUTE_CONNECT)
-		return refuse(c, (enum tm_reason)rt.refusal, rt.reason);
-	if (denied) {
-		log_denied(ci, &d, denied, why, 0);
-		reset_socket(cfd);
-		close(cfd);
-		conn_free(c);
-		return;
-	}
-	if (rt.hbone) {
-		/* The tunnel takes over the client socket and the log fields. */
-		c->cfd = -1;
-		tunnel_outbound(w, cfd, ci, &rt, hdrs, n_hdrs);
-		conn_free(c);
-		return;
-	}
-	c->ufd = proxy_upstream_socket(rt.bind_ip);
+	return denied;
+}
+
+/* Connect: the transparent upstream socket, bounded by the connect
+ * timeout; live (re-authorized, closed at shutdown) from here on. */
+static void connect_upstream(struct conn *c, uint32_t bind_ip)
+{
+	struct worker *w = c->w;
+	struct conn_info *ci = &c->info;
+
+	c->ufd = proxy_upstream_socket(bind_ip);
 	if (c->ufd < 0) {
-		int err = c->ufd;
+		log_error("cannot create upstream socket", LF_ERRNO(c->ufd));
 		c->ufd = -1;
-		log_error("cannot create upstream socket", LF_ERRNO(err));
 		ci->reason = TM_R_SOCKET;
 		ci->error = "cannot create upstream socket";
 		conn_log(w, ci);
-		reset_socket(cfd);
-		close(cfd);
-		conn_free(c);
-		return;
+		return conn_drop(c);
 	}
-	/* Live from here on: re-authorized, closed at shutdown. */
 	c->watch.ci = ci;
 	c->watch.revoke = conn_revoke;
 	watch_add(w, &c->watch);
@@ -425,8 +434,42 @@ static void conn_route(struct conn *c)
 	c->timeout_op.fn = on_timeout;
 	c->timeout.tv_sec = CONNECT_TIMEOUT_S;
 	c->pending = 2;
-	loop_connect(&w->loop, &c->connect_op, &c->timeout_op, &c->timeout, c->ufd,
-		     (struct sockaddr *)&ci->up, sizeof(ci->up));
+	loop_connect(&w->loop, &c->connect_op, &c->timeout_op, &c->timeout, c->ufd, (struct sockaddr *)&ci->up,
+		     sizeof(ci->up));
+}
+
+/* route -> wait -> resolve and authorize -> connect (or tunnel). */
+static void conn_route(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct hbone_header hdrs[HBONE_MAX_HEADERS];
+	struct authz_decision d;
+	struct route rt;
+	size_t n_hdrs = 0;
+	char why[300];
+	enum tm_reason denied = TM_R_NONE;
+
+	const struct zt_model *m = state_read_lock(w->p->store);
+	route(c, m, &rt);
+	if (rt.verdict == ROUTE_CONNECT)
+		denied = resolve(c, m, &rt, hdrs, &n_hdrs, &d, why, sizeof(why));
+	state_read_unlock();
+	if (wait_for_workload(c, &rt))
+		return;
+	if (rt.verdict != ROUTE_CONNECT)
+		return refuse(c, (enum tm_reason)rt.refusal, rt.reason);
+	if (denied) {
+		log_denied(&c->info, &d, denied, why, 0);
+		return conn_drop(c);
+	}
+	if (rt.hbone) {
+		/* The tunnel takes over the client socket and the log fields. */
+		tunnel_outbound(w, c->cfd, &c->info, &rt, hdrs, n_hdrs);
+		c->cfd = -1;
+		conn_free(c);
+		return;
+	}
+	connect_upstream(c, rt.bind_ip);
 }
 
 void conn_start(struct worker *w, uint8_t dir, int cfd)

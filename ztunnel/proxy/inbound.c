@@ -3,7 +3,12 @@
  * 200/400/401/503 (SPEC §2.4), then relay. The agent is never an open
  * relay: the target must be the very pod the connection was accepted for,
  * which was checked to be an enrolled pod of this node. */
+#include "inbound.h"
+#include "access.h"
+#include "authorize.h"
 #include "conn.h"
+#include "link.h"
+#include "tunnel.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -4,7 +4,10 @@
  * output goes out one send at a time, and the protocol cores only produce
  * more when the previous send finished (so a slow peer pushes back on
  * nghttp2, whose windows push back on the streams). */
+#include "link.h"
 #include "conn.h"
+#include "inbound.h"
+#include "tunnel.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +34,6 @@ void link_hold(struct link *l)
 	l->pending++;
 }
 
-#define hold link_hold
 
 static void link_free(struct link *l)
 {
@@ -66,7 +68,6 @@ void link_put(struct link *l)
 		link_free(l);
 }
 
-#define put link_put
 
 /* What a connection needs once its peer is authenticated: HTTP/2, the
  * staging buffer and a full-size receive buffer. A server allocates them
@@ -178,7 +179,7 @@ void link_flush(struct link *l)
 	}
 	if (l->dead || !l->connected)
 		return;
-	hold(l);
+	link_hold(l);
 	l->busy = true;
 	do {
 		l->want_flush = false;
@@ -208,7 +209,7 @@ void link_flush(struct link *l)
 			if (n < 0 || !sealed) {
 				l->busy = false;
 				link_fail(l, n < 0 ? TM_R_HTTP2 : TM_R_TLS, n < 0 ? "HTTP/2 protocol error" : "TLS write failed");
-				put(l);
+				link_put(l);
 				return;
 			}
 		}
@@ -217,7 +218,7 @@ void link_flush(struct link *l)
 			l->soff = 0;
 			if (l->slen) {
 				l->in_send = true;
-				hold(l);
+				link_hold(l);
 				io_uring_prep_send(loop_sqe(&l->w->loop, &l->send_op), l->fd, l->sbuf, l->slen,
 						   MSG_NOSIGNAL);
 			}
@@ -243,7 +244,7 @@ void link_flush(struct link *l)
 	else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send)
 		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_STREAM_GONE,
 			  l->calm_why ? l->calm_why : l->server ? NULL : "HBONE connection closed by the peer");
-	put(l);
+	link_put(l);
 }
 
 static void on_send(struct op *op, int res, uint32_t flags)
@@ -257,7 +258,7 @@ static void on_send(struct op *op, int res, uint32_t flags)
 			link_fail(l, TM_R_RESET, "HBONE connection broken (send failed)");
 	} else if ((l->soff += (size_t)res) < l->slen) {
 		l->in_send = true;
-		hold(l);
+		link_hold(l);
 		io_uring_prep_send(loop_sqe(&l->w->loop, &l->send_op), l->fd, l->sbuf + l->soff,
 				   l->slen - l->soff, MSG_NOSIGNAL);
 	} else {
@@ -265,7 +266,7 @@ static void on_send(struct op *op, int res, uint32_t flags)
 		if (l->calm_why && !l->in_send)
 			link_fail(l, TM_R_LIMIT, l->calm_why); /* the GOAWAY is out */
 	}
-	put(l);
+	link_put(l);
 }
 
 static const char *side(const struct link *l)
@@ -349,21 +350,21 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	if (l->dead || res < 0) {
 		if (!l->dead && res != -ECANCELED)
 			link_fail(l, TM_R_RESET, "HBONE connection broken (receive failed)");
-		put(l);
+		link_put(l);
 		return;
 	}
 	if (res == 0) {
 		link_fail(l, TM_R_STREAM_GONE, l->tunnels ? "HBONE connection closed by the peer" : NULL);
-		put(l);
+		link_put(l);
 		return;
 	}
 	if (l->calm_why) {
-		put(l); /* told to calm down: nothing more is read */
+		link_put(l); /* told to calm down: nothing more is read */
 		return;
 	}
 	if (tls_feed(l->tls, l->rbuf, (size_t)res) < 0) {
 		link_fail(l, TM_R_NO_MEMORY, "out of memory");
-		put(l);
+		link_put(l);
 		return;
 	}
 	if (!l->handshaken) {
@@ -373,7 +374,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			count_tls_failure(l);
 			link_flush(l); /* the alert */
 			link_fail(l, TM_R_TLS, l->detail);
-			put(l);
+			link_put(l);
 			return;
 		}
 		if (r == 1)
@@ -405,7 +406,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			else
 				snprintf(l->detail, sizeof(l->detail), "TLS %s", tls_error(l->tls));
 			link_fail(l, bad_h2 ? TM_R_HTTP2 : TM_R_TLS, l->detail);
-			put(l);
+			link_put(l);
 			return;
 		}
 		if (n == -EPIPE && !l->dead)
@@ -414,13 +415,13 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	link_flush(l);
 	if (!l->dead && !l->calm_why && !l->throttled)
 		arm_recv(l);
-	put(l);
+	link_put(l);
 }
 
 static void arm_recv(struct link *l)
 {
 	l->in_recv = true;
-	hold(l);
+	link_hold(l);
 	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, l->rcap, 0);
 }
 
@@ -444,7 +445,7 @@ void link_fail(struct link *l, enum tm_reason reason, const char *why)
 
 	if (l->dead)
 		return;
-	hold(l);
+	link_hold(l);
 	l->dead = true;
 	l->error = why;
 	l->reason = (uint8_t)(why && reason == TM_R_NONE ? TM_R_STREAM_GONE : reason);
@@ -473,7 +474,7 @@ void link_fail(struct link *l, enum tm_reason reason, const char *why)
 		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &l->recv_op, 0);
 	if (l->in_send)
 		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &l->send_op, 0);
-	put(l);
+	link_put(l);
 }
 
 static void on_connect(struct op *op, int res, uint32_t flags)
@@ -491,7 +492,7 @@ static void on_connect(struct op *op, int res, uint32_t flags)
 	} else {
 		link_start(l);
 	}
-	put(l);
+	link_put(l);
 }
 
 static void on_timeout(struct op *op, int res, uint32_t flags)
@@ -500,7 +501,7 @@ static void on_timeout(struct op *op, int res, uint32_t flags)
 
 	(void)res;
 	(void)flags;
-	put(l);
+	link_put(l);
 }
 
 int link_pod_enrolled(struct worker *w, uint32_t ip)
@@ -538,10 +539,10 @@ struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struc
 		}
 		l->fd = sv[0];
 		struct sockaddr_in src = { .sin_family = AF_INET, .sin_addr.s_addr = key->src_ip };
-		hold(l);
+		link_hold(l);
 		link_accept_pair(w, sv[1], &src, &l->local);
 		link_start(l);
-		put(l);
+		link_put(l);
 		return l;
 	}
 	if ((l->fd = proxy_upstream_socket(key->src_ip)) < 0) {
@@ -558,7 +559,7 @@ fail:
 	log_error("cannot set up an HBONE connection", LF_ERRNO(r));
 	l->dead = true;
 	l->pending = 1;
-	put(l);
+	link_put(l);
 	return NULL;
 }
 
@@ -581,7 +582,7 @@ void links_tick(struct worker *w)
 		next = l->next;
 		if (l->dead)
 			continue;
-		hold(l);
+		link_hold(l);
 		if (l->awaiting_cert)
 			link_serve(l);
 		if (now - l->resets_log_ms >= 1000)
@@ -619,7 +620,7 @@ void links_tick(struct worker *w)
 			link_flush(l);
 		}
 		next = l->next;
-		put(l);
+		link_put(l);
 	}
 }
 
@@ -627,9 +628,9 @@ void links_close_all(struct worker *w)
 {
 	for (struct link *l = w->links, *next; l; l = next) {
 		next = l->next;
-		hold(l);
+		link_hold(l);
 		link_fail(l, TM_R_SHUTDOWN, NULL);
 		next = l->next;
-		put(l);
+		link_put(l);
 	}
 }

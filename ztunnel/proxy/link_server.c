@@ -2,7 +2,9 @@
  * handshake (admission.c), the certificate of the pod a connection is for,
  * and the budget for streams a peer resets before they are served (rapid
  * reset). The connection itself is link.c. */
+#include "link.h"
 #include "conn.h"
+#include "tls_cache.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,9 @@
  * re-authorized when the snapshot changes (SPEC.md §3.4), idle ones closed,
  * waiting ones retried, all closed when the worker stops, and listed for
  * the admin API on request. */
-#include "conn.h"
+#include "live.h"
+#include "access.h"
+#include "authorize.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* A worker's TLS contexts per local identity. Building one parses the key
  * and chain (milliseconds), so it is done once per certificate serial and
  * role; the published generation says when to look again. */
-#include "conn.h"
+#include "tls_cache.h"
 
 #include <errno.h>
 #include <stdio.h>

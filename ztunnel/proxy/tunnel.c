@@ -4,7 +4,14 @@
  * FIN <-> END_STREAM, reset maps RST <-> RST_STREAM; received DATA is
  * acknowledged to the peer only once written to the socket, so flow
  * control reaches from one pod to the other. */
+#include "tunnel.h"
+#include "access.h"
+#include "chunk.h"
 #include "conn.h"
+#include "inbound.h"
+#include "link.h"
+#include "live.h"
+#include "tls_cache.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,8 +88,6 @@ void tunnel_put(struct tunnel *t)
 	maybe_finish(t);
 }
 
-#define hold tunnel_hold
-#define put tunnel_put
 
 static void flush(struct tunnel *t)
 {
@@ -108,7 +113,7 @@ void tunnel_abort(struct tunnel *t, enum tm_reason reason, const char *why, bool
 
 	if (t->aborting)
 		return;
-	hold(t);
+	tunnel_hold(t);
 	t->aborting = true;
 	if (!t->info.error) {
 		t->info.error = why;
@@ -139,7 +144,7 @@ void tunnel_abort(struct tunnel *t, enum tm_reason reason, const char *why, bool
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (ops[i])
 			io_uring_prep_cancel(loop_sqe(&t->w->loop, NULL), ops[i], 0);
-	put(t);
+	tunnel_put(t);
 }
 
 /* ---- socket -> stream ---- */
@@ -190,7 +195,7 @@ static void on_fd_recv(struct op *op, int res, uint32_t flags)
 		push_up(t);
 		flush(t);
 	}
-	put(t);
+	tunnel_put(t);
 }
 
 static void arm_fd_recv(struct tunnel *t)
@@ -200,7 +205,7 @@ static void arm_fd_recv(struct tunnel *t)
 	if (!(t->ubuf = rxbuf_get(t->w, &t->up, &t->ucap)))
 		return tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", true);
 	t->in_recv = true;
-	hold(t);
+	tunnel_hold(t);
 	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->ubuf, t->ucap, 0);
 }
 
@@ -213,7 +218,7 @@ static void on_shut(struct op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	t->shut = true;
-	put(t);
+	tunnel_put(t);
 }
 
 static void on_fd_send(struct op *op, int res, uint32_t flags)
@@ -242,7 +247,7 @@ static void on_fd_send(struct op *op, int res, uint32_t flags)
 		}
 		kick_send(t);
 	}
-	put(t);
+	tunnel_put(t);
 }
 
 static void kick_send(struct tunnel *t)
@@ -260,12 +265,12 @@ static void kick_send(struct tunnel *t)
 	struct chunk *c = t->down;
 	if (c && c->off < c->len) {
 		t->in_send = true;
-		hold(t);
+		tunnel_hold(t);
 		io_uring_prep_send(loop_sqe(&t->w->loop, &t->send_op), t->fd, c->data + c->off, c->len - c->off,
 				   MSG_NOSIGNAL);
 	} else if (t->h2_eof && !t->shut && !t->in_shut) {
 		t->in_shut = true;
-		hold(t);
+		tunnel_hold(t);
 		io_uring_prep_shutdown(loop_sqe(&t->w->loop, &t->shut_op), t->fd, SHUT_WR);
 	}
 }
@@ -336,7 +341,7 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 
 	if (!t)
 		return;
-	hold(t);
+	tunnel_hold(t);
 	release_window(t);
 	hbone_set_user(l->h2, id, NULL);
 	if (t->awaiting_start) {
@@ -352,7 +357,7 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 		tunnel_abort(t, TM_R_RESET, "HBONE stream reset by the peer", false);
 	else if (!t->fd_eof || !t->h2_eof)
 		tunnel_abort(t, TM_R_RESET, "HBONE stream closed early", false);
-	put(t);
+	tunnel_put(t);
 }
 
 /* ---- outbound ---- */
@@ -414,9 +419,9 @@ static void tunnel_retry(struct watch *wt)
 {
 	struct tunnel *t = CONTAINER(wt, struct tunnel, watch);
 
-	hold(t);
+	tunnel_hold(t);
 	dispatch(t);
-	put(t);
+	tunnel_put(t);
 }
 
 /* Pool checkout (SPEC §2.5): a ready connection, a new dial, or a wait
@@ -548,9 +553,9 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	/* The access log's dst.addr is the address dialled (SPEC §6.2). */
 	t->info.hbone_peer = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = t->key.dst_ip,
 						   .sin_port = t->key.dst_port };
-	hold(t);
+	tunnel_hold(t);
 	dispatch(t);
-	put(t);
+	tunnel_put(t);
 }
 
 const struct hbone_events tunnel_events = {

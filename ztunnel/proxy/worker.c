@@ -3,6 +3,9 @@
  * the ones in the capture SOCKMAP, and the kernel (>= 6.6) spreads
  * bpf_sk_assign'ed SYNs over the reuseport group. */
 #include "conn.h"
+#include "link.h"
+#include "live.h"
+#include "tls_cache.h"
 
 #include <errno.h>
 #include <malloc.h>
