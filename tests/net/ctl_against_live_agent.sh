@@ -109,6 +109,7 @@ dump=$(mktemp /tmp/zt-dump-XXXXXX)
 temp_files+=("$dump")
 expect 0 snapshot dump -f "$dump"
 cmp -s "$dump" "$(info "$name" | jq -r .configmap)/snapshot.json" || fail "snapshot dump differs from the published snapshot"
+lint=$("$ctl" snapshot lint "$dump" 2>&1) || fail "snapshot lint of the live agent's snapshot: $lint"
 for args in "--from shop/n1-p1 --to shop/n1-p2:7000" "--from shop/n2-p1 --to shop/n1-p2:7000" \
   "--from legacy/n2-p2 --to shop/n1-p1:7000"; do
   rc_live=0 rc_file=0
