@@ -28,14 +28,14 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	if (!cfg.snapshot) {
-		fprintf(stderr, "ztunnel: --snapshot is required (file or ConfigMap directory)\n");
+	if (!cfg.snapshot && !cfg.kube) {
+		fprintf(stderr, "ztunnel: --snapshot (file or ConfigMap directory) or --kube is required\n");
 		config_free(&cfg);
 		return 2;
 	}
 	log_setup((enum log_level)cfg.log_level, (enum log_format)cfg.log_format, STDERR_FILENO);
 	log_info("starting", LF_STR("version", ZTUNNEL_VERSION),
-		 LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_STR("snapshot", cfg.snapshot),
+		 LF_STR("node", cfg.node_name ? cfg.node_name : ""), LF_STR("state", cfg.kube ? "kubernetes" : cfg.snapshot),
 		 LF_STR("trust_domain", cfg.trust_domain));
 	int status = agent_run(&cfg);
 	config_free(&cfg);

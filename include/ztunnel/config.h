@@ -26,6 +26,10 @@ struct zt_config {
 	char *config_file;
 	char *node_name;
 	char *snapshot;
+	bool kube;
+	char *kube_server;
+	char *kube_token_file;
+	char *kube_ca_file;
 	char *trust_domain;
 	char *cluster_id;
 	char *root_namespace;

@@ -1,5 +1,6 @@
-/* The agent's control thread: follows the snapshot, handles signals. The
- * data path (later issues) runs on io_uring workers beside it. */
+/* The agent's control thread: follows the state source, enrolls pods,
+ * keeps certificates, handles signals. The data path runs on io_uring
+ * workers beside it. */
 #ifndef ZTUNNEL_CONTROL_H
 #define ZTUNNEL_CONTROL_H
 
@@ -12,9 +13,12 @@
 /* What the control thread drives. enroll is NULL when capture is off (no
  * CNI socket, no pod reconciliation); certs is NULL without an identity
  * provider (and then share is NULL too). */
+struct snapshot_source;
+
 struct control {
 	const struct zt_config *cfg;
 	struct state_store *store;
+	struct snapshot_source *source; /* where models come from */
 	struct enroll *enroll;
 	struct cert_cache *certs;
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */

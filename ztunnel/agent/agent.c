@@ -19,7 +19,9 @@
 #include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
 #include "ztunnel/log.h"
+#include "ztunnel/kube.h"
 #include "ztunnel/proxy.h"
+#include "ztunnel/snapshot_source.h"
 #include "ztunnel/telemetry.h"
 
 #include <wolfssl/options.h>
@@ -88,6 +90,33 @@ static int listen_in_sockmap(void *ctx, enum proxy_direction dir, int fd)
 	return capture_listener_set(ctx, slot[dir], fd);
 }
 
+/* The Kubernetes API (--kube; in-cluster settings by default) or the
+ * snapshot file. */
+static int open_source(const struct zt_config *cfg, struct snapshot_source **out)
+{
+	char server[300];
+	int r;
+
+	if (!cfg->kube) {
+		if ((r = snapshot_source_file(out, cfg->snapshot)) < 0)
+			log_error("cannot watch snapshot path", LF_STR("path", cfg->snapshot), LF_ERRNO(r));
+		return r;
+	}
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	if (cfg->kube_server && *cfg->kube_server)
+		snprintf(server, sizeof(server), "%s", cfg->kube_server);
+	else if (host && port)
+		snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+	else {
+		log_error("--kube: no API server (--kube-server, or KUBERNETES_SERVICE_HOST/PORT in a pod)");
+		return -EINVAL;
+	}
+	struct kube_config kc = { server, cfg->kube_token_file, cfg->kube_ca_file };
+	if ((r = snapshot_source_kube(out, &kc)) < 0)
+		log_error("cannot follow the Kubernetes API", LF_STR("server", server), LF_ERRNO(r));
+	return r;
+}
+
 /* POST /quitquitquit: the control thread's signalfd takes it as SIGTERM. */
 static void quit(void *ctx)
 {
@@ -148,6 +177,7 @@ int agent_run(const struct zt_config *cfg)
 	struct capture *capture = NULL;
 	struct proxy *proxy = NULL;
 	struct admin *admin = NULL;
+	struct snapshot_source *source = NULL;
 	uint32_t uplinks[MAX_IFS], n_uplinks = 0;
 	struct enroll enroll;
 	bool have_enroll = false;
@@ -176,7 +206,10 @@ int agent_run(const struct zt_config *cfg)
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
-	struct control ctl = { cfg, &store, NULL, have_certs ? &certs : NULL, have_certs ? &share : NULL };
+	struct control ctl = { cfg, &store, NULL, NULL, have_certs ? &certs : NULL, have_certs ? &share : NULL };
+	if (open_source(cfg, &source) < 0)
+		goto out;
+	ctl.source = source;
 	if (have_certs && !cfg->node_name) {
 		log_error("--node-name is required to issue identities (only this node's pods get them)");
 		goto out;
@@ -244,6 +277,8 @@ out:
 	cert_share_fini(&share);
 	local_ca_provider_fini(&lp);
 	state_store_release(&store);
+	if (source)
+		source->close(source);
 	access_log_stop();
 	tm_fini();
 	return status;

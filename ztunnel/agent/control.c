@@ -12,13 +12,8 @@
 #include <unistd.h>
 
 #include "ztunnel/log.h"
-#include "ztunnel/snapshot_watch.h"
+#include "ztunnel/snapshot_source.h"
 #include "ztunnel/telemetry.h"
-
-/* Writers (kubelet, editors) produce bursts of events; wait for quiet. */
-#define DEBOUNCE_MS 100
-/* Re-stat even without events: inotify can overflow or miss a remount. */
-#define RESYNC_MS 30000
 
 static int64_t now_s(void)
 {
@@ -89,19 +84,10 @@ static void reconcile(struct control *ctl)
 	state_read_unlock();
 }
 
-static void reload_if_changed(struct snapshot_watch *w, struct control *ctl, bool force)
+/* A new model in force: the pods and identities follow it. */
+static void update_source(struct control *ctl, struct snapshot_source *src, bool readable, bool force)
 {
-	struct state_store *store = ctl->store;
-	int changed = snapshot_watch_changed(w);
-
-	if (changed < 0) {
-		/* Gone (e.g. mid-swap): keep serving; the next event retries. */
-		tm_count(TM_SNAPSHOT_REJECTED, 1);
-		log_error("snapshot not readable, keeping the previous one", LF_STR("source", w->file),
-			  LF_ERRNO(changed));
-		return;
-	}
-	if ((changed || force) && state_store_load_file(store, w->file) == 0)
+	if (src->update(src, ctl->store, readable, force) == 1)
 		reconcile(ctl);
 }
 
@@ -135,43 +121,35 @@ static int signals_fd(void)
 
 int control_run(struct control *ctl)
 {
-	const struct zt_config *cfg = ctl->cfg;
 	struct state_store *store = ctl->store;
 	struct enroll *enroll = ctl->enroll;
-	struct snapshot_watch w;
-	int r = snapshot_watch_open(&w, cfg->snapshot);
-
-	if (r < 0) {
-		log_error("cannot watch snapshot path", LF_STR("path", cfg->snapshot), LF_ERRNO(r));
-		return 1;
-	}
+	struct snapshot_source *src = ctl->source;
 	int sfd = signals_fd();
+
 	if (sfd < 0) {
 		log_error("cannot set up signal handling", LF_ERRNO(sfd));
-		snapshot_watch_close(&w);
 		return 1;
 	}
 	state_reader_register();
-	reload_if_changed(&w, ctl, true);
+	update_source(ctl, src, false, true);
 	if (!state_store_ready(store))
-		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("path", w.file));
+		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("source", src->name));
 
-	int64_t pending = 0, next_resync = mono_ms() + RESYNC_MS;
 	int64_t next_cert = ctl->certs ? cert_cache_tick(ctl->certs, now_s()) : INT64_MAX;
 	publish(ctl);
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[3] = { { w.fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		struct pollfd fds[3] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
 					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 } };
-		int64_t deadline = pending ? pending : next_resync;
+		int64_t deadline = src->deadline_ms(src);
 		if (next_cert != INT64_MAX) {
 			/* certificate times are wall-clock seconds, ours monotonic ms */
 			int64_t cert_deadline = mono_ms() + (next_cert - now_s()) * 1000;
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		int timeout = (int)(deadline - mono_ms());
-		if (poll(fds, 3, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - mono_ms();
+		if (poll(fds, 3, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -181,7 +159,7 @@ int control_run(struct control *ctl)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					log_info("SIGHUP: reloading snapshot");
-					reload_if_changed(&w, ctl, true);
+					update_source(ctl, src, false, true);
 				} else {
 					log_info("shutting down", LF_STR("signal", strsignal((int)si.ssi_signo)));
 					break;
@@ -192,22 +170,7 @@ int control_run(struct control *ctl)
 			enroll_serve_one(enroll, store);
 			after_cni_request(ctl);
 		}
-		if (fds[0].revents & POLLIN) {
-			int ev = snapshot_watch_drain(&w);
-			if (ev < 0)
-				log_error("inotify read failed", LF_ERRNO(ev));
-			else if (ev)
-				pending = mono_ms() + DEBOUNCE_MS;
-		}
-		int64_t now = mono_ms();
-		if (pending && now >= pending) {
-			pending = 0;
-			reload_if_changed(&w, ctl, false);
-		}
-		if (now >= next_resync) {
-			next_resync = now + RESYNC_MS;
-			reload_if_changed(&w, ctl, false);
-		}
+		update_source(ctl, src, fds[0].revents & POLLIN, false);
 		if (ctl->certs) {
 			next_cert = cert_cache_tick(ctl->certs, now_s());
 			publish(ctl);
@@ -215,6 +178,5 @@ int control_run(struct control *ctl)
 	}
 	state_reader_unregister();
 	close(sfd);
-	snapshot_watch_close(&w);
 	return status;
 }

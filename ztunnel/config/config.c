@@ -38,7 +38,11 @@ static const char *const identity_providers[] = { "", "local-ca", "files", "inse
 static const struct opt options[] = {
 	{ "config", OPT_STRING, OFF(config_file), NULL, "JSON file with settings (keys are flag names)" },
 	{ "node-name", OPT_STRING, OFF(node_name), NULL, "Kubernetes node this agent serves (required for identities)" },
-	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "required: cluster snapshot file, or ConfigMap directory holding snapshot.json" },
+	{ "snapshot", OPT_STRING, OFF(snapshot), NULL, "cluster snapshot file, or ConfigMap directory holding snapshot.json (required without --kube)" },
+	{ "kube", OPT_BOOL, OFF(kube), "false", "follow the Kubernetes API (list + watch) instead of --snapshot" },
+	{ "kube-server", OPT_STRING, OFF(kube_server), NULL, "--kube: API server URL (default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, in a pod)" },
+	{ "kube-token-file", OPT_STRING, OFF(kube_token_file), "/var/run/secrets/kubernetes.io/serviceaccount/token", "--kube: bearer token file, re-read before every request (kubelet rotates it)" },
+	{ "kube-ca-file", OPT_STRING, OFF(kube_ca_file), "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "--kube: CA bundle the API server's certificate is verified against" },
 	{ "trust-domain", OPT_STRING, OFF(trust_domain), "cluster.local", "SPIFFE trust domain of local workloads" },
 	{ "cluster-id", OPT_STRING, OFF(cluster_id), "Kubernetes", "cluster name in metrics labels (Istio's CLUSTER_ID)" },
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },

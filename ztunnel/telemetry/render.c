@@ -40,6 +40,10 @@ static const struct counter_desc counters[TM_COUNTERS] = {
 	[TM_ACCESS_LOG_LINES] = { "ztunnel_access_log_lines_total", "", "counter", "Access-log lines produced (written or dropped)." },
 	[TM_ACCESS_LOG_DROPPED] = { "ztunnel_access_log_dropped_total", "", "counter", "Log lines of data-path threads (access log included) dropped because the log reader fell behind." },
 	[TM_SERIES_OVERFLOW] = { "ztunnel_telemetry_series_overflow_total", "", "counter", "Label sets folded into an overflow series (table full)." },
+	[TM_KUBE_LISTS] = { "ztunnel_kube_lists_total", "", "counter", "Complete lists of a kind from the Kubernetes API." },
+	[TM_KUBE_EVENTS] = { "ztunnel_kube_watch_events_total", "", "counter", "Watch events from the Kubernetes API (bookmarks included)." },
+	[TM_KUBE_RELISTS] = { "ztunnel_kube_relists_total", "", "counter", "Relists after a watch's resourceVersion expired (410 Gone)." },
+	[TM_KUBE_ERRORS] = { "ztunnel_kube_errors_total", "", "counter", "Failed lists and broken watches (retried with backoff)." },
 };
 
 static const struct {

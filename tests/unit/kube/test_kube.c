@@ -1,0 +1,159 @@
+/* The sans-IO parts of the Kubernetes source: the object store keyed by
+ * namespace/name and the watch stream split anywhere by reads. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../../ztunnel/kube/kube_int.h"
+
+static cJSON *pod(const char *ns, const char *name, const char *ip)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"managedFields\":[{\"big\":1}]},"
+		 "\"status\":{\"podIP\":\"%s\"}}",
+		 ns, name, ip);
+	return cJSON_Parse(text);
+}
+
+static const char *ip_of(const struct kube_objects *o, const char *ns, const char *name)
+{
+	cJSON *arr = cJSON_CreateArray(), *it;
+	static char found[64];
+
+	found[0] = '\0';
+	kube_objects_refs(o, arr);
+	cJSON_ArrayForEach(it, arr)
+	{
+		const cJSON *md = cJSON_GetObjectItem(it, "metadata");
+		if (!strcmp(cJSON_GetObjectItem(md, "namespace")->valuestring, ns) &&
+		    !strcmp(cJSON_GetObjectItem(md, "name")->valuestring, name))
+			snprintf(found, sizeof(found), "%s",
+				 cJSON_GetObjectItem(cJSON_GetObjectItem(it, "status"), "podIP")->valuestring);
+	}
+	cJSON_Delete(arr);
+	return found;
+}
+
+static void objects_replace_delete_and_survive_many(void **state)
+{
+	struct kube_objects o = { 0 };
+	char name[32], ip[32];
+
+	(void)state;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 250, i % 250);
+		assert_int_equal(kube_objects_put(&o, pod(i % 2 ? "a" : "b", name, ip)), 0);
+	}
+	assert_int_equal(o.n, 5000);
+	/* The same name in another namespace is another object; a MODIFIED
+	 * replaces. */
+	assert_int_equal(kube_objects_put(&o, pod("a", "p2", "10.9.9.9")), 0);
+	assert_int_equal(o.n, 5001);
+	assert_int_equal(kube_objects_put(&o, pod("a", "p1", "10.8.8.8")), 0);
+	assert_int_equal(o.n, 5001);
+	assert_string_equal(ip_of(&o, "a", "p1"), "10.8.8.8");
+	/* Deleting every other one keeps the rest reachable (probe runs). */
+	for (int i = 0; i < 5000; i += 2) {
+		snprintf(name, sizeof(name), "p%d", i);
+		cJSON *key = pod("b", name, "");
+		assert_int_equal(kube_objects_del(&o, key), 0);
+		assert_int_equal(kube_objects_del(&o, key), -ENOENT);
+		cJSON_Delete(key);
+	}
+	assert_int_equal(o.n, 2501);
+	assert_string_equal(ip_of(&o, "a", "p4999"), "10.0.19.249");
+	assert_string_equal(ip_of(&o, "a", "p2"), "10.9.9.9");
+	assert_string_equal(ip_of(&o, "b", "p10"), "");
+	/* managedFields never kept. */
+	cJSON *arr = cJSON_CreateArray();
+	kube_objects_refs(&o, arr);
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "metadata"), "managedFields"));
+	cJSON_Delete(arr);
+	kube_objects_clear(&o);
+	assert_int_equal(o.n, 0);
+}
+
+struct seen {
+	char types[16][16];
+	int n;
+};
+
+static int record(const char *type, cJSON *ev, void *ctx)
+{
+	struct seen *s = ctx;
+
+	(void)ev;
+	if (s->n < 16)
+		snprintf(s->types[s->n++], sizeof(s->types[0]), "%s", type);
+	return 0;
+}
+
+static void stream_reassembles_events_split_anywhere(void **state)
+{
+	const char *events = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n"
+			     "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\r\n"
+			     "\n"
+			     "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n";
+	size_t n = strlen(events);
+
+	(void)state;
+	/* Every split point, and byte by byte. */
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct kube_stream st = { 0 };
+		struct seen s = { 0 };
+		assert_int_equal(kube_stream_feed(&st, events, cut, record, &s), 0);
+		assert_int_equal(kube_stream_feed(&st, events + cut, n - cut, record, &s), 0);
+		assert_int_equal(s.n, 3);
+		assert_string_equal(s.types[0], "ADDED");
+		assert_string_equal(s.types[1], "BOOKMARK");
+		assert_string_equal(s.types[2], "DELETED");
+		kube_stream_reset(&st);
+	}
+	struct kube_stream st = { 0 };
+	struct seen s = { 0 };
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(kube_stream_feed(&st, events + i, 1, record, &s), 0);
+	assert_int_equal(s.n, 3);
+	kube_stream_reset(&st);
+}
+
+static void stream_refuses_what_is_not_an_event(void **state)
+{
+	struct kube_stream st = { 0 };
+	struct seen s = { 0 };
+
+	(void)state;
+	assert_int_equal(kube_stream_feed(&st, "not json\n", 9, record, &s), -EPROTO);
+	kube_stream_reset(&st);
+	assert_int_equal(kube_stream_feed(&st, "{\"type\":\"ADDED\"}\n", 17, record, &s), -EPROTO);
+	kube_stream_reset(&st);
+	/* An event larger than the cap never grows the buffer without bound. */
+	char *big = malloc(1 << 20);
+	memset(big, ' ', 1 << 20);
+	int r = 0;
+	for (int i = 0; i < 20 && r == 0; i++)
+		r = kube_stream_feed(&st, big, 1 << 20, record, &s);
+	assert_int_equal(r, -EFBIG);
+	free(big);
+	kube_stream_reset(&st);
+	assert_int_equal(s.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(objects_replace_delete_and_survive_many),
+		cmocka_unit_test(stream_reassembles_events_split_anywhere),
+		cmocka_unit_test(stream_refuses_what_is_not_an_event),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,499 @@
+/* List + watch of every kind a snapshot holds, on one thread of its own:
+ * libcurl's multi interface multiplexes the watches over one HTTP/2
+ * connection. A watch resumes from its last resourceVersion (bookmarks
+ * keep it fresh), a 410 Gone relists, errors back off. Fail closed: no
+ * snapshot is handed over until every kind was listed, and a kind the API
+ * refuses (RBAC) is never taken as empty; a missing CRD is (none of its
+ * objects can exist). */
+#include "ztunnel/kube.h"
+#include "kube_int.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ztunnel/file.h"
+#include "ztunnel/log.h"
+#include "ztunnel/telemetry.h"
+
+#define DEBOUNCE_MS 50
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define CRD_RECHECK_MS 60000
+#define WATCH_TIMEOUT_S 300
+#define LIST_BODY_MAX (512u << 20)
+
+enum kind_state { K_IDLE, K_LISTING, K_WATCHING, K_WAITING };
+
+struct kind {
+	const char *path, *kind, *api_version;
+	bool crd; /* a 404 means the CRD is not installed: none exist */
+	struct kube_objects objs, next; /* next: a list in progress */
+	char rv[64], cont[1024];
+	bool synced, relist, logged_absent;
+	enum kind_state state;
+	int64_t retry_at_ms;
+	int backoff_ms;
+	CURL *easy;
+	struct curl_slist *headers;
+	struct tm_text body;
+	struct kube_stream stream;
+	struct kube_source *k;
+};
+
+enum { KIND_NS, KIND_SA, KIND_POD, KIND_SVC, KIND_SLICE, KIND_AUTHZ, KIND_PEER_AUTHN, KINDS };
+
+struct kube_source {
+	char *server, *token_file, *ca_file;
+	pthread_t thread;
+	atomic_bool stop, synced;
+	CURLM *multi;
+	struct kind kinds[KINDS];
+	int efd;
+	pthread_mutex_t lock;
+	char *pending; /* the newest snapshot, not taken yet */
+	size_t pending_len;
+	bool dirty;
+	int64_t changed_ms;
+};
+
+static const struct {
+	const char *path, *kind, *api_version;
+	bool crd;
+} kind_defs[KINDS] = {
+	[KIND_NS] = { "/api/v1/namespaces", "Namespace", "v1", false },
+	[KIND_SA] = { "/api/v1/serviceaccounts", "ServiceAccount", "v1", false },
+	[KIND_POD] = { "/api/v1/pods", "Pod", "v1", false },
+	[KIND_SVC] = { "/api/v1/services", "Service", "v1", false },
+	[KIND_SLICE] = { "/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice", "discovery.k8s.io/v1", false },
+	[KIND_AUTHZ] = { "/apis/security.istio.io/v1/authorizationpolicies", "AuthorizationPolicy",
+			 "security.istio.io/v1", true },
+	[KIND_PEER_AUTHN] = { "/apis/security.istio.io/v1/peerauthentications", "PeerAuthentication",
+			      "security.istio.io/v1", true },
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Items of a list carry no kind; a snapshot's items must. */
+static void typed(cJSON *item, const struct kind *k)
+{
+	if (!cJSON_GetObjectItemCaseSensitive(item, "kind"))
+		cJSON_AddStringToObject(item, "kind", k->kind);
+	if (!cJSON_GetObjectItemCaseSensitive(item, "apiVersion"))
+		cJSON_AddStringToObject(item, "apiVersion", k->api_version);
+}
+
+static void remember_rv(struct kind *k, const cJSON *obj)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"));
+
+	if (rv)
+		snprintf(k->rv, sizeof(k->rv), "%s", rv);
+}
+
+static void changed(struct kube_source *ks)
+{
+	ks->dirty = true;
+	ks->changed_ms = now_ms();
+}
+
+static size_t on_list_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct kind *k = ctx;
+
+	if (k->body.len + size * n > LIST_BODY_MAX)
+		return 0; /* aborts the transfer: a list this large is refused */
+	tm_text_printf(&k->body, "%.*s", (int)(size * n), data);
+	return k->body.failed ? 0 : size * n;
+}
+
+static int on_event(const char *type, cJSON *ev, void *ctx)
+{
+	struct kind *k = ctx;
+	cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
+
+	tm_count(TM_KUBE_EVENTS, 1);
+	if (!strcmp(type, "ERROR")) {
+		/* 410 Gone: the resourceVersion was compacted away. */
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
+		k->relist = cJSON_IsNumber(code) && code->valueint == 410;
+		log_warn("Kubernetes watch error", LF_STR("kind", k->kind),
+			 LF_STR("message", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"))));
+		return -ESTALE;
+	}
+	remember_rv(k, obj);
+	if (!strcmp(type, "BOOKMARK"))
+		return 0;
+	if (!strcmp(type, "DELETED")) {
+		if (kube_objects_del(&k->objs, obj) == 0)
+			changed(k->k);
+		return 0;
+	}
+	if (strcmp(type, "ADDED") && strcmp(type, "MODIFIED"))
+		return 0;
+	cJSON_DetachItemViaPointer(ev, obj);
+	typed(obj, k);
+	if (kube_objects_put(&k->objs, obj) < 0)
+		return -ENOMEM;
+	changed(k->k);
+	return 0;
+}
+
+static size_t on_watch_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct kind *k = ctx;
+
+	return kube_stream_feed(&k->stream, data, size * n, on_event, k) < 0 ? 0 : size * n;
+}
+
+/* The service account token, re-read for every request: kubelet rotates
+ * projected tokens. */
+static struct curl_slist *auth_headers(const struct kube_source *ks)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	char *token = NULL, *line = NULL;
+	size_t len = 0;
+
+	if (ks->token_file && file_read(ks->token_file, 64 * 1024, &token, &len) == 0) {
+		while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
+			token[--len] = '\0';
+		if (asprintf(&line, "Authorization: Bearer %s", token) >= 0)
+			h = curl_slist_append(h, line);
+		free(line);
+		free(token);
+	}
+	return h;
+}
+
+static int request(struct kind *k, const char *url, bool watch)
+{
+	struct kube_source *ks = k->k;
+	CURL *e = curl_easy_init();
+
+	if (!e)
+		return -ENOMEM;
+	k->headers = auth_headers(ks);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_CAINFO, ks->ca_file);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* A watch is long by design; a dead connection is found by TCP keepalive. */
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, watch ? (long)WATCH_TIMEOUT_S + 30 : 60L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	k->easy = e;
+	return curl_multi_add_handle(ks->multi, e) == CURLM_OK ? 0 : -EIO;
+}
+
+static void start_list(struct kind *k)
+{
+	char url[2048];
+
+	tm_text_free(&k->body);
+	snprintf(url, sizeof(url), "%s%s?limit=500%s%s", k->k->server, k->path, k->cont[0] ? "&continue=" : "",
+		 k->cont);
+	k->state = request(k, url, false) == 0 ? K_LISTING : K_WAITING;
+}
+
+static void start_watch(struct kind *k)
+{
+	char url[2048];
+
+	kube_stream_reset(&k->stream);
+	k->relist = false;
+	snprintf(url, sizeof(url), "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
+		 k->k->server, k->path, k->rv, WATCH_TIMEOUT_S);
+	k->state = request(k, url, true) == 0 ? K_WATCHING : K_WAITING;
+}
+
+static void back_off(struct kind *k, int64_t ms)
+{
+	k->state = K_WAITING;
+	k->retry_at_ms = now_ms() + ms;
+	k->cont[0] = '\0';
+	kube_objects_clear(&k->next);
+}
+
+static void failed(struct kind *k)
+{
+	tm_count(TM_KUBE_ERRORS, 1);
+	k->backoff_ms = k->backoff_ms ? k->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (k->backoff_ms > BACKOFF_MAX_MS)
+		k->backoff_ms = BACKOFF_MAX_MS;
+	back_off(k, k->backoff_ms);
+}
+
+/* One page of a list: items into next; the last page replaces the kind's
+ * objects at once (a relist never shows a half-listed kind). */
+static void list_page(struct kind *k)
+{
+	cJSON *doc = cJSON_ParseWithLength(k->body.p ? k->body.p : "", k->body.len);
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	const char *cont = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "continue"));
+
+	if (!cJSON_IsArray(items)) {
+		log_error("Kubernetes API sent a list that is not one", LF_STR("kind", k->kind));
+		cJSON_Delete(doc);
+		return failed(k);
+	}
+	while (cJSON_GetArraySize(items)) {
+		cJSON *it = cJSON_DetachItemFromArray(items, 0);
+		typed(it, k);
+		if (kube_objects_put(&k->next, it) < 0) {
+			cJSON_Delete(doc);
+			return failed(k);
+		}
+	}
+	remember_rv(k, doc);
+	snprintf(k->cont, sizeof(k->cont), "%s", cont ? cont : "");
+	cJSON_Delete(doc);
+	if (k->cont[0])
+		return start_list(k);
+	kube_objects_clear(&k->objs);
+	k->objs = k->next;
+	memset(&k->next, 0, sizeof(k->next));
+	k->synced = true;
+	k->logged_absent = false;
+	k->backoff_ms = 0;
+	tm_count(TM_KUBE_LISTS, 1);
+	log_info("Kubernetes objects listed", LF_STR("kind", k->kind), LF_UINT("objects", k->objs.n),
+		 LF_STR("resource_version", k->rv));
+	changed(k->k);
+	start_watch(k);
+}
+
+static void list_done(struct kind *k, CURLcode res, long status)
+{
+	if (res == CURLE_OK && status == 200)
+		return list_page(k);
+	if (res == CURLE_OK && status == 404 && k->crd) {
+		/* Not installed: no object of it can exist (checked again later). */
+		if (!k->logged_absent)
+			log_warn("Istio CRD not installed: none of its objects apply", LF_STR("kind", k->kind));
+		k->logged_absent = true;
+		if (!k->synced || k->objs.n)
+			changed(k->k);
+		kube_objects_clear(&k->objs);
+		k->synced = true;
+		return back_off(k, CRD_RECHECK_MS);
+	}
+	if (res == CURLE_OK && (status == 401 || status == 403))
+		log_error("Kubernetes API refused the list: check the agent's RBAC (ClusterRole list/watch)",
+			  LF_STR("kind", k->kind), LF_INT("status", status));
+	else if (res == CURLE_OK && status == 410)
+		k->cont[0] = '\0'; /* the continue token expired: start over */
+	else
+		log_warn("Kubernetes list failed", LF_STR("kind", k->kind), LF_INT("status", status),
+			 LF_STR("error", res == CURLE_OK ? "" : curl_easy_strerror(res)));
+	failed(k);
+}
+
+static void watch_done(struct kind *k, CURLcode res, long status)
+{
+	if (k->relist || status == 410) {
+		tm_count(TM_KUBE_RELISTS, 1);
+		k->rv[0] = '\0';
+		return start_list(k);
+	}
+	/* The server ends a watch after timeoutSeconds: resume from the last
+	 * resourceVersion seen (events or bookmarks). */
+	if (res == CURLE_OK && status == 200)
+		return start_watch(k);
+	log_warn("Kubernetes watch broken, resuming", LF_STR("kind", k->kind), LF_INT("status", status),
+		 LF_STR("error", res == CURLE_OK ? "" : curl_easy_strerror(res)));
+	failed(k);
+	/* Resume the watch, not a list, after the pause (relist on 410). */
+	k->state = K_WAITING;
+}
+
+static void finished(struct kube_source *ks, CURL *e, CURLcode res)
+{
+	struct kind *k = NULL;
+	long status = 0;
+
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(ks->multi, e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(k->headers);
+	k->headers = NULL;
+	k->easy = NULL;
+	if (k->state == K_LISTING)
+		list_done(k, res, status);
+	else
+		watch_done(k, res, status);
+}
+
+/* A List of every kind's objects, for the control thread. */
+static void publish(struct kube_source *ks)
+{
+	cJSON *list = cJSON_CreateObject(), *items;
+
+	cJSON_AddStringToObject(list, "apiVersion", "v1");
+	cJSON_AddStringToObject(list, "kind", "List");
+	items = cJSON_AddArrayToObject(list, "items");
+	for (int i = 0; i < KINDS; i++)
+		kube_objects_refs(&ks->kinds[i].objs, items);
+	char *text = cJSON_PrintUnformatted(list);
+	cJSON_Delete(list); /* references only: the objects stay */
+	if (!text)
+		return; /* stays dirty: tried again */
+	pthread_mutex_lock(&ks->lock);
+	free(ks->pending);
+	ks->pending = text;
+	ks->pending_len = strlen(text);
+	pthread_mutex_unlock(&ks->lock);
+	ks->dirty = false;
+	uint64_t one = 1;
+	(void)!write(ks->efd, &one, sizeof(one));
+}
+
+static bool all_synced(const struct kube_source *ks)
+{
+	for (int i = 0; i < KINDS; i++)
+		if (!ks->kinds[i].synced)
+			return false;
+	return true;
+}
+
+static void *watcher_main(void *arg)
+{
+	struct kube_source *ks = arg;
+
+	for (int i = 0; i < KINDS; i++)
+		start_list(&ks->kinds[i]);
+	while (!atomic_load(&ks->stop)) {
+		int running = 0;
+		curl_multi_perform(ks->multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(ks->multi, &left)))
+			if (m->msg == CURLMSG_DONE)
+				finished(ks, m->easy_handle, m->data.result);
+		int64_t now = now_ms();
+		for (int i = 0; i < KINDS; i++) {
+			struct kind *k = &ks->kinds[i];
+			if (k->state == K_WAITING && now >= k->retry_at_ms) {
+				if (k->synced && k->rv[0] && !k->logged_absent)
+					start_watch(k);
+				else
+					start_list(k);
+			}
+		}
+		/* Changes come in bursts (a rollout): one model per quiet spell. */
+		if (ks->dirty && all_synced(ks) && now - ks->changed_ms >= DEBOUNCE_MS) {
+			atomic_store(&ks->synced, true);
+			publish(ks);
+		}
+		curl_multi_poll(ks->multi, NULL, 0, DEBOUNCE_MS / 2, NULL);
+	}
+	return NULL;
+}
+
+int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
+{
+	struct kube_source *ks = calloc(1, sizeof(*ks));
+
+	*out = NULL;
+	if (!ks)
+		return -ENOMEM;
+	ks->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ks->server = strdup(cfg->server);
+	ks->token_file = cfg->token_file ? strdup(cfg->token_file) : NULL;
+	ks->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	pthread_mutex_init(&ks->lock, NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(ks->multi = curl_multi_init()) || ks->efd < 0 ||
+	    !ks->server) {
+		kube_source_stop(ks);
+		return -ENOMEM;
+	}
+	curl_multi_setopt(ks->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	for (int i = 0; i < KINDS; i++)
+		ks->kinds[i] = (struct kind){ .path = kind_defs[i].path, .kind = kind_defs[i].kind,
+					      .api_version = kind_defs[i].api_version, .crd = kind_defs[i].crd, .k = ks };
+	int r = -pthread_create(&ks->thread, NULL, watcher_main, ks);
+	if (r < 0) {
+		kube_source_stop(ks);
+		return r;
+	}
+	log_info("following the Kubernetes API", LF_STR("server", ks->server));
+	*out = ks;
+	return 0;
+}
+
+int kube_source_fd(const struct kube_source *k)
+{
+	return k->efd;
+}
+
+bool kube_source_synced(struct kube_source *k)
+{
+	return atomic_load(&k->synced);
+}
+
+int kube_source_take(struct kube_source *k, char **text, size_t *len)
+{
+	uint64_t v;
+
+	(void)!read(k->efd, &v, sizeof(v));
+	pthread_mutex_lock(&k->lock);
+	*text = k->pending;
+	*len = k->pending_len;
+	k->pending = NULL;
+	pthread_mutex_unlock(&k->lock);
+	return *text ? 0 : -EAGAIN;
+}
+
+void kube_source_stop(struct kube_source *ks)
+{
+	if (!ks)
+		return;
+	if (ks->thread) {
+		atomic_store(&ks->stop, true);
+		curl_multi_wakeup(ks->multi);
+		pthread_join(ks->thread, NULL);
+	}
+	for (int i = 0; i < KINDS; i++) {
+		struct kind *k = &ks->kinds[i];
+		if (k->easy) {
+			curl_multi_remove_handle(ks->multi, k->easy);
+			curl_easy_cleanup(k->easy);
+		}
+		curl_slist_free_all(k->headers);
+		kube_objects_clear(&k->objs);
+		kube_objects_clear(&k->next);
+		tm_text_free(&k->body);
+		kube_stream_reset(&k->stream);
+	}
+	if (ks->multi)
+		curl_multi_cleanup(ks->multi);
+	if (ks->efd >= 0)
+		close(ks->efd);
+	pthread_mutex_destroy(&ks->lock);
+	free(ks->pending);
+	free(ks->server);
+	free(ks->token_file);
+	free(ks->ca_file);
+	free(ks);
+}
