@@ -62,6 +62,7 @@ struct kube_source {
 	size_t pending_len;
 	bool dirty;
 	int64_t changed_ms;
+	atomic_int watching; /* kinds watched now (or known absent): the metric */
 };
 
 static const struct {
@@ -377,6 +378,26 @@ static bool all_synced(const struct kube_source *ks)
 	return true;
 }
 
+/* Kinds followed live right now; fewer than all means the model may be
+ * stale (it stays in force). */
+static int watching(const struct kube_source *ks)
+{
+	int n = 0;
+
+	for (int i = 0; i < KINDS; i++)
+		n += ks->kinds[i].state == K_WATCHING || (ks->kinds[i].synced && ks->kinds[i].logged_absent);
+	return n;
+}
+
+static void kube_metrics(struct tm_text *out, void *ctx)
+{
+	struct kube_source *ks = ctx;
+
+	tm_family_header(out, "ztunnel_kube_connected", "gauge",
+			 "1 while every kind is watched on the API server; 0: the last model stays in force.");
+	tm_text_printf(out, "ztunnel_kube_connected %d\n", atomic_load(&ks->watching) == KINDS);
+}
+
 static void *watcher_main(void *arg)
 {
 	struct kube_source *ks = arg;
@@ -401,6 +422,7 @@ static void *watcher_main(void *arg)
 					start_list(k);
 			}
 		}
+		atomic_store(&ks->watching, watching(ks));
 		/* Changes come in bursts (a rollout): one model per quiet spell. */
 		if (ks->dirty && all_synced(ks) && now - ks->changed_ms >= DEBOUNCE_MS) {
 			atomic_store(&ks->synced, true);
@@ -432,6 +454,7 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	for (int i = 0; i < KINDS; i++)
 		ks->kinds[i] = (struct kind){ .path = kind_defs[i].path, .kind = kind_defs[i].kind,
 					      .api_version = kind_defs[i].api_version, .crd = kind_defs[i].crd, .k = ks };
+	tm_collector_add(kube_metrics, ks);
 	int r = -pthread_create(&ks->thread, NULL, watcher_main, ks);
 	if (r < 0) {
 		kube_source_stop(ks);
