@@ -238,10 +238,13 @@ static int scan_argv(int argc, char **argv, struct arg_value *vals, int *n_vals,
 	struct option longopts[N_OPTIONS + 1];
 	int c, idx;
 
+	/* A boolean alone means true (--kube); "--capture false" and
+	 * "--capture=false" still set it. */
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		longopts[i] = (struct option){ options[i].name,
-					       options[i].type == OPT_FLAG ? no_argument
-									   : required_argument,
+					       options[i].type == OPT_FLAG   ? no_argument
+					       : options[i].type == OPT_BOOL ? optional_argument
+									     : required_argument,
 					       NULL, (int)i };
 	longopts[N_OPTIONS] = (struct option){ 0 };
 	optind = 0; /* glibc: full reset, so tests can parse repeatedly */
@@ -252,7 +255,14 @@ static int scan_argv(int argc, char **argv, struct arg_value *vals, int *n_vals,
 			vals[(*n_vals)++] = (struct arg_value){ opt_find("help"), "true" };
 		} else if (c >= 0 && (size_t)c < N_OPTIONS) {
 			const struct opt *o = &options[c];
-			vals[(*n_vals)++] = (struct arg_value){ o, o->type == OPT_FLAG ? "true" : optarg };
+			const char *v = o->type == OPT_FLAG ? "true" : optarg;
+			if (o->type == OPT_BOOL && !v) {
+				const char *next = optind < argc ? argv[optind] : NULL;
+				bool literal = next && (!strcmp(next, "true") || !strcmp(next, "false") ||
+							!strcmp(next, "1") || !strcmp(next, "0"));
+				v = literal ? argv[optind++] : "true";
+			}
+			vals[(*n_vals)++] = (struct arg_value){ o, v };
 		} else {
 			snprintf(err, err_size, "unknown or incomplete option \"%s\" (see --help)",
 				 argv[optind - 1]);

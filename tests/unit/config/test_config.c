@@ -131,6 +131,26 @@ static void unknown_flag_and_stray_argument_are_errors(void **state)
 	config_free(&cfg);
 }
 
+static void a_boolean_alone_is_true_and_takes_a_literal(void **state)
+{
+	(void)state;
+	struct zt_config cfg;
+	char *argv1[] = { "ztunnel", "--kube", "--kube-server", "https://10.0.0.1:6443", "--capture", "false", NULL };
+	assert_int_equal(load(&cfg, 6, argv1), 0);
+	assert_true(cfg.kube);
+	assert_false(cfg.capture);
+	assert_string_equal(cfg.kube_server, "https://10.0.0.1:6443");
+	config_free(&cfg);
+	char *argv2[] = { "ztunnel", "--capture=false", "--kube", "0", NULL };
+	assert_int_equal(load(&cfg, 4, argv2), 0);
+	assert_false(cfg.capture);
+	assert_false(cfg.kube);
+	config_free(&cfg);
+	char *argv3[] = { "ztunnel", "--capture=maybe", NULL };
+	assert_int_equal(load(&cfg, 2, argv3), -EINVAL);
+	config_free(&cfg);
+}
+
 static void missing_or_invalid_config_file_is_an_error(void **state)
 {
 	(void)state;
@@ -184,6 +204,7 @@ int main(void)
 		cmocka_unit_test_setup(out_of_range_port_is_rejected_with_its_origin, clear_env),
 		cmocka_unit_test_setup(bad_enum_lists_the_choices, clear_env),
 		cmocka_unit_test_setup(unknown_flag_and_stray_argument_are_errors, clear_env),
+		cmocka_unit_test_setup(a_boolean_alone_is_true_and_takes_a_literal, clear_env),
 		cmocka_unit_test_setup(missing_or_invalid_config_file_is_an_error, clear_env),
 		cmocka_unit_test_setup(help_flag_is_set_and_help_lists_env_names, clear_env),
 	};
