@@ -12,8 +12,7 @@
 
 /* Connections are never shared across keys. */
 struct hbone_pool_key {
-	char src_identity[256];
-	char dst_identity[256];
+	const void *src_id, *dst_id; /* interned identities: equal when the same object */
 	uint32_t src_ip, dst_ip; /* network order */
 	uint16_t dst_port;
 };

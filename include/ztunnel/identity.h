@@ -16,6 +16,21 @@ struct spiffe_id {
 int spiffe_parse(const char *uri, struct spiffe_id *out);
 int spiffe_format(const struct spiffe_id *id, char *buf, size_t size);
 
+/* An identity as the data path holds it: one immutable object per
+ * identity for the process's life (intern.c), parsed and formatted once,
+ * compared by pointer. */
+struct zt_identity {
+	struct spiffe_id id;
+	uint32_t hash;
+	char uri[]; /* spiffe://<td>/ns/<ns>/sa/<sa> */
+};
+
+/* The object for uri (NULL if it is not a SPIFFE id, or out of memory). */
+const struct zt_identity *identity_intern(const char *uri);
+const struct zt_identity *identity_intern_id(const struct spiffe_id *id);
+/* Its URI, "" for NULL (no identity: plaintext). */
+const char *identity_uri(const struct zt_identity *z);
+
 struct ca;
 
 /* A new self-signed root (ECDSA P-256, CA:TRUE, keyCertSign|cRLSign,

@@ -21,7 +21,7 @@ void hbone_pool_fini(struct hbone_pool *p)
 bool hbone_pool_key_equal(const struct hbone_pool_key *a, const struct hbone_pool_key *b)
 {
 	return a->src_ip == b->src_ip && a->dst_ip == b->dst_ip && a->dst_port == b->dst_port &&
-	       !strcmp(a->src_identity, b->src_identity) && !strcmp(a->dst_identity, b->dst_identity);
+	       a->src_id == b->src_id && a->dst_id == b->dst_id;
 }
 
 static void take_stream(struct hbone_pooled *pc, int64_t now)

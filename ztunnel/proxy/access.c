@@ -47,11 +47,11 @@ void conn_opened(struct worker *w, struct conn_info *ci, const struct zt_workloa
 
 	tm_labels_init(&l);
 	tm_labels_add(&l, "reporter", ci->dir == PROXY_OUTBOUND ? "source" : "destination", true);
-	end_labels(&l, "source", src, ci->src_identity, cluster);
+	end_labels(&l, "source", src, identity_uri(ci->src_id), cluster);
 	tm_labels_add(&l, "destination_service", svc ? svc->hostname : NULL, true);
 	tm_labels_add(&l, "destination_service_namespace", svc ? svc->namespace : NULL, true);
 	tm_labels_add(&l, "destination_service_name", svc ? svc->name : NULL, true);
-	end_labels(&l, "destination", dst, ci->dst_identity, cluster);
+	end_labels(&l, "destination", dst, identity_uri(ci->dst_id), cluster);
 	tm_labels_add(&l, "request_protocol", "tcp", true);
 	tm_labels_add(&l, "response_flags", "-", true);
 	tm_labels_add(&l, "connection_security_policy", ci->hbone ? "mutual_tls" : "unknown", true);
@@ -153,10 +153,10 @@ static void access_line(const struct conn_info *ci, enum log_level level, const 
 	split_name(ci->dst_name, dst_ns, sizeof(dst_ns), &dst_wl);
 	snprintf(duration, sizeof(duration), "%llums", (unsigned long long)duration_ms);
 	access_log(level, msg, LF_STR("src.addr", src), LF_STR("src.workload", src_wl),
-		   LF_STR("src.namespace", src_ns), LF_STR("src.identity", ci->src_identity),
+		   LF_STR("src.namespace", src_ns), LF_STR("src.identity", identity_uri(ci->src_id)),
 		   LF_STR("dst.addr", dst), LF_STR("dst.hbone_addr", hbone_addr), LF_STR("dst.service", ci->service),
 		   LF_STR("dst.workload", dst_wl), LF_STR("dst.namespace", dst_ns),
-		   LF_STR("dst.identity", ci->dst_identity), LF_STR("direction", direction_name(ci->dir)),
+		   LF_STR("dst.identity", identity_uri(ci->dst_id)), LF_STR("direction", direction_name(ci->dir)),
 		   LF_STR("tls.version", ci->tls_version ? ci->tls_version : ""),
 		   LF_STR("tls.cipher", ci->tls_cipher ? ci->tls_cipher : ""), LF_UINT("bytes_sent", sent),
 		   LF_UINT("bytes_recv", recv), LF_STR("duration", duration), LF_STR("decision", decision(ci, r)),

@@ -11,10 +11,8 @@
 
 static void conn_of(const struct conn_info *ci, struct authz_conn *c)
 {
-	const char *id = ci->src_identity;
-
 	memset(c, 0, sizeof(*c));
-	c->peer = id[0] ? id : NULL;
+	c->peer = ci->src_id ? ci->src_id->uri : NULL;
 	c->src.family = c->dst.family = AF_INET;
 	memcpy(c->src.addr, &ci->src.sin_addr.s_addr, 4);
 	memcpy(c->dst.addr, &ci->up.sin_addr.s_addr, 4);
@@ -51,7 +49,7 @@ enum tm_reason authorize_inbound(const struct zt_model *m, const struct conn_inf
 			 LF_INT("rule", d->dry_run_rule),
 			 LF_STR("action", d->dry_run->action == ZT_ACTION_DENY ? "DENY"
 					  : d->dry_run->action == ZT_ACTION_AUDIT ? "AUDIT" : "ALLOW"),
-			 LF_STR("src.identity", ci->src_identity), LF_STR("dst.workload", ci->dst_name));
+			 LF_STR("src.identity", identity_uri(ci->src_id)), LF_STR("dst.workload", ci->dst_name));
 	describe(d, why, why_size);
 	if (d->allowed)
 		return TM_R_NONE;

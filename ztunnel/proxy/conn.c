@@ -394,8 +394,8 @@ static enum tm_reason resolve(struct conn *c, const struct zt_model *m, struct r
 			.workload_name = rt->src->workload_name, .canonical_name = rt->src->canonical_name,
 			.canonical_revision = rt->src->canonical_revision,
 		};
-		snprintf(ci->src_identity, sizeof(ci->src_identity), "%s", rt->src->identity);
-		snprintf(ci->dst_identity, sizeof(ci->dst_identity), "%s", rt->dst->identity);
+		ci->src_id = identity_intern(rt->src->identity);
+		ci->dst_id = identity_intern(rt->dst->identity);
 		fmt_addr(&ci->src, client, sizeof(client));
 		*n_hdrs = hbone_request_headers(&si, client, rt->service ? rt->service->hostname : NULL, &w->seed,
 						hdrs);

@@ -36,7 +36,7 @@ static void answer(struct link *l, int32_t stream, int status, const struct conn
 	fmt_addr(&ci->up, dst, sizeof(dst));
 	count_refused(PROXY_INBOUND_HBONE, reason);
 	respond_error(l, stream, status);
-	log_warn("HBONE request refused", LF_STR("src.addr", src), LF_STR("src.identity", ci->src_identity),
+	log_warn("HBONE request refused", LF_STR("src.addr", src), LF_STR("src.identity", identity_uri(ci->src_id)),
 		 LF_STR("dst.addr", dst), LF_INT("status", status), LF_STR("error", why));
 }
 
@@ -85,7 +85,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	ci.start_ms = loop_now_ms();
 	ci.up = (struct sockaddr_in){ .sin_family = AF_INET };
 	if (peer)
-		spiffe_format(peer, ci.src_identity, sizeof(ci.src_identity));
+		ci.src_id = identity_intern_id(peer);
 	if (hbone_parse_authority(authority, &ip, &port) < 0)
 		return answer(l, stream, 400, &ci, TM_R_BAD_REQUEST, "CONNECT authority is not IPv4:port");
 	ci.up.sin_addr.s_addr = ip;
@@ -102,7 +102,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 	const struct zt_workload *dst = model_workload_by_v4(m, ip);
 	workload_name(dst, ci.dst_name, sizeof(ci.dst_name));
 	if (dst && dst->identity)
-		snprintf(ci.dst_identity, sizeof(ci.dst_identity), "%s", dst->identity);
+		ci.dst_id = identity_intern(dst->identity);
 	struct hbone_header baggage;
 	size_t n_baggage = 0;
 	if (dst) {
@@ -138,7 +138,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		conn_log(w, &ci);
 		if (log_turn(&p->last_peer_log_ms))
 			log_warn("HBONE streams refused: the peer holds its limit of open streams",
-				 LF_STR("src.identity", ci.src_identity), LF_UINT("limit", p->cfg->max_streams_per_peer),
+				 LF_STR("src.identity", identity_uri(ci.src_id)), LF_UINT("limit", p->cfg->max_streams_per_peer),
 				 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_STREAMS_PER_PEER)));
 		return;
 	}

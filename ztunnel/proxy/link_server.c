@@ -30,7 +30,8 @@ void link_serve(struct link *l)
 {
 	struct worker *w = l->w;
 	struct proxy *p = w->p;
-	char err[300] = "", uri[300] = "";
+	char err[300] = "";
+	const struct zt_identity *id = NULL;
 	const char *why = NULL;
 	enum tm_reason reason = TM_R_NOT_ENROLLED;
 
@@ -39,9 +40,9 @@ void link_serve(struct link *l)
 	if (!link_pod_enrolled(w, l->local.sin_addr.s_addr) || !wl || !wl->enrolled || !wl->identity)
 		why = "destination is not an enrolled pod of this node";
 	else
-		snprintf(uri, sizeof(uri), "%s", wl->identity);
+		id = identity_intern(wl->identity);
 	state_read_unlock();
-	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, uri, true, err, sizeof(err));
+	struct tls_ctx *ctx = why ? NULL : tls_cache_get(w, id, true, err, sizeof(err));
 	l->awaiting_cert = !why && !ctx && loop_now_ms() - l->created_ms < WAIT_FOR_CERT_MS;
 	if (l->awaiting_cert)
 		return;

@@ -160,8 +160,8 @@ static void view_of(const struct conn_info *ci, int64_t now, struct proxy_conn_v
 	memcpy(v->src_name, ci->src_name, sizeof(v->src_name));
 	memcpy(v->dst_name, ci->dst_name, sizeof(v->dst_name));
 	memcpy(v->service, ci->service, sizeof(v->service));
-	memcpy(v->src_identity, ci->src_identity, sizeof(v->src_identity));
-	memcpy(v->dst_identity, ci->dst_identity, sizeof(v->dst_identity));
+	snprintf(v->src_identity, sizeof(v->src_identity), "%s", identity_uri(ci->src_id));
+	snprintf(v->dst_identity, sizeof(v->dst_identity), "%s", identity_uri(ci->dst_id));
 	memcpy(v->policy, ci->policy, sizeof(v->policy));
 }
 

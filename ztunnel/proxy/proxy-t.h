@@ -70,7 +70,8 @@ struct conn_info {
 	const char *error;
 	const char *tls_version, *tls_cipher; /* wolfSSL's static names */
 	char src_name[160], dst_name[160], service[160];
-	char src_identity[300], dst_identity[300];
+	/* Authenticated or presented identities (NULL: plaintext): interned. */
+	const struct zt_identity *src_id, *dst_id;
 	char policy[128]; /* inbound: the policy that decided, "" for the default */
 };
 
@@ -195,7 +196,7 @@ struct accept_slot {
 /* Per-worker TLS contexts, one per local identity and role, rebuilt when
  * the published certificate changes. */
 struct tls_cache_entry {
-	char uri[300];
+	const struct zt_identity *id;
 	char serial[40];
 	int64_t not_after;
 	uint64_t generation;

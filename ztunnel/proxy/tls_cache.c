@@ -12,10 +12,10 @@
 #include "ztunnel/cert_share.h"
 #include "ztunnel/tls.h"
 
-static struct tls_cache_entry *find(struct tls_cache *tc, const char *uri)
+static struct tls_cache_entry *find(struct tls_cache *tc, const struct zt_identity *id)
 {
 	for (uint32_t i = 0; i < tc->n; i++)
-		if (!strcmp(tc->e[i].uri, uri))
+		if (tc->e[i].id == id)
 			return &tc->e[i];
 	return NULL;
 }
@@ -33,7 +33,7 @@ static void drop(struct tls_cache *tc, struct tls_cache_entry *e)
 	*e = tc->e[--tc->n];
 }
 
-static struct tls_cache_entry *add(struct tls_cache *tc, const char *uri)
+static struct tls_cache_entry *add(struct tls_cache *tc, const struct zt_identity *id)
 {
 	if (tc->n == tc->cap) {
 		uint32_t cap = tc->cap ? tc->cap * 2 : 8;
@@ -45,17 +45,22 @@ static struct tls_cache_entry *add(struct tls_cache *tc, const char *uri)
 	}
 	struct tls_cache_entry *e = &tc->e[tc->n++];
 	memset(e, 0, sizeof(*e));
-	snprintf(e->uri, sizeof(e->uri), "%s", uri);
+	e->id = id;
 	return e;
 }
 
-struct tls_ctx *tls_cache_get(struct worker *w, const char *uri, bool server, char *err, size_t err_size)
+struct tls_ctx *tls_cache_get(struct worker *w, const struct zt_identity *id, bool server, char *err,
+			      size_t err_size)
 {
 	struct tls_cache *tc = &w->tls;
 	struct cert_share *share = w->p->certs;
-	struct tls_cache_entry *e = find(tc, uri);
+	struct tls_cache_entry *e = id ? find(tc, id) : NULL;
 	int64_t now = (int64_t)time(NULL);
 
+	if (!id) {
+		snprintf(err, err_size, "no SPIFFE identity");
+		return NULL;
+	}
 	if (!share) {
 		snprintf(err, err_size, "no identity provider configured");
 		return NULL;
@@ -65,13 +70,13 @@ struct tls_ctx *tls_cache_get(struct worker *w, const char *uri, bool server, ch
 		return e->ctx[server];
 
 	struct leaf_cert cert;
-	if (cert_share_get(share, uri, &cert) < 0) {
+	if (cert_share_get(share, id->uri, &cert) < 0) {
 		if (e)
 			drop(tc, e);
-		snprintf(err, err_size, "no certificate for %s (not issued yet, or expired)", uri);
+		snprintf(err, err_size, "no certificate for %s (not issued yet, or expired)", id->uri);
 		return NULL;
 	}
-	if (!e && !(e = add(tc, uri))) {
+	if (!e && !(e = add(tc, id))) {
 		leaf_cert_free(&cert);
 		snprintf(err, err_size, "out of memory");
 		return NULL;

@@ -299,7 +299,7 @@ static void ev_data(void *ctx, int32_t id, const uint8_t *data, size_t len)
 			tm_count(TM_LIMIT_PEER_BUFFER, 1);
 			fmt_addr(&t->info.src, src, sizeof(src));
 			log_warn("HBONE peer over its buffer budget: its connection is paused until the pods catch up",
-				 LF_STR("peer", src), LF_STR("src.identity", t->info.src_identity),
+				 LF_STR("peer", src), LF_STR("src.identity", identity_uri(t->info.src_id)),
 				 LF_UINT("budget_mb", p->cfg->peer_buffer_mb));
 		}
 	}
@@ -430,11 +430,10 @@ static void dispatch(struct tunnel *t)
 {
 	struct worker *w = t->w;
 	struct hbone_pooled *pc;
-	struct spiffe_id expected;
 	char err[300];
 	struct link *l;
 
-	struct tls_ctx *ctx = tls_cache_get(w, t->info.src_identity, false, err, sizeof(err));
+	struct tls_ctx *ctx = tls_cache_get(w, t->info.src_id, false, err, sizeof(err));
 	if (!ctx && loop_now_ms() - t->info.start_ms < WAIT_FOR_CERT_MS) {
 		/* A new pod's certificate is being issued: wait for it (the
 		 * worker tick retries), as Istio waits for its CSR. */
@@ -446,7 +445,7 @@ static void dispatch(struct tunnel *t)
 		snprintf(t->error, sizeof(t->error), "IDENTITY_ERROR: %s", err);
 		return tunnel_abort(t, TM_R_NO_CERTIFICATE, t->error, false);
 	}
-	if (spiffe_parse(t->info.dst_identity, &expected) < 0)
+	if (!t->info.dst_id)
 		return tunnel_abort(t, TM_R_NO_CERTIFICATE, "destination identity is not a SPIFFE id", false);
 	switch (hbone_pool_checkout(&w->pool, &t->key, loop_now_ms() / 1000, &pc)) {
 	case HBONE_POOL_USE:
@@ -455,7 +454,7 @@ static void dispatch(struct tunnel *t)
 		open_stream(t);
 		break;
 	case HBONE_POOL_DIAL:
-		if (!(l = link_dial(w, &t->key, ctx, &expected))) {
+		if (!(l = link_dial(w, &t->key, ctx, &t->info.dst_id->id))) {
 			hbone_pool_dialed(&w->pool, pc, NULL, 0);
 			return tunnel_abort(t, TM_R_NO_MEMORY, "cannot set up an HBONE connection", false);
 		}
@@ -545,8 +544,8 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	t->n_hdrs = n_hdrs;
 	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));
 	snprintf(t->authority, sizeof(t->authority), "%s:%u", ip, ntohs(rt->upstream_port));
-	snprintf(t->key.src_identity, sizeof(t->key.src_identity), "%s", ci->src_identity);
-	snprintf(t->key.dst_identity, sizeof(t->key.dst_identity), "%s", ci->dst_identity);
+	t->key.src_id = ci->src_id;
+	t->key.dst_id = ci->dst_id;
 	t->key.src_ip = ci->src.sin_addr.s_addr;
 	t->key.dst_ip = rt->upstream_ip;
 	t->key.dst_port = htons(ZT_PORT_HBONE);

@@ -10,12 +10,13 @@
 
 #include "ztunnel/hbone_pool.h"
 
-static struct hbone_pool_key key(const char *src, const char *dst, uint32_t dst_ip)
+/* Identities are interned objects the pool compares by address. */
+static const char id_a[] = "a", id_b[] = "b", id_c[] = "c", id_x[] = "x", id_y[] = "y", id_z[] = "z";
+
+static struct hbone_pool_key key(const void *src, const void *dst, uint32_t dst_ip)
 {
-	struct hbone_pool_key k = { .src_ip = 0x0101010a, .dst_ip = dst_ip, .dst_port = 15008 };
-	strcpy(k.src_identity, src);
-	strcpy(k.dst_identity, dst);
-	return k;
+	return (struct hbone_pool_key){ .src_id = src, .dst_id = dst, .src_ip = 0x0101010a, .dst_ip = dst_ip,
+					.dst_port = 15008 };
 }
 
 static int conn_a, conn_b, conn_c;
@@ -25,7 +26,7 @@ static void one_dial_per_key_then_shared(void **state)
 	(void)state;
 	struct hbone_pool p;
 	struct hbone_pooled *pc, *other;
-	struct hbone_pool_key k = key("td/ns/a/sa/x", "td/ns/b/sa/y", 1);
+	struct hbone_pool_key k = key(id_x, id_y, 1);
 	hbone_pool_init(&p);
 	assert_int_equal(hbone_pool_checkout(&p, &k, 0, &pc), HBONE_POOL_DIAL);
 	assert_int_equal(hbone_pool_checkout(&p, &k, 0, &other), HBONE_POOL_WAIT);
@@ -35,8 +36,8 @@ static void one_dial_per_key_then_shared(void **state)
 	assert_ptr_equal(other, pc);
 	assert_int_equal(pc->streams, 2);
 	/* Another source identity, destination or source IP never shares. */
-	struct hbone_pool_key k2 = key("td/ns/a/sa/z", "td/ns/b/sa/y", 1);
-	struct hbone_pool_key k3 = key("td/ns/a/sa/x", "td/ns/b/sa/y", 2);
+	struct hbone_pool_key k2 = key(id_z, id_y, 1);
+	struct hbone_pool_key k3 = key(id_x, id_y, 2);
 	struct hbone_pool_key k4 = k;
 	k4.src_ip = 0x0201010a;
 	assert_int_equal(hbone_pool_checkout(&p, &k2, 1, &other), HBONE_POOL_DIAL);
@@ -51,7 +52,7 @@ static void a_connection_retires_before_its_stream_limit(void **state)
 	(void)state;
 	struct hbone_pool p;
 	struct hbone_pooled *pc, *x;
-	struct hbone_pool_key k = key("a", "b", 1);
+	struct hbone_pool_key k = key(id_a, id_b, 1);
 	hbone_pool_init(&p);
 	hbone_pool_checkout(&p, &k, 0, &pc);
 	hbone_pool_dialed(&p, pc, &conn_a, 0);
@@ -76,7 +77,7 @@ static void idle_and_drained_connections_are_released(void **state)
 	struct hbone_pool p;
 	struct hbone_pooled *pc, *pd;
 	void *closed[4];
-	struct hbone_pool_key k = key("a", "b", 1), k2 = key("a", "c", 2);
+	struct hbone_pool_key k = key(id_a, id_b, 1), k2 = key(id_a, id_c, 2);
 	hbone_pool_init(&p);
 	hbone_pool_checkout(&p, &k, 0, &pc);
 	hbone_pool_dialed(&p, pc, &conn_a, 0);
@@ -105,7 +106,7 @@ static void a_dialled_connection_is_idle_from_its_dial(void **state)
 	struct hbone_pool p;
 	struct hbone_pooled *pc;
 	void *closed[4];
-	struct hbone_pool_key k = key("a", "b", 1);
+	struct hbone_pool_key k = key(id_a, id_b, 1);
 	hbone_pool_init(&p);
 	assert_int_equal(hbone_pool_checkout(&p, &k, 1000, &pc), HBONE_POOL_DIAL);
 	hbone_pool_dialed(&p, pc, &conn_a, 0);
@@ -121,7 +122,7 @@ static void failed_dials_and_broken_connections_leave_the_pool(void **state)
 	(void)state;
 	struct hbone_pool p;
 	struct hbone_pooled *pc, *x;
-	struct hbone_pool_key k = key("a", "b", 1);
+	struct hbone_pool_key k = key(id_a, id_b, 1);
 	hbone_pool_init(&p);
 	hbone_pool_checkout(&p, &k, 0, &pc);
 	hbone_pool_dialed(&p, pc, NULL, 0); /* TLS failed */
