@@ -35,6 +35,7 @@ struct zt_config {
 	char *root_namespace;
 	char *bpf_pin_dir;
 	char *cni_socket;
+	char *cni_conf_dir;
 	char *uplinks;
 	char *ca_dir;
 	char *cert_dir;

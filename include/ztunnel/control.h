@@ -14,11 +14,13 @@
  * CNI socket, no pod reconciliation); certs is NULL without an identity
  * provider (and then share is NULL too). */
 struct snapshot_source;
+struct cni_chain;
 
 struct control {
 	const struct zt_config *cfg;
 	struct state_store *store;
 	struct snapshot_source *source; /* where models come from */
+	struct cni_chain *cni;          /* NULL without --cni-conf-dir */
 	struct enroll *enroll;
 	struct cert_cache *certs;
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */

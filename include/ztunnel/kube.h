@@ -1,5 +1,6 @@
 /* The Kubernetes API as the state source (DESIGN.md §3): list + watch of
- * the objects a snapshot holds, kept in memory and handed to the control
+ * the objects the model is built from (Namespaces, Pods, Services,
+ * EndpointSlices, AuthorizationPolicies, PeerAuthentications), kept in memory and handed to the control
  * thread as the same v1 List a snapshot file gives, so one builder serves
  * both. libcurl (HTTP/2, one connection for every watch) and cJSON. */
 #ifndef ZTUNNEL_KUBE_H

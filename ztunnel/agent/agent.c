@@ -12,6 +12,7 @@
 #include "ztunnel/access_log.h"
 #include "ztunnel/admin.h"
 #include "ztunnel/capture.h"
+#include "ztunnel/cni_chain.h"
 #include "ztunnel/cert_cache.h"
 #include "ztunnel/cert_share.h"
 #include "ztunnel/control.h"
@@ -178,6 +179,7 @@ int agent_run(const struct zt_config *cfg)
 	struct proxy *proxy = NULL;
 	struct admin *admin = NULL;
 	struct snapshot_source *source = NULL;
+	struct cni_chain cni = { .fd = -1 };
 	uint32_t uplinks[MAX_IFS], n_uplinks = 0;
 	struct enroll enroll;
 	bool have_enroll = false;
@@ -206,7 +208,8 @@ int agent_run(const struct zt_config *cfg)
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
-	struct control ctl = { cfg, &store, NULL, NULL, have_certs ? &certs : NULL, have_certs ? &share : NULL };
+	struct control ctl = { .cfg = cfg, .store = &store, .certs = have_certs ? &certs : NULL,
+				.share = have_certs ? &share : NULL };
 	if (open_source(cfg, &source) < 0)
 		goto out;
 	ctl.source = source;
@@ -256,6 +259,14 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	}
 	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
+	if (cfg->cni_conf_dir && *cfg->cni_conf_dir) {
+		if ((r = cni_chain_open(&cni, cfg->cni_conf_dir, cfg->cni_socket)) < 0) {
+			log_error("cannot watch the CNI configuration directory", LF_STR("dir", cfg->cni_conf_dir),
+				  LF_ERRNO(r));
+			goto out;
+		}
+		ctl.cni = &cni;
+	}
 	ctl.enroll = &enroll;
 	status = control_run(&ctl);
 out:
@@ -279,6 +290,7 @@ out:
 	state_store_release(&store);
 	if (source)
 		source->close(source);
+	cni_chain_close(&cni);
 	access_log_stop();
 	tm_fini();
 	return status;

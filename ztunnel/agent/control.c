@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ztunnel/log.h"
+#include "ztunnel/cni_chain.h"
 #include "ztunnel/snapshot_source.h"
 #include "ztunnel/telemetry.h"
 
@@ -139,9 +140,12 @@ int control_run(struct control *ctl)
 	publish(ctl);
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[3] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
-					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 } };
+		struct pollfd fds[4] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 },
+					 { ctl->cni ? ctl->cni->fd : -1, POLLIN, 0 } };
 		int64_t deadline = src->deadline_ms(src);
+		if (ctl->cni && cni_chain_deadline(ctl->cni) < deadline)
+			deadline = cni_chain_deadline(ctl->cni);
 		if (next_cert != INT64_MAX) {
 			/* certificate times are wall-clock seconds, ours monotonic ms */
 			int64_t cert_deadline = mono_ms() + (next_cert - now_s()) * 1000;
@@ -149,7 +153,7 @@ int control_run(struct control *ctl)
 				deadline = cert_deadline;
 		}
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - mono_ms();
-		if (poll(fds, 3, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
+		if (poll(fds, 4, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -171,6 +175,11 @@ int control_run(struct control *ctl)
 			after_cni_request(ctl);
 		}
 		update_source(ctl, src, fds[0].revents & POLLIN, false);
+		if (ctl->cni) {
+			if (fds[3].revents & POLLIN)
+				cni_chain_event(ctl->cni);
+			cni_chain_tick(ctl->cni);
+		}
 		if (ctl->certs) {
 			next_cert = cert_cache_tick(ctl->certs, now_s());
 			publish(ctl);

@@ -1,7 +1,7 @@
 /* ztunnel-cni install / uninstall: chain the plugin last in the node's
  * primary CNI network configuration (the first file the runtime reads),
  * atomically, idempotently. Used by the DaemonSet (issue 10/13). */
-#include "install.h"
+#include "ztunnel/cni_install.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "ztunnel/file.h"
 
 #define PLUGIN_TYPE "ztunnel-cni"
 
@@ -44,54 +46,26 @@ static int primary_conf(const char *dir, char *path, size_t size)
 
 static cJSON *read_json(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t cap = 0, len = 0;
+	char *text = NULL;
+	size_t len = 0;
 
-	if (!f)
+	if (file_read(path, 1 << 20, &text, &len) < 0)
 		return NULL;
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-			if (!nb)
-				break;
-			buf = nb;
-		}
-		size_t got = fread(buf + len, 1, cap - len - 1, f);
-		len += got;
-		if (!got)
-			break;
-	}
-	fclose(f);
-	if (!buf)
-		return NULL;
-	buf[len] = '\0';
-	cJSON *o = cJSON_Parse(buf);
-	free(buf);
+	cJSON *o = cJSON_ParseWithLength(text, len);
+	free(text);
 	return o;
 }
 
-/* Write to a temporary file in the same directory, then rename: the runtime
- * never sees a half-written configuration. */
+/* The runtime never sees a half-written configuration. */
 static int write_atomic(const char *path, const cJSON *o)
 {
-	char tmp[PATH_MAX];
-	char *text = cJSON_Print(o);
-	int r = 0;
+	char *text = cJSON_Print(o), *line = NULL;
+	int r;
 
 	if (!text)
 		return -ENOMEM;
-	snprintf(tmp, sizeof(tmp), "%s.ztunnel-tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) || fsync(fileno(f))) {
-		r = -errno;
-	}
-	if (f && fclose(f) && !r)
-		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r)
-		unlink(tmp);
+	r = asprintf(&line, "%s\n", text) < 0 ? -ENOMEM : file_write_atomic(path, line, 0644);
+	free(line);
 	cJSON_free(text);
 	return r;
 }
@@ -120,6 +94,22 @@ static int remove_ours(cJSON *plugins)
 		}
 	}
 	return removed;
+}
+
+int cni_chained(const char *dir)
+{
+	char path[PATH_MAX];
+	int r = primary_conf(dir, path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	cJSON *conf = read_json(path);
+	const cJSON *plugins = cJSON_GetObjectItem(conf, "plugins");
+	const cJSON *last = cJSON_GetArrayItem(plugins, cJSON_GetArraySize(plugins) - 1);
+	const cJSON *t = cJSON_GetObjectItem(last, "type");
+	r = cJSON_IsString(t) && !strcmp(t->valuestring, PLUGIN_TYPE);
+	cJSON_Delete(conf);
+	return r;
 }
 
 int cni_install(const char *dir, const char *agent_socket, bool install, char *msg, size_t size)

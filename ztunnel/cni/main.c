@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "install.h"
+#include "ztunnel/cni_install.h"
 #include "ztunnel/version.h"
 
 #define DEFAULT_AGENT_SOCKET "/var/run/ztunnel/cni.sock"

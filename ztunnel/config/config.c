@@ -48,6 +48,7 @@ static const struct opt options[] = {
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },
 	{ "bpf-pin-dir", OPT_STRING, OFF(bpf_pin_dir), "/sys/fs/bpf/ztunnel", "bpffs directory for pinned maps and links" },
 	{ "cni-socket", OPT_STRING, OFF(cni_socket), "/var/run/ztunnel/cni.sock", "unix socket ztunnel-cni talks to" },
+	{ "cni-conf-dir", OPT_STRING, OFF(cni_conf_dir), NULL, "CNI configuration directory whose primary network gets ztunnel-cni chained last, and again whenever the primary CNI rewrites it (unset: the install step alone chains it)" },
 	{ "capture", OPT_BOOL, OFF(capture), "true", "attach eBPF capture and run the data path (false: follow the snapshot only)" },
 	{ "uplinks", OPT_STRING, OFF(uplinks), "auto", "node interfaces to capture on, comma-separated (auto: every interface with an IPv4 address)" },
 	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (config_dump, connections, logging, quitquitquit; keep it on loopback), or off" },

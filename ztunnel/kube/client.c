@@ -48,7 +48,7 @@ struct kind {
 	struct kube_source *k;
 };
 
-enum { KIND_NS, KIND_SA, KIND_POD, KIND_SVC, KIND_SLICE, KIND_AUTHZ, KIND_PEER_AUTHN, KINDS };
+enum { KIND_NS, KIND_POD, KIND_SVC, KIND_SLICE, KIND_AUTHZ, KIND_PEER_AUTHN, KINDS };
 
 struct kube_source {
 	char *server, *token_file, *ca_file;
@@ -70,7 +70,6 @@ static const struct {
 	bool crd;
 } kind_defs[KINDS] = {
 	[KIND_NS] = { "/api/v1/namespaces", "Namespace", "v1", false },
-	[KIND_SA] = { "/api/v1/serviceaccounts", "ServiceAccount", "v1", false },
 	[KIND_POD] = { "/api/v1/pods", "Pod", "v1", false },
 	[KIND_SVC] = { "/api/v1/services", "Service", "v1", false },
 	[KIND_SLICE] = { "/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice", "discovery.k8s.io/v1", false },
