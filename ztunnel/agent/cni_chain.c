@@ -8,22 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ztunnel/cni_install.h"
+#include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 
 /* A runtime or CNI writes a few files in a row: look once they are done. */
 #define SETTLE_MS 200
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void ensure(struct cni_chain *c)
 {
@@ -71,7 +64,7 @@ void cni_chain_event(struct cni_chain *c)
 
 	while (read(c->fd, buf, sizeof(buf)) > 0) {
 	}
-	c->pending_ms = mono_ms() + SETTLE_MS;
+	c->pending_ms = clock_mono_ms() + SETTLE_MS;
 }
 
 int64_t cni_chain_deadline(const struct cni_chain *c)
@@ -81,7 +74,7 @@ int64_t cni_chain_deadline(const struct cni_chain *c)
 
 void cni_chain_tick(struct cni_chain *c)
 {
-	if (c->pending_ms && mono_ms() >= c->pending_ms) {
+	if (c->pending_ms && clock_mono_ms() >= c->pending_ms) {
 		c->pending_ms = 0;
 		ensure(c);
 	}

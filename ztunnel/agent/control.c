@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/cni_chain.h"
 #include "ztunnel/snapshot_source.h"
@@ -21,14 +22,6 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* The control thread's own monotonic clock (not the data path's loop). */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The identities of the enrolled pods of this node, and only those: a
  * node never asks for another node's identities. */
@@ -148,11 +141,11 @@ int control_run(struct control *ctl)
 			deadline = cni_chain_deadline(ctl->cni);
 		if (next_cert != INT64_MAX) {
 			/* certificate times are wall-clock seconds, ours monotonic ms */
-			int64_t cert_deadline = mono_ms() + (next_cert - now_s()) * 1000;
+			int64_t cert_deadline = clock_mono_ms() + (next_cert - now_s()) * 1000;
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - mono_ms();
+		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
 		if (poll(fds, 4, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;

@@ -5,8 +5,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/snapshot_watch.h"
 #include "ztunnel/telemetry.h"
@@ -21,13 +21,6 @@ struct file_source {
 	bool loaded_once;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int reload(struct file_source *f, struct state_store *store, bool force)
 {
@@ -49,7 +42,7 @@ static int reload(struct file_source *f, struct state_store *store, bool force)
 static int update(struct snapshot_source *s, struct state_store *store, bool readable, bool force)
 {
 	struct file_source *f = (struct file_source *)s;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 
 	if (!f->loaded_once) {
 		f->loaded_once = true;
@@ -98,7 +91,7 @@ int snapshot_source_file(struct snapshot_source **out, const char *path)
 		return r;
 	}
 	f->s = (struct snapshot_source){ f->w.file, f->w.fd, update, deadline_ms, close_source };
-	f->resync_ms = mono_ms() + RESYNC_MS;
+	f->resync_ms = clock_mono_ms() + RESYNC_MS;
 	*out = &f->s;
 	return 0;
 }

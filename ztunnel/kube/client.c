@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ztunnel/file.h"
+#include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/telemetry.h"
 
@@ -79,13 +80,6 @@ static const struct {
 			      "security.istio.io/v1", true },
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Items of a list carry no kind; a snapshot's items must. */
 static void typed(cJSON *item, const struct kind *k)
@@ -108,7 +102,7 @@ static void remember_rv(struct kind *k, const cJSON *obj)
 static void changed(struct kube_source *ks)
 {
 	ks->dirty = true;
-	ks->changed_ms = now_ms();
+	ks->changed_ms = clock_mono_ms();
 }
 
 static size_t on_list_body(char *data, size_t size, size_t n, void *ctx)
@@ -229,7 +223,7 @@ static void start_watch(struct kind *k)
 static void back_off(struct kind *k, int64_t ms)
 {
 	k->state = K_WAITING;
-	k->retry_at_ms = now_ms() + ms;
+	k->retry_at_ms = clock_mono_ms() + ms;
 	k->cont[0] = '\0';
 	kube_objects_clear(&k->next);
 }
@@ -411,7 +405,7 @@ static void *watcher_main(void *arg)
 		while ((m = curl_multi_info_read(ks->multi, &left)))
 			if (m->msg == CURLMSG_DONE)
 				finished(ks, m->easy_handle, m->data.result);
-		int64_t now = now_ms();
+		int64_t now = clock_mono_ms();
 		for (int i = 0; i < KINDS; i++) {
 			struct kind *k = &ks->kinds[i];
 			if (k->state == K_WAITING && now >= k->retry_at_ms) {

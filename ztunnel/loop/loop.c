@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 
 static void on_wake(struct op *op, int res, uint32_t flags)
@@ -118,10 +119,7 @@ int loop_run(struct loop *l)
 
 int64_t loop_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 void loop_drain(struct loop *l, bool (*done)(void *ctx), void *ctx, int ms)
