@@ -8,7 +8,8 @@
 # write to enforcement is printed); the API server killed and restarted
 # mid-test: the agents keep enforcing the last model, resume their watches
 # (at most one relist per kind) and follow the next change; removing the
-# label releases the pods. A SubjectAccessReview shows the agent cannot
+# label releases the pods; a pod created through the API after the agents
+# started gets its identity and mesh traffic. A SubjectAccessReview shows the agent cannot
 # read Secrets or write anything.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -19,7 +20,8 @@ before=$(host_links)
 new_spec '{"namespaces": {"shop": {}, "legacy": {}},
  "pods": {"n1-p1": {"namespace": "shop", "serviceAccount": "web"},
           "n2-p1": {"namespace": "shop", "serviceAccount": "api"},
-          "n1-p2": {"namespace": "legacy"}, "n2-p2": {"namespace": "legacy"}}}'
+          "n1-p2": {"namespace": "legacy"}, "n2-p2": {"namespace": "legacy"},
+          "n1-p3": {"namespace": "shop", "serviceAccount": "late"}}}'
 mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 2 --kube
 state=$(info "$name" | jq -r .stateDir)
 kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
@@ -102,6 +104,15 @@ echo "API delete -> policy lifted: $lifted ms (after an API server restart)"
 r2=$(relists n2)
 echo "relists on n2 across the restart: $((r2 - r1))"
 [ $((r2 - r1)) -le 6 ] || fail "relist storm: $((r2 - r1)) relists for 6 kinds"
+
+step "a pod created through the API after the agents started gets its identity and mesh traffic"
+t0=$(ms)
+late=$("$cluster" pod --name "$name" --node n1 add | tail -n 1)
+[ "$late" = n1-p3 ] || fail "tools/cluster pod add made $late"
+wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/late"' 10
+echo "pod created through the API -> identity issued: $(($(ms) - t0)) ms (CNI ADD and status included)"
+check_tcp "$name" n1-p3 n2-p1 7000
+wait_access "$name" n2 '.protocol == "HBONE" and ."src.identity" == "spiffe://cluster.local/ns/shop/sa/late" and ."src.workload" == "n1-p3"'
 
 step "remove the label through the API: the pods are released"
 kapi --type merge PATCH /api/v1/namespaces/shop "$(body '{"metadata":{"labels":{"istio.io/dataplane-mode":null}}}')" >/dev/null
