@@ -13,6 +13,7 @@ tar -xzf "$tarball" -C "$work"
 root=$(find "$work" -maxdepth 1 -type d -name 'ztunnel-*' | head -n 1)
 [ -n "$root" ] || fail "the tarball has no ztunnel-VERSION folder"
 for f in bin/ztunnel bin/ztunnel-ctl bin/ztunnel-cni daemonset/ztunnel.yaml daemonset/seccomp/ztunnel.json \
+  daemonset/istio-security-crds.yaml \
   docs/operations.md Containerfile DEPENDENCIES; do
   [ -s "$root/$f" ] || fail "missing from the tarball: $f"
 done
@@ -30,4 +31,7 @@ while read -r pkg; do
     fail "DEPENDENCIES names $pkg, which is not an installed Debian package"
 done < "$root/DEPENDENCIES"
 grep -qx 'liburing2' "$root/DEPENDENCIES" || fail "DEPENDENCIES misses liburing2: $(tr '\n' ' ' < "$root/DEPENDENCIES")"
+[ "$(/usr/bin/python3 -c 'import sys, yaml; print(sorted(d["metadata"]["name"] for d in yaml.safe_load_all(open(sys.argv[1])) if d))' \
+  "$root/daemonset/istio-security-crds.yaml")" = "['authorizationpolicies.security.istio.io', 'peerauthentications.security.istio.io']" ] ||
+  fail "istio-security-crds.yaml does not hold exactly Istio's two security CRDs"
 echo "ok: $(basename "$tarball"), $(wc -l < "$root/DEPENDENCIES") Debian packages"
