@@ -130,6 +130,8 @@ int64_t state_store_applied_at(struct state_store *s);
 /* A copy of the current model's source text (free it) and where it came
  * from; -ENOENT before the first snapshot. */
 int state_store_source(struct state_store *s, char **text, size_t *len, char *origin, size_t origin_size);
+/* Where the current model came from ("" before the first). */
+void state_store_origin(struct state_store *s, char *origin, size_t size);
 
 /* Reader side. Each reading thread registers once; between lock and unlock
  * the returned model (may be NULL before the first snapshot) stays valid. */

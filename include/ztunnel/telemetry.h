@@ -153,6 +153,8 @@ void tm_text_free(struct tm_text *t);
  * thread. */
 typedef void (*tm_collector_fn)(struct tm_text *out, void *ctx);
 int tm_collector_add(tm_collector_fn fn, void *ctx);
+/* Before ctx goes away. */
+void tm_collector_del(tm_collector_fn fn, void *ctx);
 /* A family header (# HELP / # TYPE) for collectors. */
 void tm_family_header(struct tm_text *out, const char *name, const char *type, const char *help);
 

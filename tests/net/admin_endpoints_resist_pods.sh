@@ -43,7 +43,7 @@ for _ in $(seq 1 10); do
 done
 held=$(on_node ss -Htn state established "( sport = :15021 )" | grep -c "$(pod_field "$name" n1-p2 ip)" || true)
 echo "connections the agent kept from n1-p2 to 15021: $held"
-[ "$held" -le 16 ] || fail "one pod holds $held readiness connections (per-client limit 16)"
+[ "$held" -le 8 ] || fail "one pod holds $held readiness connections (per-client limit 8)"
 kill -0 "$(cat "$(info "$name" | jq -r .stateDir)/nodes/n1/agent.pid")" || fail "agent died"
 for pid in "${started_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 

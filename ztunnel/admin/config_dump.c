@@ -228,15 +228,13 @@ static cJSON *certificates(struct cert_share *share)
 static cJSON *snapshot_info(struct state_store *store)
 {
 	cJSON *o = cJSON_CreateObject();
-	char at[32] = "", origin[256] = "", *text = NULL;
-	size_t len = 0;
+	char at[32] = "", origin[256] = "";
 
 	cJSON_AddNumberToObject(o, "generation", (double)state_store_generation(store));
 	if (state_store_applied_at(store))
 		admin_time(state_store_applied_at(store), at, sizeof(at));
 	cJSON_AddStringToObject(o, "appliedAt", at);
-	if (state_store_source(store, &text, &len, origin, sizeof(origin)) == 0)
-		free(text);
+	state_store_origin(store, origin, sizeof(origin));
 	cJSON_AddStringToObject(o, "source", origin);
 	cJSON_AddNumberToObject(o, "loads", (double)tm_counter_value(TM_SNAPSHOT_APPLIED));
 	cJSON_AddNumberToObject(o, "rejected", (double)tm_counter_value(TM_SNAPSHOT_REJECTED));

@@ -248,7 +248,7 @@ static int serve(struct admin *a, enum server s, const char *addr)
 	/* Small limits: these serve a scraper, a kubelet and an operator. */
 	a->daemons[s] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0),
 					 0, NULL, NULL, handle, &contexts[s], MHD_OPTION_SOCK_ADDR, &ss,
-					 MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 16u,
+					 MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,
 					 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!a->daemons[s]) {
 		log_error("cannot listen (address in use?)", LF_STR("server", server_names[s]), LF_STR("addr", addr));

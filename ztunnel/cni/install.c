@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ztunnel/file.h"
@@ -56,15 +57,18 @@ static cJSON *read_json(const char *path)
 	return o;
 }
 
-/* The runtime never sees a half-written configuration. */
-static int write_atomic(const char *path, const cJSON *o)
+/* The runtime never sees a half-written configuration; the file keeps the
+ * mode the primary CNI gave it. */
+static int write_atomic(const char *path, const char *was, const cJSON *o)
 {
 	char *text = cJSON_Print(o), *line = NULL;
+	struct stat st;
+	mode_t mode = stat(was, &st) == 0 ? (st.st_mode & 07777) : 0644;
 	int r;
 
 	if (!text)
 		return -ENOMEM;
-	r = asprintf(&line, "%s\n", text) < 0 ? -ENOMEM : file_write_atomic(path, line, 0644);
+	r = asprintf(&line, "%s\n", text) < 0 ? -ENOMEM : file_write_atomic(path, line, mode);
 	free(line);
 	cJSON_free(text);
 	return r;
@@ -146,7 +150,7 @@ int cni_install(const char *dir, const char *agent_socket, bool install, char *m
 		char *dot = strrchr(out, '.');
 		snprintf(dot, sizeof(out) - (size_t)(dot - out), ".conflist");
 	}
-	r = write_atomic(out, list);
+	r = write_atomic(out, path, list);
 	if (r == 0 && strcmp(out, path))
 		unlink(path);
 	if (r < 0)

@@ -20,8 +20,21 @@ int file_write_atomic(const char *path, const char *text, mode_t mode)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
 		return -errno;
-	size_t len = strlen(text);
-	int r = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0 ? 0 : -errno;
+	size_t len = strlen(text), done = 0;
+	int r = 0;
+	while (r == 0 && done < len) {
+		ssize_t w = write(fd, text + done, len - done);
+		if (w > 0)
+			done += (size_t)w;
+		else if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w == 0)
+			r = -EIO; /* never rename a short file into place */
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && fchmod(fd, mode) < 0) /* the umask is not the caller's choice */
+		r = -errno;
 	close(fd);
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;

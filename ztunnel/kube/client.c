@@ -25,6 +25,9 @@
 #include "ztunnel/telemetry.h"
 
 #define DEBOUNCE_MS 50
+/* A steady stream of changes (a busy cluster, or a tenant patching its own
+ * objects in a loop) must not hold models back: at most this long. */
+#define MAX_DELAY_MS 1000
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define CRD_RECHECK_MS 10000
@@ -37,8 +40,11 @@ struct kind {
 	const char *path, *kind, *api_version;
 	bool crd; /* a 404 means the CRD is not installed: none exist */
 	struct kube_objects objs, next; /* next: a list in progress */
-	char rv[64], cont[1024];
-	bool synced, relist, logged_absent;
+	char rv[64], list_rv[64], cont[1024];
+	/* need_list: the objects held are not known to match rv (a list did
+	 * not finish, a watch said so): the next attempt lists, never watches. */
+	bool synced, relist, logged_absent, need_list;
+	int64_t watch_started_ms;
 	enum kind_state state;
 	int64_t retry_at_ms;
 	int backoff_ms;
@@ -62,7 +68,7 @@ struct kube_source {
 	char *pending; /* the newest snapshot, not taken yet */
 	size_t pending_len;
 	bool dirty;
-	int64_t changed_ms;
+	int64_t changed_ms, first_change_ms;
 	atomic_int watching; /* kinds watched now (or known absent): the metric */
 };
 
@@ -81,28 +87,78 @@ static const struct {
 };
 
 
-/* Items of a list carry no kind; a snapshot's items must. */
-static void typed(cJSON *item, const struct kind *k)
+/* Copies the named members of from into a new object (NULL-terminated). */
+static cJSON *pick(const cJSON *from, const char *const *keys)
+{
+	cJSON *to = cJSON_CreateObject();
+
+	for (; *keys; keys++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, *keys);
+		if (v)
+			cJSON_AddItemToObject(to, *keys, cJSON_Duplicate(v, true));
+	}
+	return to;
+}
+
+/* A Pod as the model reads it (state/snapshot_pod.c) and nothing more:
+ * env values, args, volumes and most annotations never reach memory, the
+ * model's input or the admin's /snapshot. */
+static cJSON *trim_pod(cJSON *pod)
+{
+	static const char *const md_keys[] = { "name", "namespace", "uid", "labels", "ownerReferences",
+					       "creationTimestamp", NULL };
+	static const char *const spec_keys[] = { "nodeName", "serviceAccountName", "hostNetwork", NULL };
+	static const char *const status_keys[] = { "phase", "podIP", "podIPs", "hostIP", "conditions", NULL };
+	static const char *const container_keys[] = { "name", "ports", NULL };
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec"), *c, *a;
+	cJSON *out = pick(pod, (const char *const[]){ "kind", "apiVersion", NULL });
+	cJSON *omd = pick(md, md_keys), *ospec = pick(spec, spec_keys), *containers = cJSON_CreateArray();
+	cJSON *annotations = cJSON_CreateObject();
+
+	/* Istio's own annotations only (the sidecar marker among them). */
+	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(md, "annotations"))
+		if (strstr(a->string, "istio.io"))
+			cJSON_AddItemToObject(annotations, a->string, cJSON_Duplicate(a, true));
+	cJSON_AddItemToObject(omd, "annotations", annotations);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
+		cJSON_AddItemToArray(containers, pick(c, container_keys));
+	cJSON_AddItemToObject(ospec, "containers", containers);
+	cJSON_AddItemToObject(out, "metadata", omd);
+	cJSON_AddItemToObject(out, "spec", ospec);
+	cJSON_AddItemToObject(out, "status", pick(cJSON_GetObjectItemCaseSensitive(pod, "status"), status_keys));
+	cJSON_Delete(pod);
+	return out;
+}
+
+/* Items of a list carry no kind; a snapshot's items must. Pods are
+ * trimmed to what the model reads. */
+static cJSON *typed(cJSON *item, const struct kind *k)
 {
 	if (!cJSON_GetObjectItemCaseSensitive(item, "kind"))
 		cJSON_AddStringToObject(item, "kind", k->kind);
 	if (!cJSON_GetObjectItemCaseSensitive(item, "apiVersion"))
 		cJSON_AddStringToObject(item, "apiVersion", k->api_version);
+	return strcmp(k->kind, "Pod") ? item : trim_pod(item);
 }
 
-static void remember_rv(struct kind *k, const cJSON *obj)
+static void remember_rv(char *dst, size_t size, const cJSON *obj)
 {
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion"));
 
 	if (rv)
-		snprintf(k->rv, sizeof(k->rv), "%s", rv);
+		snprintf(dst, size, "%s", rv);
 }
 
 static void changed(struct kube_source *ks)
 {
+	int64_t now = clock_mono_ms();
+
+	if (!ks->dirty)
+		ks->first_change_ms = now;
 	ks->dirty = true;
-	ks->changed_ms = clock_mono_ms();
+	ks->changed_ms = now;
 }
 
 static size_t on_list_body(char *data, size_t size, size_t n, void *ctx)
@@ -122,27 +178,35 @@ static int on_event(const char *type, cJSON *ev, void *ctx)
 
 	tm_count(TM_KUBE_EVENTS, 1);
 	if (!strcmp(type, "ERROR")) {
-		/* 410 Gone: the resourceVersion was compacted away. */
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-		k->relist = cJSON_IsNumber(code) && code->valueint == 410;
-		log_warn("Kubernetes watch error", LF_STR("kind", k->kind),
+		/* 410 Gone (compacted) or anything else the server says about
+		 * this watch: start over from a list, never loop on the same
+		 * resourceVersion. */
+		k->relist = true;
+		log_warn("Kubernetes watch error, relisting", LF_STR("kind", k->kind),
 			 LF_STR("message", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "message"))));
 		return -ESTALE;
 	}
-	remember_rv(k, obj);
-	if (!strcmp(type, "BOOKMARK"))
+	if (!strcmp(type, "BOOKMARK")) {
+		remember_rv(k->rv, sizeof(k->rv), obj);
 		return 0;
+	}
 	if (!strcmp(type, "DELETED")) {
 		if (kube_objects_del(&k->objs, obj) == 0)
 			changed(k->k);
+		remember_rv(k->rv, sizeof(k->rv), obj);
 		return 0;
 	}
 	if (strcmp(type, "ADDED") && strcmp(type, "MODIFIED"))
 		return 0;
+	char rv[sizeof(k->rv)] = "";
+	remember_rv(rv, sizeof(rv), obj);
 	cJSON_DetachItemViaPointer(ev, obj);
-	typed(obj, k);
+	obj = typed(obj, k);
+	/* Only an applied event moves rv: a failed one is seen again. */
 	if (kube_objects_put(&k->objs, obj) < 0)
 		return -ENOMEM;
+	if (rv[0])
+		memcpy(k->rv, rv, sizeof(rv));
 	changed(k->k);
 	return 0;
 }
@@ -183,8 +247,10 @@ static int request(struct kind *k, const char *url, bool watch)
 	k->headers = auth_headers(ks);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers);
+	/* HTTP/2 when the server offers it (then every watch shares one
+	 * connection); no PIPEWAIT: behind an HTTP/1.1 proxy a wait for
+	 * multiplexing would queue every request behind the first watch. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_CAINFO, ks->ca_file);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
@@ -196,7 +262,13 @@ static int request(struct kind *k, const char *url, bool watch)
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
 	k->easy = e;
-	return curl_multi_add_handle(ks->multi, e) == CURLM_OK ? 0 : -EIO;
+	if (curl_multi_add_handle(ks->multi, e) == CURLM_OK)
+		return 0;
+	curl_easy_cleanup(e);
+	curl_slist_free_all(k->headers);
+	k->headers = NULL;
+	k->easy = NULL;
+	return -EIO;
 }
 
 static void start_list(struct kind *k)
@@ -215,6 +287,7 @@ static void start_watch(struct kind *k)
 
 	kube_stream_reset(&k->stream);
 	k->relist = false;
+	k->watch_started_ms = clock_mono_ms();
 	snprintf(url, sizeof(url), "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
 		 k->k->server, k->path, k->rv, WATCH_TIMEOUT_S);
 	k->state = request(k, url, true) == 0 ? K_WATCHING : K_WAITING;
@@ -224,6 +297,8 @@ static void back_off(struct kind *k, int64_t ms)
 {
 	k->state = K_WAITING;
 	k->retry_at_ms = clock_mono_ms() + ms;
+	if (k->cont[0] || k->next.n)
+		k->need_list = true; /* a list stopped half-way */
 	k->cont[0] = '\0';
 	kube_objects_clear(&k->next);
 }
@@ -252,21 +327,23 @@ static void list_page(struct kind *k)
 		return failed(k);
 	}
 	while (cJSON_GetArraySize(items)) {
-		cJSON *it = cJSON_DetachItemFromArray(items, 0);
-		typed(it, k);
+		cJSON *it = typed(cJSON_DetachItemFromArray(items, 0), k);
 		if (kube_objects_put(&k->next, it) < 0) {
 			cJSON_Delete(doc);
 			return failed(k);
 		}
 	}
-	remember_rv(k, doc);
+	remember_rv(k->list_rv, sizeof(k->list_rv), doc);
 	snprintf(k->cont, sizeof(k->cont), "%s", cont ? cont : "");
 	cJSON_Delete(doc);
 	if (k->cont[0])
 		return start_list(k);
+	/* The whole list is in: its objects and its resourceVersion together. */
 	kube_objects_clear(&k->objs);
 	k->objs = k->next;
 	memset(&k->next, 0, sizeof(k->next));
+	memcpy(k->rv, k->list_rv, sizeof(k->rv));
+	k->need_list = false;
 	k->synced = true;
 	k->logged_absent = false;
 	k->backoff_ms = 0;
@@ -277,11 +354,73 @@ static void list_page(struct kind *k)
 	start_watch(k);
 }
 
+/* A blocking GET for the rare discovery question below (the watcher
+ * thread pauses its other transfers for at most 5 s). NULL on failure. */
+static cJSON *get_json(struct kube_source *ks, const char *path, long *status)
+{
+	struct kind tmp = { .k = ks };
+	char url[1024];
+	CURL *e = curl_easy_init();
+	cJSON *doc = NULL;
+
+	*status = 0;
+	if (!e)
+		return NULL;
+	snprintf(url, sizeof(url), "%s%s", ks->server, path);
+	struct curl_slist *h = auth_headers(ks);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_CAINFO, ks->ca_file);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_list_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &tmp);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 5L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	if (curl_easy_perform(e) == CURLE_OK) {
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+		doc = cJSON_ParseWithLength(tmp.body.p ? tmp.body.p : "", tmp.body.len);
+	}
+	curl_easy_cleanup(e);
+	curl_slist_free_all(h);
+	tm_text_free(&tmp.body);
+	return doc;
+}
+
+/* After a 404 on an Istio kind: 1 when discovery confirms that none of its
+ * objects can exist (the group, or this kind in its v1, is not served), 0
+ * when it is served or the API serves the group only in versions we do not
+ * read (fail closed: policies would be ignored), -1 when discovery failed. */
+static int confirmed_absent(struct kind *k)
+{
+	long status;
+	const char *plural = strrchr(k->path, '/') + 1;
+	cJSON *v1 = get_json(k->k, "/apis/security.istio.io/v1", &status);
+	int r = -1;
+
+	if (status == 200) {
+		const cJSON *res;
+		r = 1;
+		cJSON_ArrayForEach(res, cJSON_GetObjectItemCaseSensitive(v1, "resources"))
+			if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "name")) ?: "", plural))
+				r = 0; /* served: the 404 was transient */
+	} else if (status == 404) {
+		long gstatus;
+		cJSON *g = get_json(k->k, "/apis/security.istio.io", &gstatus);
+		r = gstatus == 404 ? 1 : 0;
+		if (gstatus == 200)
+			log_error("Istio's security.istio.io is served, but not in v1: upgrade Istio's CRDs "
+				  "(policies are not read until then; the agent stays not ready)",
+				  LF_STR("kind", k->kind));
+		cJSON_Delete(g);
+	}
+	cJSON_Delete(v1);
+	return r;
+}
+
 static void list_done(struct kind *k, CURLcode res, long status)
 {
 	if (res == CURLE_OK && status == 200)
 		return list_page(k);
-	if (res == CURLE_OK && status == 404 && k->crd) {
+	if (res == CURLE_OK && status == 404 && k->crd && confirmed_absent(k) == 1) {
 		/* Not installed: no object of it can exist (checked again later). */
 		if (!k->logged_absent)
 			log_warn("Istio CRD not installed: none of its objects apply", LF_STR("kind", k->kind));
@@ -303,16 +442,25 @@ static void list_done(struct kind *k, CURLcode res, long status)
 	failed(k);
 }
 
+#define WATCH_HEALTHY_MS 60000
+
 static void watch_done(struct kind *k, CURLcode res, long status)
 {
+	int64_t lived = clock_mono_ms() - k->watch_started_ms;
+
 	if (k->relist || status == 410) {
 		tm_count(TM_KUBE_RELISTS, 1);
 		k->rv[0] = '\0';
+		k->need_list = true;
 		return start_list(k);
 	}
+	if (lived >= WATCH_HEALTHY_MS)
+		k->backoff_ms = 0; /* it worked for a while: a new problem starts small */
 	/* The server ends a watch after timeoutSeconds: resume from the last
-	 * resourceVersion seen (events or bookmarks). */
-	if (res == CURLE_OK && status == 200)
+	 * resourceVersion seen (events or bookmarks). One that ends at once
+	 * (a proxy cutting it) waits like an error, or every node would hammer
+	 * the API server. */
+	if (res == CURLE_OK && status == 200 && lived >= BACKOFF_MIN_MS)
 		return start_watch(k);
 	log_warn("Kubernetes watch broken, resuming", LF_STR("kind", k->kind), LF_INT("status", status),
 		 LF_STR("error", res == CURLE_OK ? "" : curl_easy_strerror(res)));
@@ -409,7 +557,7 @@ static void *watcher_main(void *arg)
 		for (int i = 0; i < KINDS; i++) {
 			struct kind *k = &ks->kinds[i];
 			if (k->state == K_WAITING && now >= k->retry_at_ms) {
-				if (k->synced && k->rv[0] && !k->logged_absent)
+				if (k->synced && k->rv[0] && !k->need_list && !k->logged_absent)
 					start_watch(k);
 				else
 					start_list(k);
@@ -417,7 +565,8 @@ static void *watcher_main(void *arg)
 		}
 		atomic_store(&ks->watching, watching(ks));
 		/* Changes come in bursts (a rollout): one model per quiet spell. */
-		if (ks->dirty && all_synced(ks) && now - ks->changed_ms >= DEBOUNCE_MS) {
+		if (ks->dirty && all_synced(ks) &&
+		    (now - ks->changed_ms >= DEBOUNCE_MS || now - ks->first_change_ms >= MAX_DELAY_MS)) {
 			atomic_store(&ks->synced, true);
 			publish(ks);
 		}
@@ -485,6 +634,7 @@ void kube_source_stop(struct kube_source *ks)
 {
 	if (!ks)
 		return;
+	tm_collector_del(kube_metrics, ks);
 	if (ks->thread) {
 		atomic_store(&ks->stop, true);
 		curl_multi_wakeup(ks->multi);

@@ -176,9 +176,11 @@ void live_answer_request(struct worker *w)
 	w->list_answered = seq;
 	for (struct watch *wt = w->watched; wt; wt = wt->next)
 		cap += !wt->retry; /* waiting ones have no destination yet */
-	bool truncated = cap > PROXY_LIST_MAX;
+	/* The cap is for the whole answer: each worker its share. */
+	size_t share = PROXY_LIST_MAX / (size_t)(w->p->n_workers > 0 ? w->p->n_workers : 1);
+	bool truncated = cap > share;
 	if (truncated)
-		cap = PROXY_LIST_MAX;
+		cap = share;
 	struct live_answer *a = malloc(sizeof(*a) + cap * sizeof(a->v[0]));
 	if (!a)
 		return; /* the admin gives up waiting for this worker */

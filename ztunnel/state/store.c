@@ -83,6 +83,13 @@ int state_store_source(struct state_store *s, char **text, size_t *len, char *or
 	return r;
 }
 
+void state_store_origin(struct state_store *s, char *origin, size_t size)
+{
+	pthread_mutex_lock(&s->source_lock);
+	snprintf(origin, size, "%s", s->origin);
+	pthread_mutex_unlock(&s->source_lock);
+}
+
 /* Keeps the applied text; a copy that fails only costs /snapshot. */
 static void keep_source(struct state_store *s, const char *json, size_t len, const char *origin)
 {

@@ -6,6 +6,7 @@
 #include "ztunnel/access_log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -68,6 +69,26 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* Whole lines, at most PIPE_BUF bytes per write(2): a pipe (a container
+ * runtime's log) keeps each write whole, so other threads' lines never
+ * land inside one of ours. */
+static void write_lines(int fd, const char *p, size_t n)
+{
+	while (n) {
+		size_t take = n;
+		if (take > PIPE_BUF) {
+			take = PIPE_BUF;
+			while (take && p[take - 1] != '\n')
+				take--;
+			if (!take)
+				take = PIPE_BUF; /* a line longer than that: cannot be atomic */
+		}
+		write_all(fd, p, take);
+		p += take;
+		n -= take;
+	}
+}
+
 /* Writes what q holds in one write(2), so that other threads' log lines
  * land between whole lines only (a wrapped ring is joined first). */
 static bool drain(struct queue *q)
@@ -81,11 +102,11 @@ static bool drain(struct queue *q)
 	size_t from = tail % QUEUE_BYTES, n = head - tail;
 	size_t first = n < QUEUE_BYTES - from ? n : QUEUE_BYTES - from;
 	if (n == first) {
-		write_all(alog.fd, q->buf + from, n);
+		write_lines(alog.fd, q->buf + from, n);
 	} else {
 		memcpy(joined, q->buf + from, first);
 		memcpy(joined + first, q->buf, n - first);
-		write_all(alog.fd, joined, n);
+		write_lines(alog.fd, joined, n);
 	}
 	atomic_store_explicit(&q->tail, head, memory_order_release);
 	return true;

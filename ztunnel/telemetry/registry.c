@@ -181,6 +181,16 @@ struct tm_series *tm_series_get(enum tm_family f, const struct tm_labels *labels
 
 	if (!sh)
 		return &dummy;
+	if (labels->truncated) {
+		/* Names too long for the label buffer: never a broken line in the
+		 * exposition, one overflow series instead. */
+		if (!sh->shared)
+			return overflow(sh, f) ?: &dummy;
+		pthread_mutex_lock(&reg.lock);
+		struct tm_series *o = overflow(sh, f);
+		pthread_mutex_unlock(&reg.lock);
+		return o ?: &dummy;
+	}
 	uint32_t h = hash_of(f, labels->buf, labels->len);
 	if (!sh->shared) {
 		struct tm_series *s = get_locked(sh, f, labels->buf, labels->len, h);
@@ -204,6 +214,18 @@ int tm_collector_add(tm_collector_fn fn, void *ctx)
 	}
 	pthread_mutex_unlock(&reg.lock);
 	return r;
+}
+
+void tm_collector_del(tm_collector_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (int i = 0; i < reg.n_collectors; i++) {
+		if (reg.collectors[i].fn == fn && reg.collectors[i].ctx == ctx) {
+			reg.collectors[i] = reg.collectors[--reg.n_collectors];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
 }
 
 int tm_series_collect(struct tm_series ***out, size_t *n)
@@ -236,11 +258,12 @@ int tm_series_collect(struct tm_series ***out, size_t *n)
 	return 0;
 }
 
+/* Under the lock: a collector is never removed (its owner freed) while
+ * a scrape runs it. */
 void tm_run_collectors(struct tm_text *out)
 {
 	pthread_mutex_lock(&reg.lock);
-	int n = reg.n_collectors;
-	pthread_mutex_unlock(&reg.lock);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < reg.n_collectors; i++)
 		reg.collectors[i].fn(out, reg.collectors[i].ctx);
+	pthread_mutex_unlock(&reg.lock);
 }

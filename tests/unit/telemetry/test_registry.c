@@ -99,6 +99,31 @@ static void a_thread_holds_a_bounded_number_of_label_sets(void **state)
 	assert_string_equal(tm_series_get(TM_F_AUTHZ, &l)->labels, "policy=\"w7\"");
 }
 
+static void label_values_too_long_never_break_the_exposition(void **state)
+{
+	struct tm_labels l;
+	char longname[300];
+	struct tm_text out = { 0 };
+
+	(void)state;
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	tm_labels_init(&l);
+	for (int i = 0; i < 8; i++)
+		tm_labels_add(&l, "source_workload", longname, true);
+	tm_labels_add(&l, "response_flags", "-", true);
+	assert_true(l.truncated);
+	struct tm_series *s = tm_series_get(TM_F_TRAFFIC, &l);
+	assert_string_equal(s->labels, "overflow=\"true\"");
+	tm_series_add(s, TM_V_OPENED, 1);
+	tm_render(&out);
+	/* Every sample line is complete: name{...} value. */
+	for (char *line = strtok(out.p, "\n"); line; line = strtok(NULL, "\n"))
+		if (line[0] != '#' && strchr(line, '{'))
+			assert_non_null(strstr(line, "} "));
+	tm_text_free(&out);
+}
+
 static void reasons_have_names_and_istio_flags(void **state)
 {
 	(void)state;
@@ -124,6 +149,7 @@ int main(void)
 		cmocka_unit_test(shards_are_summed_and_series_merged),
 		cmocka_unit_test(label_values_are_escaped_and_empty_is_unknown),
 		cmocka_unit_test(a_thread_holds_a_bounded_number_of_label_sets),
+		cmocka_unit_test(label_values_too_long_never_break_the_exposition),
 		cmocka_unit_test(reasons_have_names_and_istio_flags),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
