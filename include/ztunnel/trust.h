@@ -39,6 +39,17 @@ int cert_for_each_spiffe_san(struct WOLFSSL_X509 *x,
  * a key usage, when present, must allow digitalSignature; an extended key
  * usage, when present, must name serverAuth (server) or clientAuth. */
 const char *cert_usage_error(struct WOLFSSL_X509 *x, bool server);
+/* One certificate of a PEM text, re-encoded by wolfSSL (valid during the
+ * callback only). */
+struct cert_summary {
+	const char *pem;
+	size_t pem_len;
+	int64_t not_before, not_after;
+	char serial[64];
+};
+/* Calls fn for each certificate of pem, in order (wolfSSL's PEM reader);
+ * the count, or fn's negative return. */
+int cert_for_each_in_pem(const char *pem, int (*fn)(const struct cert_summary *c, void *ctx), void *ctx);
 /* Validity of the leaf of pem, unix seconds. */
 int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size);
 /* The leaf (first certificate) of a chain as its own PEM; caller frees. */

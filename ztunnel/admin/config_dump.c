@@ -141,40 +141,31 @@ static void policies(cJSON *arr, const struct zt_model *m)
 	}
 }
 
-/* Each certificate of a PEM bundle as SPEC §7's entry. */
+/* Each certificate of a PEM bundle as SPEC §7's entry (wolfSSL reads them). */
+static int pem_entry(const struct cert_summary *c, void *ctx)
+{
+	cJSON *o = cJSON_CreateObject();
+	word32 b64_len = (word32)(c->pem_len * 4 / 3 + 16);
+	byte *b64 = malloc(b64_len + 1);
+	char from[32], to[32];
+
+	if (b64 && Base64_Encode_NoNl((const byte *)c->pem, (word32)c->pem_len, b64, &b64_len) == 0) {
+		b64[b64_len] = '\0';
+		cJSON_AddStringToObject(o, "pem", (char *)b64);
+	}
+	free(b64);
+	admin_time(c->not_before, from, sizeof(from));
+	admin_time(c->not_after, to, sizeof(to));
+	cJSON_AddStringToObject(o, "serialNumber", c->serial);
+	cJSON_AddStringToObject(o, "validFrom", from);
+	cJSON_AddStringToObject(o, "expirationTime", to);
+	cJSON_AddItemToArray(ctx, o);
+	return 0;
+}
+
 static void pem_entries(cJSON *arr, const char *pem)
 {
-	static const char end_marker[] = "-----END CERTIFICATE-----";
-
-	for (const char *p = pem ? strstr(pem, "-----BEGIN CERTIFICATE-----") : NULL; p;
-	     p = strstr(p, "-----BEGIN CERTIFICATE-----")) {
-		const char *e = strstr(p, end_marker);
-		if (!e)
-			break;
-		size_t n = (size_t)(e + sizeof(end_marker) - 1 - p);
-		char *one = strndup(p, n);
-		p += n;
-		if (!one)
-			break;
-		int64_t nb = 0, na = 0;
-		char serial[64] = "", from[32], to[32];
-		word32 b64_len = (word32)(n * 4 / 3 + 16);
-		byte *b64 = malloc(b64_len + 1);
-		cJSON *o = cJSON_CreateObject();
-		cert_validity(one, &nb, &na, serial, sizeof(serial));
-		if (b64 && Base64_Encode_NoNl((const byte *)one, (word32)n, b64, &b64_len) == 0) {
-			b64[b64_len] = '\0';
-			cJSON_AddStringToObject(o, "pem", (char *)b64);
-		}
-		admin_time(nb, from, sizeof(from));
-		admin_time(na, to, sizeof(to));
-		cJSON_AddStringToObject(o, "serialNumber", serial);
-		cJSON_AddStringToObject(o, "validFrom", from);
-		cJSON_AddStringToObject(o, "expirationTime", to);
-		cJSON_AddItemToArray(arr, o);
-		free(b64);
-		free(one);
-	}
+	cert_for_each_in_pem(pem, pem_entry, arr);
 }
 
 static void certificate(const struct cert_share_entry *e, void *ctx)

@@ -215,14 +215,11 @@ static int64_t asn1_to_unix(const WOLFSSL_ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
-int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size)
+static int validity_of(WOLFSSL_X509 *x, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size)
 {
-	WOLFSSL_X509 *x = first_cert(pem);
 	unsigned char sn[64];
 	int sn_sz = sizeof(sn);
 
-	if (!x)
-		return -EBADMSG;
 	*not_before = asn1_to_unix(wolfSSL_X509_get_notBefore(x));
 	*not_after = asn1_to_unix(wolfSSL_X509_get_notAfter(x));
 	if (serial && serial_size) {
@@ -231,8 +228,50 @@ int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char
 			for (int i = 0; i < sn_sz && (size_t)(2 * i + 2) < serial_size; i++)
 				snprintf(serial + 2 * i, 3, "%02x", sn[i]);
 	}
-	wolfSSL_X509_free(x);
 	return *not_before < 0 || *not_after < 0 ? -EBADMSG : 0;
+}
+
+int cert_validity(const char *pem, int64_t *not_before, int64_t *not_after, char *serial, size_t serial_size)
+{
+	WOLFSSL_X509 *x = first_cert(pem);
+
+	if (!x)
+		return -EBADMSG;
+	int r = validity_of(x, not_before, not_after, serial, serial_size);
+	wolfSSL_X509_free(x);
+	return r;
+}
+
+struct summary_walk {
+	int (*fn)(const struct cert_summary *c, void *ctx);
+	void *ctx;
+};
+
+static int summarize(WOLFSSL_X509 *x, void *ctx)
+{
+	struct summary_walk *w = ctx;
+	struct cert_summary c = { 0 };
+	WOLFSSL_BIO *out = wolfSSL_BIO_new(wolfSSL_BIO_s_mem());
+	char *data;
+	long len;
+	int r = -ENOMEM;
+
+	if (out && wolfSSL_PEM_write_bio_X509(out, x) == WOLFSSL_SUCCESS &&
+	    (len = wolfSSL_BIO_get_mem_data(out, &data)) > 0) {
+		c.pem = data;
+		c.pem_len = (size_t)len;
+		validity_of(x, &c.not_before, &c.not_after, c.serial, sizeof(c.serial));
+		r = w->fn(&c, w->ctx);
+	}
+	wolfSSL_BIO_free(out);
+	return r;
+}
+
+int cert_for_each_in_pem(const char *pem, int (*fn)(const struct cert_summary *c, void *ctx), void *ctx)
+{
+	struct summary_walk w = { fn, ctx };
+
+	return pem ? for_each_pem_cert(pem, summarize, &w) : 0;
 }
 
 int cert_issuer(const char *pem, char *buf, size_t size)
