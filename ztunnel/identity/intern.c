@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztunnel/hash.h"
 #define TABLE_MIN 256
 #define THREAD_CACHE 256 /* a power of two */
 
@@ -21,15 +22,6 @@ static struct {
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread const struct zt_identity *cache[THREAD_CACHE];
-
-static uint32_t hash_of(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
 
 static uint32_t slot_of(struct zt_identity **slots, uint32_t cap, const char *uri, uint32_t h)
 {
@@ -84,7 +76,7 @@ const struct zt_identity *identity_intern(const char *uri)
 {
 	if (!uri || !*uri)
 		return NULL;
-	uint32_t h = hash_of(uri);
+	uint32_t h = hash_str(uri);
 	const struct zt_identity *c = cache[h & (THREAD_CACHE - 1)];
 	if (c && c->hash == h && !strcmp(c->uri, uri))
 		return c;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztunnel/hash.h"
 static char *key_of(const cJSON *item)
 {
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
@@ -21,19 +22,10 @@ static char *key_of(const cJSON *item)
 	return key;
 }
 
-static uint32_t hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
 /* The slot of key, or the free slot where it would go. */
 static uint32_t slot_of(const struct kube_objects *o, const char *key)
 {
-	uint32_t i = hash(key) & (o->cap - 1);
+	uint32_t i = hash_str(key) & (o->cap - 1);
 
 	while (o->keys[i] && strcmp(o->keys[i], key))
 		i = (i + 1) & (o->cap - 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ztunnel/hash.h"
 #include "render.h"
 
 /* A worker's table: 4,096 label sets in 8,192 slots (open addressing). */
@@ -106,15 +107,6 @@ int64_t tm_counter_value(enum tm_counter c)
 	return sum;
 }
 
-static uint32_t hash_of(enum tm_family f, const char *p, size_t n)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)f;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
-}
-
 static struct tm_series *series_new(enum tm_family f, const char *labels, size_t len, uint32_t hash)
 {
 	struct tm_series *s = calloc(1, sizeof(*s) + len + 1);
@@ -191,7 +183,7 @@ struct tm_series *tm_series_get(enum tm_family f, const struct tm_labels *labels
 		pthread_mutex_unlock(&reg.lock);
 		return o ?: &dummy;
 	}
-	uint32_t h = hash_of(f, labels->buf, labels->len);
+	uint32_t h = hash_fnv1a(HASH_FNV_SEED ^ (uint32_t)f, labels->buf, labels->len);
 	if (!sh->shared) {
 		struct tm_series *s = get_locked(sh, f, labels->buf, labels->len, h);
 		return s ? s : &dummy;
