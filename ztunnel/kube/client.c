@@ -237,30 +237,44 @@ static struct curl_slist *auth_headers(const struct kube_source *ks)
 	return h;
 }
 
-static int request(struct kind *k, const char *url, bool watch)
+/* One GET to the API server as every request makes it: the token, the
+ * CA, the body into k (a list's text or a watch's events), bounded time. */
+static CURL *easy_get(struct kind *k, const char *url, struct curl_slist *headers, bool watch, long timeout_s)
 {
-	struct kube_source *ks = k->k;
 	CURL *e = curl_easy_init();
 
 	if (!e)
-		return -ENOMEM;
-	k->headers = auth_headers(ks);
+		return NULL;
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
 	/* HTTP/2 when the server offers it (then every watch shares one
 	 * connection); no PIPEWAIT: behind an HTTP/1.1 proxy a wait for
 	 * multiplexing would queue every request behind the first watch. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_CAINFO, ks->ca_file);
+	curl_easy_setopt(e, CURLOPT_CAINFO, k->k->ca_file);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/* A watch is long by design; a dead connection is found by TCP keepalive. */
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, watch ? (long)WATCH_TIMEOUT_S + 30 : 60L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	return e;
+}
+
+static int request(struct kind *k, const char *url, bool watch)
+{
+	struct kube_source *ks = k->k;
+
+	k->headers = auth_headers(ks);
+	/* A watch is long by design; a dead connection is found by TCP keepalive. */
+	CURL *e = easy_get(k, url, k->headers, watch, watch ? (long)WATCH_TIMEOUT_S + 30 : 60L);
+	if (!e) {
+		curl_slist_free_all(k->headers);
+		k->headers = NULL;
+		return -ENOMEM;
+	}
 	k->easy = e;
 	if (curl_multi_add_handle(ks->multi, e) == CURLM_OK)
 		return 0;
@@ -360,22 +374,13 @@ static cJSON *get_json(struct kube_source *ks, const char *path, long *status)
 {
 	struct kind tmp = { .k = ks };
 	char url[1024];
-	CURL *e = curl_easy_init();
 	cJSON *doc = NULL;
 
 	*status = 0;
-	if (!e)
-		return NULL;
 	snprintf(url, sizeof(url), "%s%s", ks->server, path);
 	struct curl_slist *h = auth_headers(ks);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_CAINFO, ks->ca_file);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_list_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &tmp);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, 5L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (curl_easy_perform(e) == CURLE_OK) {
+	CURL *e = easy_get(&tmp, url, h, false, 5L);
+	if (e && curl_easy_perform(e) == CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
 		doc = cJSON_ParseWithLength(tmp.body.p ? tmp.body.p : "", tmp.body.len);
 	}
