@@ -17,6 +17,10 @@
 enum server { SERVER_ADMIN = 0, SERVER_METRICS, SERVER_READY };
 
 static const char *const server_names[] = { "admin", "metrics", "readiness" };
+/* Connections per server and per client. The admin's answers can be large
+ * (config_dump of a big cluster, held until the client reads it): few of
+ * them; the public ports serve a scraper and a kubelet among pods. */
+static const unsigned limits[3][2] = { { 16, 4 }, { 256, 8 }, { 256, 8 } };
 
 void reply_text(struct admin_reply *r, int status, const char *fmt, ...)
 {
@@ -248,7 +252,7 @@ static int serve(struct admin *a, enum server s, const char *addr)
 	/* Small limits: these serve a scraper, a kubelet and an operator. */
 	a->daemons[s] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0),
 					 0, NULL, NULL, handle, &contexts[s], MHD_OPTION_SOCK_ADDR, &ss,
-					 MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,
+					 MHD_OPTION_CONNECTION_LIMIT, limits[s][0], MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits[s][1],
 					 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!a->daemons[s]) {
 		log_error("cannot listen (address in use?)", LF_STR("server", server_names[s]), LF_STR("addr", addr));
