@@ -3,7 +3,7 @@
 # upgrade) and drops ztunnel-cni from the chain: an agent started with
 # --cni-conf-dir chains it back within a second, keeps the primary's own
 # plugins and settings (once, pointing at its socket), and does it again
-# the next time.
+# the next time; a file it cannot parse is left alone and logged.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -46,6 +46,18 @@ for round in 1 2; do
   [ "$(jq -r '.plugins[-1].agentSocket' "$conf")" = "$state/nodes/n1/cni.sock" ] || fail "wrong agent socket"
 done
 wait_count_log "$name" n1 '"msg":"ztunnel-cni chained again' 2
+
+step "a broken configuration (a half-written or hostile file): left alone, logged, the agent lives on"
+good=$(cat "$conf")
+printf '{"cniVersion": "1.0.0", "plugins": [' > "$conf.bad"
+mv "$conf.bad" "$conf"
+wait_log "$name" n1 '"msg":"cannot chain ztunnel-cni"' 3
+kill -0 "$agent" || fail "agent died on a broken CNI configuration"
+[ "$(cat "$conf")" = '{"cniVersion": "1.0.0", "plugins": [' ] || fail "the agent rewrote a file it could not parse"
+jq 'del(.plugins[] | select(.type == "ztunnel-cni"))' <<<"$good" > "$conf.fixed"
+mv "$conf.fixed" "$conf"
+for _ in $(seq 1 30); do [ "$(last_type)" = ztunnel-cni ] && break; sleep 0.1; done
+[ "$(last_type)" = ztunnel-cni ] || fail "not chained again once the file was valid"
 
 step "the agent stops cleanly"
 kill -0 "$agent" || fail "agent died"
