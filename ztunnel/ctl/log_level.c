@@ -31,8 +31,8 @@ static const struct option opts[] = {
 static const struct live_cmd cmd = {
 	.usage = "Usage: ztunnel-ctl log [LEVEL | --reset] [--admin URL] [-o table|json|yaml]\n\n"
 		 "Shows the agent's log level, or sets it. LEVEL is off|error|warn|info|debug\n"
-		 "for the default target, TARGET:LEVEL for one target (default, access), or\n"
-		 "a comma-separated list of those. --reset restores the level the agent\n"
+		 "for every target (as RUST_LOG), TARGET:LEVEL for one target (default,\n"
+		 "access), or a comma-separated list of those. --reset restores the level the agent\n"
 		 "started with. Prints the agent's answer (\"current log level is\n"
 		 "debug,access=info\"); -o json|yaml: {\"answer\": that, \"levels\":\n"
 		 "{\"default\": \"debug\", \"access\": \"info\"}}.\n"
