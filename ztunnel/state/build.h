@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+#include "ztunnel/arena.h"
 #include "ztunnel/state.h"
 
 struct build {
@@ -22,6 +23,9 @@ struct build {
 	/* EndpointSlices, kept as JSON until services exist. */
 	const cJSON **slices;
 	uint32_t n_slices;
+	/* Build-time only data, released when the model is done. */
+	struct arena scratch;
+	struct zt_index *workloads_by_ns; /* groups of indices into workloads */
 };
 
 /* Object label for diagnostics: "Kind ns/name" or "Kind name". */
@@ -42,6 +46,18 @@ const cJSON *json_arr(const cJSON *o, const char *key);
 bool json_labels(struct build *b, const cJSON *map, const char *object, const char *field,
 		 struct zt_labels *out);
 int64_t json_timestamp(const cJSON *metadata);
+
+/* The indices (ascending) of the objects that share a key. */
+struct group {
+	uint32_t *v;
+	uint32_t n, filled;
+};
+/* Writes object i's key into buf and returns its length; < 0: no key. */
+typedef int (*group_key_fn)(struct build *b, uint32_t i, char *buf, size_t size);
+/* Groups objects 0..n-1 by key (NULL and b->oom on failure). */
+struct zt_index *group_by(struct build *b, uint32_t n, group_key_fn key_of);
+/* The group of key; an empty group when there is none. */
+const struct group *group_get(const struct zt_index *groups, const char *key);
 
 int snapshot_parse_namespace(struct build *b, const cJSON *item, struct zt_namespace *out);
 int snapshot_parse_pod(struct build *b, const cJSON *item, struct zt_workload *out);

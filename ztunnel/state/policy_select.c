@@ -4,6 +4,7 @@
 #include "index.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,9 +52,46 @@ static bool older(const struct zt_peer_authn *a, const struct zt_peer_authn *b)
 	return strcmp(a->name, b->name) < 0;
 }
 
-static void select_peer_authn(const struct zt_model *m, struct zt_workload *w)
+/* Candidates for a workload: its namespace's objects, then (merged in model
+ * order) the root namespace's, which may select across namespaces. */
+struct candidates {
+	const struct group *ns, *root;
+	uint32_t i, j;
+};
+
+static void candidates_init(struct candidates *c, const struct zt_index *groups,
+			    const struct zt_model *m, const struct zt_workload *w)
 {
-	for (uint32_t i = 0; i < m->n_peer_authns; i++) {
+	static const struct group none;
+
+	c->ns = group_get(groups, w->namespace);
+	c->root = strcmp(w->namespace, m->root_namespace) ? group_get(groups, m->root_namespace)
+							    : &none;
+	c->i = c->j = 0;
+}
+
+/* The next candidate's index, or false when there is none. */
+static bool candidates_next(struct candidates *c, uint32_t *out)
+{
+	bool from_ns = c->i < c->ns->n, from_root = c->j < c->root->n;
+
+	if (from_ns && (!from_root || c->ns->v[c->i] < c->root->v[c->j]))
+		*out = c->ns->v[c->i++];
+	else if (from_root)
+		*out = c->root->v[c->j++];
+	else
+		return false;
+	return true;
+}
+
+static void select_peer_authn(const struct zt_model *m, const struct zt_index *groups,
+			      struct zt_workload *w)
+{
+	struct candidates c;
+	uint32_t i;
+
+	candidates_init(&c, groups, m, w);
+	while (candidates_next(&c, &i)) {
 		const struct zt_peer_authn *p = &m->peer_authns[i];
 		bool same_ns = !strcmp(p->namespace, w->namespace);
 
@@ -71,18 +109,33 @@ static void select_peer_authn(const struct zt_model *m, struct zt_workload *w)
 	}
 }
 
+static int authz_ns(struct build *b, uint32_t i, char *buf, size_t size)
+{
+	return snprintf(buf, size, "%s", b->policies[i].namespace);
+}
+
+static int peer_authn_ns(struct build *b, uint32_t i, char *buf, size_t size)
+{
+	return snprintf(buf, size, "%s", b->peer_authns[i].namespace);
+}
+
 int policy_select(struct build *b)
 {
 	struct zt_model *m = b->m;
+	struct zt_index *authz = group_by(b, m->n_policies, authz_ns);
+	struct zt_index *peer_authn = group_by(b, m->n_peer_authns, peer_authn_ns);
 	struct ptr_vec v = { 0 };
+	struct candidates c;
+	uint32_t j;
 	int r = 0;
 
-	/* Policies are few per namespace; a linear pass per workload over the
-	 * policy list keeps this simple (see tools/bench state for the cost). */
+	if (!authz || !peer_authn)
+		return -ENOMEM;
 	for (uint32_t i = 0; r == 0 && i < m->n_workloads; i++) {
 		struct zt_workload *w = &b->workloads[i];
 		v.n = 0;
-		for (uint32_t j = 0; r == 0 && j < m->n_policies; j++)
+		candidates_init(&c, authz, m, w);
+		while (r == 0 && candidates_next(&c, &j))
 			if (authz_applies(m, &m->policies[j], w))
 				r = vec_push(&v, &m->policies[j]);
 		if (r == 0 && v.n) {
@@ -95,7 +148,7 @@ int policy_select(struct build *b)
 			w->policies = list;
 			w->n_policies = v.n;
 		}
-		select_peer_authn(m, w);
+		select_peer_authn(m, peer_authn, w);
 	}
 	free(v.v);
 	return r;

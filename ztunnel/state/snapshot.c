@@ -223,6 +223,11 @@ static int parse_kind(struct build *b, const cJSON *items, const int *item_kinds
 	return 0;
 }
 
+static int workload_ns(struct build *b, uint32_t i, char *buf, size_t size)
+{
+	return snprintf(buf, size, "%s", b->workloads[i].namespace);
+}
+
 static int build_model(struct build *b, const cJSON *root)
 {
 	const cJSON *items = json_arr(root, "items");
@@ -285,6 +290,8 @@ static int build_model(struct build *b, const cJSON *root)
 		r = index_model(b);
 	if (!r && !b->diags->n_errors)
 		r = index_nodes(b);
+	if (!r && !b->diags->n_errors && !(b->workloads_by_ns = group_by(b, m->n_workloads, workload_ns)))
+		r = -ENOMEM;
 	if (!r && !b->diags->n_errors)
 		r = snapshot_link_endpoints(b);
 	if (!r && !b->diags->n_errors)
@@ -323,11 +330,13 @@ int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opt
 	}
 	arena_init(&m->arena);
 	struct build b = { .m = m, .a = &m->arena, .diags = diags, .opts = opts };
+	arena_init(&b.scratch);
 	m->trust_domain = build_strdup(&b, opts && opts->trust_domain ? opts->trust_domain
 								       : "cluster.local");
 	m->root_namespace = build_strdup(&b, opts && opts->root_namespace ? opts->root_namespace
 									   : "istio-system");
 	r = build_model(&b, root);
+	arena_release(&b.scratch);
 	cJSON_Delete(root);
 	if (r < 0) {
 		model_free(m);

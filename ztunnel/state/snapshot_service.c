@@ -5,6 +5,7 @@
 #include "index.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,12 +165,13 @@ static int selector_endpoints(struct build *b, struct zt_service *s)
 {
 	uint32_t n = 0;
 
+	const struct group *g = group_get(b->workloads_by_ns, s->namespace);
+
 	for (int pass = 0; pass < 2; pass++) {
 		uint32_t k = 0;
-		for (uint32_t i = 0; i < b->m->n_workloads; i++) {
-			const struct zt_workload *w = &b->workloads[i];
-			if (strcmp(w->namespace, s->namespace) || !w->n_ips ||
-			    !zt_labels_match(&s->selector, &w->labels))
+		for (uint32_t i = 0; i < g->n; i++) {
+			const struct zt_workload *w = &b->workloads[g->v[i]];
+			if (!w->n_ips || !zt_labels_match(&s->selector, &w->labels))
 				continue;
 			if (pass == 0) {
 				n++;
@@ -252,13 +254,28 @@ static int slice_endpoints(struct build *b, struct zt_service *s, const cJSON **
 	return 0;
 }
 
+static int slice_key(struct build *b, uint32_t i, char *buf, size_t size)
+{
+	const cJSON *md = json_obj(b->slices[i], "metadata");
+	const char *ns = json_str(md, "namespace");
+	const char *svc = json_str(json_obj(md, "labels"), "kubernetes.io/service-name");
+
+	if (!ns || !svc)
+		return -1;
+	return snprintf(buf, size, "%s/%s", ns, svc);
+}
+
 int snapshot_link_endpoints(struct build *b)
 {
 	const cJSON **mine = calloc(b->n_slices ? b->n_slices : 1, sizeof(*mine));
+	struct zt_index *by_service = group_by(b, b->n_slices, slice_key);
+	char key[512];
 	int r = 0;
 
-	if (!mine)
+	if (!mine || !by_service) {
+		free(mine);
 		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < b->n_slices; i++) {
 		const cJSON *md = json_obj(b->slices[i], "metadata");
 		const char *svc = json_str(json_obj(md, "labels"), "kubernetes.io/service-name");
@@ -269,15 +286,12 @@ int snapshot_link_endpoints(struct build *b)
 	}
 	for (uint32_t i = 0; r == 0 && i < b->m->n_services; i++) {
 		struct zt_service *s = &b->services[i];
-		uint32_t n = 0;
-		for (uint32_t j = 0; j < b->n_slices; j++) {
-			const cJSON *md = json_obj(b->slices[j], "metadata");
-			const char *svc = json_str(json_obj(md, "labels"), "kubernetes.io/service-name");
-			if (svc && !strcmp(svc, s->name) && !strcmp(json_str(md, "namespace"), s->namespace))
-				mine[n++] = b->slices[j];
-		}
-		if (n)
-			r = slice_endpoints(b, s, mine, n);
+		snprintf(key, sizeof(key), "%s/%s", s->namespace, s->name);
+		const struct group *g = group_get(by_service, key);
+		for (uint32_t j = 0; j < g->n; j++)
+			mine[j] = b->slices[g->v[j]];
+		if (g->n)
+			r = slice_endpoints(b, s, mine, g->n);
 		else if (s->has_selector)
 			r = selector_endpoints(b, s);
 	}

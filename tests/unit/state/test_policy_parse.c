@@ -262,16 +262,25 @@ static void policies_are_selected_per_workload(void **state)
 	add_authz(l, "a", "ns", "{\"rules\":[{}]}");
 	add_authz(l, "a", "web-only", "{\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"rules\":[{}]}");
 	add_authz(l, "a", "waypoint", "{\"targetRef\":{\"kind\":\"Service\",\"name\":\"web\"},\"rules\":[{}]}");
+	/* After the namespace's own: the lists keep the snapshot's order. */
+	add_authz(l, "istio-system", "late", "{\"rules\":[{}]}");
+	snap_pod(l, "istio-system", "gw", "10.0.0.4", "n1", "{\"app\":\"db\"}");
 	struct zt_model *m = build(l, &d);
 	const struct zt_workload *aweb = pod_by_ip(m, "10.0.0.1"), *adb = pod_by_ip(m, "10.0.0.2");
-	const struct zt_workload *bweb = pod_by_ip(m, "10.0.0.3");
-	assert_int_equal(aweb->n_policies, 3);
+	const struct zt_workload *bweb = pod_by_ip(m, "10.0.0.3"), *gw = pod_by_ip(m, "10.0.0.4");
+	assert_int_equal(aweb->n_policies, 4);
 	assert_string_equal(aweb->policies[0]->key, "istio-system/global");
 	assert_string_equal(aweb->policies[1]->key, "a/ns");
 	assert_string_equal(aweb->policies[2]->key, "a/web-only");
-	assert_int_equal(adb->n_policies, 3);
+	assert_string_equal(aweb->policies[3]->key, "istio-system/late");
+	assert_int_equal(adb->n_policies, 4);
 	assert_string_equal(adb->policies[1]->key, "istio-system/root-sel");
-	assert_int_equal(bweb->n_policies, 1); /* only the global one */
+	assert_int_equal(bweb->n_policies, 2); /* only the global ones */
+	/* A pod of the root namespace: each root policy once. */
+	assert_int_equal(gw->n_policies, 3);
+	assert_string_equal(gw->policies[0]->key, "istio-system/global");
+	assert_string_equal(gw->policies[1]->key, "istio-system/root-sel");
+	assert_string_equal(gw->policies[2]->key, "istio-system/late");
 	model_free(m);
 	diags_release(&d);
 }

@@ -235,13 +235,27 @@ static void endpoint_slices_replace_selector_endpoints(void **state)
 		    "\"endpoints\":[{\"addresses\":[\"10.0.0.2\"],\"conditions\":{\"ready\":false}},"
 		    "{\"addresses\":[\"192.0.2.9\"]}],"
 		    "\"ports\":[{\"name\":\"web\",\"port\":8443}]}");
+	/* A second slice of the same service adds to it; a slice of a service
+	 * of the same name in another namespace does not. */
+	snap_ns(l, "b", AMBIENT);
+	snap_pod(l, "b", "p3", "10.0.0.3", "n1", "{\"app\":\"x\"}");
+	snap_add(l, "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+		    "\"metadata\":{\"name\":\"s-def\",\"namespace\":\"a\",\"labels\":{\"kubernetes.io/service-name\":\"s\"}},"
+		    "\"endpoints\":[{\"addresses\":[\"10.0.0.1\"]}],"
+		    "\"ports\":[{\"name\":\"web\",\"port\":8444}]}");
+	snap_add(l, "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+		    "\"metadata\":{\"name\":\"s-xyz\",\"namespace\":\"b\",\"labels\":{\"kubernetes.io/service-name\":\"s\"}},"
+		    "\"endpoints\":[{\"addresses\":[\"10.0.0.3\"]}],"
+		    "\"ports\":[{\"name\":\"web\",\"port\":8445}]}");
 	struct zt_model *m = snap_ok(l);
 	const struct zt_service *s = model_service_by_name(m, "a", "s");
 	assert_true(s->from_endpoint_slices);
-	assert_int_equal(s->n_endpoints, 1); /* 192.0.2.9 is no known pod */
+	assert_int_equal(s->n_endpoints, 2); /* 192.0.2.9 is no known pod */
 	assert_string_equal(s->endpoints[0].workload->name, "p2");
 	assert_int_equal(s->endpoints[0].target_ports[0], 8443);
 	assert_false(s->endpoints[0].ready);
+	assert_string_equal(s->endpoints[1].workload->name, "p1");
+	assert_int_equal(s->endpoints[1].target_ports[0], 8444);
 	model_free(m);
 }
 
