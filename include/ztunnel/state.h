@@ -52,6 +52,7 @@ struct zt_model {
 	const struct zt_peer_authn *peer_authns;
 	uint32_t n_namespaces, n_workloads, n_services, n_policies, n_peer_authns;
 	uint32_t n_enrolled;
+	uint32_t build_ms; /* what building it took (parsing included) */
 	struct zt_index *by_ip, *by_uid, *svc_by_vip, *svc_by_name, *ns_by_name, *by_node;
 	struct arena arena;
 };
@@ -62,6 +63,11 @@ struct zt_model {
  * error, -ENOMEM on allocation failure. */
 int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opts,
 		   struct zt_model **out, struct zt_diags *diags);
+/* The same from a List already in memory (the Kubernetes source's objects:
+ * no text to print and parse again). The model copies what it keeps. */
+struct cJSON;
+int snapshot_build_json(const struct cJSON *list, const struct snapshot_opts *opts,
+			struct zt_model **out, struct zt_diags *diags);
 void model_free(struct zt_model *m);
 
 const struct zt_workload *model_workload_by_ip(const struct zt_model *m, const struct zt_ip *ip);
@@ -99,6 +105,10 @@ bool zt_labels_match(const struct zt_labels *selector, const struct zt_labels *l
 
 /* The store: one current model, swapped with RCU. Readers never block.
  * Loads, rejections and invalid objects are counted in telemetry. */
+/* For models published without text: prints the objects the source holds
+ * now (free it). Called from admin threads. */
+typedef int (*state_printer_fn)(void *ctx, char **text, size_t *len);
+
 struct state_store {
 	/* RCU-protected; C11 acquire/release on the pointer so the publication
 	 * is visible to ThreadSanitizer too (free on x86). */
@@ -107,11 +117,14 @@ struct state_store {
 	atomic_uint_fast64_t generation;       /* of the current model, 0 before the first */
 	atomic_int_fast64_t applied_unix;      /* when it was applied */
 	uint64_t next_generation;
-	/* The text the current model was built from (admin /snapshot). */
+	/* The text the current model was built from (admin /snapshot), or
+	 * the printer of the source's objects. */
 	pthread_mutex_t source_lock;
 	char *source;
 	size_t source_len;
 	char origin[256];
+	state_printer_fn printer;
+	void *printer_ctx;
 };
 
 void state_store_init(struct state_store *s, const struct snapshot_opts *opts);
@@ -127,6 +140,13 @@ bool state_store_ready(struct state_store *s);
  * before the first; and when it was applied (Unix seconds). */
 uint64_t state_store_generation(struct state_store *s);
 int64_t state_store_applied_at(struct state_store *s);
+/* Publishes what snapshot_build(_json) returned (r, m, diags: m is taken,
+ * diags only read): logs the findings, counts, and swaps the model in, or
+ * keeps the current one when r < 0. With no text the source's printer (if
+ * any) answers state_store_source from then on. */
+int state_store_publish(struct state_store *s, int r, struct zt_model *m, const struct zt_diags *diags,
+			const char *origin);
+void state_store_set_printer(struct state_store *s, state_printer_fn print, void *ctx);
 /* A copy of the current model's source text (free it) and where it came
  * from; -ENOENT before the first snapshot. */
 int state_store_source(struct state_store *s, char **text, size_t *len, char *origin, size_t origin_size);

@@ -30,9 +30,13 @@ struct build {
 
 /* Object label for diagnostics: "Kind ns/name" or "Kind name". */
 const char *build_object_name(struct build *b, const cJSON *item);
-void build_error(struct build *b, const char *object, const char *field, const char *fmt, ...)
+/* Findings about object (NULL: about the snapshot as a whole). */
+void build_error(struct build *b, const cJSON *object, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-void build_warn(struct build *b, const char *object, const char *field, const char *fmt, ...)
+/* The same about an object named already ("Service ns/name"). */
+void build_error_named(struct build *b, const char *object, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void build_warn(struct build *b, const cJSON *object, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void *build_calloc(struct build *b, size_t n, size_t size);
 const char *build_strdup(struct build *b, const char *s);
@@ -43,7 +47,7 @@ const cJSON *json_obj(const cJSON *o, const char *key);
 const cJSON *json_arr(const cJSON *o, const char *key);
 /* A string->string map (labels, selector); reports non-string values at
  * field. Returns false on a type error. */
-bool json_labels(struct build *b, const cJSON *map, const char *object, const char *field,
+bool json_labels(struct build *b, const cJSON *map, const cJSON *object, const char *field,
 		 struct zt_labels *out);
 int64_t json_timestamp(const cJSON *metadata);
 

@@ -63,21 +63,31 @@ static void build_vdiag(struct build *b, enum zt_diag_level level, const char *o
 	diags_add(b->diags, level, object, field, "%s", reason);
 }
 
-void build_error(struct build *b, const char *object, const char *field, const char *fmt, ...)
+/* Objects are named here, not up front: most have no finding. */
+void build_error(struct build *b, const cJSON *object, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	build_vdiag(b, ZT_DIAG_ERROR, object, field, fmt, ap);
+	build_vdiag(b, ZT_DIAG_ERROR, object ? build_object_name(b, object) : "", field, fmt, ap);
 	va_end(ap);
 }
 
-void build_warn(struct build *b, const char *object, const char *field, const char *fmt, ...)
+void build_error_named(struct build *b, const char *object, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	build_vdiag(b, ZT_DIAG_WARNING, object, field, fmt, ap);
+	build_vdiag(b, ZT_DIAG_ERROR, object ? object : "", field, fmt, ap);
+	va_end(ap);
+}
+
+void build_warn(struct build *b, const cJSON *object, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	build_vdiag(b, ZT_DIAG_WARNING, object ? build_object_name(b, object) : "", field, fmt, ap);
 	va_end(ap);
 }
 
@@ -86,7 +96,7 @@ static int label_cmp(const void *x, const void *y)
 	return strcmp(((const struct zt_label *)x)->key, ((const struct zt_label *)y)->key);
 }
 
-bool json_labels(struct build *b, const cJSON *map, const char *object, const char *field,
+bool json_labels(struct build *b, const cJSON *map, const cJSON *object, const char *field,
 		 struct zt_labels *out)
 {
 	const cJSON *it;

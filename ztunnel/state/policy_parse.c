@@ -11,7 +11,8 @@
 
 struct pctx {
 	struct build *b;
-	const char *obj, *ns;
+	const cJSON *obj; /* the policy, named only in findings */
+	const char *ns;
 	uint8_t action;
 	bool invalid;
 	const char *invalid_reason;
@@ -23,7 +24,7 @@ static void invalid(struct pctx *c, const char *field, const char *fmt, const ch
 	char reason[300];
 
 	snprintf(reason, sizeof(reason), fmt, value ? value : "");
-	diags_add(c->b->diags, ZT_DIAG_INVALID, c->obj, field, "%s", reason);
+	diags_add(c->b->diags, ZT_DIAG_INVALID, build_object_name(c->b, c->obj), field, "%s", reason);
 	if (!c->invalid) {
 		c->invalid = true;
 		c->invalid_reason = arena_printf(c->b->a, "%s: %s", field, reason);
@@ -408,7 +409,7 @@ int policy_parse_authz(struct build *b, const cJSON *item, struct zt_authz_polic
 	static const char *const actions[] = { "ALLOW", "DENY", "AUDIT", "CUSTOM" };
 	const cJSON *md = json_obj(item, "metadata"), *spec = cJSON_GetObjectItem(item, "spec");
 	const cJSON *rules, *it;
-	struct pctx c = { .b = b, .obj = build_object_name(b, item), .ns = json_str(md, "namespace") };
+	struct pctx c = { .b = b, .obj = item, .ns = json_str(md, "namespace") };
 
 	p->name = build_strdup(b, json_str(md, "name"));
 	p->namespace = build_strdup(b, c.ns);
@@ -484,7 +485,7 @@ int policy_parse_peer_authn(struct build *b, const cJSON *item, struct zt_peer_a
 {
 	static const char *const spec_keys[] = { "selector", "mtls", "portLevelMtls", NULL };
 	const cJSON *md = json_obj(item, "metadata"), *spec = json_obj(item, "spec"), *it;
-	struct pctx c = { .b = b, .obj = build_object_name(b, item), .ns = json_str(md, "namespace") };
+	struct pctx c = { .b = b, .obj = item, .ns = json_str(md, "namespace") };
 
 	p->name = build_strdup(b, json_str(md, "name"));
 	p->namespace = build_strdup(b, c.ns);

@@ -4,6 +4,8 @@
 #include "build.h"
 #include "index.h"
 
+#include "ztunnel/clock.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +35,13 @@ static int item_kind(struct build *b, const cJSON *item, uint32_t i)
 
 	snprintf(field, sizeof(field), "items[%u]", i);
 	if (!cJSON_IsObject(item) || !kind) {
-		build_error(b, "", field, "not a Kubernetes object (no \"kind\")");
+		build_error(b, NULL, field, "not a Kubernetes object (no \"kind\")");
 		return -1;
 	}
 	for (int k = 0; k < K_MAX; k++) {
 		if (strcmp(kind, kinds[k].kind))
 			continue;
-		const char *obj = build_object_name(b, item);
+		const cJSON *obj = item;
 		bool api_ok = false;
 		for (int j = 0; j < 3 && kinds[k].api[j]; j++)
 			api_ok |= api && !strcmp(api, kinds[k].api[j]);
@@ -58,7 +60,7 @@ static int item_kind(struct build *b, const cJSON *item, uint32_t i)
 		}
 		return k;
 	}
-	build_error(b, build_object_name(b, item), field,
+	build_error(b, item, field,
 		    "unexpected kind \"%s\" (a snapshot holds Namespace, Pod, Service, "
 		    "ServiceAccount, EndpointSlice, AuthorizationPolicy, PeerAuthentication)",
 		    kind);
@@ -87,7 +89,7 @@ static int put_name(struct build *b, struct zt_index *ix, const char *kind, cons
 	int r = index_put(ix, key, (uint32_t)strlen(key), val, &dup);
 
 	if (r == -EEXIST)
-		build_error(b, "", "", "duplicate %s %s", kind, key);
+		build_error(b, NULL, "", "duplicate %s %s", kind, key);
 	else if (r < 0)
 		b->oom = true;
 	return r;
@@ -119,11 +121,11 @@ static int index_model(struct build *b)
 		for (uint32_t j = 0; j < s->n_vips; j++) {
 			void *dup = NULL;
 			if (index_put(m->svc_by_vip, &s->vips[j], sizeof(s->vips[j]), s, &dup) == -EEXIST)
-				build_error(b, arena_printf(b->a, "Service %s/%s", s->namespace, s->name),
-					    "spec.clusterIPs", "cluster IP %s is also used by Service %s/%s",
-					    zt_ip_format(&s->vips[j], ipbuf, sizeof(ipbuf)),
-					    ((struct zt_service *)dup)->namespace,
-					    ((struct zt_service *)dup)->name);
+				build_error_named(b, arena_printf(b->a, "Service %s/%s", s->namespace, s->name),
+						  "spec.clusterIPs", "cluster IP %s is also used by Service %s/%s",
+						  zt_ip_format(&s->vips[j], ipbuf, sizeof(ipbuf)),
+						  ((struct zt_service *)dup)->namespace,
+						  ((struct zt_service *)dup)->name);
 		}
 	}
 	for (uint32_t i = 0; i < m->n_workloads; i++) {
@@ -134,11 +136,11 @@ static int index_model(struct build *b)
 		for (uint32_t j = 0; !w->host_network && j < w->n_ips; j++) {
 			void *dup = NULL;
 			if (index_put(m->by_ip, &w->ips[j], sizeof(w->ips[j]), w, &dup) == -EEXIST)
-				build_error(b, arena_printf(b->a, "Pod %s/%s", w->namespace, w->name),
-					    "status.podIPs", "IP %s is also used by Pod %s/%s",
-					    zt_ip_format(&w->ips[j], ipbuf, sizeof(ipbuf)),
-					    ((struct zt_workload *)dup)->namespace,
-					    ((struct zt_workload *)dup)->name);
+				build_error_named(b, arena_printf(b->a, "Pod %s/%s", w->namespace, w->name),
+						  "status.podIPs", "IP %s is also used by Pod %s/%s",
+						  zt_ip_format(&w->ips[j], ipbuf, sizeof(ipbuf)),
+						  ((struct zt_workload *)dup)->namespace,
+						  ((struct zt_workload *)dup)->name);
 		}
 	}
 	return 0;
@@ -237,7 +239,7 @@ static int build_model(struct build *b, const cJSON *root)
 	int r = 0;
 
 	if (!cJSON_IsObject(root) || !kind || !strstr(kind, "List") || !items) {
-		build_error(b, "", "", "not a Kubernetes List: expected {\"kind\": \"List\", "
+		build_error(b, NULL, "", "not a Kubernetes List: expected {\"kind\": \"List\", "
 				       "\"items\": [...]} as printed by kubectl get -o json");
 		return -EINVAL;
 	}
@@ -306,12 +308,39 @@ out:
 	return r ? r : b->diags->n_errors ? -EINVAL : 0;
 }
 
+int snapshot_build_json(const cJSON *root, const struct snapshot_opts *opts, struct zt_model **out,
+			struct zt_diags *diags)
+{
+	struct zt_model *m = calloc(1, sizeof(*m));
+	int64_t t0 = clock_mono_ms();
+	int r;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	arena_init(&m->arena);
+	struct build b = { .m = m, .a = &m->arena, .diags = diags, .opts = opts };
+	arena_init(&b.scratch);
+	m->trust_domain = build_strdup(&b, opts && opts->trust_domain ? opts->trust_domain
+								       : "cluster.local");
+	m->root_namespace = build_strdup(&b, opts && opts->root_namespace ? opts->root_namespace
+									   : "istio-system");
+	r = build_model(&b, root);
+	arena_release(&b.scratch);
+	if (r < 0) {
+		model_free(m);
+		return r;
+	}
+	m->build_ms = (uint32_t)(clock_mono_ms() - t0);
+	*out = m;
+	return 0;
+}
+
 int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opts,
 		   struct zt_model **out, struct zt_diags *diags)
 {
 	const char *end = NULL;
-	struct zt_model *m;
-	int r;
+	int64_t t0 = clock_mono_ms();
 
 	*out = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
@@ -323,25 +352,9 @@ int snapshot_build(const char *json, size_t len, const struct snapshot_opts *opt
 			  col, off + 1 >= len ? " (unexpected end: truncated?)" : "");
 		return -EINVAL;
 	}
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		cJSON_Delete(root);
-		return -ENOMEM;
-	}
-	arena_init(&m->arena);
-	struct build b = { .m = m, .a = &m->arena, .diags = diags, .opts = opts };
-	arena_init(&b.scratch);
-	m->trust_domain = build_strdup(&b, opts && opts->trust_domain ? opts->trust_domain
-								       : "cluster.local");
-	m->root_namespace = build_strdup(&b, opts && opts->root_namespace ? opts->root_namespace
-									   : "istio-system");
-	r = build_model(&b, root);
-	arena_release(&b.scratch);
+	int r = snapshot_build_json(root, opts, out, diags);
 	cJSON_Delete(root);
-	if (r < 0) {
-		model_free(m);
-		return r;
-	}
-	*out = m;
-	return 0;
+	if (r == 0)
+		(*out)->build_ms = (uint32_t)(clock_mono_ms() - t0);
+	return r;
 }

@@ -8,7 +8,7 @@
 #define LABEL_DATAPLANE_MODE "istio.io/dataplane-mode"
 #define ANNOTATION_SIDECAR "sidecar.istio.io/status"
 
-static uint8_t dataplane_mode(struct build *b, const struct zt_labels *labels, const char *object)
+static uint8_t dataplane_mode(struct build *b, const struct zt_labels *labels, const cJSON *object)
 {
 	const char *v = zt_label_get(labels, LABEL_DATAPLANE_MODE);
 
@@ -26,7 +26,7 @@ static uint8_t dataplane_mode(struct build *b, const struct zt_labels *labels, c
 int snapshot_parse_namespace(struct build *b, const cJSON *item, struct zt_namespace *out)
 {
 	const cJSON *md = json_obj(item, "metadata");
-	const char *obj = build_object_name(b, item);
+	const cJSON *obj = item;
 
 	out->name = build_strdup(b, json_str(md, "name"));
 	if (!json_labels(b, json_obj(md, "labels"), obj, "metadata.labels", &out->labels))
@@ -38,7 +38,7 @@ int snapshot_parse_namespace(struct build *b, const cJSON *item, struct zt_names
 /* Istio: pod label wins over the namespace label; hostNetwork pods, pods
  * with a sidecar and kube-system are never enrolled. */
 static uint8_t enrollment(struct build *b, const struct zt_workload *w, const cJSON *md,
-			  const char *obj)
+			  const cJSON *obj)
 {
 	const struct zt_namespace *ns = model_namespace(b->m, w->namespace);
 	uint8_t pod_mode = dataplane_mode(b, &w->labels, obj);
@@ -116,7 +116,7 @@ static bool pod_ready(const cJSON *status)
 	return false;
 }
 
-static bool pod_ips(struct build *b, struct zt_workload *w, const cJSON *status, const char *obj)
+static bool pod_ips(struct build *b, struct zt_workload *w, const cJSON *status, const cJSON *obj)
 {
 	const cJSON *list = json_arr(status, "podIPs"), *it;
 	const char *single = json_str(status, "podIP");
@@ -193,7 +193,7 @@ int snapshot_parse_pod(struct build *b, const cJSON *item, struct zt_workload *w
 {
 	const cJSON *md = json_obj(item, "metadata"), *spec = json_obj(item, "spec");
 	const cJSON *status = json_obj(item, "status");
-	const char *obj = build_object_name(b, item);
+	const cJSON *obj = item;
 	const char *phase = json_str(status, "phase");
 
 	/* Finished pods keep their IP in the API but it may already belong to

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool service_vips(struct build *b, struct zt_service *s, const cJSON *spec, const char *obj)
+static bool service_vips(struct build *b, struct zt_service *s, const cJSON *spec, const cJSON *obj)
 {
 	const cJSON *list = json_arr(spec, "clusterIPs"), *it;
 	const char *single = json_str(spec, "clusterIP");
@@ -52,7 +52,7 @@ static bool service_vips(struct build *b, struct zt_service *s, const cJSON *spe
 	return true;
 }
 
-static bool service_ports(struct build *b, struct zt_service *s, const cJSON *spec, const char *obj)
+static bool service_ports(struct build *b, struct zt_service *s, const cJSON *spec, const cJSON *obj)
 {
 	const cJSON *p;
 	uint32_t n = 0, i = 0;
@@ -101,7 +101,7 @@ static bool service_ports(struct build *b, struct zt_service *s, const cJSON *sp
 /* spec.externalIPs and status.loadBalancer.ingress[].ip (hostname-only
  * ingress entries name no address of ours). An invalid one is skipped
  * with a warning: it cannot be forwarded to us either. */
-static bool service_externals(struct build *b, struct zt_service *s, const cJSON *item, const char *obj)
+static bool service_externals(struct build *b, struct zt_service *s, const cJSON *item, const cJSON *obj)
 {
 	const cJSON *ext = json_arr(json_obj(item, "spec"), "externalIPs");
 	const cJSON *ing = json_arr(json_obj(json_obj(item, "status"), "loadBalancer"), "ingress"), *it;
@@ -134,7 +134,7 @@ static bool service_externals(struct build *b, struct zt_service *s, const cJSON
 int snapshot_parse_service(struct build *b, const cJSON *item, struct zt_service *s)
 {
 	const cJSON *md = json_obj(item, "metadata"), *spec = json_obj(item, "spec");
-	const char *obj = build_object_name(b, item);
+	const cJSON *obj = item;
 
 	s->name = build_strdup(b, json_str(md, "name"));
 	s->namespace = build_strdup(b, json_str(md, "namespace"));
@@ -280,7 +280,7 @@ int snapshot_link_endpoints(struct build *b)
 		const cJSON *md = json_obj(b->slices[i], "metadata");
 		const char *svc = json_str(json_obj(md, "labels"), "kubernetes.io/service-name");
 		if (!svc || !model_service_by_name(b->m, json_str(md, "namespace"), svc))
-			build_warn(b, build_object_name(b, b->slices[i]),
+			build_warn(b, b->slices[i],
 				   "metadata.labels[kubernetes.io/service-name]",
 				   "no such Service in the snapshot: slice ignored");
 	}

@@ -70,17 +70,28 @@ int state_store_source(struct state_store *s, char **text, size_t *len, char *or
 	int r = 0;
 
 	pthread_mutex_lock(&s->source_lock);
-	if (!s->source)
+	if (!s->source && s->printer && state_store_generation(s))
+		r = s->printer(s->printer_ctx, text, len);
+	else if (!s->source)
 		r = -ENOENT;
 	else if (!(*text = malloc(s->source_len + 1)))
 		r = -ENOMEM;
-	if (r == 0) {
+	else {
 		memcpy(*text, s->source, s->source_len + 1);
 		*len = s->source_len;
-		snprintf(origin, origin_size, "%s", s->origin);
 	}
+	if (r == 0)
+		snprintf(origin, origin_size, "%s", s->origin);
 	pthread_mutex_unlock(&s->source_lock);
 	return r;
+}
+
+void state_store_set_printer(struct state_store *s, state_printer_fn print, void *ctx)
+{
+	pthread_mutex_lock(&s->source_lock);
+	s->printer = print;
+	s->printer_ctx = ctx;
+	pthread_mutex_unlock(&s->source_lock);
 }
 
 void state_store_origin(struct state_store *s, char *origin, size_t size)
@@ -90,10 +101,11 @@ void state_store_origin(struct state_store *s, char *origin, size_t size)
 	pthread_mutex_unlock(&s->source_lock);
 }
 
-/* Keeps the applied text; a copy that fails only costs /snapshot. */
+/* Keeps the applied text (none: the printer answers); a copy that fails
+ * only costs /snapshot. */
 static void keep_source(struct state_store *s, const char *json, size_t len, const char *origin)
 {
-	char *copy = malloc(len + 1);
+	char *copy = json ? malloc(len + 1) : NULL;
 
 	if (copy) {
 		memcpy(copy, json, len);
@@ -140,24 +152,19 @@ static void log_diags(const struct zt_diags *d, const char *origin)
 	}
 }
 
-int state_store_apply(struct state_store *s, const char *json, size_t len, const char *origin)
+static int publish(struct state_store *s, int r, struct zt_model *m, const struct zt_diags *diags,
+		   const char *json, size_t len, const char *origin)
 {
-	struct zt_diags diags;
-	struct zt_model *m = NULL;
-
-	diags_init(&diags);
-	int r = snapshot_build(json, len, &s->opts, &m, &diags);
-	log_diags(&diags, origin);
-	tm_count(TM_SNAPSHOT_INVALID_OBJECTS, diags.n_invalid);
+	log_diags(diags, origin);
+	tm_count(TM_SNAPSHOT_INVALID_OBJECTS, diags->n_invalid);
 	if (r < 0) {
 		tm_count(TM_SNAPSHOT_REJECTED, 1);
 		log_error("snapshot rejected, keeping the previous one", LF_STR("source", origin),
-			  LF_UINT("errors", diags.n_errors),
+			  LF_UINT("errors", diags->n_errors),
 			  LF_UINT("kept_generation", state_store_generation(s)), LF_ERRNO(r));
-		diags_release(&diags);
+		model_free(m);
 		return r;
 	}
-	diags_release(&diags);
 	m->generation = s->next_generation++;
 	keep_source(s, json, len, origin);
 	struct zt_model *old = atomic_exchange_explicit(&s->current, m, memory_order_acq_rel);
@@ -169,13 +176,31 @@ int state_store_apply(struct state_store *s, const char *json, size_t len, const
 		 LF_UINT("enrolled", m->n_enrolled), LF_UINT("services", m->n_services),
 		 LF_UINT("authorization_policies", m->n_policies),
 		 LF_UINT("peer_authentications", m->n_peer_authns),
-		 LF_UINT("model_bytes", m->arena.reserved_bytes));
+		 LF_UINT("model_bytes", m->arena.reserved_bytes), LF_UINT("build_ms", m->build_ms));
 	if (old) {
 		urcu_memb_synchronize_rcu();
 		tsan_grace_period_over();
 		model_free(old);
 	}
 	return 0;
+}
+
+int state_store_publish(struct state_store *s, int r, struct zt_model *m, const struct zt_diags *diags,
+			const char *origin)
+{
+	return publish(s, r, m, diags, NULL, 0, origin);
+}
+
+int state_store_apply(struct state_store *s, const char *json, size_t len, const char *origin)
+{
+	struct zt_diags diags;
+	struct zt_model *m = NULL;
+
+	diags_init(&diags);
+	int r = snapshot_build(json, len, &s->opts, &m, &diags);
+	r = publish(s, r, m, &diags, json, len, origin);
+	diags_release(&diags);
+	return r;
 }
 
 int state_store_load_file(struct state_store *s, const char *path)
