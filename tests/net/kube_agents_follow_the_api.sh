@@ -114,6 +114,20 @@ echo "pod created through the API -> identity issued: $(($(ms) - t0)) ms (CNI AD
 check_tcp "$name" n1-p3 n2-p1 7000
 wait_access "$name" n2 '.protocol == "HBONE" and ."src.identity" == "spiffe://cluster.local/ns/shop/sa/late" and ."src.workload" == "n1-p3"'
 
+step "snapshot dump from a live agent: the objects it follows, which lint and check read"
+n1ns=$(info "$name" | jq -r '.nodes[] | select(.name == "n1") | .netns')
+dump=$(mktemp /tmp/zt-dump-XXXXXX)
+temp_files+=("$dump")
+nsenter --net="/run/netns/$n1ns" "$ctl" snapshot dump -f "$dump" || fail "snapshot dump from n1's agent failed"
+jq -e '[.items[] | select(.kind == "Pod" and .metadata.name == "n1-p3" and .status.podIP != null)] | length == 1' \
+  "$dump" >/dev/null || fail "the dump lacks the pod created last (with its status)"
+jq -e '[.items[] | select(.kind == "Namespace" and .metadata.name == "shop" and
+  .metadata.labels["istio.io/dataplane-mode"] == "ambient")] | length == 1' "$dump" >/dev/null ||
+  fail "the dump lacks shop's label"
+"$ctl" snapshot lint "$dump" >/dev/null || fail "snapshot lint of the live dump: $("$ctl" snapshot lint "$dump" 2>&1)"
+"$ctl" check --snapshot "$dump" --from shop/n1-p3 --to shop/n2-p1:7000 | grep -q ALLOW ||
+  fail "check on the live dump: $("$ctl" check --snapshot "$dump" --from shop/n1-p3 --to shop/n2-p1:7000 2>&1)"
+
 step "remove the label through the API: the pods are released"
 kapi --type merge PATCH /api/v1/namespaces/shop "$(body '{"metadata":{"labels":{"istio.io/dataplane-mode":null}}}')" >/dev/null
 wait_log "$name" n1 '"msg":"certificate no longer needed"' 10

@@ -112,7 +112,8 @@ static int open_source(const struct zt_config *cfg, struct snapshot_source **out
 		log_error("--kube: no API server (--kube-server, or KUBERNETES_SERVICE_HOST/PORT in a pod)");
 		return -EINVAL;
 	}
-	struct kube_config kc = { server, cfg->kube_token_file, cfg->kube_ca_file };
+	struct kube_config kc = { server, cfg->kube_token_file, cfg->kube_ca_file,
+				  { cfg->trust_domain, cfg->root_namespace } };
 	if ((r = snapshot_source_kube(out, &kc)) < 0)
 		log_error("cannot follow the Kubernetes API", LF_STR("server", server), LF_ERRNO(r));
 	return r;

@@ -1,5 +1,6 @@
 /* The Kubernetes API as the state source: the watcher thread (ztunnel/kube)
- * hands over a whole v1 List per quiet spell; it is applied like a file. */
+ * hands over a model per quiet spell, built from its objects; /snapshot
+ * prints the objects it holds. */
 #include "ztunnel/snapshot_source.h"
 
 #include <errno.h>
@@ -16,14 +17,16 @@ struct kube_src {
 static int update(struct snapshot_source *s, struct state_store *store, bool readable, bool force)
 {
 	struct kube_src *ks = (struct kube_src *)s;
-	char *text;
-	size_t len;
+	struct zt_model *m = NULL;
+	struct zt_diags diags;
+	int r;
 
 	(void)force; /* the watches are the truth: nothing to re-read */
-	if (!readable || kube_source_take(ks->k, &text, &len) < 0)
+	if (!readable || kube_source_take(ks->k, &m, &diags, &r) < 0)
 		return 0;
-	int r = state_store_apply(store, text, len, "kubernetes");
-	free(text);
+	state_store_set_printer(store, kube_source_print, ks->k);
+	r = state_store_publish(store, r, m, &diags, "kubernetes");
+	diags_release(&diags);
 	return r < 0 ? r : 1;
 }
 

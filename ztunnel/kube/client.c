@@ -28,6 +28,11 @@
 /* A steady stream of changes (a busy cluster, or a tenant patching its own
  * objects in a loop) must not hold models back: at most this long. */
 #define MAX_DELAY_MS 1000
+/* A model build costs in proportion to the cluster (tens of ms at 10,000
+ * pods): under a steady stream of changes, builds start at least this many
+ * times their own cost apart (at most 1/20 of a core; still within
+ * MAX_DELAY_MS). A lone change after a quiet spell is never held. */
+#define BUILD_SPACING 20
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define CRD_RECHECK_MS 10000
@@ -64,11 +69,18 @@ struct kube_source {
 	CURLM *multi;
 	struct kind kinds[KINDS];
 	int efd;
+	struct snapshot_opts opts;
 	pthread_mutex_t lock;
-	char *pending; /* the newest snapshot, not taken yet */
-	size_t pending_len;
+	/* The newest model (and its build's result and findings), not taken yet. */
+	struct zt_model *pending;
+	struct zt_diags pending_diags;
+	int pending_r;
+	bool has_pending;
+	/* Held by the watcher while it changes kinds[].objs, and by admin
+	 * threads printing them (/snapshot). */
+	pthread_mutex_t objs_lock;
 	bool dirty;
-	int64_t changed_ms, first_change_ms;
+	int64_t changed_ms, first_change_ms, built_ms, build_cost_ms;
 	atomic_int watching; /* kinds watched now (or known absent): the metric */
 };
 
@@ -191,7 +203,10 @@ static int on_event(const char *type, cJSON *ev, void *ctx)
 		return 0;
 	}
 	if (!strcmp(type, "DELETED")) {
-		if (kube_objects_del(&k->objs, obj) == 0)
+		pthread_mutex_lock(&k->k->objs_lock);
+		int r = kube_objects_del(&k->objs, obj);
+		pthread_mutex_unlock(&k->k->objs_lock);
+		if (r == 0)
 			changed(k->k);
 		remember_rv(k->rv, sizeof(k->rv), obj);
 		return 0;
@@ -203,7 +218,10 @@ static int on_event(const char *type, cJSON *ev, void *ctx)
 	cJSON_DetachItemViaPointer(ev, obj);
 	obj = typed(obj, k);
 	/* Only an applied event moves rv: a failed one is seen again. */
-	if (kube_objects_put(&k->objs, obj) < 0)
+	pthread_mutex_lock(&k->k->objs_lock);
+	int r = kube_objects_put(&k->objs, obj);
+	pthread_mutex_unlock(&k->k->objs_lock);
+	if (r < 0)
 		return -ENOMEM;
 	if (rv[0])
 		memcpy(k->rv, rv, sizeof(rv));
@@ -353,8 +371,10 @@ static void list_page(struct kind *k)
 	if (k->cont[0])
 		return start_list(k);
 	/* The whole list is in: its objects and its resourceVersion together. */
+	pthread_mutex_lock(&k->k->objs_lock);
 	kube_objects_clear(&k->objs);
 	k->objs = k->next;
+	pthread_mutex_unlock(&k->k->objs_lock);
 	memset(&k->next, 0, sizeof(k->next));
 	memcpy(k->rv, k->list_rv, sizeof(k->rv));
 	k->need_list = false;
@@ -432,7 +452,9 @@ static void list_done(struct kind *k, CURLcode res, long status)
 		k->logged_absent = true;
 		if (!k->synced || k->objs.n)
 			changed(k->k);
+		pthread_mutex_lock(&k->k->objs_lock);
 		kube_objects_clear(&k->objs);
+		pthread_mutex_unlock(&k->k->objs_lock);
 		k->synced = true;
 		return back_off(k, CRD_RECHECK_MS);
 	}
@@ -492,8 +514,9 @@ static void finished(struct kube_source *ks, CURL *e, CURLcode res)
 		watch_done(k, res, status);
 }
 
-/* A List of every kind's objects, for the control thread. */
-static void publish(struct kube_source *ks)
+/* A List referring to every kind's objects (free with cJSON_Delete: the
+ * objects stay). The watcher's own reads need no lock: it is the writer. */
+static cJSON *list_of_objects(struct kube_source *ks)
 {
 	cJSON *list = cJSON_CreateObject(), *items;
 
@@ -502,18 +525,52 @@ static void publish(struct kube_source *ks)
 	items = cJSON_AddArrayToObject(list, "items");
 	for (int i = 0; i < KINDS; i++)
 		kube_objects_refs(&ks->kinds[i].objs, items);
-	char *text = cJSON_PrintUnformatted(list);
-	cJSON_Delete(list); /* references only: the objects stay */
-	if (!text)
+	return list;
+}
+
+/* Builds the model here, straight from the objects (no text printed and
+ * parsed again), and hands it to the control thread. */
+static void publish(struct kube_source *ks)
+{
+	struct zt_model *m = NULL;
+	struct zt_diags diags;
+	int64_t t0 = clock_mono_ms();
+	cJSON *list = list_of_objects(ks);
+
+	diags_init(&diags);
+	int r = list ? snapshot_build_json(list, &ks->opts, &m, &diags) : -ENOMEM;
+	cJSON_Delete(list);
+	if (r == -ENOMEM) {
+		diags_release(&diags);
 		return; /* stays dirty: tried again */
+	}
+	ks->built_ms = clock_mono_ms();
+	ks->build_cost_ms = ks->built_ms - t0;
 	pthread_mutex_lock(&ks->lock);
-	free(ks->pending);
-	ks->pending = text;
-	ks->pending_len = strlen(text);
+	if (ks->has_pending) { /* not taken yet: the newer one replaces it */
+		model_free(ks->pending);
+		diags_release(&ks->pending_diags);
+	}
+	ks->pending = m;
+	ks->pending_r = r;
+	ks->pending_diags = diags;
+	ks->has_pending = true;
 	pthread_mutex_unlock(&ks->lock);
 	ks->dirty = false;
 	uint64_t one = 1;
 	(void)!write(ks->efd, &one, sizeof(one));
+}
+
+/* Whether a model is due: changes settled (or held for too long), and,
+ * under a steady stream, builds spaced by their cost. */
+static bool build_due(const struct kube_source *ks, int64_t now)
+{
+	int64_t spacing = ks->build_cost_ms * BUILD_SPACING;
+
+	if (spacing > MAX_DELAY_MS)
+		spacing = MAX_DELAY_MS;
+	return (now - ks->changed_ms >= DEBOUNCE_MS || now - ks->first_change_ms >= MAX_DELAY_MS) &&
+	       now - ks->built_ms >= spacing;
 }
 
 static bool all_synced(const struct kube_source *ks)
@@ -570,8 +627,7 @@ static void *watcher_main(void *arg)
 		}
 		atomic_store(&ks->watching, watching(ks));
 		/* Changes come in bursts (a rollout): one model per quiet spell. */
-		if (ks->dirty && all_synced(ks) &&
-		    (now - ks->changed_ms >= DEBOUNCE_MS || now - ks->first_change_ms >= MAX_DELAY_MS)) {
+		if (ks->dirty && all_synced(ks) && build_due(ks, now)) {
 			atomic_store(&ks->synced, true);
 			publish(ks);
 		}
@@ -591,7 +647,9 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	ks->server = strdup(cfg->server);
 	ks->token_file = cfg->token_file ? strdup(cfg->token_file) : NULL;
 	ks->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	ks->opts = cfg->opts;
 	pthread_mutex_init(&ks->lock, NULL);
+	pthread_mutex_init(&ks->objs_lock, NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(ks->multi = curl_multi_init()) || ks->efd < 0 ||
 	    !ks->server) {
 		kube_source_stop(ks);
@@ -622,17 +680,38 @@ bool kube_source_synced(struct kube_source *k)
 	return atomic_load(&k->synced);
 }
 
-int kube_source_take(struct kube_source *k, char **text, size_t *len)
+int kube_source_take(struct kube_source *k, struct zt_model **m, struct zt_diags *diags, int *r)
 {
 	uint64_t v;
+	bool had;
 
 	(void)!read(k->efd, &v, sizeof(v));
 	pthread_mutex_lock(&k->lock);
-	*text = k->pending;
-	*len = k->pending_len;
-	k->pending = NULL;
+	had = k->has_pending;
+	if (had) {
+		*m = k->pending;
+		*r = k->pending_r;
+		*diags = k->pending_diags;
+		k->pending = NULL;
+		k->has_pending = false;
+	}
 	pthread_mutex_unlock(&k->lock);
-	return *text ? 0 : -EAGAIN;
+	return had ? 0 : -EAGAIN;
+}
+
+int kube_source_print(void *ctx, char **text, size_t *len)
+{
+	struct kube_source *k = ctx;
+
+	pthread_mutex_lock(&k->objs_lock);
+	cJSON *list = list_of_objects(k);
+	*text = list ? cJSON_PrintUnformatted(list) : NULL;
+	pthread_mutex_unlock(&k->objs_lock);
+	cJSON_Delete(list);
+	if (!*text)
+		return -ENOMEM;
+	*len = strlen(*text);
+	return 0;
 }
 
 void kube_source_stop(struct kube_source *ks)
@@ -662,7 +741,11 @@ void kube_source_stop(struct kube_source *ks)
 	if (ks->efd >= 0)
 		close(ks->efd);
 	pthread_mutex_destroy(&ks->lock);
-	free(ks->pending);
+	pthread_mutex_destroy(&ks->objs_lock);
+	if (ks->has_pending) {
+		model_free(ks->pending);
+		diags_release(&ks->pending_diags);
+	}
 	free(ks->server);
 	free(ks->token_file);
 	free(ks->ca_file);
