@@ -28,8 +28,10 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
+	if (cfg.kubeconfig && *cfg.kubeconfig)
+		cfg.kube = true; /* --kubeconfig implies --kube */
 	if (!cfg.snapshot && !cfg.kube) {
-		fprintf(stderr, "ztunnel: --snapshot (file or ConfigMap directory) or --kube is required\n");
+		fprintf(stderr, "ztunnel: --snapshot (file or ConfigMap directory) or --kube (or --kubeconfig) is required\n");
 		config_free(&cfg);
 		return 2;
 	}

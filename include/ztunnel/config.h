@@ -30,6 +30,7 @@ struct zt_config {
 	char *kube_server;
 	char *kube_token_file;
 	char *kube_ca_file;
+	char *kubeconfig;
 	char *trust_domain;
 	char *cluster_id;
 	char *root_namespace;

@@ -12,12 +12,31 @@
 
 #include "ztunnel/state.h"
 
+/* How to reach the API server: copied by kube_source_start. */
 struct kube_config {
 	const char *server;     /* https://host:port */
 	const char *token_file; /* re-read before every request (kubelet rotates it) */
-	const char *ca_file;    /* the API server's CA */
+	const char *token;      /* or a fixed token */
+	const char *ca_file;    /* the API server's CA, a file */
+	const char *ca_pem;     /* or PEM text */
+	const char *cert_file, *key_file; /* a client certificate, files */
+	const char *cert_pem, *key_pem;   /* or PEM text */
 	struct snapshot_opts opts; /* how models are built */
 };
+
+/* What --kubeconfig gives: the current context's server, CA and
+ * credentials (paths made relative to the file's folder, -data decoded). */
+struct kubeconfig {
+	char *server, *token, *token_file, *ca_file, *ca_pem, *cert_file, *cert_pem, *key_file, *key_pem;
+};
+
+/* Reads path; on error err says what is wrong and where (no plugin, no
+ * basic auth, no insecure-skip-tls-verify: all refused). */
+int kubeconfig_load(const char *path, struct kubeconfig *kc, char *err, size_t err_size);
+/* Points cfg's connection fields at kc's (kc must outlive the call that
+ * uses cfg). */
+void kubeconfig_apply(const struct kubeconfig *kc, struct kube_config *cfg);
+void kubeconfig_free(struct kubeconfig *kc);
 
 struct kube_source;
 

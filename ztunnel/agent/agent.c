@@ -103,19 +103,38 @@ static int open_source(const struct zt_config *cfg, struct snapshot_source **out
 			log_error("cannot watch snapshot path", LF_STR("path", cfg->snapshot), LF_ERRNO(r));
 		return r;
 	}
+	struct kube_config kc = { .opts = { cfg->trust_domain, cfg->root_namespace } };
+	struct kubeconfig file = { 0 };
 	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	if (cfg->kube_server && *cfg->kube_server)
-		snprintf(server, sizeof(server), "%s", cfg->kube_server);
-	else if (host && port)
-		snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
-	else {
-		log_error("--kube: no API server (--kube-server, or KUBERNETES_SERVICE_HOST/PORT in a pod)");
-		return -EINVAL;
+	char err[512];
+	if (cfg->kubeconfig && *cfg->kubeconfig) {
+		if (cfg->kube_server && *cfg->kube_server) {
+			log_error("--kube-server and --kubeconfig both given: choose one");
+			return -EINVAL;
+		}
+		if ((r = kubeconfig_load(cfg->kubeconfig, &file, err, sizeof(err))) < 0) {
+			log_error("unusable --kubeconfig", LF_STR("path", cfg->kubeconfig), LF_STR("reason", err));
+			return r;
+		}
+		kubeconfig_apply(&file, &kc);
+	} else {
+		if (cfg->kube_server && *cfg->kube_server)
+			snprintf(server, sizeof(server), "%s", cfg->kube_server);
+		else if (host && port)
+			snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+				 host, port);
+		else {
+			log_error("--kube: no API server (--kube-server or --kubeconfig, or "
+				  "KUBERNETES_SERVICE_HOST/PORT in a pod)");
+			return -EINVAL;
+		}
+		kc.server = server;
+		kc.token_file = cfg->kube_token_file;
+		kc.ca_file = cfg->kube_ca_file;
 	}
-	struct kube_config kc = { server, cfg->kube_token_file, cfg->kube_ca_file,
-				  { cfg->trust_domain, cfg->root_namespace } };
 	if ((r = snapshot_source_kube(out, &kc)) < 0)
-		log_error("cannot follow the Kubernetes API", LF_STR("server", server), LF_ERRNO(r));
+		log_error("cannot follow the Kubernetes API", LF_STR("server", kc.server), LF_ERRNO(r));
+	kubeconfig_free(&file); /* the source keeps copies */
 	return r;
 }
 

@@ -43,6 +43,7 @@ static const struct opt options[] = {
 	{ "kube-server", OPT_STRING, OFF(kube_server), NULL, "--kube: API server URL (default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, in a pod)" },
 	{ "kube-token-file", OPT_STRING, OFF(kube_token_file), "/var/run/secrets/kubernetes.io/serviceaccount/token", "--kube: bearer token file, re-read before every request (kubelet rotates it)" },
 	{ "kube-ca-file", OPT_STRING, OFF(kube_ca_file), "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", "--kube: CA bundle the API server's certificate is verified against" },
+	{ "kubeconfig", OPT_STRING, OFF(kubeconfig), NULL, "implies --kube; outside a pod (development): the server, CA and token or client certificate of this kubeconfig's current context, instead of --kube-server/--kube-token-file/--kube-ca-file (credential plugins and insecure-skip-tls-verify are refused)" },
 	{ "trust-domain", OPT_STRING, OFF(trust_domain), "cluster.local", "SPIFFE trust domain of local workloads" },
 	{ "cluster-id", OPT_STRING, OFF(cluster_id), "Kubernetes", "cluster name in metrics labels (Istio's CLUSTER_ID)" },
 	{ "root-namespace", OPT_STRING, OFF(root_namespace), "istio-system", "namespace whose policies apply mesh-wide" },

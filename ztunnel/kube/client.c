@@ -63,7 +63,7 @@ struct kind {
 enum { KIND_NS, KIND_POD, KIND_SVC, KIND_SLICE, KIND_AUTHZ, KIND_PEER_AUTHN, KINDS };
 
 struct kube_source {
-	char *server, *token_file, *ca_file;
+	struct kubeconfig conn; /* owned copies of the kube_config's connection fields */
 	pthread_t thread;
 	atomic_bool stop, synced;
 	CURLM *multi;
@@ -244,15 +244,40 @@ static struct curl_slist *auth_headers(const struct kube_source *ks)
 	char *token = NULL, *line = NULL;
 	size_t len = 0;
 
-	if (ks->token_file && file_read(ks->token_file, 64 * 1024, &token, &len) == 0) {
+	if (ks->conn.token_file && file_read(ks->conn.token_file, 64 * 1024, &token, &len) == 0) {
 		while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
 			token[--len] = '\0';
-		if (asprintf(&line, "Authorization: Bearer %s", token) >= 0)
-			h = curl_slist_append(h, line);
-		free(line);
-		free(token);
+	} else if (ks->conn.token) {
+		token = strdup(ks->conn.token);
 	}
+	if (token && asprintf(&line, "Authorization: Bearer %s", token) >= 0)
+		h = curl_slist_append(h, line);
+	free(line);
+	free(token);
 	return h;
+}
+
+/* The API server's CA and our client certificate, from files or PEM. */
+static void set_tls(CURL *e, const struct kubeconfig *c)
+{
+	if (c->ca_pem) {
+		struct curl_blob b = { c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+	} else {
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	}
+	if (c->cert_pem) {
+		struct curl_blob b = { c->cert_pem, strlen(c->cert_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+	} else if (c->cert_file) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+	}
+	if (c->key_pem) {
+		struct curl_blob b = { c->key_pem, strlen(c->key_pem), CURL_BLOB_COPY };
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+	} else if (c->key_file) {
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	}
 }
 
 /* One GET to the API server as every request makes it: the token, the
@@ -269,7 +294,7 @@ static CURL *easy_get(struct kind *k, const char *url, struct curl_slist *header
 	 * connection); no PIPEWAIT: behind an HTTP/1.1 proxy a wait for
 	 * multiplexing would queue every request behind the first watch. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_CAINFO, k->k->ca_file);
+	set_tls(e, &k->k->conn);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
@@ -308,7 +333,7 @@ static void start_list(struct kind *k)
 	char url[2048];
 
 	tm_text_free(&k->body);
-	snprintf(url, sizeof(url), "%s%s?limit=500%s%s", k->k->server, k->path, k->cont[0] ? "&continue=" : "",
+	snprintf(url, sizeof(url), "%s%s?limit=500%s%s", k->k->conn.server, k->path, k->cont[0] ? "&continue=" : "",
 		 k->cont);
 	k->state = request(k, url, false) == 0 ? K_LISTING : K_WAITING;
 }
@@ -321,7 +346,7 @@ static void start_watch(struct kind *k)
 	k->relist = false;
 	k->watch_started_ms = clock_mono_ms();
 	snprintf(url, sizeof(url), "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
-		 k->k->server, k->path, k->rv, WATCH_TIMEOUT_S);
+		 k->k->conn.server, k->path, k->rv, WATCH_TIMEOUT_S);
 	k->state = request(k, url, true) == 0 ? K_WATCHING : K_WAITING;
 }
 
@@ -397,7 +422,7 @@ static cJSON *get_json(struct kube_source *ks, const char *path, long *status)
 	cJSON *doc = NULL;
 
 	*status = 0;
-	snprintf(url, sizeof(url), "%s%s", ks->server, path);
+	snprintf(url, sizeof(url), "%s%s", ks->conn.server, path);
 	struct curl_slist *h = auth_headers(ks);
 	CURL *e = easy_get(&tmp, url, h, false, 5L);
 	if (e && curl_easy_perform(e) == CURLE_OK) {
@@ -644,14 +669,23 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	if (!ks)
 		return -ENOMEM;
 	ks->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ks->server = strdup(cfg->server);
-	ks->token_file = cfg->token_file ? strdup(cfg->token_file) : NULL;
-	ks->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	bool oom = false;
+#define COPY(f) (ks->conn.f = cfg->f ? strdup(cfg->f) : NULL, oom |= cfg->f && !ks->conn.f)
+	COPY(server);
+	COPY(token);
+	COPY(token_file);
+	COPY(ca_file);
+	COPY(ca_pem);
+	COPY(cert_file);
+	COPY(cert_pem);
+	COPY(key_file);
+	COPY(key_pem);
+#undef COPY
 	ks->opts = cfg->opts;
 	pthread_mutex_init(&ks->lock, NULL);
 	pthread_mutex_init(&ks->objs_lock, NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(ks->multi = curl_multi_init()) || ks->efd < 0 ||
-	    !ks->server) {
+	    !ks->conn.server || oom) {
 		kube_source_stop(ks);
 		return -ENOMEM;
 	}
@@ -665,7 +699,7 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 		kube_source_stop(ks);
 		return r;
 	}
-	log_info("following the Kubernetes API", LF_STR("server", ks->server));
+	log_info("following the Kubernetes API", LF_STR("server", ks->conn.server));
 	*out = ks;
 	return 0;
 }
@@ -746,8 +780,6 @@ void kube_source_stop(struct kube_source *ks)
 		model_free(ks->pending);
 		diags_release(&ks->pending_diags);
 	}
-	free(ks->server);
-	free(ks->token_file);
-	free(ks->ca_file);
+	kubeconfig_free(&ks->conn);
 	free(ks);
 }
