@@ -27,6 +27,7 @@ struct admin_deps {
 	/* POST /quitquitquit: the same shutdown as SIGTERM. */
 	void (*quit)(void *ctx);
 	void *quit_ctx;
+	struct lifecycle *life; /* readiness fails while draining */
 };
 
 struct admin;

@@ -45,6 +45,7 @@ struct zt_config {
 	char *admin_addr;
 	char *metrics_addr;
 	char *readiness_addr;
+	int termination_deadline;
 	int outbound_port;
 	int inbound_port;
 	int inbound_plain_port;

@@ -16,6 +16,9 @@
 struct snapshot_source;
 struct cni_chain;
 
+struct lifecycle;
+struct proxy;
+
 struct control {
 	const struct zt_config *cfg;
 	struct state_store *store;
@@ -24,6 +27,8 @@ struct control {
 	struct enroll *enroll;
 	struct cert_cache *certs;
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */
+	struct lifecycle *life;   /* the drain (SIGTERM, SIGINT, /quitquitquit) */
+	struct proxy *proxy;      /* NULL with --capture=false */
 };
 
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and the threads
@@ -31,7 +36,8 @@ struct control {
  * control thread's signalfd sees them (a worker would otherwise take
  * SIGTERM's default action and kill the process mid-flight). */
 int control_block_signals(void);
-/* Runs until SIGTERM/SIGINT; returns the process exit status. */
+/* Runs until a stop was asked for (SIGTERM, SIGINT) and the drain is
+ * over; returns the process exit status. */
 int control_run(struct control *ctl);
 
 #endif

@@ -119,6 +119,15 @@ struct proxy_env {
  * refuses every handshake. */
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
 		const struct proxy_env *env, struct cert_share *certs);
+/* Starts the drain (SPEC §10): HBONE peers get GOAWAY, pooled
+ * connections take no new streams, live connections run on (and new ones
+ * are still accepted: a SYN already steered to our listeners is served,
+ * not reset). */
+void proxy_drain(struct proxy *p);
+/* During a drain: connections and HBONE connections still open, as the
+ * workers last counted them (within 200 ms); -EAGAIN until each counted. */
+int64_t proxy_live(struct proxy *p);
+/* Stops the workers; what is still open is reset and logged. */
 void proxy_stop(struct proxy *p);
 
 int proxy_listen_transparent(uint16_t port);

@@ -14,6 +14,7 @@ struct MHD_Daemon;
 struct admin {
 	struct admin_deps d;
 	_Atomic(struct proxy *) proxy;
+	atomic_bool quit_answering; /* "shutdown now" not sent yet */
 	struct MHD_Daemon *daemons[3]; /* admin, metrics, readiness */
 	int start_level[LOG_TARGETS];   /* what ?reset restores */
 };

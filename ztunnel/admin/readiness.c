@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ztunnel/capture.h"
+#include "ztunnel/lifecycle.h"
 #include "ztunnel/cert_share.h"
 #include "ztunnel/state.h"
 
@@ -62,6 +63,10 @@ static int readiness(struct admin *a, char *pending, size_t size, char *detail, 
 		cert_share_each(a->d.certs, cert_pending, &w);
 		if (w.blocked)
 			blocker(pending, size, "certificates");
+	}
+	if (a->d.life && lifecycle_draining(a->d.life)) {
+		blocker(pending, size, "draining");
+		explain(detail, dsize, "the agent is stopping: live connections finish, new ones go to its successor");
 	}
 	if (a->d.capture && !atomic_load(&a->proxy)) {
 		blocker(pending, size, "proxy");

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ztunnel/log.h"
+#include "ztunnel/lifecycle.h"
 
 enum server { SERVER_ADMIN = 0, SERVER_METRICS, SERVER_READY };
 
@@ -64,7 +66,7 @@ static const char index_html[] =
 	"<li><a href=\"/snapshot\">/snapshot</a> the snapshot the model was built from</li>"
 	"<li><a href=\"/connections\">/connections</a> live connections</li>"
 	"<li>POST /logging[?level=LEVEL|?level=access:LEVEL|?reset] log levels</li>"
-	"<li>POST /quitquitquit shut down (as SIGTERM)</li>"
+	"<li>POST /quitquitquit drain and shut down (as SIGTERM); answers once the drain is over</li>"
 	"<li><a href=\"/healthz/ready\">/healthz/ready</a> readiness</li>"
 	"<li><a href=\"/metrics\">/metrics</a> Prometheus metrics</li>"
 	"</ul></body></html>\n";
@@ -114,7 +116,13 @@ static void route_admin(struct admin *a, struct MHD_Connection *c, const char *u
 		if (!is(method, "POST"))
 			return reply_text(r, 405, "use POST /quitquitquit\n");
 		log_info("shutdown requested through the admin API");
+		atomic_store(&a->quit_answering, true);
 		a->d.quit(a->d.quit_ctx);
+		/* As Istio's: the answer comes once the drain is over (this
+		 * blocks only the admin server's own thread). */
+		if (a->d.life)
+			lifecycle_wait_done(a->d.life,
+					    (lifecycle_deadline_s(a->d.cfg->termination_deadline) + 5) * 1000);
 		return reply_text(r, 200, "shutdown now\n");
 	}
 	if (!get)
@@ -168,6 +176,20 @@ struct server_ctx {
 
 static struct server_ctx contexts[3];
 
+/* Marks the /quitquitquit request: its answer must go out before the
+ * server stops (admin_stop waits for it). */
+static int quit_request;
+
+static void completed(void *cls, struct MHD_Connection *c, void **req, enum MHD_RequestTerminationCode toe)
+{
+	struct server_ctx *sc = cls;
+
+	(void)c;
+	(void)toe;
+	if (*req == &quit_request)
+		atomic_store(&sc->a->quit_answering, false);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload_data, size_t *upload_size, void **req)
 {
@@ -179,7 +201,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	(void)upload_data;
 	if (!*req) {
 		/* Headers only so far: answer once the (ignored) body is in. */
-		*req = &first_call;
+		*req = strcmp(url, "/quitquitquit") ? (void *)&first_call : (void *)&quit_request;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -253,7 +275,8 @@ static int serve(struct admin *a, enum server s, const char *addr)
 	a->daemons[s] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0),
 					 0, NULL, NULL, handle, &contexts[s], MHD_OPTION_SOCK_ADDR, &ss,
 					 MHD_OPTION_CONNECTION_LIMIT, limits[s][0], MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits[s][1],
-					 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+					 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_NOTIFY_COMPLETED, completed,
+					 &contexts[s], MHD_OPTION_END);
 	if (!a->daemons[s]) {
 		log_error("cannot listen (address in use?)", LF_STR("server", server_names[s]), LF_STR("addr", addr));
 		return -EADDRINUSE;
@@ -296,6 +319,9 @@ void admin_stop(struct admin *a)
 {
 	if (!a)
 		return;
+	/* "shutdown now" is on its way to whoever asked: let it arrive. */
+	for (int i = 0; i < 100 && atomic_load(&a->quit_answering); i++)
+		usleep(20 * 1000);
 	for (int s = 0; s < 3; s++)
 		if (a->daemons[s])
 			MHD_stop_daemon(a->daemons[s]);

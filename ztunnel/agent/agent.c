@@ -19,6 +19,7 @@
 #include "ztunnel/files_provider.h"
 #include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
+#include "ztunnel/lifecycle.h"
 #include "ztunnel/log.h"
 #include "ztunnel/kube.h"
 #include "ztunnel/proxy.h"
@@ -202,6 +203,7 @@ int agent_run(const struct zt_config *cfg)
 	struct cni_chain cni = { .fd = -1 };
 	uint32_t uplinks[MAX_IFS], n_uplinks = 0;
 	struct enroll enroll;
+	struct lifecycle life;
 	bool have_enroll = false;
 	int status = 1, r;
 
@@ -215,6 +217,7 @@ int agent_run(const struct zt_config *cfg)
 			 "and without identities, inbound HBONE (15008) is refused, and policies that name "
 			 "principals or namespaces deny everything");
 	raise_fd_limit();
+	lifecycle_init(&life);
 	/* Once, before any thread makes a TLS context. */
 	wolfSSL_Init();
 	if ((r = control_block_signals()) < 0) {
@@ -229,7 +232,7 @@ int agent_run(const struct zt_config *cfg)
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
 	struct control ctl = { .cfg = cfg, .store = &store, .certs = have_certs ? &certs : NULL,
-				.share = have_certs ? &share : NULL };
+				.share = have_certs ? &share : NULL, .life = &life };
 	if (open_source(cfg, &source) < 0)
 		goto out;
 	ctl.source = source;
@@ -237,7 +240,7 @@ int agent_run(const struct zt_config *cfg)
 		log_error("--node-name is required to issue identities (only this node's pods get them)");
 		goto out;
 	}
-	struct admin_deps deps = { cfg, &store, have_certs ? &share : NULL, NULL, uplinks, 0, quit, NULL };
+	struct admin_deps deps = { cfg, &store, have_certs ? &share : NULL, NULL, uplinks, 0, quit, NULL, &life };
 	if (!cfg->capture) {
 		log_warn("capture disabled (--capture=false): following the snapshot only");
 		if (admin_start(&admin, &deps) < 0)
@@ -288,10 +291,12 @@ int agent_run(const struct zt_config *cfg)
 		ctl.cni = &cni;
 	}
 	ctl.enroll = &enroll;
+	ctl.proxy = proxy;
 	status = control_run(&ctl);
 out:
 	/* Pinned maps and links stay: capture keeps failing closed for
 	 * enrolled pods until the next agent fills the listener map. */
+	lifecycle_done(&life); /* /quitquitquit answers now */
 	admin_set_proxy(admin, NULL);
 	admin_stop(admin);
 	proxy_stop(proxy);
@@ -313,5 +318,6 @@ out:
 	cni_chain_close(&cni);
 	access_log_stop();
 	tm_fini();
+	lifecycle_fini(&life);
 	return status;
 }

@@ -14,6 +14,8 @@
 #include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/cni_chain.h"
+#include "ztunnel/lifecycle.h"
+#include "ztunnel/proxy.h"
 #include "ztunnel/snapshot_source.h"
 #include "ztunnel/telemetry.h"
 
@@ -21,7 +23,6 @@ static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
 }
-
 
 /* The identities of the enrolled pods of this node, and only those: a
  * node never asks for another node's identities. */
@@ -113,6 +114,36 @@ static int signals_fd(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* SIGTERM, SIGINT or POST /quitquitquit (SPEC §10): readiness fails, HBONE
+ * peers get GOAWAY, live connections run until they end or the deadline. */
+static void start_drain(struct control *ctl, const char *why)
+{
+	int secs = lifecycle_deadline_s(ctl->cfg->termination_deadline);
+
+	if (!lifecycle_drain(ctl->life, clock_mono_ms() + (int64_t)secs * 1000))
+		return;
+	proxy_drain(ctl->proxy);
+	log_info("draining: live connections may finish, then the agent stops", LF_STR("signal", why),
+		 LF_INT("deadline_seconds", secs));
+}
+
+/* During a drain: true when it is over (nothing left, or the deadline). */
+static bool drain_over(struct control *ctl)
+{
+	int64_t live = ctl->proxy ? proxy_live(ctl->proxy) : 0;
+
+	if (live == 0) {
+		log_info("drained: every connection ended");
+		return true;
+	}
+	if (clock_mono_ms() >= ctl->life->deadline_ms) {
+		log_warn("drain deadline passed: closing the connections left",
+			 LF_INT("connections", live < 0 ? 0 : live));
+		return true;
+	}
+	return false;
+}
+
 int control_run(struct control *ctl)
 {
 	struct state_store *store = ctl->store;
@@ -145,6 +176,8 @@ int control_run(struct control *ctl)
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
+		if (lifecycle_draining(ctl->life) && deadline > clock_mono_ms() + 100)
+			deadline = clock_mono_ms() + 100; /* counts come from the workers' ticks */
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
 		if (poll(fds, 4, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
@@ -157,9 +190,11 @@ int control_run(struct control *ctl)
 				if (si.ssi_signo == SIGHUP) {
 					log_info("SIGHUP: reloading snapshot");
 					update_source(ctl, src, false, true);
-				} else {
-					log_info("shutting down", LF_STR("signal", strsignal((int)si.ssi_signo)));
+				} else if (si.ssi_signo == SIGINT && lifecycle_draining(ctl->life)) {
+					log_warn("second SIGINT: stopping now, without waiting for the drain");
 					break;
+				} else {
+					start_drain(ctl, strsignal((int)si.ssi_signo));
 				}
 			}
 		}
@@ -177,6 +212,8 @@ int control_run(struct control *ctl)
 			next_cert = cert_cache_tick(ctl->certs, now_s());
 			publish(ctl);
 		}
+		if (lifecycle_draining(ctl->life) && drain_over(ctl))
+			break;
 	}
 	state_reader_unregister();
 	close(sfd);

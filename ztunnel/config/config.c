@@ -55,6 +55,7 @@ static const struct opt options[] = {
 	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (config_dump, connections, logging, quitquitquit; keep it on loopback), or off" },
 	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (/metrics, /stats/prometheus), or off" },
 	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (/healthz/ready), or off" },
+	{ "termination-deadline", OPT_INT, OFF(termination_deadline), "0", "seconds a stop (SIGTERM, SIGINT, POST /quitquitquit) lets live connections finish before they are closed; 0: $CONNECTION_TERMINATION_DEADLINE, else $TERMINATION_GRACE_PERIOD_SECONDS minus 5 (minus 1 when <= 10), else 5 (as Istio's ztunnel)", 0, 86400 },
 	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
 	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (peers always dial podIP:15008; eBPF hands those SYNs to this listener)", 1, 65535 },
 	{ "inbound-plain-port", OPT_INT, OFF(inbound_plain_port), "15006", "inbound plaintext listener port", 1, 65535 },

@@ -396,6 +396,10 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 			inbound_start_awaiting(l);
 		if (hbone_goaway_received(l->h2) && l->pooled) {
 			/* No new streams on it; the ones it has finish. */
+			char peer[INET_ADDRSTRLEN] = "";
+			inet_ntop(AF_INET, &l->peer.sin_addr, peer, sizeof(peer));
+			log_info("HBONE peer is draining (GOAWAY): new streams go on a new connection",
+				 LF_STR("peer", peer));
 			hbone_pool_remove(&l->w->pool, l->pooled);
 			l->pooled = NULL;
 			l->draining = true;
@@ -622,6 +626,37 @@ void links_tick(struct worker *w)
 		next = l->next;
 		link_put(l);
 	}
+}
+
+/* The agent is stopping (SPEC §10): HBONE peers open no new streams on
+ * our connections (GOAWAY), the streams they have finish; pooled ones take
+ * no new streams of ours either. Called every tick of the drain: a
+ * connection still in its handshake is drained once it is up. */
+void links_drain(struct worker *w)
+{
+	for (struct link *l = w->links, *next; l; l = next) {
+		next = l->next;
+		if (l->dead || l->draining || !l->handshaken)
+			continue;
+		link_hold(l);
+		if (l->pooled)
+			hbone_pool_remove(&w->pool, l->pooled);
+		l->pooled = NULL;
+		l->draining = true;
+		hbone_goaway(l->h2);
+		link_flush(l);
+		next = l->next;
+		link_put(l);
+	}
+}
+
+uint32_t links_live(const struct worker *w)
+{
+	uint32_t n = 0;
+
+	for (const struct link *l = w->links; l; l = l->next)
+		n += !l->dead;
+	return n;
 }
 
 void links_close_all(struct worker *w)

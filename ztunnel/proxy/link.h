@@ -34,5 +34,9 @@ void link_serve(struct link *l);
 void link_log_resets(struct link *l);
 void links_tick(struct worker *w);
 void links_close_all(struct worker *w);
+/* Drain (SPEC §10): GOAWAY on every established connection, pooled ones
+ * leave the pool. */
+void links_drain(struct worker *w);
+uint32_t links_live(const struct worker *w);
 
 #endif

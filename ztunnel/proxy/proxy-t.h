@@ -241,6 +241,7 @@ struct worker {
 	struct watch *watched;     /* live connections */
 	uint32_t n_parked;         /* of those, waiting for state (watch_park) */
 	uint64_t policy_generation;
+	atomic_uint live; /* during a drain: connections left, as of the last tick */
 	uint8_t plain[RELAY_BUF]; /* decrypted bytes on their way to HTTP/2 */
 };
 
@@ -259,6 +260,7 @@ struct proxy {
 	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
 	atomic_uint links_freed;    /* since the last malloc_trim */
 	atomic_int_fast64_t last_refusal_log_ms;
+	atomic_bool draining; /* proxy_drain was called */
 	struct worker *workers;
 	int n_workers;
 	pthread_mutex_t list_lock; /* one admin request at a time */
