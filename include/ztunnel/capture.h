@@ -18,8 +18,14 @@ struct capture_caps {
 struct capture;
 
 /* Loads the program, creating or reusing the maps pinned in pin_dir, and
- * switches links pinned by an earlier agent to this program. */
-int capture_open(struct capture **out, const char *pin_dir);
+ * switches links pinned by an earlier agent to this program. Locks the
+ * node (one agent at a time) unless beside: a successor started beside a
+ * running agent locks when it takes over (capture_lock). */
+int capture_open(struct capture **out, const char *pin_dir, bool beside);
+/* -EBUSY (logged) when another agent holds the node. */
+int capture_lock(struct capture *c);
+/* The running agent, handing over: the successor locks next. */
+void capture_unlock(struct capture *c);
 /* Closes our handles; pinned maps and links (capture) stay in place. */
 void capture_close(struct capture *c);
 const struct capture_caps *capture_caps(const struct capture *c);

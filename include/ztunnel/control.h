@@ -18,6 +18,7 @@ struct cni_chain;
 
 struct lifecycle;
 struct proxy;
+struct handover_fds;
 
 struct control {
 	const struct zt_config *cfg;
@@ -28,7 +29,18 @@ struct control {
 	struct cert_cache *certs;
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */
 	struct lifecycle *life;   /* the drain (SIGTERM, SIGINT, /quitquitquit) */
-	struct proxy *proxy;      /* NULL with --capture=false */
+	struct proxy *proxy;      /* NULL with --capture=false, or before serving */
+	/* Rolling restart (handover.h). predecessor_fd: connected to the agent
+	 * that serves now; serve_begin is called, with its listeners, once this
+	 * one is ready (or with none if it goes away). handover_fd: ours, where a
+	 * successor connects; hand_over gives it our listeners, then we drain
+	 * and wait for SIGTERM (exiting would have kubelet restart the old
+	 * version, which would take over again). */
+	int predecessor_fd, handover_fd, successor_fd;
+	bool superseded, term_received, drained;
+	void *serving;
+	int (*serve_begin)(void *serving, struct handover_fds *adopt);
+	int (*hand_over)(void *serving, int conn);
 };
 
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and the threads

@@ -29,10 +29,13 @@ struct hbone_events {
 	/* The peer half-closed the stream (END_STREAM). */
 	void (*eof)(void *ctx, int32_t stream);
 	/* The stream is gone; error_code is 0 after a clean close, else the
-	 * RST_STREAM code. */
+	 * RST_STREAM code (HBONE_REFUSED_STREAM: the peer never processed it,
+	 * e.g. it was above the last stream of the peer's GOAWAY). */
 	void (*closed)(void *ctx, int32_t stream, uint32_t error_code);
 	void *ctx;
 };
+
+#define HBONE_REFUSED_STREAM 0x7 /* RFC 9113 §7 */
 
 int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_events *ev);
 void hbone_conn_free(struct hbone_conn *c);

@@ -117,8 +117,15 @@ struct proxy_env {
  * each port registered (env->listen) and starts the workers. certs is
  * NULL without an identity provider: then nothing is tunnelled and 15008
  * refuses every handshake. */
+struct handover_fds;
+/* adopt: the listeners a predecessor handed over (handover.h), taken
+ * instead of new ones (the descriptors become the proxy's); NULL: new. */
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		const struct proxy_env *env, struct cert_share *certs);
+		const struct proxy_env *env, struct cert_share *certs, struct handover_fds *adopt);
+/* The listening sockets (still the proxy's), for a successor. */
+void proxy_listeners(const struct proxy *p, struct handover_fds *out);
+/* A successor has the listeners: stop accepting from them (within a tick). */
+void proxy_handed_over(struct proxy *p);
 /* Starts the drain (SPEC §10): HBONE peers get GOAWAY, pooled
  * connections take no new streams, live connections run on (and new ones
  * are still accepted: a SYN already steered to our listeners is served,

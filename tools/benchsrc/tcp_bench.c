@@ -8,8 +8,15 @@
  *                                                new connections (connect, 1 byte echoed,
  *                                                close) back to back on THREADS threads
  *                                                (default 8): prints "cps N"
+ *   ztunnel-bench-tcp steady IP PORT SECONDS RATE
+ *                                                RATE new connections a second (connect,
+ *                                                1 byte echoed, close), paced, on 16
+ *                                                threads; each has 5 s: prints "ok N
+ *                                                failed M refused R reset S timeout T"
+ *                                                and exits 1 if any failed
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -168,12 +175,93 @@ static int cps(const char *ip, int port, double seconds, int threads)
 	return 0;
 }
 
+struct steady_arg {
+	const char *ip;
+	int port, id, threads;
+	double start, rate, end;
+	long ok, refused, reset, timeout, other;
+};
+
+/* One attempt: 0, or the errno that ended it. */
+static int attempt(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct timeval tv = { 5, 0 };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), e = 0;
+	char c = 'x';
+
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect() too */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		e = errno;
+	else if (send(fd, &c, 1, MSG_NOSIGNAL) != 1)
+		e = errno;
+	else if (recv(fd, &c, 1, 0) != 1)
+		e = errno ? errno : ECONNABORTED;
+	close(fd);
+	return e;
+}
+
+static void *steady_thread(void *p)
+{
+	struct steady_arg *a = p;
+
+	for (long k = a->id;; k += a->threads) {
+		double due = a->start + (double)k / a->rate * 1e6;
+		if (due >= a->end)
+			break;
+		double wait = due - now_us();
+		if (wait > 0)
+			usleep((useconds_t)wait);
+		int e = attempt(a->ip, a->port);
+		if (!e)
+			a->ok++;
+		else if (e == ECONNREFUSED)
+			a->refused++;
+		else if (e == ECONNRESET || e == EPIPE || e == ECONNABORTED)
+			a->reset++;
+		else if (e == EAGAIN || e == ETIMEDOUT || e == EINPROGRESS)
+			a->timeout++;
+		else
+			a->other++;
+	}
+	return NULL;
+}
+
+static int steady(const char *ip, int port, double seconds, double rate)
+{
+	struct steady_arg args[16];
+	pthread_t t[16];
+	double start = now_us();
+	long ok = 0, refused = 0, reset = 0, timeout = 0, other = 0;
+
+	for (int i = 0; i < 16; i++) {
+		args[i] = (struct steady_arg){ ip, port, i, 16, start, rate, start + seconds * 1e6 };
+		pthread_create(&t[i], NULL, steady_thread, &args[i]);
+	}
+	for (int i = 0; i < 16; i++) {
+		pthread_join(t[i], NULL);
+		ok += args[i].ok;
+		refused += args[i].refused;
+		reset += args[i].reset;
+		timeout += args[i].timeout;
+		other += args[i].other;
+	}
+	long failed = refused + reset + timeout + other;
+	printf("ok %ld failed %ld refused %ld reset %ld timeout %ld\n", ok, failed, refused, reset, timeout);
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "serve"))
 		return serve(atoi(argv[2]));
 	if (argc == 6 && !strcmp(argv[1], "rr"))
 		return rr(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atoi(argv[5]));
+	if (argc == 6 && !strcmp(argv[1], "steady"))
+		return steady(argv[2], atoi(argv[3]), atof(argv[4]), atof(argv[5]));
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "cps"))
 		return cps(argv[2], atoi(argv[3]), atof(argv[4]), argc == 6 ? atoi(argv[5]) : 8);
 	fprintf(stderr, "usage: see the comment at the top of tcp_bench.c\n");

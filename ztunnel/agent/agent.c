@@ -2,6 +2,7 @@
 #include "ztunnel/agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "ztunnel/files_provider.h"
 #include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
+#include "ztunnel/handover.h"
 #include "ztunnel/lifecycle.h"
 #include "ztunnel/log.h"
 #include "ztunnel/kube.h"
@@ -139,6 +141,91 @@ static int open_source(const struct zt_config *cfg, struct snapshot_source **out
 	return r;
 }
 
+/* What the agent runs once it serves traffic: the data path's listeners,
+ * the CNI socket, the HTTP servers and the handover socket. Started at
+ * once, or, beside a running agent, when this one is ready to take over
+ * (handover.h). */
+struct serving {
+	const struct zt_config *cfg;
+	struct state_store *store;
+	struct cert_share *share;
+	struct proxy_env env;
+	struct capture *capture;
+	struct admin_deps deps;
+	struct admin *admin;
+	struct proxy *proxy;
+	struct enroll *enroll;
+	struct control *ctl;
+	char handover_path[PATH_MAX];
+};
+
+static int serve_begin(void *ctx, struct handover_fds *adopt)
+{
+	struct serving *s = ctx;
+	const struct zt_config *cfg = s->cfg;
+	int r;
+
+	if (s->ctl->predecessor_fd >= 0 || adopt) {
+		/* Started beside another agent: the node is ours only now. */
+		for (int i = 0; (r = capture_lock(s->capture)) == -EBUSY && adopt && i < 20; i++)
+			usleep(100 * 1000);
+		if (r < 0)
+			return r;
+	}
+	if ((r = proxy_start(&s->proxy, cfg, s->store, &s->env, s->share, adopt)) < 0)
+		return r;
+	s->ctl->proxy = s->proxy;
+	/* The predecessor closed its HTTP servers before handing over; its
+	 * ports may take a moment to be free. */
+	for (int i = 0; !s->admin && i < 50; i++)
+		if (admin_start(&s->admin, &s->deps) < 0 && (!adopt || i == 49))
+			return -EADDRINUSE;
+		else if (!s->admin)
+			usleep(100 * 1000);
+	admin_set_proxy(s->admin, s->proxy);
+	if ((r = enroll_listen(s->enroll, cfg->cni_socket)) < 0) {
+		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
+		return r;
+	}
+	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
+	/* Not fatal: without it the next agent starts the way a first one does. */
+	if ((s->ctl->handover_fd = handover_listen(s->handover_path)) < 0)
+		log_warn("no handover socket: the next agent cannot take over without a gap",
+			 LF_STR("path", s->handover_path), LF_ERRNO(s->ctl->handover_fd));
+	if (adopt)
+		log_info("took over the listeners of the previous agent: it drains, this one serves");
+	return 0;
+}
+
+/* A successor is ready: it gets our listeners and the node's lock, then
+ * our ports and our CNI socket (it retries binding them for a while); we
+ * stop accepting and drain. */
+static int serve_hand_over(void *ctx, int conn)
+{
+	struct serving *s = ctx;
+	struct handover_fds fds;
+
+	proxy_listeners(s->proxy, &fds);
+	capture_unlock(s->capture);
+	int r = handover_give(conn, &fds);
+	if (r < 0) {
+		log_error("handover to the new agent failed: serving on", LF_ERRNO(r));
+		if (capture_lock(s->capture) < 0)
+			log_error("the node's lock is gone after a failed handover: a third agent may start");
+		return r;
+	}
+	proxy_handed_over(s->proxy);
+	admin_set_proxy(s->admin, NULL);
+	admin_stop(s->admin);
+	s->admin = NULL;
+	if (s->enroll->listen_fd >= 0) {
+		close(s->enroll->listen_fd); /* the path is the successor's now */
+		s->enroll->listen_fd = -1;
+	}
+	log_info("handed the listeners over to a new agent: draining");
+	return 0;
+}
+
 /* POST /quitquitquit: the control thread's signalfd takes it as SIGTERM. */
 static void quit(void *ctx)
 {
@@ -197,8 +284,8 @@ int agent_run(const struct zt_config *cfg)
 	struct state_store store;
 	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
 	struct capture *capture = NULL;
-	struct proxy *proxy = NULL;
-	struct admin *admin = NULL;
+	struct admin *admin = NULL; /* --capture=false only */
+	struct serving sv = { 0 };
 	struct snapshot_source *source = NULL;
 	struct cni_chain cni = { .fd = -1 };
 	uint32_t uplinks[MAX_IFS], n_uplinks = 0;
@@ -232,7 +319,8 @@ int agent_run(const struct zt_config *cfg)
 	cert_share_init(&share);
 	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
 	struct control ctl = { .cfg = cfg, .store = &store, .certs = have_certs ? &certs : NULL,
-				.share = have_certs ? &share : NULL, .life = &life };
+				.share = have_certs ? &share : NULL, .life = &life, .handover_fd = -1,
+				.predecessor_fd = -1, .successor_fd = -1 };
 	if (open_source(cfg, &source) < 0)
 		goto out;
 	ctl.source = source;
@@ -240,7 +328,10 @@ int agent_run(const struct zt_config *cfg)
 		log_error("--node-name is required to issue identities (only this node's pods get them)");
 		goto out;
 	}
+	sv = (struct serving){ .cfg = cfg, .store = &store, .share = have_certs ? &share : NULL, .enroll = &enroll,
+			       .ctl = &ctl };
 	struct admin_deps deps = { cfg, &store, have_certs ? &share : NULL, NULL, uplinks, 0, quit, NULL, &life };
+	handover_path(cfg, sv.handover_path, sizeof(sv.handover_path));
 	if (!cfg->capture) {
 		log_warn("capture disabled (--capture=false): following the snapshot only");
 		if (admin_start(&admin, &deps) < 0)
@@ -248,18 +339,24 @@ int agent_run(const struct zt_config *cfg)
 		status = control_run(&ctl);
 		goto out;
 	}
-	if ((r = capture_open(&capture, cfg->bpf_pin_dir)) < 0)
+	/* An agent runs: this one takes over once it is ready (no gap). */
+	ctl.predecessor_fd = handover_connect(sv.handover_path);
+	if ((r = capture_open(&capture, cfg->bpf_pin_dir, ctl.predecessor_fd >= 0)) < 0)
 		goto out;
+	sv.capture = capture;
 	if ((r = capture_routing_ensure()) < 0) {
 		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
 		goto out;
 	}
 	if ((r = capture_node(capture, cfg->uplinks, uplinks, &n_uplinks)) < 0)
 		goto out;
-	/* Up before the data path: readiness says what is still missing. */
 	deps.capture = capture;
 	deps.n_uplinks = n_uplinks;
-	if (admin_start(&admin, &deps) < 0)
+	sv.deps = deps;
+	if (ctl.predecessor_fd >= 0)
+		log_info("another agent serves this node: taking over once ready", LF_STR("socket", sv.handover_path));
+	/* Otherwise up before the data path: readiness says what is missing. */
+	else if (admin_start(&sv.admin, &sv.deps) < 0)
 		goto out;
 	if ((r = capture_node_traffic(capture, cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY, cfg->node_cgroup,
 				      cfg->kubelet_cgroup)) < 0)
@@ -272,16 +369,13 @@ int agent_run(const struct zt_config *cfg)
 	enroll.node = cfg->node_name;
 	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
 	int n_node_addrs = capture_node_addrs_get(capture, node_addrs, ZT_MAX_NODE_ADDRS);
-	struct proxy_env env = { pod_lookup, capture, node_addrs, n_node_addrs > 0 ? (uint32_t)n_node_addrs : 0,
-				 listen_in_sockmap, capture };
-	if ((r = proxy_start(&proxy, cfg, &store, &env, have_certs ? &share : NULL)) < 0)
+	sv.env = (struct proxy_env){ pod_lookup, capture, node_addrs, n_node_addrs > 0 ? (uint32_t)n_node_addrs : 0,
+				     listen_in_sockmap, capture };
+	ctl.serving = &sv;
+	ctl.serve_begin = serve_begin;
+	ctl.hand_over = serve_hand_over;
+	if (ctl.predecessor_fd < 0 && serve_begin(&sv, NULL) < 0)
 		goto out;
-	admin_set_proxy(admin, proxy);
-	if ((r = enroll_listen(&enroll, cfg->cni_socket)) < 0) {
-		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
-		goto out;
-	}
-	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
 	if (cfg->cni_conf_dir && *cfg->cni_conf_dir) {
 		if ((r = cni_chain_open(&cni, cfg->cni_conf_dir, cfg->cni_socket)) < 0) {
 			log_error("cannot watch the CNI configuration directory", LF_STR("dir", cfg->cni_conf_dir),
@@ -291,15 +385,22 @@ int agent_run(const struct zt_config *cfg)
 		ctl.cni = &cni;
 	}
 	ctl.enroll = &enroll;
-	ctl.proxy = proxy;
 	status = control_run(&ctl);
 out:
 	/* Pinned maps and links stay: capture keeps failing closed for
 	 * enrolled pods until the next agent fills the listener map. */
 	lifecycle_done(&life); /* /quitquitquit answers now */
-	admin_set_proxy(admin, NULL);
-	admin_stop(admin);
-	proxy_stop(proxy);
+	admin_set_proxy(sv.admin, NULL);
+	admin_stop(sv.admin);
+	if (!cfg->capture)
+		admin_stop(admin);
+	proxy_stop(sv.proxy);
+	if (ctl.handover_fd >= 0) { /* ours still: no successor took it */
+		close(ctl.handover_fd);
+		unlink(sv.handover_path);
+	}
+	if (ctl.predecessor_fd >= 0)
+		close(ctl.predecessor_fd);
 	if (have_enroll) {
 		if (enroll.listen_fd >= 0) {
 			close(enroll.listen_fd);

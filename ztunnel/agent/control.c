@@ -14,6 +14,7 @@
 #include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/cni_chain.h"
+#include "ztunnel/handover.h"
 #include "ztunnel/lifecycle.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/snapshot_source.h"
@@ -127,21 +128,90 @@ static void start_drain(struct control *ctl, const char *why)
 		 LF_INT("deadline_seconds", secs));
 }
 
-/* During a drain: true when it is over (nothing left, or the deadline). */
+/* During a drain: true when the agent may exit. Over when nothing is
+ * left or at the deadline; but a successor that is getting ready is
+ * waited for (until the deadline: our listeners must not go before it has
+ * them), and once superseded the agent waits for SIGTERM. */
 static bool drain_over(struct control *ctl)
 {
 	int64_t live = ctl->proxy ? proxy_live(ctl->proxy) : 0;
+	bool late = clock_mono_ms() >= ctl->life->deadline_ms;
 
-	if (live == 0) {
+	if (ctl->drained || (live != 0 && !late) || (ctl->successor_fd >= 0 && !late))
+		return ctl->drained && ctl->term_received;
+	if (live == 0)
 		log_info("drained: every connection ended");
-		return true;
-	}
-	if (clock_mono_ms() >= ctl->life->deadline_ms) {
+	else
 		log_warn("drain deadline passed: closing the connections left",
 			 LF_INT("connections", live < 0 ? 0 : live));
-		return true;
+	ctl->drained = true;
+	if (ctl->superseded && !ctl->term_received) {
+		log_info("superseded by a new agent: waiting for SIGTERM");
+		return false;
 	}
-	return false;
+	return true;
+}
+
+/* This agent has what it needs to serve: a model, and a certificate for
+ * every local identity (handover.h: only then is the running one asked
+ * for its listeners). */
+static void cert_blocks(const struct cert_share_entry *e, void *ctx)
+{
+	*(bool *)ctx |= !e->usable;
+}
+
+static bool ready_to_serve(struct control *ctl)
+{
+	bool blocked = false;
+
+	if (!state_store_ready(ctl->store))
+		return false;
+	if (ctl->share)
+		cert_share_each(ctl->share, cert_blocks, &blocked);
+	return !blocked;
+}
+
+/* The new agent's side: take the running one's listeners once ready, or
+ * start on new ones if it went away. */
+static int take_over(struct control *ctl, bool gone)
+{
+	struct handover_fds fds;
+	int r = gone ? -EPIPE : handover_take(ctl->predecessor_fd, &fds);
+
+	if (r < 0)
+		log_warn("no listeners from the previous agent: starting on new ones", LF_ERRNO(r));
+	close(ctl->predecessor_fd);
+	ctl->predecessor_fd = -1;
+	r = ctl->serve_begin(ctl->serving, r < 0 ? NULL : &fds);
+	if (r < 0)
+		log_error("cannot start serving", LF_ERRNO(r));
+	return r;
+}
+
+/* The running agent's side: a successor connects, then asks. */
+static void successor_event(struct control *ctl, bool listen_ready, short conn_events)
+{
+	if (listen_ready) {
+		int fd = handover_accept(ctl->handover_fd);
+		if (fd >= 0 && ctl->successor_fd < 0) {
+			ctl->successor_fd = fd;
+			log_info("a new agent is starting beside this one: it takes over once ready");
+		} else if (fd >= 0) {
+			close(fd); /* one at a time */
+		}
+	}
+	if (ctl->successor_fd < 0 || !conn_events)
+		return;
+	if (ctl->hand_over(ctl->serving, ctl->successor_fd) == 0) {
+		close(ctl->handover_fd); /* the successor binds the path anew */
+		ctl->handover_fd = -1;
+		ctl->superseded = true;
+		start_drain(ctl, "handed over to a new agent");
+	} else {
+		log_warn("the new agent went away before taking over");
+	}
+	close(ctl->successor_fd);
+	ctl->successor_fd = -1;
 }
 
 int control_run(struct control *ctl)
@@ -164,9 +234,11 @@ int control_run(struct control *ctl)
 	publish(ctl);
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[4] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		struct pollfd fds[7] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
 					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 },
-					 { ctl->cni ? ctl->cni->fd : -1, POLLIN, 0 } };
+					 { ctl->cni ? ctl->cni->fd : -1, POLLIN, 0 },
+					 { ctl->handover_fd, POLLIN, 0 }, { ctl->successor_fd, POLLIN, 0 },
+					 { ctl->predecessor_fd, POLLIN, 0 } };
 		int64_t deadline = src->deadline_ms(src);
 		if (ctl->cni && cni_chain_deadline(ctl->cni) < deadline)
 			deadline = cni_chain_deadline(ctl->cni);
@@ -176,10 +248,11 @@ int control_run(struct control *ctl)
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		if (lifecycle_draining(ctl->life) && deadline > clock_mono_ms() + 100)
+		if (((lifecycle_draining(ctl->life) && !ctl->drained) || ctl->predecessor_fd >= 0) &&
+		    deadline > clock_mono_ms() + 100)
 			deadline = clock_mono_ms() + 100; /* counts come from the workers' ticks */
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
-		if (poll(fds, 4, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
+		if (poll(fds, 7, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -190,13 +263,21 @@ int control_run(struct control *ctl)
 				if (si.ssi_signo == SIGHUP) {
 					log_info("SIGHUP: reloading snapshot");
 					update_source(ctl, src, false, true);
-				} else if (si.ssi_signo == SIGINT && lifecycle_draining(ctl->life)) {
+				} else if (si.ssi_signo == SIGINT && ctl->term_received) {
 					log_warn("second SIGINT: stopping now, without waiting for the drain");
 					break;
 				} else {
+					ctl->term_received = true;
 					start_drain(ctl, strsignal((int)si.ssi_signo));
 				}
 			}
+		}
+		if (fds[4].revents || fds[5].revents)
+			successor_event(ctl, fds[4].revents & POLLIN, fds[5].revents);
+		if (ctl->predecessor_fd >= 0 && !ctl->term_received &&
+		    (fds[6].revents || ready_to_serve(ctl)) && take_over(ctl, fds[6].revents) < 0) {
+			status = 1;
+			break;
 		}
 		if (fds[2].revents & POLLIN) {
 			enroll_serve_one(enroll, store);
@@ -212,7 +293,7 @@ int control_run(struct control *ctl)
 			next_cert = cert_cache_tick(ctl->certs, now_s());
 			publish(ctl);
 		}
-		if (lifecycle_draining(ctl->life) && drain_over(ctl))
+		if (lifecycle_draining(ctl->life) && (ctl->drained ? ctl->term_received : drain_over(ctl)))
 			break;
 	}
 	state_reader_unregister();

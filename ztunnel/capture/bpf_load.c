@@ -103,7 +103,31 @@ static void adopt_link(uint32_t ifindex, void *ctx)
 	close(fd);
 }
 
-int capture_open(struct capture **out, const char *pin_dir)
+/* One agent per node: a second one would join the SO_REUSEPORT
+ * listeners and take (and break) part of the traffic. The lock goes with
+ * the process, so a killed agent never leaves it behind; a rolling restart
+ * hands it over (the old agent unlocks as it hands its listeners over). */
+int capture_lock(struct capture *c)
+{
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	int r = -errno;
+	if (r == -EWOULDBLOCK)
+		log_error("another ztunnel agent runs on this node (it holds the BPF pin directory): "
+			  "refusing to start",
+			  LF_STR("pin_dir", c->pin_dir));
+	else
+		log_error("cannot lock the BPF pin directory", LF_STR("pin_dir", c->pin_dir), LF_ERRNO(r));
+	return r == -EWOULDBLOCK ? -EBUSY : r;
+}
+
+void capture_unlock(struct capture *c)
+{
+	if (c)
+		flock(c->lock_fd, LOCK_UN);
+}
+
+int capture_open(struct capture **out, const char *pin_dir, bool beside)
 {
 	struct capture *c = calloc(1, sizeof(*c));
 	int r;
@@ -120,22 +144,15 @@ int capture_open(struct capture **out, const char *pin_dir)
 		free(c);
 		return r;
 	}
-	/* One agent per node: a second one would join the SO_REUSEPORT
-	 * listeners and take (and break) part of the traffic. The lock goes
-	 * with the process, so a killed agent never leaves it behind. */
 	c->lock_fd = open(c->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
-		if (r == -EWOULDBLOCK)
-			log_error("another ztunnel agent runs on this node (it holds the BPF pin directory): "
-				  "refusing to start",
-				  LF_STR("pin_dir", c->pin_dir));
+	if (c->lock_fd < 0 || (!beside && (r = capture_lock(c)) < 0)) {
+		r = c->lock_fd < 0 ? -errno : r;
+		if (c->lock_fd < 0)
+			log_error("cannot open the BPF pin directory", LF_STR("pin_dir", c->pin_dir), LF_ERRNO(r));
 		else
-			log_error("cannot lock the BPF pin directory", LF_STR("pin_dir", c->pin_dir), LF_ERRNO(r));
-		if (c->lock_fd >= 0)
 			close(c->lock_fd);
 		free(c);
-		return r == -EWOULDBLOCK ? -EBUSY : r;
+		return r;
 	}
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
 	c->skel = redirect__open_opts(&opts);

@@ -137,6 +137,7 @@ struct tunnel {
 	/* outbound */
 	struct hbone_pool_key key;
 	bool dialer; /* opened the link it waits on; its stream is reserved at handshake */
+	bool retried; /* refused unprocessed once (GOAWAY race) and sent again */
 	char error[160];
 };
 
@@ -261,6 +262,7 @@ struct proxy {
 	atomic_uint links_freed;    /* since the last malloc_trim */
 	atomic_int_fast64_t last_refusal_log_ms;
 	atomic_bool draining; /* proxy_drain was called */
+	atomic_bool handed_over; /* the listeners went to a successor */
 	struct worker *workers;
 	int n_workers;
 	pthread_mutex_t list_lock; /* one admin request at a time */

@@ -334,6 +334,8 @@ static void ev_eof(void *ctx, int32_t id)
 	kick_send(t);
 }
 
+static void dispatch(struct tunnel *t);
+
 static void ev_closed(void *ctx, int32_t id, uint32_t code)
 {
 	struct link *l = ctx;
@@ -353,7 +355,20 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 		link_reset_unserved(l);
 	}
 	link_detach(l, t);
-	if (code)
+	if (code == HBONE_REFUSED_STREAM && !l->server && !t->connected && !t->retried && !t->aborting) {
+		/* The peer never processed it (our CONNECT crossed its GOAWAY:
+		 * it is draining): nothing reached the destination, and nothing
+		 * was read from the pod yet. Once more, on a new connection. */
+		t->retried = true;
+		t->id = 0;
+		t->dialer = false;
+		if (l->pooled && hbone_goaway_received(l->h2)) {
+			hbone_pool_remove(&l->w->pool, l->pooled);
+			l->pooled = NULL;
+			l->draining = true;
+		}
+		dispatch(t);
+	} else if (code)
 		tunnel_abort(t, TM_R_RESET, "HBONE stream reset by the peer", false);
 	else if (!t->fd_eof || !t->h2_eof)
 		tunnel_abort(t, TM_R_RESET, "HBONE stream closed early", false);
@@ -412,8 +427,6 @@ void tunnel_opened(struct tunnel *t)
 }
 
 #define WAIT_FOR_CERT_MS 5000
-
-static void dispatch(struct tunnel *t);
 
 static void tunnel_retry(struct watch *wt)
 {

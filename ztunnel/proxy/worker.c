@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ztunnel/access_log.h"
+#include "ztunnel/handover.h"
 #include "ztunnel/log.h"
 
 static void arm_accept(struct worker *w, int dir);
@@ -36,7 +37,7 @@ static void on_accept(struct op *op, int res, uint32_t flags)
 		conn_start(w, (uint8_t)dir, res);
 	else if (res != -ECANCELED)
 		log_warn("accept failed", LF_UINT("worker", w->id), LF_ERRNO(res));
-	if (!(flags & IORING_CQE_F_MORE) && !w->loop.stopping)
+	if (!(flags & IORING_CQE_F_MORE) && !w->loop.stopping && w->lfd[dir] >= 0)
 		arm_accept(w, dir);
 }
 
@@ -44,6 +45,19 @@ static void arm_accept(struct worker *w, int dir)
 {
 	io_uring_prep_multishot_accept(loop_sqe(&w->loop, &w->accept[dir].op), w->lfd[dir], NULL,
 				       NULL, SOCK_CLOEXEC);
+}
+
+/* The listeners went to a successor (handover): it accepts from them now.
+ * A connection our accept already took is still ours to serve. */
+static void stop_accepting(struct worker *w)
+{
+	for (int d = 0; d < PROXY_DIRECTIONS; d++) {
+		if (w->lfd[d] < 0)
+			continue;
+		io_uring_prep_cancel(loop_sqe(&w->loop, NULL), &w->accept[d].op, 0);
+		close(w->lfd[d]);
+		w->lfd[d] = -1;
+	}
 }
 
 static void arm_tick(struct worker *w)
@@ -65,6 +79,8 @@ static void on_tick(struct op *op, int res, uint32_t flags)
 	watch_retry(w);
 	watch_idle(w);
 	watch_report(w);
+	if (atomic_load(&w->p->handed_over))
+		stop_accepting(w);
 	if (atomic_load(&w->p->draining)) {
 		links_drain(w);
 		atomic_store(&w->live, w->n_conns + links_live(w));
@@ -109,6 +125,24 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* The predecessor ran more workers than we do: its extra listeners would
+ * hold SYNs nobody accepts. Closing them resets what they queued; said. */
+static void adopt_leftovers(struct handover_fds *adopt, int n_workers)
+{
+	int extra = 0;
+
+	for (int d = 0; d < PROXY_DIRECTIONS; d++)
+		for (int i = n_workers; i < adopt->n[d]; i++) {
+			if (adopt->fd[d][i] >= 0)
+				close(adopt->fd[d][i]);
+			adopt->fd[d][i] = -1;
+			extra++;
+		}
+	if (extra)
+		log_warn("the previous agent had more workers: its extra listeners closed (connections they queued "
+			 "are reset)", LF_INT("listeners", extra));
+}
+
 static int worker_count(const struct zt_config *cfg)
 {
 	long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
@@ -116,7 +150,7 @@ static int worker_count(const struct zt_config *cfg)
 }
 
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
-		const struct proxy_env *env, struct cert_share *certs)
+		const struct proxy_env *env, struct cert_share *certs, struct handover_fds *adopt)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
 	const uint16_t ports[PROXY_DIRECTIONS] = { (uint16_t)cfg->outbound_port,
@@ -173,6 +207,11 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		}
 		for (int d = 0; d < PROXY_DIRECTIONS; d++) {
 			w->accept[d] = (struct accept_slot){ { on_accept }, w, (uint8_t)d };
+			if (adopt && i < adopt->n[d]) { /* the predecessor's: same reuseport group */
+				w->lfd[d] = adopt->fd[d][i];
+				adopt->fd[d][i] = -1;
+				continue;
+			}
 			if ((w->lfd[d] = proxy_listen_transparent(ports[d])) < 0) {
 				r = w->lfd[d];
 				log_error("cannot listen (IP_TRANSPARENT needs CAP_NET_ADMIN)",
@@ -181,6 +220,8 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 			}
 		}
 	}
+	if (adopt)
+		adopt_leftovers(adopt, p->n_workers);
 	for (int d = 0; d < PROXY_DIRECTIONS; d++) {
 		if ((r = env->listen(env->listen_ctx, (enum proxy_direction)d, p->workers[0].lfd[d])) < 0) {
 			log_error("cannot register listener in the capture map", LF_ERRNO(r));
@@ -210,6 +251,21 @@ fail:
 	free(p->workers);
 	free(p);
 	return r;
+}
+
+void proxy_listeners(const struct proxy *p, struct handover_fds *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int d = 0; d < PROXY_DIRECTIONS; d++)
+		for (int i = 0; p && i < p->n_workers && i < HANDOVER_MAX_PER_DIRECTION; i++)
+			if (p->workers[i].lfd[d] >= 0)
+				out->fd[d][out->n[d]++] = p->workers[i].lfd[d];
+}
+
+void proxy_handed_over(struct proxy *p)
+{
+	if (p)
+		atomic_store(&p->handed_over, true);
 }
 
 void proxy_drain(struct proxy *p)
@@ -244,7 +300,8 @@ void proxy_stop(struct proxy *p)
 		struct worker *w = &p->workers[i];
 		pthread_join(w->thread, NULL);
 		for (int d = 0; d < PROXY_DIRECTIONS; d++)
-			close(w->lfd[d]);
+			if (w->lfd[d] >= 0)
+				close(w->lfd[d]);
 		loop_fini(&w->loop);
 		while (w->free_list) {
 			struct conn *c = w->free_list;
