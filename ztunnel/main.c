@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ztunnel/agent.h"
@@ -9,16 +10,38 @@
 #include "ztunnel/log.h"
 #include "ztunnel/version.h"
 
+static const char uninstall_help[] =
+	"usage: ztunnel uninstall [--bpf-pin-dir DIR] [--cni-conf-dir DIR] [--cni-socket PATH]\n"
+	"\n"
+	"Removes what ztunnel agents leave on a node, once none runs (the DaemonSet\n"
+	"deleted): the program on every interface (pinned TCX links, clsact filters),\n"
+	"the pinned maps, the policy-routing rule and route, ztunnel-cni from the CNI\n"
+	"configuration in --cni-conf-dir, and stale sockets. The same flags and\n"
+	"defaults as the agent. Exit 0 when all of it is gone, 1 otherwise (an agent\n"
+	"still runs, or something could not be removed).\n";
+
 int main(int argc, char **argv)
 {
 	struct zt_config cfg;
 	char err[512] = "";
+	bool uninstall = argc > 1 && !strcmp(argv[1], "uninstall");
+
+	if (uninstall) { /* the agent's flags, after the command */
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	int r = config_load(&cfg, argc, argv, err, sizeof(err));
 
 	if (r < 0) {
 		fprintf(stderr, "ztunnel: %s\n", err[0] ? err : "invalid configuration");
 		config_free(&cfg);
 		return 2;
+	}
+	if (uninstall) {
+		r = cfg.help ? (fputs(uninstall_help, stdout), 0) : uninstall_run(&cfg);
+		config_free(&cfg);
+		return r;
 	}
 	if (cfg.help || cfg.version) {
 		if (cfg.help)

@@ -6,5 +6,8 @@
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */
 int agent_run(const struct zt_config *cfg);
+/* ztunnel uninstall: removes what agents left on the node (none may run);
+ * prints what it did; the exit status. */
+int uninstall_run(const struct zt_config *cfg);
 
 #endif

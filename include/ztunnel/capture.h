@@ -73,6 +73,22 @@ int capture_node_traffic(struct capture *c, bool probes_only, const char *node_c
 			 const char *kubelet_cgroup);
 /* Policy routing for marked packets, idempotent (libmnl). */
 int capture_routing_ensure(void);
+/* Removes that rule and route: how many were there (0-2), or -errno. */
+int capture_routing_remove(void);
+
+/* Our clsact filter (kernels without TCX): ingress, this handle and priority. */
+#define ZT_TC_HANDLE 0x2a
+#define ZT_TC_PRIORITY 1
+
+/* What ztunnel uninstall removed. */
+struct capture_removed {
+	int links;    /* pinned TCX and cgroup links: detached */
+	int filters;  /* clsact filters of our program */
+	int pins;     /* pinned maps and programs */
+};
+/* Removes everything capture left on the node (while no agent runs: -EBUSY
+ * if one holds pin_dir): links, clsact filters, pins, the directory. */
+int capture_uninstall(const char *pin_dir, struct capture_removed *out);
 /* IPv4 addresses of this netns (node addresses) and the interfaces that
  * carry them, excluding loopback. */
 int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *ifindexes,

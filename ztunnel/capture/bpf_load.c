@@ -236,7 +236,7 @@ static int pin_link(int fd, const char *path)
 static int attach_tc(struct capture *c, uint32_t ifindex)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1,
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ZT_TC_HANDLE, .priority = ZT_TC_PRIORITY,
 		    .prog_fd = bpf_program__fd(c->skel->progs.zt_ingress),
 		    .flags = BPF_TC_F_REPLACE);
 	int r = bpf_tc_hook_create(&hook);
@@ -272,7 +272,7 @@ int capture_detach(struct capture *c, uint32_t ifindex)
 
 	if (!c->caps.tcx) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ZT_TC_HANDLE, .priority = ZT_TC_PRIORITY);
 		int r = bpf_tc_detach(&hook, &opts);
 		return r == -ENOENT || r == -ENODEV ? 0 : r;
 	}
@@ -458,7 +458,7 @@ static bool attached(struct capture *c, uint32_t ifindex)
 		return false;
 	if (!c->caps.tcx) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0x2a, .priority = 1);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ZT_TC_HANDLE, .priority = ZT_TC_PRIORITY);
 		return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == info.id;
 	}
 	uint32_t ids[64], n = 64, flags = 0;

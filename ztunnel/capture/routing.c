@@ -103,6 +103,48 @@ int capture_routing_ensure(void)
 	return r < 0 ? r : ensure_route();
 }
 
+/* ztunnel uninstall: the rule and the route above, if present (1 each
+ * removed, 0 when absent). */
+int capture_routing_remove(void)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct fib_rule_hdr *frh;
+	int removed = 0;
+
+	nlh->nlmsg_type = RTM_DELRULE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = AF_INET;
+	frh->action = FR_ACT_TO_TBL;
+	mnl_attr_put_u32(nlh, FRA_TABLE, ZT_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, ZT_MARK);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, ZT_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
+	int r = nl_talk(nlh, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	removed += r == 0;
+
+	unsigned lo = if_nametoindex("lo");
+	struct rtmsg *rtm;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_DELROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put_u32(nlh, RTA_TABLE, ZT_ROUTE_TABLE);
+	if (lo)
+		mnl_attr_put_u32(nlh, RTA_OIF, lo);
+	r = nl_talk(nlh, NULL, NULL);
+	if (r < 0 && r != -ENOENT && r != -ESRCH)
+		return r;
+	return removed + (r == 0);
+}
+
 struct addr_dump {
 	uint32_t *addrs, max, n;
 	uint32_t *ifs, max_if, n_if;
