@@ -296,6 +296,7 @@ int control_run(struct control *ctl)
 		if (lifecycle_draining(ctl->life) && (ctl->drained ? ctl->term_received : drain_over(ctl)))
 			break;
 	}
+	log_info("shutting down", LF_INT("status", status));
 	state_reader_unregister();
 	close(sfd);
 	return status;
