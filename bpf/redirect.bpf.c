@@ -9,6 +9,7 @@
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
+#define TC_ACT_UNSPEC (-1)
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define AF_INET6 10
@@ -79,6 +80,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } zt_config SEC(".maps");
 
+/* A packet that is not ours goes on to the next program on the hook (TCX:
+ * TCX_NEXT; clsact: the next filter), so the primary network's own tc or
+ * TCX programs still see it; with none, the kernel passes it. Ours (steered
+ * to a listener) end here with TC_ACT_OK, or are dropped. */
+#define ZT_NOT_OURS TC_ACT_UNSPEC
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} zt_mark SEC(".maps");
+
+static __always_inline __u32 capture_mark(void)
+{
+	__u32 zero = 0, *m = bpf_map_lookup_elem(&zt_mark, &zero);
+
+	return m && *m ? *m : ZT_MARK;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
 	__uint(max_entries, ZT_LISTEN_MAX);
@@ -134,7 +156,7 @@ static __always_inline int assign(struct __sk_buff *skb, __u32 slot, __u32 reaso
 		return TC_ACT_SHOT;
 	}
 	/* Policy routing sends marked packets to the local table. */
-	skb->mark = ZT_MARK;
+	skb->mark = capture_mark();
 	count(reason);
 	return TC_ACT_OK;
 }
@@ -188,7 +210,7 @@ static __always_inline int ipv6_ingress(struct __sk_buff *skb, void *data, void 
 
 	if ((void *)(ip6 + 1) > end || !ipv6_maybe_tcp(skb, ip6, end)) {
 		count(ZT_STAT_NOT_TCP4);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 	if (enrolled_veth(skb->ingress_ifindex)) {
 		count(ZT_STAT_IPV6_DROPPED);
@@ -203,7 +225,7 @@ static __always_inline int ipv6_ingress(struct __sk_buff *skb, void *data, void 
 		return TC_ACT_SHOT;
 	}
 	count(ZT_STAT_NOT_TCP4);
-	return TC_ACT_OK;
+	return ZT_NOT_OURS;
 }
 
 /* A captured frontend (VIP, nodePort, hostPort, external IP) is DNATed by
@@ -242,7 +264,7 @@ static __always_inline int established_behind_dnat(struct __sk_buff *skb, struct
 	bpf_sk_release(sk);
 	if (r)
 		return -1;
-	skb->mark = ZT_MARK;
+	skb->mark = capture_mark();
 	count(ZT_STAT_ASSIGNED_ESTABLISHED);
 	return TC_ACT_OK;
 }
@@ -262,17 +284,17 @@ int zt_ingress(struct __sk_buff *skb)
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    ip->protocol != IPPROTO_TCP || (ip->frag_off & bpf_htons(IP_OFFSET))) {
 		count(ZT_STAT_NOT_TCP4);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 	ihl = ip->ihl * 4;
 	if (ihl < sizeof(*ip) || ihl > 60) {
 		count(ZT_STAT_NOT_TCP4);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 	tcp = (void *)ip + ihl;
 	if ((void *)(tcp + 1) > end) {
 		count(ZT_STAT_NOT_TCP4);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 
 	/* Anti-spoofing for every segment, not only SYNs: a pod must not
@@ -311,12 +333,12 @@ int zt_ingress(struct __sk_buff *skb)
 		if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT) {
 			long r = bpf_sk_assign(skb, sk, 0);
 			bpf_sk_release(sk);
-			if (r == 0) {
-				skb->mark = ZT_MARK;
-				count(ZT_STAT_ASSIGNED_ESTABLISHED);
-			} else {
+			if (r) {
 				count(ZT_STAT_PASSED);
+				return ZT_NOT_OURS;
 			}
+			skb->mark = capture_mark();
+			count(ZT_STAT_ASSIGNED_ESTABLISHED);
 			return TC_ACT_OK;
 		}
 		bpf_sk_release(sk);
@@ -326,7 +348,7 @@ int zt_ingress(struct __sk_buff *skb)
 		if (established_behind_dnat(skb, ip, tcp) == TC_ACT_OK)
 			return TC_ACT_OK;
 		count(ZT_STAT_PASSED);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 	/* kube-proxy (or the portmap plugin) DNATs a nodePort or hostPort on
 	 * the node's addresses after tc ingress, straight to a pod and around
@@ -339,7 +361,7 @@ int zt_ingress(struct __sk_buff *skb)
 		if (nsvc && nsvc->enrolled)
 			return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_SERVICE);
 		count(ZT_STAT_NODE_ADDRESS_PASSED);
-		return TC_ACT_OK;
+		return ZT_NOT_OURS;
 	}
 	if (src && src->enrolled)
 		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_OUTBOUND);
@@ -356,7 +378,7 @@ int zt_ingress(struct __sk_buff *skb)
 	if (svc && svc->enrolled)
 		return assign(skb, ZT_LISTEN_OUTBOUND, ZT_STAT_CAPTURED_SERVICE);
 	count(ZT_STAT_PASSED);
-	return TC_ACT_OK;
+	return ZT_NOT_OURS;
 }
 
 /* --node-traffic probes-only, attached to the node's cgroup: a connection

@@ -22,6 +22,12 @@ struct capture;
  * node (one agent at a time) unless beside: a successor started beside a
  * running agent locks when it takes over (capture_lock). */
 int capture_open(struct capture **out, const char *pin_dir, bool beside);
+/* Loads the program (the kernel's verifier, its helpers and kfuncs) without
+ * pinning or attaching anything: 0, or why not (-errno). */
+int capture_probe(void);
+/* --attach (enum attach_mode): clsact forces tc filters, tcx forbids the
+ * fallback. Before the first attach. */
+void capture_set_attach(struct capture *c, int mode);
 /* -EBUSY (logged) when another agent holds the node. */
 int capture_lock(struct capture *c);
 /* The running agent, handing over: the successor locks next. */
@@ -72,9 +78,17 @@ int capture_pod_route(uint32_t ip, uint32_t *ifindex);
 int capture_node_traffic(struct capture *c, bool probes_only, const char *node_cgroup,
 			 const char *kubelet_cgroup);
 /* Policy routing for marked packets, idempotent (libmnl). */
-int capture_routing_ensure(void);
+struct capture_routing {
+	uint32_t mark, mask, table; /* --fwmark, --fwmark-mask, --route-table */
+};
+int capture_routing_ensure(const struct capture_routing *rt);
 /* Removes that rule and route: how many were there (0-2), or -errno. */
-int capture_routing_remove(void);
+int capture_routing_remove(const struct capture_routing *rt);
+/* Rules or routes of others that collide with ours (another CNI's mark
+ * bits, our table in use): how many, described in why; -errno. */
+int capture_routing_conflicts(const struct capture_routing *rt, char *why, size_t size);
+/* The mark the program sets (zt_mark): before capture starts. */
+int capture_set_mark(struct capture *c, uint32_t mark);
 
 /* Our clsact filter (kernels without TCX): ingress, this handle and priority. */
 #define ZT_TC_HANDLE 0x2a

@@ -17,6 +17,11 @@ enum identity_provider_kind {
 	IDENTITY_INSECURE_PLAINTEXT, /* tests and demos: mesh traffic unencrypted */
 };
 
+/* Kernel features with a fallback (docs/operations.md "Kernels"): auto
+ * picks by what the kernel offers; the others force a path (tests run both). */
+enum attach_mode { ATTACH_AUTO = 0, ATTACH_TCX, ATTACH_CLSACT };
+enum listener_mode { LISTENERS_AUTO = 0, LISTENERS_REUSEPORT, LISTENERS_SHARED };
+
 enum node_traffic_mode {
 	NODE_TRAFFIC_EXEMPT = 0, /* Istio: connections opened on the node are not captured */
 	NODE_TRAFFIC_PROBES_ONLY,
@@ -46,6 +51,9 @@ struct zt_config {
 	char *metrics_addr;
 	char *readiness_addr;
 	int termination_deadline;
+	int fwmark, fwmark_mask, route_table; /* capture's policy routing */
+	int attach;    /* enum attach_mode */
+	int listeners; /* enum listener_mode */
 	int outbound_port;
 	int inbound_port;
 	int inbound_plain_port;

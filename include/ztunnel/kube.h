@@ -38,6 +38,10 @@ int kubeconfig_load(const char *path, struct kubeconfig *kc, char *err, size_t e
 void kubeconfig_apply(const struct kubeconfig *kc, struct kube_config *cfg);
 void kubeconfig_free(struct kubeconfig *kc);
 
+/* One list per kind as cfg's credentials allow: the number of kinds the
+ * agent could not read (why says which and why), or -EHOSTUNREACH. */
+int kube_check(const struct kube_config *cfg, char *why, size_t size);
+
 struct kube_source;
 
 /* Starts the watcher thread. */

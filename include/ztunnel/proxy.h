@@ -137,7 +137,7 @@ int64_t proxy_live(struct proxy *p);
 /* Stops the workers; what is still open is reset and logged. */
 void proxy_stop(struct proxy *p);
 
-int proxy_listen_transparent(uint16_t port);
+int proxy_listen_transparent(uint16_t port, bool reuseport);
 int proxy_upstream_socket(uint32_t bind_ip);
 struct sockaddr_in;
 int proxy_socket_addrs(int fd, struct sockaddr_in *peer, struct sockaddr_in *local);

@@ -8,12 +8,13 @@
 #include <linux/types.h>
 #endif
 
-/* Packet mark that policy routing sends to the local table (DESIGN.md §1). */
+/* Packet mark that policy routing sends to the local table (DESIGN.md §1):
+ * the default of --fwmark (with --fwmark-mask 0xf00, --route-table 100),
+ * and what the program sets if zt_mark holds none. */
 #define ZT_MARK 0x400
-#define ZT_MARK_MASK 0xf00
-#define ZT_ROUTE_TABLE 100
 /* SO_MARK of the agent's own upstream sockets (Istio's PACKET_MARK, 1337),
- * outside ZT_MARK_MASK: tells its connections from the node's own. */
+ * which the policy rule must not match: tells its connections from the
+ * node's own. */
 #define ZT_AGENT_MARK 0x539
 
 #define ZT_PORT_OUTBOUND 15001
@@ -86,6 +87,10 @@ struct zt_svc {
 };
 
 #define ZT_MAX_NODE_ADDRS 16
+
+/* zt_mark map, entry 0: the mark set on captured packets (--fwmark); 0
+ * (an older agent's maps): ZT_MARK. Its own map, so maps pinned by an older
+ * agent stay reusable across an upgrade. */
 
 /* zt_config map, entry 0: node addresses are never captured as destinations. */
 struct zt_bpf_config {

@@ -73,8 +73,14 @@ expect_ready n2 "200 ready" 1
 step "the capture program detached from the uplink by hand: not ready at once"
 uplink=$(ip -n "$(node_ns n1)" -o link show eth0 | cut -d: -f1)
 pin="$state/bpf/n1/links/if$uplink"
-[ -e "$pin" ] || fail "no pinned capture link for the uplink ($pin)"
-rm -f "$pin" # the pin holds the TCX link: removing it detaches the program
+if [[ ${ZT_CLUSTER_AGENT_ARGS:-} == *"--attach clsact"* ]]; then
+  # clsact: our filter (handle 0x2a, priority 1) on the uplink's ingress.
+  ip netns exec "$(node_ns n1)" tc filter del dev eth0 ingress handle 0x2a prio 1 bpf ||
+    fail "no clsact filter of ours on the uplink"
+else
+  [ -e "$pin" ] || fail "no pinned capture link for the uplink ($pin)"
+  rm -f "$pin" # the pin holds the TCX link: removing it detaches the program
+fi
 expect_ready n1 "500 not ready, pending: capture"
 http n1 http://127.0.0.1:15000/healthz/ready >/dev/null
 grep -q "capture program not attached to eth0" "$state/body" || fail "admin readiness body: $(cat "$state/body")"

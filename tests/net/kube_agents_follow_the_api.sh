@@ -49,6 +49,14 @@ for denied in "get secrets ztunnel-system" "list secrets" "create pods shop" "up
   [ "$(can $denied)" = false ] || fail "the agent may $denied"
 done
 
+step "daemonset/uninstall.yaml is accepted by the API server (server-side dry run)"
+un=$(mktemp /tmp/zt-kube-body-XXXXXX)
+temp_files+=("$un")
+/usr/bin/python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
+  "$src_root/daemonset/uninstall.yaml" > "$un"
+kapi POST "/apis/apps/v1/namespaces/ztunnel-system/daemonsets?dryRun=All&fieldValidation=Strict" "$un" |
+  jq -e '.metadata.name == "ztunnel-uninstall"' >/dev/null || fail "daemonset/uninstall.yaml refused"
+
 step "shop not labelled: its pods stay out"
 check_tcp "$name" n1-p1 n2-p1 7000
 [ "$(count_access "$name" n1 '."dst.workload" == "n2-p1"')" = 0 ] || fail "an unlabelled pod's traffic was captured"

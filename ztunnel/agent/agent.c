@@ -94,6 +94,41 @@ static int listen_in_sockmap(void *ctx, enum proxy_direction dir, int fd)
 	return capture_listener_set(ctx, slot[dir], fd);
 }
 
+int agent_kube_config(const struct zt_config *cfg, struct kube_config *kc, struct kubeconfig *file, char *server,
+		      size_t size)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	char err[512];
+	int r;
+
+	*kc = (struct kube_config){ .opts = { cfg->trust_domain, cfg->root_namespace } };
+	if (cfg->kubeconfig && *cfg->kubeconfig) {
+		if (cfg->kube_server && *cfg->kube_server) {
+			log_error("--kube-server and --kubeconfig both given: choose one");
+			return -EINVAL;
+		}
+		if ((r = kubeconfig_load(cfg->kubeconfig, file, err, sizeof(err))) < 0) {
+			log_error("unusable --kubeconfig", LF_STR("path", cfg->kubeconfig), LF_STR("reason", err));
+			return r;
+		}
+		kubeconfig_apply(file, kc);
+		return 0;
+	}
+	if (cfg->kube_server && *cfg->kube_server)
+		snprintf(server, size, "%s", cfg->kube_server);
+	else if (host && port)
+		snprintf(server, size, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
+	else {
+		log_error("--kube: no API server (--kube-server or --kubeconfig, or KUBERNETES_SERVICE_HOST/PORT in "
+			  "a pod)");
+		return -EINVAL;
+	}
+	kc->server = server;
+	kc->token_file = cfg->kube_token_file;
+	kc->ca_file = cfg->kube_ca_file;
+	return 0;
+}
+
 /* The Kubernetes API (--kube; in-cluster settings by default) or the
  * snapshot file. */
 static int open_source(const struct zt_config *cfg, struct snapshot_source **out)
@@ -106,35 +141,10 @@ static int open_source(const struct zt_config *cfg, struct snapshot_source **out
 			log_error("cannot watch snapshot path", LF_STR("path", cfg->snapshot), LF_ERRNO(r));
 		return r;
 	}
-	struct kube_config kc = { .opts = { cfg->trust_domain, cfg->root_namespace } };
+	struct kube_config kc;
 	struct kubeconfig file = { 0 };
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
-	char err[512];
-	if (cfg->kubeconfig && *cfg->kubeconfig) {
-		if (cfg->kube_server && *cfg->kube_server) {
-			log_error("--kube-server and --kubeconfig both given: choose one");
-			return -EINVAL;
-		}
-		if ((r = kubeconfig_load(cfg->kubeconfig, &file, err, sizeof(err))) < 0) {
-			log_error("unusable --kubeconfig", LF_STR("path", cfg->kubeconfig), LF_STR("reason", err));
-			return r;
-		}
-		kubeconfig_apply(&file, &kc);
-	} else {
-		if (cfg->kube_server && *cfg->kube_server)
-			snprintf(server, sizeof(server), "%s", cfg->kube_server);
-		else if (host && port)
-			snprintf(server, sizeof(server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
-				 host, port);
-		else {
-			log_error("--kube: no API server (--kube-server or --kubeconfig, or "
-				  "KUBERNETES_SERVICE_HOST/PORT in a pod)");
-			return -EINVAL;
-		}
-		kc.server = server;
-		kc.token_file = cfg->kube_token_file;
-		kc.ca_file = cfg->kube_ca_file;
-	}
+	if ((r = agent_kube_config(cfg, &kc, &file, server, sizeof(server))) < 0)
+		return r;
 	if ((r = snapshot_source_kube(out, &kc)) < 0)
 		log_error("cannot follow the Kubernetes API", LF_STR("server", kc.server), LF_ERRNO(r));
 	kubeconfig_free(&file); /* the source keeps copies */
@@ -339,12 +349,19 @@ int agent_run(const struct zt_config *cfg)
 		status = control_run(&ctl);
 		goto out;
 	}
+	preflight_run(cfg, NULL, false); /* the node as the agent finds it, in its log */
 	/* An agent runs: this one takes over once it is ready (no gap). */
 	ctl.predecessor_fd = handover_connect(sv.handover_path);
 	if ((r = capture_open(&capture, cfg->bpf_pin_dir, ctl.predecessor_fd >= 0)) < 0)
 		goto out;
+	capture_set_attach(capture, cfg->attach);
 	sv.capture = capture;
-	if ((r = capture_routing_ensure()) < 0) {
+	struct capture_routing rt = { (uint32_t)cfg->fwmark, (uint32_t)cfg->fwmark_mask, (uint32_t)cfg->route_table };
+	if ((r = capture_set_mark(capture, rt.mark)) < 0) {
+		log_error("cannot set the capture mark", LF_ERRNO(r));
+		goto out;
+	}
+	if ((r = capture_routing_ensure(&rt)) < 0) {
 		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
 		goto out;
 	}

@@ -54,14 +54,15 @@ int uninstall_run(const struct zt_config *cfg)
 		fprintf(stderr, "ztunnel uninstall: capture state only partly removed: %s\n", strerror(-r));
 		status = 1;
 	}
-	if ((r = capture_routing_remove()) < 0) {
+	struct capture_routing rt = { (uint32_t)cfg->fwmark, (uint32_t)cfg->fwmark_mask, (uint32_t)cfg->route_table };
+	if ((r = capture_routing_remove(&rt)) < 0) {
 		fprintf(stderr, "ztunnel uninstall: cannot remove the policy-routing rule and route: %s\n",
 			strerror(-r));
 		status = 1;
 	} else {
-		printf("routing: %d of the rule (fwmark 0x%x/0x%x lookup %d) and the route (local default, "
-		       "table %d) removed\n",
-		       r, ZT_MARK, ZT_MARK_MASK, ZT_ROUTE_TABLE, ZT_ROUTE_TABLE);
+		printf("routing: %d of the rule (fwmark 0x%x/0x%x lookup %u) and the route (local default, "
+		       "table %u) removed\n",
+		       r, rt.mark, rt.mask, rt.table, rt.table);
 	}
 	if (cfg->cni_conf_dir && *cfg->cni_conf_dir) {
 		if ((r = cni_install(cfg->cni_conf_dir, cfg->cni_socket, false, msg, sizeof(msg))) < 0) {

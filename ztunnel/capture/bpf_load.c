@@ -20,11 +20,14 @@
 #include <unistd.h>
 
 #include "redirect.skel.h"
+#include "ztunnel/config.h"
 #include "ztunnel/log.h"
 
 /* Debian's libbpf 1.1 headers predate TCX (kernel 6.6); the kernel ABI
  * values are stable. */
 #define ZT_BPF_TCX_INGRESS 46
+/* TCX ordering (kernel >= 6.6 uapi): before every program on the hook. */
+#define ZT_BPF_F_BEFORE (1U << 3)
 
 struct capture {
 	struct redirect *skel;
@@ -33,6 +36,7 @@ struct capture {
 	struct capture_caps caps;
 	int nprocs;
 	int lock_fd; /* the pin directory, flock()ed while this agent runs */
+	bool tcx_forced; /* --attach tcx: no fallback to clsact */
 };
 
 static const char *const stat_names[ZT_STAT_MAX] = {
@@ -176,6 +180,39 @@ int capture_open(struct capture **out, const char *pin_dir, bool beside)
 	return 0;
 }
 
+int capture_probe(void)
+{
+	struct redirect *skel = redirect__open();
+	struct bpf_map *m;
+	int r;
+
+	if (!skel)
+		return -errno;
+	/* Nothing pinned: a probe leaves no trace on the node. */
+	bpf_object__for_each_map(m, skel->obj)
+		bpf_map__set_pin_path(m, NULL);
+	r = redirect__load(skel);
+	redirect__destroy(skel);
+	return r;
+}
+
+int capture_set_mark(struct capture *c, uint32_t mark)
+{
+	uint32_t zero = 0;
+
+	return bpf_map__update_elem(c->skel->maps.zt_mark, &zero, sizeof(zero), &mark, sizeof(mark), BPF_ANY);
+}
+
+void capture_set_attach(struct capture *c, int mode)
+{
+	c->tcx_forced = mode == ATTACH_TCX;
+	if (mode == ATTACH_CLSACT) {
+		c->caps.tcx = false;
+		log_info("capture attaches with clsact (--attach clsact); pinned TCX links of an earlier agent "
+			 "stay until their interfaces go");
+	}
+}
+
 void capture_close(struct capture *c)
 {
 	if (!c)
@@ -257,8 +294,11 @@ int capture_attach(struct capture *c, uint32_t ifindex)
 	/* Already attached: an earlier ADD, or a pin adopted at start-up. */
 	if (reuse_pinned_link(path, prog) == 0)
 		return 0;
-	int fd = bpf_link_create(prog, (int)ifindex, ZT_BPF_TCX_INGRESS, NULL);
-	if (fd == -EINVAL || fd == -EOPNOTSUPP) {
+	/* First on the hook: nothing attached before us may redirect a pod's
+	 * SYN around capture; what is not ours goes on to the others. */
+	LIBBPF_OPTS(bpf_link_create_opts, first, .flags = ZT_BPF_F_BEFORE);
+	int fd = bpf_link_create(prog, (int)ifindex, ZT_BPF_TCX_INGRESS, &first);
+	if ((fd == -EINVAL || fd == -EOPNOTSUPP) && !c->tcx_forced) {
 		log_warn("TCX links not supported: falling back to clsact", LF_ERRNO(fd));
 		c->caps.tcx = false;
 		return attach_tc(c, ifindex);

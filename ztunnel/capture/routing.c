@@ -51,8 +51,8 @@ out:
 	return r;
 }
 
-/* ip rule add fwmark 0x400/0xf00 lookup 100 */
-static int ensure_rule(void)
+/* ip rule add fwmark MARK/MASK lookup TABLE */
+static int ensure_rule(const struct capture_routing *rt)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -64,16 +64,16 @@ static int ensure_rule(void)
 	frh->family = AF_INET;
 	frh->action = FR_ACT_TO_TBL;
 	frh->table = RT_TABLE_UNSPEC;
-	mnl_attr_put_u32(nlh, FRA_TABLE, ZT_ROUTE_TABLE);
-	mnl_attr_put_u32(nlh, FRA_FWMARK, ZT_MARK);
-	mnl_attr_put_u32(nlh, FRA_FWMASK, ZT_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_TABLE, rt->table);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, rt->mark);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, rt->mask);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
 	int r = nl_talk(nlh, NULL, NULL);
 	return r == -EEXIST ? 0 : r;
 }
 
-/* ip route add local 0.0.0.0/0 dev lo table 100 */
-static int ensure_route(void)
+/* ip route add local 0.0.0.0/0 dev lo table TABLE */
+static int ensure_route(const struct capture_routing *rt)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -91,21 +91,21 @@ static int ensure_route(void)
 	rtm->rtm_protocol = RTPROT_BOOT;
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
-	mnl_attr_put_u32(nlh, RTA_TABLE, ZT_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, RTA_TABLE, rt->table);
 	mnl_attr_put_u32(nlh, RTA_OIF, lo);
 	int r = nl_talk(nlh, NULL, NULL);
 	return r == -EEXIST ? 0 : r;
 }
 
-int capture_routing_ensure(void)
+int capture_routing_ensure(const struct capture_routing *rt)
 {
-	int r = ensure_rule();
-	return r < 0 ? r : ensure_route();
+	int r = ensure_rule(rt);
+	return r < 0 ? r : ensure_route(rt);
 }
 
 /* ztunnel uninstall: the rule and the route above, if present (1 each
  * removed, 0 when absent). */
-int capture_routing_remove(void)
+int capture_routing_remove(const struct capture_routing *rt)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -117,9 +117,9 @@ int capture_routing_remove(void)
 	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	frh->family = AF_INET;
 	frh->action = FR_ACT_TO_TBL;
-	mnl_attr_put_u32(nlh, FRA_TABLE, ZT_ROUTE_TABLE);
-	mnl_attr_put_u32(nlh, FRA_FWMARK, ZT_MARK);
-	mnl_attr_put_u32(nlh, FRA_FWMASK, ZT_MARK_MASK);
+	mnl_attr_put_u32(nlh, FRA_TABLE, rt->table);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, rt->mark);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, rt->mask);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
 	int r = nl_talk(nlh, NULL, NULL);
 	if (r < 0 && r != -ENOENT)
@@ -136,7 +136,7 @@ int capture_routing_remove(void)
 	rtm->rtm_table = RT_TABLE_UNSPEC;
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
-	mnl_attr_put_u32(nlh, RTA_TABLE, ZT_ROUTE_TABLE);
+	mnl_attr_put_u32(nlh, RTA_TABLE, rt->table);
 	if (lo)
 		mnl_attr_put_u32(nlh, RTA_OIF, lo);
 	r = nl_talk(nlh, NULL, NULL);
@@ -253,4 +253,94 @@ int capture_pod_route(uint32_t ip, uint32_t *ifindex)
 		return -ENOENT;
 	*ifindex = rr.oif;
 	return 0;
+}
+
+struct rule_scan {
+	const struct capture_routing *rt;
+	char *why;
+	size_t size;
+	int conflicts;
+};
+
+static int rule_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, FRA_MAX) >= 0)
+		tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static void note(struct rule_scan *s, const char *fmt, uint32_t a, uint32_t b, uint32_t c)
+{
+	size_t n = strlen(s->why);
+
+	if (n + 2 < s->size)
+		snprintf(s->why + n, s->size - n, fmt, n ? "; " : "", a, b, c);
+	s->conflicts++;
+}
+
+/* Another rule that looks at our mark bits, or sends to our table. */
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rule_scan *s = data;
+	const struct nlattr *tb[FRA_MAX + 1] = { 0 };
+
+	mnl_attr_parse(nlh, sizeof(struct fib_rule_hdr), rule_attr, tb);
+	uint32_t mark = tb[FRA_FWMARK] ? mnl_attr_get_u32(tb[FRA_FWMARK]) : 0;
+	uint32_t mask = tb[FRA_FWMASK] ? mnl_attr_get_u32(tb[FRA_FWMASK]) : (tb[FRA_FWMARK] ? 0xffffffff : 0);
+	uint32_t table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : 0;
+	bool ours = mark == s->rt->mark && mask == s->rt->mask && table == s->rt->table;
+
+	if (ours)
+		return MNL_CB_OK;
+	/* Our marked packets match their rule, or theirs (mark under a mask
+	 * that covers ours) match ours. */
+	bool ours_match = (s->rt->mark & mask) == mark;
+	bool theirs_match = (mask & s->rt->mask) == s->rt->mask && (mark & s->rt->mask) == s->rt->mark;
+	if (tb[FRA_FWMARK] && (ours_match || theirs_match))
+		note(s, "%sanother rule uses the same mark: fwmark 0x%x/0x%x lookup %u", mark, mask, table);
+	else if (table == s->rt->table)
+		note(s, "%sa rule (fwmark 0x%x/0x%x) already sends to table %u", mark, mask, table);
+	return MNL_CB_OK;
+}
+
+/* Routes in our table other than ours (local default via lo). */
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rule_scan *s = data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
+
+	mnl_attr_parse(nlh, sizeof(*rtm), route_attr, tb);
+	uint32_t table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	if (table != s->rt->table || (rtm->rtm_type == RTN_LOCAL && rtm->rtm_dst_len == 0))
+		return MNL_CB_OK;
+	note(s, "%stable %u holds a route that is not ours (type %u, /%u)", table, rtm->rtm_type, rtm->rtm_dst_len);
+	return MNL_CB_OK;
+}
+
+int capture_routing_conflicts(const struct capture_routing *rt, char *why, size_t size)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct rule_scan s = { rt, why, size, 0 };
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	why[0] = '\0';
+	nlh->nlmsg_type = RTM_GETRULE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = AF_INET;
+	int r = nl_talk(nlh, rule_cb, &s);
+	if (r < 0)
+		return r;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	if ((r = nl_talk(nlh, table_cb, &s)) < 0)
+		return r;
+	return s.conflicts;
 }

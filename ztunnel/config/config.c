@@ -26,6 +26,8 @@ struct opt {
 };
 
 static const char *const node_traffic_modes[] = { "exempt", "probes-only", NULL };
+static const char *const attach_modes[] = { "auto", "tcx", "clsact", NULL };
+static const char *const listener_modes[] = { "auto", "reuseport", "shared", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 /* "" is the unset default: a security agent never falls back to plaintext
@@ -55,6 +57,11 @@ static const struct opt options[] = {
 	{ "admin-addr", OPT_STRING, OFF(admin_addr), "127.0.0.1:15000", "admin API listen address (config_dump, connections, logging, quitquitquit; keep it on loopback), or off" },
 	{ "metrics-addr", OPT_STRING, OFF(metrics_addr), "0.0.0.0:15020", "Prometheus metrics listen address (/metrics, /stats/prometheus), or off" },
 	{ "readiness-addr", OPT_STRING, OFF(readiness_addr), "0.0.0.0:15021", "readiness probe listen address (/healthz/ready), or off" },
+	{ "fwmark", OPT_INT, OFF(fwmark), "0x400", "packet mark that steers captured packets' return traffic to the local table (must not be used by the node's CNI: Cilium uses 0x400 in some modes; ztunnel preflight checks); hex with 0x", 1, 0x7fffffff },
+	{ "fwmark-mask", OPT_INT, OFF(fwmark_mask), "0xf00", "bits of the mark the policy rule compares (--fwmark must lie within them)", 1, 0x7fffffff },
+	{ "route-table", OPT_INT, OFF(route_table), "100", "routing table of that rule (holds only: local default dev lo)", 1, 0x7fffffff },
+	{ "attach", OPT_ENUM, OFF(attach), "auto", "how the program goes on interfaces: tcx (links, kernel >= 6.6), clsact (tc filters, older kernels), or auto (tcx, else clsact)", 0, 0, attach_modes },
+	{ "listeners", OPT_ENUM, OFF(listeners), "auto", "capture listeners: reuseport (one per worker, the kernel spreads connections; bpf_sk_assign to a reuseport group needs kernel >= 6.5), shared (one per port, every worker accepts from it), or auto (reuseport from 6.5, else shared)", 0, 0, listener_modes },
 	{ "termination-deadline", OPT_INT, OFF(termination_deadline), "0", "seconds a stop (SIGTERM, SIGINT, POST /quitquitquit) lets live connections finish before they are closed; 0: $CONNECTION_TERMINATION_DEADLINE, else $TERMINATION_GRACE_PERIOD_SECONDS minus 5 (minus 1 when <= 10), else 5 (as Istio's ztunnel)", 0, 86400 },
 	{ "outbound-port", OPT_INT, OFF(outbound_port), "15001", "outbound capture listener port", 1, 65535 },
 	{ "inbound-port", OPT_INT, OFF(inbound_port), "15008", "inbound HBONE listener port (peers always dial podIP:15008; eBPF hands those SYNs to this listener)", 1, 65535 },
@@ -114,7 +121,7 @@ static int opt_set(struct zt_config *cfg, const struct opt *o, const char *value
 	}
 	case OPT_INT:
 		errno = 0;
-		v = strtol(value, &end, 10);
+		v = strncmp(value, "0x", 2) ? strtol(value, &end, 10) : strtol(value + 2, &end, 16);
 		if (errno || end == value || *end || v < o->min || v > o->max) {
 			snprintf(err, err_size, "%s: %s must be an integer in [%d, %d], got \"%s\"",
 				 origin, o->name, o->min, o->max, value);

@@ -84,10 +84,7 @@ struct kube_source {
 	atomic_int watching; /* kinds watched now (or known absent): the metric */
 };
 
-static const struct {
-	const char *path, *kind, *api_version;
-	bool crd;
-} kind_defs[KINDS] = {
+const struct kube_kind_def kube_kind_defs[KUBE_KINDS] = {
 	[KIND_NS] = { "/api/v1/namespaces", "Namespace", "v1", false },
 	[KIND_POD] = { "/api/v1/pods", "Pod", "v1", false },
 	[KIND_SVC] = { "/api/v1/services", "Service", "v1", false },
@@ -238,17 +235,17 @@ static size_t on_watch_body(char *data, size_t size, size_t n, void *ctx)
 
 /* The service account token, re-read for every request: kubelet rotates
  * projected tokens. */
-static struct curl_slist *auth_headers(const struct kube_source *ks)
+struct curl_slist *kube_auth_headers(const struct kubeconfig *conn)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 	char *token = NULL, *line = NULL;
 	size_t len = 0;
 
-	if (ks->conn.token_file && file_read(ks->conn.token_file, 64 * 1024, &token, &len) == 0) {
+	if (conn->token_file && file_read(conn->token_file, 64 * 1024, &token, &len) == 0) {
 		while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
 			token[--len] = '\0';
-	} else if (ks->conn.token) {
-		token = strdup(ks->conn.token);
+	} else if (conn->token) {
+		token = strdup(conn->token);
 	}
 	if (token && asprintf(&line, "Authorization: Bearer %s", token) >= 0)
 		h = curl_slist_append(h, line);
@@ -258,7 +255,7 @@ static struct curl_slist *auth_headers(const struct kube_source *ks)
 }
 
 /* The API server's CA and our client certificate, from files or PEM. */
-static void set_tls(CURL *e, const struct kubeconfig *c)
+void kube_set_tls(CURL *e, const struct kubeconfig *c)
 {
 	if (c->ca_pem) {
 		struct curl_blob b = { c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY };
@@ -294,7 +291,7 @@ static CURL *easy_get(struct kind *k, const char *url, struct curl_slist *header
 	 * connection); no PIPEWAIT: behind an HTTP/1.1 proxy a wait for
 	 * multiplexing would queue every request behind the first watch. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	set_tls(e, &k->k->conn);
+	kube_set_tls(e, &k->k->conn);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
@@ -310,7 +307,7 @@ static int request(struct kind *k, const char *url, bool watch)
 {
 	struct kube_source *ks = k->k;
 
-	k->headers = auth_headers(ks);
+	k->headers = kube_auth_headers(&ks->conn);
 	/* A watch is long by design; a dead connection is found by TCP keepalive. */
 	CURL *e = easy_get(k, url, k->headers, watch, watch ? (long)WATCH_TIMEOUT_S + 30 : 60L);
 	if (!e) {
@@ -423,7 +420,7 @@ static cJSON *get_json(struct kube_source *ks, const char *path, long *status)
 
 	*status = 0;
 	snprintf(url, sizeof(url), "%s%s", ks->conn.server, path);
-	struct curl_slist *h = auth_headers(ks);
+	struct curl_slist *h = kube_auth_headers(&ks->conn);
 	CURL *e = easy_get(&tmp, url, h, false, 5L);
 	if (e && curl_easy_perform(e) == CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
@@ -691,8 +688,8 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	}
 	curl_multi_setopt(ks->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	for (int i = 0; i < KINDS; i++)
-		ks->kinds[i] = (struct kind){ .path = kind_defs[i].path, .kind = kind_defs[i].kind,
-					      .api_version = kind_defs[i].api_version, .crd = kind_defs[i].crd, .k = ks };
+		ks->kinds[i] = (struct kind){ .path = kube_kind_defs[i].path, .kind = kube_kind_defs[i].kind,
+					      .api_version = kube_kind_defs[i].api_version, .crd = kube_kind_defs[i].crd, .k = ks };
 	tm_collector_add(kube_metrics, ks);
 	int r = -pthread_create(&ks->thread, NULL, watcher_main, ks);
 	if (r < 0) {

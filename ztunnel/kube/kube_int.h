@@ -4,6 +4,8 @@
 #define ZTUNNEL_KUBE_INT_H
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +37,20 @@ struct kube_stream {
 /* 0, or -EPROTO (a line that is not an event), -EFBIG, -ENOMEM, or fn's error. */
 int kube_stream_feed(struct kube_stream *s, const char *data, size_t len, kube_event_fn fn, void *ctx);
 void kube_stream_reset(struct kube_stream *s);
+
+/* The kinds a model is built from: list/watch path, kind, apiVersion;
+ * crd: Istio's (absent when its CRD is not installed). */
+struct kube_kind_def {
+	const char *path, *kind, *api_version;
+	bool crd;
+};
+#define KUBE_KINDS 6
+extern const struct kube_kind_def kube_kind_defs[KUBE_KINDS];
+
+/* Every request's credentials: the token (re-read from its file each
+ * time: kubelet rotates it) and Accept; the CA and client certificate. */
+struct kubeconfig;
+struct curl_slist *kube_auth_headers(const struct kubeconfig *conn);
+void kube_set_tls(CURL *e, const struct kubeconfig *conn);
 
 #endif

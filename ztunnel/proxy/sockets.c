@@ -16,8 +16,8 @@ static int set_int(int fd, int level, int opt, int v)
 
 /* IP_TRANSPARENT lets the listener take packets bpf_sk_assign hands it for
  * any destination; getsockname() of an accepted socket is then the
- * original destination. One per worker: SO_REUSEPORT. */
-int proxy_listen_transparent(uint16_t port)
+ * original destination. reuseport: one per worker, in one group. */
+int proxy_listen_transparent(uint16_t port, bool reuseport)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
@@ -25,7 +25,7 @@ int proxy_listen_transparent(uint16_t port)
 	if (fd < 0)
 		return -errno;
 	if ((r = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0 ||
-	    (r = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0 ||
+	    (reuseport && (r = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0) ||
 	    (r = set_int(fd, SOL_IP, IP_TRANSPARENT, 1)) < 0 ||
 	    (r = set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1)) < 0)
 		goto fail;

@@ -11,6 +11,8 @@
 #include <malloc.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -143,6 +145,21 @@ static void adopt_leftovers(struct handover_fds *adopt, int n_workers)
 			 "are reset)", LF_INT("listeners", extra));
 }
 
+/* bpf_sk_assign to a listener of a reuseport group picks within the group
+ * from kernel 6.5; before, a SYN assigned to one reuseport listener of
+ * several can go astray: one listener per port, shared by the workers. */
+static bool listeners_shared(const struct zt_config *cfg)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (cfg->listeners != LISTENERS_AUTO)
+		return cfg->listeners == LISTENERS_SHARED;
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return true;
+	return major < 6 || (major == 6 && minor < 5);
+}
+
 static int worker_count(const struct zt_config *cfg)
 {
 	long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
@@ -188,6 +205,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	admission_init(&p->peer_bytes, UINT32_MAX, UINT32_MAX, seed + 2);
 	p->peer_budget = cfg->peer_buffer_mb >= 4095 ? 4095u << 20 : (uint32_t)cfg->peer_buffer_mb << 20;
 	p->n_workers = worker_count(cfg);
+	bool shared = listeners_shared(cfg);
 	p->workers = calloc((size_t)p->n_workers, sizeof(*p->workers));
 	if (!p->workers) {
 		free(p);
@@ -212,7 +230,16 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 				adopt->fd[d][i] = -1;
 				continue;
 			}
-			if ((w->lfd[d] = proxy_listen_transparent(ports[d])) < 0) {
+			/* Worker 0's listener, every ring accepting from it (also when
+			 * the predecessor handed over one without SO_REUSEPORT). */
+			if ((shared || (adopt && adopt->n[d] == 1)) && i > 0) {
+				if ((w->lfd[d] = dup(p->workers[0].lfd[d])) < 0) {
+					r = -errno;
+					goto fail;
+				}
+				continue;
+			}
+			if ((w->lfd[d] = proxy_listen_transparent(ports[d], !shared)) < 0) {
 				r = w->lfd[d];
 				log_error("cannot listen (IP_TRANSPARENT needs CAP_NET_ADMIN)",
 					  LF_UINT("port", ports[d]), LF_ERRNO(r));
@@ -236,6 +263,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		}
 	}
 	log_info("data path listening", LF_UINT("workers", p->n_workers),
+		 LF_STR("listeners", shared ? "shared" : "reuseport"),
 		 LF_UINT("outbound_port", ports[0]), LF_UINT("inbound_plain_port", ports[1]),
 		 LF_UINT("inbound_hbone_port", ports[2]), LF_BOOL("hbone", certs != NULL));
 	*out = p;
