@@ -96,6 +96,19 @@ cluster_up_agents() { # NAME SPEC_FILE [tools/cluster up args...]
   # Plain relay unless the caller's --agent-args (later, so it wins) says otherwise.
   cluster_up "$name" --spec "$spec" --agent "$build/ztunnel/ztunnel" \
     --cni "$build/ztunnel/ztunnel-cni" --agent-args "--identity-provider insecure-plaintext" "$@"
+  assert_fallback_modes "$name"
+}
+
+# The fallback suite (ZT_CLUSTER_AGENT_ARGS="--attach clsact --listeners
+# shared") must really run on the fallbacks, not pass on the defaults.
+assert_fallback_modes() {
+  local f
+  [[ ${ZT_CLUSTER_AGENT_ARGS:-} == *"--attach clsact"* ]] || return 0
+  for f in "$(info "$1" | jq -r .stateDir)"/nodes/*/agent.log; do
+    [ -f "$f" ] || continue
+    grep -q '"msg":"capture attached".*"mode":"clsact"' "$f" || fail "$f: capture not attached with clsact"
+    grep -q '"msg":"data path listening".*"listeners":"shared"' "$f" || fail "$f: listeners not shared"
+  done
 }
 
 # stat NAME NODE REASON: a capture counter from the node's pinned maps.

@@ -36,9 +36,19 @@ node_state() {
   echo "== conflist"; jq -S . "$(conf_dir "$1")"/*.conflist
   echo "== bpffs"; (cd "$state/bpf" && find . -path "./$1*" | sort)
 }
-# pinned_bpf NODE: the link and program ids behind the node's pinned links.
+clsact=0
+[[ ${ZT_CLUSTER_AGENT_ARGS:-} != *"--attach clsact"* ]] || clsact=1
+# pinned_bpf NODE: the link and program ids behind the node's pinned links
+# (TCX), or the programs of our clsact filters (the fallback suite).
 pinned_bpf() {
-  local f
+  local f dev
+  if [ "$clsact" = 1 ]; then
+    for dev in $(in_node "$1" ip -o link show | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+      in_node "$1" tc filter show dev "$dev" ingress 2>/dev/null | grep -o 'zt_ingress.* id [0-9]*' |
+        sed 's/.* id /prog /'
+    done | sort -u
+    return
+  fi
   for f in "$state/bpf/$1"/links/*; do
     bpftool link show pinned "$f" -j | jq -r '"link \(.id)", "prog \(.prog_id)"'
   done | sort -u
@@ -62,8 +72,14 @@ done
 for n in n1 n2; do
   out=$(uninstall "$n") || fail "uninstall on $n failed: $out"
   echo "$out"
-  grep -Eq '^capture: [1-9][0-9]* links detached' <<<"$out" || fail "no links detached on $n: $out"
+  if [ "$clsact" = 1 ]; then
+    grep -Eq ', [1-9][0-9]* clsact filters removed' <<<"$out" || fail "no clsact filters removed on $n: $out"
+  else
+    grep -Eq '^capture: [1-9][0-9]* links detached' <<<"$out" || fail "no links detached on $n: $out"
+  fi
   while read -r kind id; do
+    # The kernel frees an object once its last reference went (deferred).
+    for _ in $(seq 1 30); do bpftool "$kind" show id "$id" >/dev/null 2>&1 || break; sleep 0.1; done
     if bpftool "$kind" show id "$id" >/dev/null 2>&1; then fail "$kind $id of $n still exists after uninstall"; fi
   done <<<"${ids[$n]}"
   [ ! -e "$state/bpf/$n" ] || fail "pins left on $n: $(find "$state/bpf/$n")"
