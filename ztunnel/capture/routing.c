@@ -51,6 +51,28 @@ out:
 	return r;
 }
 
+/* A message's attributes by type, up to max (libmnl's parse callback). */
+struct attrs {
+	const struct nlattr **tb;
+	uint16_t max;
+};
+
+static int attr_cb(const struct nlattr *a, void *data)
+{
+	struct attrs *t = data;
+
+	if (mnl_attr_type_valid(a, t->max) >= 0)
+		t->tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static void parse_attrs(const struct nlmsghdr *nlh, size_t header, const struct nlattr **tb, uint16_t max)
+{
+	struct attrs t = { tb, max };
+
+	mnl_attr_parse(nlh, (unsigned)header, attr_cb, &t);
+}
+
 /* ip rule add fwmark MARK/MASK lookup TABLE */
 static int ensure_rule(const struct capture_routing *rt)
 {
@@ -150,15 +172,6 @@ struct addr_dump {
 	uint32_t *ifs, max_if, n_if;
 };
 
-static int addr_attr(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(a, IFA_MAX) >= 0)
-		tb[mnl_attr_get_type(a)] = a;
-	return MNL_CB_OK;
-}
-
 static int addr_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct addr_dump *d = data;
@@ -168,7 +181,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (ifa->ifa_family != AF_INET || !if_indextoname(ifa->ifa_index, name) || !strcmp(name, "lo"))
 		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(*ifa), addr_attr, tb);
+	parse_attrs(nlh, sizeof(*ifa), tb, IFA_MAX);
 	if (!tb[IFA_LOCAL] && !tb[IFA_ADDRESS])
 		return MNL_CB_OK;
 	uint32_t a = mnl_attr_get_u32(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
@@ -205,22 +218,13 @@ struct route_reply {
 	bool gateway;
 };
 
-static int route_attr(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(a, RTA_MAX) >= 0)
-		tb[mnl_attr_get_type(a)] = a;
-	return MNL_CB_OK;
-}
-
 static int route_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct route_reply *rr = data;
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
 
 	rr->dst_len = ((const struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_dst_len;
-	mnl_attr_parse(nlh, sizeof(struct rtmsg), route_attr, tb);
+	parse_attrs(nlh, sizeof(struct rtmsg), tb, RTA_MAX);
 	if (tb[RTA_OIF])
 		rr->oif = mnl_attr_get_u32(tb[RTA_OIF]);
 	rr->gateway = tb[RTA_GATEWAY] != NULL;
@@ -262,15 +266,6 @@ struct rule_scan {
 	int conflicts;
 };
 
-static int rule_attr(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-
-	if (mnl_attr_type_valid(a, FRA_MAX) >= 0)
-		tb[mnl_attr_get_type(a)] = a;
-	return MNL_CB_OK;
-}
-
 static void note(struct rule_scan *s, const char *fmt, uint32_t a, uint32_t b, uint32_t c)
 {
 	size_t n = strlen(s->why);
@@ -286,7 +281,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct rule_scan *s = data;
 	const struct nlattr *tb[FRA_MAX + 1] = { 0 };
 
-	mnl_attr_parse(nlh, sizeof(struct fib_rule_hdr), rule_attr, tb);
+	parse_attrs(nlh, sizeof(struct fib_rule_hdr), tb, FRA_MAX);
 	uint32_t mark = tb[FRA_FWMARK] ? mnl_attr_get_u32(tb[FRA_FWMARK]) : 0;
 	uint32_t mask = tb[FRA_FWMASK] ? mnl_attr_get_u32(tb[FRA_FWMASK]) : (tb[FRA_FWMARK] ? 0xffffffff : 0);
 	uint32_t table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : 0;
@@ -312,7 +307,7 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[RTA_MAX + 1] = { 0 };
 
-	mnl_attr_parse(nlh, sizeof(*rtm), route_attr, tb);
+	parse_attrs(nlh, sizeof(*rtm), tb, RTA_MAX);
 	uint32_t table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
 	if (table != s->rt->table || (rtm->rtm_type == RTN_LOCAL && rtm->rtm_dst_len == 0))
 		return MNL_CB_OK;

@@ -18,31 +18,20 @@ static size_t discard(char *data, size_t size, size_t n, void *ctx)
 
 int kube_check(const struct kube_config *cfg, char *why, size_t size)
 {
-	struct kubeconfig conn = { 0 };
 	int problems = 0;
 
-	/* The connection fields as the watcher uses them (no copies kept). */
-	conn.server = (char *)cfg->server;
-	conn.token = (char *)cfg->token;
-	conn.token_file = (char *)cfg->token_file;
-	conn.ca_file = (char *)cfg->ca_file;
-	conn.ca_pem = (char *)cfg->ca_pem;
-	conn.cert_file = (char *)cfg->cert_file;
-	conn.cert_pem = (char *)cfg->cert_pem;
-	conn.key_file = (char *)cfg->key_file;
-	conn.key_pem = (char *)cfg->key_pem;
 	why[0] = '\0';
 	for (int i = 0; i < KUBE_KINDS; i++) {
 		const struct kube_kind_def *k = &kube_kind_defs[i];
 		char url[1024];
 		long status = 0;
 		CURL *e = curl_easy_init();
-		struct curl_slist *h = kube_auth_headers(&conn);
+		struct curl_slist *h = kube_auth_headers(cfg);
 
 		snprintf(url, sizeof(url), "%s%s?limit=1", cfg->server, k->path);
 		curl_easy_setopt(e, CURLOPT_URL, url);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-		kube_set_tls(e, &conn);
+		kube_set_tls(e, cfg);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
 		curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ enum { KIND_NS, KIND_POD, KIND_SVC, KIND_SLICE, KIND_AUTHZ, KIND_PEER_AUTHN, KIN
 
 struct kube_source {
 	struct kubeconfig conn; /* owned copies of the kube_config's connection fields */
+	struct kube_config view; /* pointing at them */
 	pthread_t thread;
 	atomic_bool stop, synced;
 	CURLM *multi;
@@ -235,7 +237,7 @@ static size_t on_watch_body(char *data, size_t size, size_t n, void *ctx)
 
 /* The service account token, re-read for every request: kubelet rotates
  * projected tokens. */
-struct curl_slist *kube_auth_headers(const struct kubeconfig *conn)
+struct curl_slist *kube_auth_headers(const struct kube_config *conn)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 	char *token = NULL, *line = NULL;
@@ -254,27 +256,23 @@ struct curl_slist *kube_auth_headers(const struct kubeconfig *conn)
 	return h;
 }
 
-/* The API server's CA and our client certificate, from files or PEM. */
-void kube_set_tls(CURL *e, const struct kubeconfig *c)
+/* PEM text (copied by libcurl) or else a file, for one TLS setting. */
+static void set_pem(CURL *e, CURLoption blob_opt, CURLoption file_opt, const char *pem, const char *file)
 {
-	if (c->ca_pem) {
-		struct curl_blob b = { c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
-	} else {
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (pem) {
+		struct curl_blob b = { (void *)(uintptr_t)pem, strlen(pem), CURL_BLOB_COPY };
+		curl_easy_setopt(e, blob_opt, &b);
+	} else if (file) {
+		curl_easy_setopt(e, file_opt, file);
 	}
-	if (c->cert_pem) {
-		struct curl_blob b = { c->cert_pem, strlen(c->cert_pem), CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-	} else if (c->cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
-	}
-	if (c->key_pem) {
-		struct curl_blob b = { c->key_pem, strlen(c->key_pem), CURL_BLOB_COPY };
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-	} else if (c->key_file) {
-		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
-	}
+}
+
+/* The API server's CA and our client certificate, from files or PEM. */
+void kube_set_tls(CURL *e, const struct kube_config *c)
+{
+	set_pem(e, CURLOPT_CAINFO_BLOB, CURLOPT_CAINFO, c->ca_pem, c->ca_file);
+	set_pem(e, CURLOPT_SSLCERT_BLOB, CURLOPT_SSLCERT, c->cert_pem, c->cert_file);
+	set_pem(e, CURLOPT_SSLKEY_BLOB, CURLOPT_SSLKEY, c->key_pem, c->key_file);
 }
 
 /* One GET to the API server as every request makes it: the token, the
@@ -291,7 +289,7 @@ static CURL *easy_get(struct kind *k, const char *url, struct curl_slist *header
 	 * connection); no PIPEWAIT: behind an HTTP/1.1 proxy a wait for
 	 * multiplexing would queue every request behind the first watch. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	kube_set_tls(e, &k->k->conn);
+	kube_set_tls(e, &k->k->view);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, watch ? on_watch_body : on_list_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
@@ -307,7 +305,7 @@ static int request(struct kind *k, const char *url, bool watch)
 {
 	struct kube_source *ks = k->k;
 
-	k->headers = kube_auth_headers(&ks->conn);
+	k->headers = kube_auth_headers(&ks->view);
 	/* A watch is long by design; a dead connection is found by TCP keepalive. */
 	CURL *e = easy_get(k, url, k->headers, watch, watch ? (long)WATCH_TIMEOUT_S + 30 : 60L);
 	if (!e) {
@@ -420,7 +418,7 @@ static cJSON *get_json(struct kube_source *ks, const char *path, long *status)
 
 	*status = 0;
 	snprintf(url, sizeof(url), "%s%s", ks->conn.server, path);
-	struct curl_slist *h = kube_auth_headers(&ks->conn);
+	struct curl_slist *h = kube_auth_headers(&ks->view);
 	CURL *e = easy_get(&tmp, url, h, false, 5L);
 	if (e && curl_easy_perform(e) == CURLE_OK) {
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
@@ -678,6 +676,7 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	COPY(key_file);
 	COPY(key_pem);
 #undef COPY
+	kubeconfig_apply(&ks->conn, &ks->view);
 	ks->opts = cfg->opts;
 	pthread_mutex_init(&ks->lock, NULL);
 	pthread_mutex_init(&ks->objs_lock, NULL);

@@ -49,8 +49,8 @@ extern const struct kube_kind_def kube_kind_defs[KUBE_KINDS];
 
 /* Every request's credentials: the token (re-read from its file each
  * time: kubelet rotates it) and Accept; the CA and client certificate. */
-struct kubeconfig;
-struct curl_slist *kube_auth_headers(const struct kubeconfig *conn);
-void kube_set_tls(CURL *e, const struct kubeconfig *conn);
+struct kube_config;
+struct curl_slist *kube_auth_headers(const struct kube_config *conn);
+void kube_set_tls(CURL *e, const struct kube_config *conn);
 
 #endif
