@@ -73,15 +73,15 @@ static void parse_attrs(const struct nlmsghdr *nlh, size_t header, const struct 
 	mnl_attr_parse(nlh, (unsigned)header, attr_cb, &t);
 }
 
-/* ip rule add fwmark MARK/MASK lookup TABLE */
-static int ensure_rule(const struct capture_routing *rt)
+/* "fwmark MARK/MASK lookup TABLE", as an add (RTM_NEWRULE) or a delete. */
+static int rule_request(const struct capture_routing *rt, uint16_t type, uint16_t flags)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct fib_rule_hdr *frh;
 
-	nlh->nlmsg_type = RTM_NEWRULE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
 	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	frh->family = AF_INET;
 	frh->action = FR_ACT_TO_TBL;
@@ -90,12 +90,11 @@ static int ensure_rule(const struct capture_routing *rt)
 	mnl_attr_put_u32(nlh, FRA_FWMARK, rt->mark);
 	mnl_attr_put_u32(nlh, FRA_FWMASK, rt->mask);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
-	int r = nl_talk(nlh, NULL, NULL);
-	return r == -EEXIST ? 0 : r;
+	return nl_talk(nlh, NULL, NULL);
 }
 
-/* ip route add local 0.0.0.0/0 dev lo table TABLE */
-static int ensure_route(const struct capture_routing *rt)
+/* "local 0.0.0.0/0 dev lo table TABLE", as an add or a delete. */
+static int route_request(const struct capture_routing *rt, uint16_t type, uint16_t flags)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -104,8 +103,8 @@ static int ensure_route(const struct capture_routing *rt)
 
 	if (!lo)
 		return -ENODEV;
-	nlh->nlmsg_type = RTM_NEWROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = AF_INET;
 	rtm->rtm_dst_len = 0;
@@ -115,56 +114,32 @@ static int ensure_route(const struct capture_routing *rt)
 	rtm->rtm_type = RTN_LOCAL;
 	mnl_attr_put_u32(nlh, RTA_TABLE, rt->table);
 	mnl_attr_put_u32(nlh, RTA_OIF, lo);
-	int r = nl_talk(nlh, NULL, NULL);
-	return r == -EEXIST ? 0 : r;
+	return nl_talk(nlh, NULL, NULL);
 }
 
 int capture_routing_ensure(const struct capture_routing *rt)
 {
-	int r = ensure_rule(rt);
-	return r < 0 ? r : ensure_route(rt);
+	const uint16_t create = NLM_F_CREATE | NLM_F_EXCL;
+	int r = rule_request(rt, RTM_NEWRULE, create);
+
+	if (r < 0 && r != -EEXIST)
+		return r;
+	r = route_request(rt, RTM_NEWROUTE, create);
+	return r == -EEXIST ? 0 : r;
 }
 
 /* ztunnel uninstall: the rule and the route above, if present (1 each
  * removed, 0 when absent). */
 int capture_routing_remove(const struct capture_routing *rt)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct fib_rule_hdr *frh;
-	int removed = 0;
+	int rule = rule_request(rt, RTM_DELRULE, 0);
 
-	nlh->nlmsg_type = RTM_DELRULE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
-	frh->family = AF_INET;
-	frh->action = FR_ACT_TO_TBL;
-	mnl_attr_put_u32(nlh, FRA_TABLE, rt->table);
-	mnl_attr_put_u32(nlh, FRA_FWMARK, rt->mark);
-	mnl_attr_put_u32(nlh, FRA_FWMASK, rt->mask);
-	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
-	int r = nl_talk(nlh, NULL, NULL);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	removed += r == 0;
-
-	unsigned lo = if_nametoindex("lo");
-	struct rtmsg *rtm;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_DELROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = AF_INET;
-	rtm->rtm_table = RT_TABLE_UNSPEC;
-	rtm->rtm_scope = RT_SCOPE_HOST;
-	rtm->rtm_type = RTN_LOCAL;
-	mnl_attr_put_u32(nlh, RTA_TABLE, rt->table);
-	if (lo)
-		mnl_attr_put_u32(nlh, RTA_OIF, lo);
-	r = nl_talk(nlh, NULL, NULL);
-	if (r < 0 && r != -ENOENT && r != -ESRCH)
-		return r;
-	return removed + (r == 0);
+	if (rule < 0 && rule != -ENOENT)
+		return rule;
+	int route = route_request(rt, RTM_DELROUTE, 0);
+	if (route < 0 && route != -ENOENT && route != -ESRCH)
+		return route;
+	return (rule == 0) + (route == 0);
 }
 
 struct addr_dump {
