@@ -64,4 +64,9 @@ int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t life
 	    struct leaf_cert *out, char *err, size_t err_size);
 void leaf_cert_free(struct leaf_cert *l);
 
+/* A new P-256 key (PKCS#8 PEM) and a CSR for id signed with it (PEM,
+ * SHA-256, empty subject, the SPIFFE id as its only SAN): what the agent
+ * sends to a cluster CA. err says what failed. */
+int csr_create(const struct spiffe_id *id, char **csr_pem, char **key_pem, char *err, size_t err_size);
+
 #endif

@@ -1,13 +1,15 @@
 /* Test helper: our CreateCertificate codec on stdin/stdout, for checks
  * against other implementations (ca_messages_match_istio_wire.sh).
  *   grpc_ca_tool encode-request CSR_FILE VALIDITY [IDENTITY] > frame
- *   grpc_ca_tool decode-response < frame   (prints each chain entry, NUL-separated) */
+ *   grpc_ca_tool decode-response < frame   (prints each chain entry, NUL-separated)
+ *   grpc_ca_tool make-csr SPIFFE_ID CSR_OUT KEY_OUT   (the agent's key and CSR) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ztunnel/file.h"
 #include "ztunnel/grpc.h"
+#include "ztunnel/identity.h"
 
 int main(int argc, char **argv)
 {
@@ -40,6 +42,19 @@ int main(int argc, char **argv)
 			fwrite(resp.chain[i], 1, strlen(resp.chain[i]) + 1, stdout);
 		grpc_ca_response_free(&resp);
 		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "make-csr")) {
+		struct spiffe_id id;
+		char *csr, *key, err[256];
+		if (spiffe_parse(argv[2], &id) < 0 || csr_create(&id, &csr, &key, err, sizeof(err)) < 0) {
+			fprintf(stderr, "make-csr: %s\n", err);
+			return 1;
+		}
+		int r = file_write_atomic(argv[3], csr, 0644) < 0 ||
+			file_write_atomic(argv[4], key, 0600) < 0;
+		free(csr);
+		free(key);
+		return r;
 	}
 	fprintf(stderr, "usage: see the comment at the top of grpc_ca_tool.c\n");
 	return 2;

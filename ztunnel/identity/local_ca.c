@@ -4,6 +4,7 @@
  * (which encodes a URI SAN and second-precise dates) supplies both: no
  * ASN.1 is written by hand. */
 #include "ztunnel/identity.h"
+#include "x509_int.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -21,7 +22,6 @@
 #include <time.h>
 
 #define DER_MAX 4096
-#define PEM_MAX 8192
 
 struct ca {
 	char *chain_pem;          /* issuing CA cert (+ its parents) */
@@ -38,19 +38,6 @@ struct ca {
 		r = (code);                                \
 		goto out;                                  \
 	} while (0)
-
-static char *to_pem(const unsigned char *der, int sz, int type)
-{
-	char *pem = malloc(PEM_MAX);
-	int n = pem ? wc_DerToPem(der, (word32)sz, (unsigned char *)pem, PEM_MAX - 1, type) : -1;
-
-	if (n <= 0) {
-		free(pem);
-		return NULL;
-	}
-	pem[n] = '\0';
-	return pem;
-}
 
 static int random_serial(WC_RNG *rng, Cert *cert)
 {
@@ -96,7 +83,7 @@ static int make_ca(struct ca *parent, const char *trust_domain, int days, char *
 	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE,
 				 parent ? &parent->key : &key, &rng)) < 0)
 		goto out;
-	pem = to_pem(der, sz, CERT_TYPE);
+	pem = x509_to_pem(der, sz, CERT_TYPE);
 	if (pem && parent) {
 		if (asprintf(cert_pem, "%s%s", pem, parent->chain_pem) < 0)
 			*cert_pem = NULL;
@@ -105,7 +92,7 @@ static int make_ca(struct ca *parent, const char *trust_domain, int days, char *
 		*cert_pem = pem;
 	}
 	int ksz = wc_EccKeyToDer(&key, kder, sizeof(kder));
-	*key_pem = ksz > 0 ? to_pem(kder, ksz, ECC_PRIVATEKEY_TYPE) : NULL;
+	*key_pem = ksz > 0 ? x509_to_pem(kder, ksz, ECC_PRIVATEKEY_TYPE) : NULL;
 	r = *cert_pem && *key_pem ? 0 : -EIO;
 out:
 	wc_ecc_free(&key);
@@ -223,31 +210,6 @@ void ca_free(struct ca *ca)
 	free(ca);
 }
 
-/* Template carrying the URI SAN and [now, now + lifetime]; self-signed by
- * a throwaway key, never published. Returns its DER (owned by x). */
-static WOLFSSL_X509 *san_template(const char *uri, int64_t now, int64_t lifetime_s)
-{
-	WOLFSSL_X509 *x = wolfSSL_X509_new();
-	WOLFSSL_EC_KEY *ec = wolfSSL_EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-	WOLFSSL_EVP_PKEY *k = wolfSSL_EVP_PKEY_new();
-	int ok = x && ec && k && wolfSSL_EC_KEY_generate_key(ec) == 1 &&
-		 wolfSSL_EVP_PKEY_assign_EC_KEY(k, ec) == 1;
-
-	if (!ok && ec && k)
-		wolfSSL_EC_KEY_free(ec);
-	ok = ok && wolfSSL_X509_set_version(x, 2) == 1 && wolfSSL_X509_set_pubkey(x, k) == 1 &&
-	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notBefore(x), (time_t)now, 0, 0) &&
-	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notAfter(x), (time_t)(now + lifetime_s), 0, 0) &&
-	     wolfSSL_X509_add_altname(x, uri, ASN_URI_TYPE) == 1 &&
-	     wolfSSL_X509_sign(x, k, wolfSSL_EVP_sha256()) > 0;
-	wolfSSL_EVP_PKEY_free(k);
-	if (!ok) {
-		wolfSSL_X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
 int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
 	    struct leaf_cert *out, char *err, size_t err_size)
 {
@@ -264,7 +226,7 @@ int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t life
 	wc_ecc_init(&key);
 	if (spiffe_format(id, uri, sizeof(uri)) < 0)
 		FAIL(-EINVAL, "identity too long");
-	if (!(tmpl = san_template(uri, now, lifetime_s)))
+	if (!(tmpl = x509_san_template(uri, now, lifetime_s)))
 		FAIL(-EIO, "cannot build the SAN template");
 	const unsigned char *tder = wolfSSL_X509_get_der(tmpl, &tsz);
 	if (wc_ecc_make_key_ex(&ca->rng, 32, &key, ECC_SECP256R1) != 0)
@@ -295,8 +257,8 @@ int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t life
 	if (wc_EccPrivateKeyToPKCS8(&key, NULL, &ksz) != LENGTH_ONLY_E || !(kder = malloc(ksz)) ||
 	    wc_EccPrivateKeyToPKCS8(&key, kder, &ksz) <= 0)
 		FAIL(-EIO, "cannot encode the private key");
-	out->cert_pem = to_pem(der, sz, CERT_TYPE);
-	out->key_pem = to_pem(kder, (int)ksz, PKCS8_PRIVATEKEY_TYPE);
+	out->cert_pem = x509_to_pem(der, sz, CERT_TYPE);
+	out->key_pem = x509_to_pem(kder, (int)ksz, PKCS8_PRIVATEKEY_TYPE);
 	if (!out->cert_pem || !out->key_pem ||
 	    asprintf(&out->chain_pem, "%s%s", out->cert_pem, ca->chain_pem) < 0) {
 		out->chain_pem = NULL;
