@@ -49,6 +49,21 @@ int grpc_ca_response_encode(const struct ca_response *resp, uint8_t **out, size_
 int grpc_ca_response_decode(const uint8_t *buf, size_t len, struct ca_response *resp);
 void grpc_ca_response_free(struct ca_response *resp);
 
+/* Where and how a certificate request goes (SPEC §4). */
+struct grpc_ca_target {
+	const char *address;    /* https://host:port: TLS to host, its name checked */
+	const char *roots_file; /* PEM roots the CA's certificate must chain to */
+	const char *token;      /* authorization: Bearer (a ServiceAccount token) */
+	const char *cluster_id; /* the clusterid header (default Kubernetes) */
+	int timeout_ms;         /* the whole call */
+};
+
+/* One CreateCertificate call, blocking up to t->timeout_ms: 0 and resp
+ * (free it), or -errno with err saying what failed (-EACCES: the CA
+ * refused who we are or what we asked; -EREMOTEIO: another gRPC error). */
+int grpc_ca_call(const struct grpc_ca_target *t, const struct ca_request *req, struct ca_response *resp, char *err,
+		 size_t err_size);
+
 /* How many bytes of buf make one whole frame: its length, 0 when more is
  * needed, -EMSGSIZE over max, -EPROTO for a compressed frame (we never
  * negotiate compression). */

@@ -2,7 +2,9 @@
  * against other implementations (ca_messages_match_istio_wire.sh).
  *   grpc_ca_tool encode-request CSR_FILE VALIDITY [IDENTITY] > frame
  *   grpc_ca_tool decode-response < frame   (prints each chain entry, NUL-separated)
- *   grpc_ca_tool make-csr SPIFFE_ID CSR_OUT KEY_OUT   (the agent's key and CSR) */
+ *   grpc_ca_tool make-csr SPIFFE_ID CSR_OUT KEY_OUT   (the agent's key and CSR)
+ *   grpc_ca_tool call https://HOST:PORT ROOTS TOKEN CLUSTER CSR_FILE SPIFFE_ID
+ *                                          (one CreateCertificate: the chain, NUL-separated) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,25 @@ int main(int argc, char **argv)
 		free(csr);
 		free(key);
 		return r;
+	}
+	if (argc == 8 && !strcmp(argv[1], "call")) {
+		char *csr = NULL, err[512];
+		size_t n;
+		struct ca_response resp;
+		if (file_read(argv[6], 1 << 20, &csr, &n) < 0)
+			return 2;
+		struct grpc_ca_target t = { argv[2], argv[3], argv[4], argv[5], 5000 };
+		struct ca_request req = { csr, 86400, argv[7] };
+		int r = grpc_ca_call(&t, &req, &resp, err, sizeof(err));
+		free(csr);
+		if (r < 0) {
+			fprintf(stderr, "call: %s (%d)\n", err, r);
+			return 1;
+		}
+		for (size_t i = 0; i < resp.n; i++)
+			fwrite(resp.chain[i], 1, strlen(resp.chain[i]) + 1, stdout);
+		grpc_ca_response_free(&resp);
+		return 0;
 	}
 	fprintf(stderr, "usage: see the comment at the top of grpc_ca_tool.c\n");
 	return 2;

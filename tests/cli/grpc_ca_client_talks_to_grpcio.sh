@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Our CreateCertificate client (nghttp2 + wolfSSL, ztunnel/grpc/client.c)
+# against a CA on another gRPC stack (grpcio, fixtures/ca/ca_server.py,
+# with Istio's own messages): the call carries the CSR, 24 h, the
+# ImpersonatedIdentity, "authorization: Bearer <token>" and "clusterid" as
+# istiod expects; the chain comes back in order. A CA that refuses
+# (PERMISSION_DENIED) is reported with its message; an answer without a
+# certificate, a CA whose certificate does not chain to our roots, and one
+# whose name is not the address's are errors, never a certificate.
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
+proto="$src/.deps/kube/istio-ca.proto"
+[ -s "$proto" ] || skip "Istio's ca.proto missing: run tools/bootstrap --kube"
+/usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || skip "python3-grpcio/python3-protobuf missing: run tools/bootstrap"
+command -v openssl >/dev/null || skip "openssl missing"
+tool="$build/tests/cli/grpc_ca_tool"
+mkdir -p "$work/py/security/v1alpha1"
+cp "$proto" "$work/py/security/v1alpha1/ca.proto"
+protoc -I"$work/py" -I/usr/include --python_out="$work/py" "$work/py/security/v1alpha1/ca.proto"
+
+# A CA for the server's TLS certificate (localhost), and another one.
+for ca in ca other; do
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$ca" \
+    -keyout "$work/$ca.key" -out "$work/$ca.pem" 2>/dev/null
+done
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-server -keyout "$work/server.key" 2>/dev/null |
+  openssl x509 -req -days 1 -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
+printf 'sa-token-123\n' > "$work/token"
+"$tool" make-csr spiffe://cluster.local/ns/shop/sa/web "$work/csr.pem" "$work/key.pem"
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+server() { # MODE: a CA server; sets $port
+  port=$(free_port)
+  PYTHONPATH="$work/py" /usr/bin/python3 "$src/tests/cli/fixtures/ca/ca_server.py" "$port" "$work/server.pem" \
+    "$work/server.key" "$work/record" "$1" > "$work/server.out" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 50); do grep -q serving "$work/server.out" 2>/dev/null && return 0; sleep 0.1; done
+  fail "the CA server did not start: $(cat "$work/server.out")"
+}
+call() { # ADDRESS ROOTS: sets $out and $rc
+  rc=0
+  out=$("$tool" call "$1" "$2" "$(cat "$work/token")" cluster-a "$work/csr.pem" spiffe://cluster.local/ns/shop/sa/web 2>&1 |
+    tr '\0' '|') || rc=$?
+}
+
+server ok
+call "https://localhost:$port" "$work/ca.pem"
+[ "$rc" = 0 ] || fail "call failed: $out"
+[ "$out" = "LEAF for spiffe://cluster.local/ns/shop/sa/web|ROOT|" ] || fail "chain read as \"$out\""
+jq -e --rawfile csr "$work/csr.pem" '.csr == $csr and .validity == 86400 and
+  .impersonated == "spiffe://cluster.local/ns/shop/sa/web" and .authorization == "Bearer sa-token-123" and
+  .clusterid == "cluster-a"' "$work/record" >/dev/null || fail "the CA saw: $(cat "$work/record")"
+echo "grpcio CA: request and headers as istiod expects, chain in order"
+
+call "https://localhost:$port" "$work/other.pem"
+[ "$rc" = 1 ] && [[ $out == *"TLS with the CA"* ]] || fail "a CA certificate from other roots was accepted: $out"
+call "https://127.0.0.1:$port" "$work/ca.pem"
+[ "$rc" = 1 ] && [[ $out == *"TLS with the CA"* ]] || fail "a CA certificate for another name was accepted: $out"
+echo "TLS: other roots and another name refused"
+
+kill "${pids[@]}"
+pids=()
+server deny
+call "https://localhost:$port" "$work/ca.pem"
+[ "$rc" = 1 ] && [[ $out == *"grpc-status 7: identity has no pod on the caller's node"* ]] ||
+  fail "a refusal was not reported with its status and message: $out"
+kill "${pids[@]}"
+pids=()
+server empty
+call "https://localhost:$port" "$work/ca.pem"
+[ "$rc" = 1 ] && [[ $out == *"not a certificate chain"* ]] || fail "an empty answer was taken: $out"
+echo "refusal and empty answer: errors, no certificate"
+echo ok
