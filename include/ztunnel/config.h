@@ -15,6 +15,7 @@ enum identity_provider_kind {
 	IDENTITY_LOCAL_CA,
 	IDENTITY_FILES,
 	IDENTITY_INSECURE_PLAINTEXT, /* tests and demos: mesh traffic unencrypted */
+	IDENTITY_CA,                 /* a cluster CA over Istio's certificate RPC */
 };
 
 /* Kernel features with a fallback (docs/operations.md "Kernels"): auto
@@ -36,6 +37,7 @@ struct zt_config {
 	char *kube_token_file;
 	char *kube_ca_file;
 	char *kubeconfig;
+	char *ca_address, *ca_root_cert, *ca_token_file; /* --identity-provider ca */
 	char *trust_domain;
 	char *cluster_id;
 	char *root_namespace;

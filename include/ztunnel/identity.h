@@ -69,4 +69,10 @@ void leaf_cert_free(struct leaf_cert *l);
  * sends to a cluster CA. err says what failed. */
 int csr_create(const struct spiffe_id *id, char **csr_pem, char **key_pem, char *err, size_t err_size);
 
+/* Takes chain, key and roots (PEM, all three owned from here on) into out
+ * only if the chain is for id, matches the key, chains to roots and has
+ * not expired at now; else -errno and err (prefixed with what). */
+int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *roots, int64_t now, const char *what,
+		    struct leaf_cert *out, char *err, size_t err_size);
+
 #endif

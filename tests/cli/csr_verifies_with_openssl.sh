@@ -12,6 +12,7 @@ id=spiffe://cluster.local/ns/shop/sa/web
 openssl req -in "$work/csr.pem" -noout -verify 2>&1 | grep -q 'verify OK' || fail "the CSR's signature does not verify"
 text=$(openssl req -in "$work/csr.pem" -noout -text)
 grep -q 'Signature Algorithm: ecdsa-with-SHA256' <<<"$text" || fail "not ECDSA with SHA-256: $text"
+grep -Eq '^ +Version: 1 \(0x0\)' <<<"$text" || fail "not a PKCS#10 v1 request: $(grep Version <<<"$text")"
 grep -q 'ASN1 OID: prime256v1' <<<"$text" || fail "not a P-256 key: $text"
 grep -Eq '^ +Subject: *$' <<<"$text" || fail "the subject is not empty: $(grep Subject: <<<"$text")"
 grep -A1 'X509v3 Subject Alternative Name: critical' <<<"$text" | grep -q "URI:$id\$" ||

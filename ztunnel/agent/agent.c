@@ -17,6 +17,7 @@
 #include "ztunnel/cert_cache.h"
 #include "ztunnel/cert_share.h"
 #include "ztunnel/control.h"
+#include "ztunnel/ca_provider.h"
 #include "ztunnel/files_provider.h"
 #include "ztunnel/local_ca_provider.h"
 #include "ztunnel/enroll.h"
@@ -246,7 +247,7 @@ static void quit(void *ctx)
 /* Where certificates come from; false when the agent runs without
  * identities (--identity-provider insecure-plaintext, or no capture). */
 static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs,
-			   struct local_ca_provider *lp, struct files_provider *fp)
+			   struct local_ca_provider *lp, struct files_provider *fp, struct ca_provider *cp)
 {
 	struct cert_provider p;
 
@@ -254,6 +255,14 @@ static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs
 	case IDENTITY_LOCAL_CA:
 		snprintf(lp->dir, sizeof(lp->dir), "%s", cfg->ca_dir);
 		p = (struct cert_provider){ "local-ca", local_ca_provider_fetch, NULL, lp };
+		break;
+	case IDENTITY_CA:
+		snprintf(cp->address, sizeof(cp->address), "%s", cfg->ca_address);
+		snprintf(cp->roots_file, sizeof(cp->roots_file), "%s", cfg->ca_root_cert);
+		snprintf(cp->token_file, sizeof(cp->token_file), "%s", cfg->ca_token_file);
+		snprintf(cp->cluster_id, sizeof(cp->cluster_id), "%s", cfg->cluster_id ? cfg->cluster_id : "Kubernetes");
+		cp->timeout_ms = 5000;
+		p = (struct cert_provider){ "ca", ca_provider_fetch, NULL, cp };
 		break;
 	case IDENTITY_FILES:
 		snprintf(fp->root, sizeof(fp->root), "%s", cfg->cert_dir);
@@ -291,6 +300,7 @@ int agent_run(const struct zt_config *cfg)
 	struct cert_share share;
 	struct local_ca_provider lp = { 0 };
 	struct files_provider fp = { 0 };
+	struct ca_provider cp = { 0 };
 	struct state_store store;
 	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
 	struct capture *capture = NULL;
@@ -327,7 +337,7 @@ int agent_run(const struct zt_config *cfg)
 	}
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
-	bool have_certs = identity_setup(cfg, &certs, &lp, &fp);
+	bool have_certs = identity_setup(cfg, &certs, &lp, &fp, &cp);
 	struct control ctl = { .cfg = cfg, .store = &store, .certs = have_certs ? &certs : NULL,
 				.share = have_certs ? &share : NULL, .life = &life, .handover_fd = -1,
 				.predecessor_fd = -1, .successor_fd = -1 };

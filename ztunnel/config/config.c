@@ -32,7 +32,7 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 static const char *const log_formats[] = { "text", "json", NULL };
 /* "" is the unset default: a security agent never falls back to plaintext
  * on its own, it must be told so by name. */
-static const char *const identity_providers[] = { "", "local-ca", "files", "insecure-plaintext", NULL };
+static const char *const identity_providers[] = { "", "local-ca", "files", "insecure-plaintext", "ca", NULL };
 
 #define OFF(f) offsetof(struct zt_config, f)
 
@@ -76,10 +76,13 @@ static const struct opt options[] = {
 	{ "max-connections-per-peer", OPT_INT, OFF(max_connections_per_peer), "256", "authenticated inbound HBONE connections one peer address may hold open on this node (more are closed after the handshake and counted)", 1, 10000000 },
 	{ "stream-idle-timeout", OPT_INT, OFF(stream_idle_timeout), "0", "seconds an inbound HBONE stream may move no bytes either way before it is closed (0: never, as Istio; TCP keepalive still detects dead peers)", 0, 86400 },
 	{ "peer-buffer-mb", OPT_INT, OFF(peer_buffer_mb), "64", "MiB of received data waiting for slow pods that one peer address may hold; above it the agent stops reading that peer's connections until the pods catch up", 1, 65536 },
-	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: local-ca|files (where workload certificates come from), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
+	{ "identity-provider", OPT_ENUM, OFF(identity_provider), NULL, "required with capture: where workload certificates come from: ca (a cluster CA over Istio's certificate RPC: ztunnel-ca or istiod; keys stay on the node), files, local-ca (tests and single-node demos: the CA key on the node), or insecure-plaintext (tests and demos only: mesh traffic relayed unencrypted, no identities)", 0, 0, identity_providers },
+	{ "ca-address", OPT_STRING, OFF(ca_address), "https://ztunnel-ca.ztunnel-system.svc:15012", "ca: the CA's address (https://HOST:PORT; HOST is checked against its certificate); istiod: https://istiod.istio-system.svc:15012" },
+	{ "ca-root-cert", OPT_STRING, OFF(ca_root_cert), "/var/run/secrets/ztunnel/ca-root/root-cert.pem", "ca: the roots the CA's TLS certificate must chain to" },
+	{ "ca-token-file", OPT_STRING, OFF(ca_token_file), "/var/run/secrets/tokens/ztunnel-ca-token", "ca: the agent's projected ServiceAccount token (authorization: Bearer), re-read for every request" },
 	{ "ca-dir", OPT_STRING, OFF(ca_dir), "/var/run/secrets/ztunnel/ca", "local-ca: directory with ca-cert.pem, ca-key.pem and optional root-cert.pem (trust bundle; default: the CA chain), re-read on change" },
 	{ "cert-dir", OPT_STRING, OFF(cert_dir), "/var/run/secrets/ztunnel/certs", "files: <dir>/<namespace>/<service account>/{cert-chain,key,root-cert}.pem" },
-	{ "cert-lifetime", OPT_INT, OFF(cert_lifetime), "86400", "local-ca: leaf certificate lifetime in seconds (renewed at half-life)", 10, 2592000 },
+	{ "cert-lifetime", OPT_INT, OFF(cert_lifetime), "86400", "leaf certificate lifetime in seconds, minted (local-ca) or asked for (ca); renewed at half-life", 10, 2592000 },
 	{ "access-log-interval", OPT_INT, OFF(access_log_interval), "0", "seconds between \"connection update\" access-log lines for a long-lived connection (0: only at open and close; its bytes reach the metrics every 30 s regardless)", 0, 86400 },
 	{ "log-level", OPT_ENUM, OFF(log_level), "info", "error|warn|info|debug", 0, 0, log_levels },
 	{ "log-format", OPT_ENUM, OFF(log_format), "text", "text (key=value) or json lines", 0, 0, log_formats },

@@ -45,6 +45,7 @@ int csr_create(const struct spiffe_id *id, char **csr_pem, char **key_pem, char 
 	if (!tder || wc_ecc_make_key_ex(&rng, 32, &key, ECC_SECP256R1) != 0)
 		FAIL(-EIO, "cannot generate a P-256 key");
 	wc_InitCert(&req);
+	req.version = 0; /* PKCS#10 v1 (wc_InitCert sets 2, an X.509 v3 certificate's) */
 	req.sigType = CTC_SHA256wECDSA;
 	/* The subject stays empty: the identity is the SAN, which is then
 	 * critical (RFC 5280 4.2.1.6). */

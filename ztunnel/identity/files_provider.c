@@ -51,61 +51,19 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 			 struct leaf_cert *out, char *err, size_t err_size)
 {
 	const struct files_provider *fp = ctx;
-	char dir[PATH_MAX], uri[800];
-	struct trust_bundle tb = { 0 };
-	struct spiffe_id got;
-	int r = -EINVAL;
+	char dir[PATH_MAX], what[PATH_MAX + 32];
 
 	(void)lifetime_s; /* the issuer decides */
 	memset(out, 0, sizeof(*out));
 	snprintf(dir, sizeof(dir), "%s/%s/%s", fp->root, id->ns, id->sa);
-	spiffe_format(id, uri, sizeof(uri));
 	char *chain = read_one(dir, "cert-chain.pem", err, err_size);
 	char *key = chain ? read_one(dir, "key.pem", err, err_size) : NULL;
 	char *roots = key ? read_one(dir, "root-cert.pem", err, err_size) : NULL;
 	if (!roots) {
-		r = -ENOENT;
-		goto out;
+		free(chain);
+		free(key);
+		return -ENOENT;
 	}
-	if (trust_bundle_load(&tb, roots) <= 0) {
-		snprintf(err, err_size, "%s/root-cert.pem holds no usable CA certificate", dir);
-		goto out;
-	}
-	if (cert_spiffe_id(chain, &got) < 0) {
-		snprintf(err, err_size, "%s/cert-chain.pem has no SPIFFE identity (incomplete write?)", dir);
-		goto out;
-	}
-	if (strcmp(got.td, id->td) || strcmp(got.ns, id->ns) || strcmp(got.sa, id->sa)) {
-		snprintf(err, err_size, "%s/cert-chain.pem is for spiffe://%s/ns/%s/sa/%s, expected %s", dir,
-			 got.td, got.ns, got.sa, uri);
-		goto out;
-	}
-	if (!cert_key_matches(chain, key)) {
-		snprintf(err, err_size, "%s/key.pem does not match the certificate (incomplete write?)", dir);
-		goto out;
-	}
-	if ((r = trust_verify_chain(&tb, chain, err, err_size)) < 0)
-		goto out;
-	if (cert_validity(chain, &out->not_before, &out->not_after, out->serial, sizeof(out->serial)) < 0 ||
-	    now >= out->not_after) {
-		snprintf(err, err_size, "%s/cert-chain.pem has expired", dir);
-		r = -EKEYEXPIRED;
-		goto out;
-	}
-	out->cert_pem = cert_leaf_pem(chain);
-	out->chain_pem = chain;
-	out->key_pem = key;
-	out->roots_pem = roots;
-	chain = key = roots = NULL;
-	r = out->cert_pem ? 0 : -EBADMSG;
-out:
-	trust_bundle_free(&tb);
-	free(chain);
-	if (key)
-		memset(key, 0, strlen(key));
-	free(key);
-	free(roots);
-	if (r < 0)
-		leaf_cert_free(out);
-	return r;
+	snprintf(what, sizeof(what), "%s (an incomplete write?)", dir);
+	return leaf_cert_adopt(id, chain, key, roots, now, what, out, err, err_size);
 }
