@@ -57,6 +57,8 @@ struct cert_cache {
 void cert_cache_init(struct cert_cache *c, struct cert_provider provider, int64_t lifetime_s,
 		     unsigned seed);
 void cert_cache_fini(struct cert_cache *c);
+/* Every identity wanted has a usable certificate now. */
+bool cert_cache_all_available(const struct cert_cache *c);
 /* A local pod needs id (refcounted); its first fetch happens at next tick. */
 int cert_cache_want(struct cert_cache *c, const struct spiffe_id *id, int64_t now);
 /* The pod is gone; the last release forgets the certificate. */

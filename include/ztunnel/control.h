@@ -37,10 +37,15 @@ struct control {
 	 * and wait for SIGTERM (exiting would have kubelet restart the old
 	 * version, which would take over again). */
 	int predecessor_fd, handover_fd, successor_fd;
-	bool superseded, term_received, drained;
+	bool superseded, term_received, drained, handing_over;
+	int64_t handover_deadline_ms;
 	void *serving;
 	int (*serve_begin)(void *serving, struct handover_fds *adopt);
+	/* Gives the listeners (the successor accepts from them too from now);
+	 * then either commit (it serves: we stop accepting) or take_back. */
 	int (*hand_over)(void *serving, int conn);
+	void (*commit_handover)(void *serving);
+	void (*take_back)(void *serving);
 };
 
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and the threads

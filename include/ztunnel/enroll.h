@@ -35,6 +35,7 @@ struct enroll {
 	char cache_path[4096];
 	uint64_t cache_generation;
 	const char *node; /* this node's name: its pods in the snapshot are looked for */
+	bool read_only;   /* restoring beside a running agent: change nothing */
 };
 
 /* The decision for one pod (pure): the snapshot's view of the pod if it is
@@ -44,7 +45,10 @@ const char *enroll_decide(const struct zt_model *m, const struct enroll_pod *p, 
 
 /* Rebuilds the pod table from the pinned zt_pods map (agent restart) and
  * drops entries whose interface is gone. */
-int enroll_init(struct enroll *e, struct capture *c);
+int enroll_init(struct enroll *e, struct capture *c, bool read_only);
+/* The pods again from the pinned state (a successor taking over: the
+ * running agent enrolled and released pods meanwhile). */
+int enroll_reload(struct enroll *e);
 void enroll_fini(struct enroll *e);
 /* Re-decides every pod against a new model; updates zt_pods and the
  * service VIP map. */

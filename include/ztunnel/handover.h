@@ -29,8 +29,15 @@ void handover_path(const struct zt_config *cfg, char *out, size_t size);
 int handover_listen(const char *path);
 /* Accepts a successor's connection (non-blocking fd): the fd, or -errno. */
 int handover_accept(int listen_fd);
-/* Reads the successor's request and sends it the listeners. */
+/* Reads the successor's request: 0 when it is one ("take"). */
+int handover_wait_take(int conn);
+/* Sends it the listeners. */
 int handover_give(int conn, const struct handover_fds *fds);
+/* The new agent serves on the listeners (it sends this), or it failed:
+ * the old one takes the node back (handover_wait_serving: 0, or -EPIPE when
+ * the connection ended without it). */
+int handover_serving(int conn);
+int handover_wait_serving(int conn);
 /* The new agent's side: a connection to a running agent, or -ENOENT /
  * -ECONNREFUSED when there is none. */
 int handover_connect(const char *path);

@@ -16,6 +16,7 @@ enum lifecycle_phase { LC_SERVING, LC_DRAINING, LC_DONE };
 
 struct lifecycle {
 	atomic_int phase;
+	atomic_bool handover_pending; /* a new agent is getting ready to take over */
 	int64_t deadline_ms; /* monotonic; set when the drain starts */
 	pthread_mutex_t lock;
 	pthread_cond_t done;

@@ -43,6 +43,7 @@ void admin_logging(struct admin *a, const char *level, bool reset, struct admin_
 void admin_ready_reply(struct admin *a, bool detailed, struct admin_reply *r);
 /* collectors.c: the metrics that live outside the registry. */
 void admin_collectors_register(struct admin *a);
+void admin_collectors_unregister(struct admin *a);
 /* An RFC 3339 UTC time. */
 void admin_time(int64_t unix_s, char *buf, size_t size);
 

@@ -69,3 +69,10 @@ void admin_collectors_register(struct admin *a)
 	tm_collector_add(certificates, a);
 	tm_collector_add(agent, a);
 }
+
+void admin_collectors_unregister(struct admin *a)
+{
+	tm_collector_del(capture_packets, a);
+	tm_collector_del(certificates, a);
+	tm_collector_del(agent, a);
+}

@@ -68,6 +68,12 @@ static int readiness(struct admin *a, char *pending, size_t size, char *detail, 
 		blocker(pending, size, "draining");
 		explain(detail, dsize, "the agent is stopping: live connections finish, new ones go to its successor");
 	}
+	if (a->d.life && atomic_load(&a->d.life->handover_pending)) {
+		/* hostNetwork: the new pod's probe reaches this port until the new
+		 * agent takes it over; it must not look ready before that. */
+		blocker(pending, size, "handover");
+		explain(detail, dsize, "a new agent is getting ready to take this node over");
+	}
 	if (a->d.capture && !atomic_load(&a->proxy)) {
 		blocker(pending, size, "proxy");
 		explain(detail, dsize, "data path not running");

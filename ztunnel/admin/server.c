@@ -325,5 +325,6 @@ void admin_stop(struct admin *a)
 	for (int s = 0; s < 3; s++)
 		if (a->daemons[s])
 			MHD_stop_daemon(a->daemons[s]);
+	admin_collectors_unregister(a); /* no scrape may read a after this */
 	free(a);
 }

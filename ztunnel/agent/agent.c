@@ -168,7 +168,34 @@ struct serving {
 	struct enroll *enroll;
 	struct control *ctl;
 	char handover_path[PATH_MAX];
+	bool beside;              /* started beside a running agent: the node is not ours yet */
+	uint32_t *uplinks, *n_uplinks;
 };
+
+/* What this agent changes on the node itself: the mark the program sets,
+ * policy routing, the program on the uplinks, the node-traffic hook. Only
+ * while it holds the node (never beside a running agent: a different
+ * --fwmark would strand the running agent's packets). */
+static int node_setup(struct serving *s)
+{
+	const struct zt_config *cfg = s->cfg;
+	struct capture_routing rt = { (uint32_t)cfg->fwmark, (uint32_t)cfg->fwmark_mask, (uint32_t)cfg->route_table };
+	int r;
+
+	if ((r = capture_routing_ensure(&rt)) < 0) {
+		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
+		return r;
+	}
+	if ((r = capture_set_mark(s->capture, rt.mark)) < 0) {
+		log_error("cannot set the capture mark", LF_ERRNO(r));
+		return r;
+	}
+	if ((r = capture_node(s->capture, cfg->uplinks, s->uplinks, s->n_uplinks)) < 0)
+		return r;
+	s->deps.n_uplinks = *s->n_uplinks;
+	return capture_node_traffic(s->capture, cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY, cfg->node_cgroup,
+				    cfg->kubelet_cgroup);
+}
 
 static int serve_begin(void *ctx, struct handover_fds *adopt)
 {
@@ -176,29 +203,35 @@ static int serve_begin(void *ctx, struct handover_fds *adopt)
 	const struct zt_config *cfg = s->cfg;
 	int r;
 
-	if (s->ctl->predecessor_fd >= 0 || adopt) {
-		/* Started beside another agent: the node is ours only now. */
+	if (s->beside) {
+		/* The node is ours only now: lock it (waiting a little for the
+		 * predecessor's release), then take it over. */
 		for (int i = 0; (r = capture_lock(s->capture)) == -EBUSY && adopt && i < 20; i++)
 			usleep(100 * 1000);
 		if (r < 0)
 			return r;
+		s->beside = false;
+		if ((r = node_setup(s)) < 0)
+			return r;
 	}
-	if ((r = proxy_start(&s->proxy, cfg, s->store, &s->env, s->share, adopt)) < 0)
-		return r;
-	s->ctl->proxy = s->proxy;
-	/* The predecessor closed its HTTP servers before handing over; its
-	 * ports may take a moment to be free. */
+	/* Ports and sockets first, the data path last: a failure before it
+	 * has accepted nothing (the predecessor takes the node back). The
+	 * predecessor closes its HTTP servers as it hands over: its ports may
+	 * take a moment to be free. */
 	for (int i = 0; !s->admin && i < 50; i++)
 		if (admin_start(&s->admin, &s->deps) < 0 && (!adopt || i == 49))
 			return -EADDRINUSE;
 		else if (!s->admin)
 			usleep(100 * 1000);
-	admin_set_proxy(s->admin, s->proxy);
 	if ((r = enroll_listen(s->enroll, cfg->cni_socket)) < 0) {
 		log_error("cannot listen for the CNI plugin", LF_STR("path", cfg->cni_socket), LF_ERRNO(r));
 		return r;
 	}
 	log_info("ready for CNI requests", LF_STR("socket", cfg->cni_socket));
+	if ((r = proxy_start(&s->proxy, cfg, s->store, &s->env, s->share, adopt)) < 0)
+		return r;
+	s->ctl->proxy = s->proxy;
+	admin_set_proxy(s->admin, s->proxy);
 	/* Not fatal: without it the next agent starts the way a first one does. */
 	if ((s->ctl->handover_fd = handover_listen(s->handover_path)) < 0)
 		log_warn("no handover socket: the next agent cannot take over without a gap",
@@ -209,23 +242,25 @@ static int serve_begin(void *ctx, struct handover_fds *adopt)
 }
 
 /* A successor is ready: it gets our listeners and the node's lock, then
- * our ports and our CNI socket (it retries binding them for a while); we
- * stop accepting and drain. */
+ * our ports and our CNI socket (it retries binding them for a while). We
+ * still accept until it says it serves (serve_commit), or take it all back
+ * (serve_take_back). */
 static int serve_hand_over(void *ctx, int conn)
 {
 	struct serving *s = ctx;
 	struct handover_fds fds;
+	int r = handover_wait_take(conn);
 
+	if (r < 0)
+		return r; /* not a successor's request: the node stays ours */
 	proxy_listeners(s->proxy, &fds);
 	capture_unlock(s->capture);
-	int r = handover_give(conn, &fds);
-	if (r < 0) {
+	if ((r = handover_give(conn, &fds)) < 0) {
 		log_error("handover to the new agent failed: serving on", LF_ERRNO(r));
 		if (capture_lock(s->capture) < 0)
 			log_error("the node's lock is gone after a failed handover: a third agent may start");
 		return r;
 	}
-	proxy_handed_over(s->proxy);
 	admin_set_proxy(s->admin, NULL);
 	admin_stop(s->admin);
 	s->admin = NULL;
@@ -233,8 +268,37 @@ static int serve_hand_over(void *ctx, int conn)
 		close(s->enroll->listen_fd); /* the path is the successor's now */
 		s->enroll->listen_fd = -1;
 	}
-	log_info("handed the listeners over to a new agent: draining");
+	log_info("gave the listeners to a new agent: waiting for it to serve");
 	return 0;
+}
+
+static void serve_commit(void *ctx)
+{
+	struct serving *s = ctx;
+
+	proxy_handed_over(s->proxy);
+	log_info("handed the listeners over to a new agent: draining");
+}
+
+/* The successor failed after it got the listeners: the node is ours again. */
+static void serve_take_back(void *ctx)
+{
+	struct serving *s = ctx;
+	int r;
+
+	log_error("the new agent failed to take over: this agent serves on");
+	for (int i = 0; (r = capture_lock(s->capture)) == -EBUSY && i < 50; i++)
+		usleep(100 * 1000);
+	if (r < 0)
+		log_error("cannot take the node's lock back: a third agent may start", LF_ERRNO(r));
+	else if ((r = node_setup(s)) < 0) /* the successor had put its program on the uplinks */
+		log_error("cannot set the node up again", LF_ERRNO(r));
+	for (int i = 0; !s->admin && i < 50; i++)
+		if (admin_start(&s->admin, &s->deps) < 0)
+			usleep(100 * 1000);
+	admin_set_proxy(s->admin, s->proxy);
+	if ((r = enroll_listen(s->enroll, s->cfg->cni_socket)) < 0)
+		log_error("cannot listen for the CNI plugin again", LF_ERRNO(r));
 }
 
 /* POST /quitquitquit: the control thread's signalfd takes it as SIGTERM. */
@@ -366,29 +430,17 @@ int agent_run(const struct zt_config *cfg)
 		goto out;
 	capture_set_attach(capture, cfg->attach);
 	sv.capture = capture;
-	struct capture_routing rt = { (uint32_t)cfg->fwmark, (uint32_t)cfg->fwmark_mask, (uint32_t)cfg->route_table };
-	if ((r = capture_set_mark(capture, rt.mark)) < 0) {
-		log_error("cannot set the capture mark", LF_ERRNO(r));
-		goto out;
-	}
-	if ((r = capture_routing_ensure(&rt)) < 0) {
-		log_error("cannot install policy routing for captured packets", LF_ERRNO(r));
-		goto out;
-	}
-	if ((r = capture_node(capture, cfg->uplinks, uplinks, &n_uplinks)) < 0)
-		goto out;
+	sv.beside = ctl.predecessor_fd >= 0;
+	sv.uplinks = uplinks;
+	sv.n_uplinks = &n_uplinks;
 	deps.capture = capture;
-	deps.n_uplinks = n_uplinks;
 	sv.deps = deps;
-	if (ctl.predecessor_fd >= 0)
+	if (sv.beside)
 		log_info("another agent serves this node: taking over once ready", LF_STR("socket", sv.handover_path));
-	/* Otherwise up before the data path: readiness says what is missing. */
-	else if (admin_start(&sv.admin, &sv.deps) < 0)
-		goto out;
-	if ((r = capture_node_traffic(capture, cfg->node_traffic == NODE_TRAFFIC_PROBES_ONLY, cfg->node_cgroup,
-				      cfg->kubelet_cgroup)) < 0)
-		goto out;
-	if ((r = enroll_init(&enroll, capture)) < 0) {
+	else if ((r = node_setup(&sv)) < 0 || admin_start(&sv.admin, &sv.deps) < 0)
+		goto out; /* admin up before the data path: readiness says what is missing */
+	/* Beside a running agent: read its pods (for their certificates), change nothing. */
+	if ((r = enroll_init(&enroll, capture, sv.beside)) < 0) {
 		log_error("cannot read pinned pod state", LF_ERRNO(r));
 		goto out;
 	}
@@ -401,6 +453,8 @@ int agent_run(const struct zt_config *cfg)
 	ctl.serving = &sv;
 	ctl.serve_begin = serve_begin;
 	ctl.hand_over = serve_hand_over;
+	ctl.commit_handover = serve_commit;
+	ctl.take_back = serve_take_back;
 	if (ctl.predecessor_fd < 0 && serve_begin(&sv, NULL) < 0)
 		goto out;
 	if (cfg->cni_conf_dir && *cfg->cni_conf_dir) {

@@ -20,6 +20,10 @@
 #include "ztunnel/snapshot_source.h"
 #include "ztunnel/telemetry.h"
 
+/* A successor that has the listeners confirms it serves within this (its
+ * HTTP ports may take it a few seconds), or we take the node back. */
+#define HANDOVER_CONFIRM_MS 15000
+
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
@@ -38,6 +42,9 @@ static void sync_identities(struct control *ctl, const struct zt_model *m)
 	for (uint32_t i = 0; m && i < e->n; i++) {
 		const struct enroll_pod *p = &e->pods[i];
 		const struct zt_workload *w = p->uid[0] ? model_workload_by_uid(m, p->uid) : NULL;
+		/* Pods restored from pinned state have no uid: their IP says. */
+		for (uint32_t k = 0; !w && k < p->n_ips; k++)
+			w = model_workload_by_v4(m, p->ips[k]);
 		if (!p->enrolled || !w || !w->enrolled || !w->node || strcmp(w->node, ctl->cfg->node_name ? ctl->cfg->node_name : ""))
 			continue;
 		if (spiffe_parse(w->identity, &ids[n]) == 0)
@@ -74,7 +81,10 @@ static void reconcile(struct control *ctl)
 	if (!ctl->enroll)
 		return;
 	const struct zt_model *m = state_read_lock(ctl->store);
-	enroll_reconcile(ctl->enroll, m);
+	/* The shared pinned maps are written by the agent that serves only:
+	 * not by one still waiting to take over, nor by one handed over. */
+	if (ctl->predecessor_fd < 0 && !ctl->superseded && !ctl->handing_over)
+		enroll_reconcile(ctl->enroll, m);
 	if (ctl->certs)
 		sync_identities(ctl, m);
 	state_read_unlock();
@@ -154,25 +164,16 @@ static bool drain_over(struct control *ctl)
 
 /* This agent has what it needs to serve: a model, and a certificate for
  * every local identity (handover.h: only then is the running one asked
- * for its listeners). */
-static void cert_blocks(const struct cert_share_entry *e, void *ctx)
-{
-	*(bool *)ctx |= !e->usable;
-}
-
+ * for its listeners). The cache, not what was published to the workers:
+ * right after a model the share does not list the new identities yet. */
 static bool ready_to_serve(struct control *ctl)
 {
-	bool blocked = false;
-
-	if (!state_store_ready(ctl->store))
-		return false;
-	if (ctl->share)
-		cert_share_each(ctl->share, cert_blocks, &blocked);
-	return !blocked;
+	return state_store_ready(ctl->store) && (!ctl->certs || cert_cache_all_available(ctl->certs));
 }
 
 /* The new agent's side: take the running one's listeners once ready, or
- * start on new ones if it went away. */
+ * start on new ones if it went away; tell it once serving (until then it
+ * can take the node back). */
 static int take_over(struct control *ctl, bool gone)
 {
 	struct handover_fds fds;
@@ -180,21 +181,29 @@ static int take_over(struct control *ctl, bool gone)
 
 	if (r < 0)
 		log_warn("no listeners from the previous agent: starting on new ones", LF_ERRNO(r));
+	int s = ctl->serve_begin(ctl->serving, r < 0 ? NULL : &fds);
+	if (s < 0)
+		log_error("cannot start serving", LF_ERRNO(s));
+	else if (r == 0)
+		handover_serving(ctl->predecessor_fd);
 	close(ctl->predecessor_fd);
 	ctl->predecessor_fd = -1;
-	r = ctl->serve_begin(ctl->serving, r < 0 ? NULL : &fds);
-	if (r < 0)
-		log_error("cannot start serving", LF_ERRNO(r));
-	return r;
+	if (s == 0 && ctl->enroll) {
+		enroll_reload(ctl->enroll); /* what the predecessor did meanwhile */
+		reconcile(ctl);
+	}
+	return s;
 }
 
-/* The running agent's side: a successor connects, then asks. */
+/* The running agent's side: a successor connects, asks, gets the
+ * listeners, then says it serves (we drain) or goes away (we serve on). */
 static void successor_event(struct control *ctl, bool listen_ready, short conn_events)
 {
 	if (listen_ready) {
 		int fd = handover_accept(ctl->handover_fd);
 		if (fd >= 0 && ctl->successor_fd < 0) {
 			ctl->successor_fd = fd;
+			atomic_store(&ctl->life->handover_pending, true);
 			log_info("a new agent is starting beside this one: it takes over once ready");
 		} else if (fd >= 0) {
 			close(fd); /* one at a time */
@@ -202,16 +211,44 @@ static void successor_event(struct control *ctl, bool listen_ready, short conn_e
 	}
 	if (ctl->successor_fd < 0 || !conn_events)
 		return;
-	if (ctl->hand_over(ctl->serving, ctl->successor_fd) == 0) {
+	bool done = true;
+	if (!ctl->handing_over) {
+		if (ctl->hand_over(ctl->serving, ctl->successor_fd) == 0) {
+			ctl->handing_over = true;
+			ctl->handover_deadline_ms = clock_mono_ms() + HANDOVER_CONFIRM_MS;
+			done = false;
+		} else {
+			log_warn("the new agent went away before taking over");
+		}
+	} else if (handover_wait_serving(ctl->successor_fd) == 0) {
 		close(ctl->handover_fd); /* the successor binds the path anew */
 		ctl->handover_fd = -1;
+		ctl->handing_over = false;
 		ctl->superseded = true;
+		ctl->commit_handover(ctl->serving);
 		start_drain(ctl, "handed over to a new agent");
 	} else {
-		log_warn("the new agent went away before taking over");
+		ctl->handing_over = false;
+		ctl->take_back(ctl->serving);
 	}
+	if (done) {
+		close(ctl->successor_fd);
+		ctl->successor_fd = -1;
+		atomic_store(&ctl->life->handover_pending, false);
+	}
+}
+
+/* A successor that got the listeners but never said it serves: take back. */
+static void handover_timeout(struct control *ctl)
+{
+	if (!ctl->handing_over || clock_mono_ms() < ctl->handover_deadline_ms)
+		return;
+	log_warn("the new agent did not confirm it serves within the handover time");
+	ctl->handing_over = false;
+	ctl->take_back(ctl->serving);
 	close(ctl->successor_fd);
 	ctl->successor_fd = -1;
+	atomic_store(&ctl->life->handover_pending, false);
 }
 
 int control_run(struct control *ctl)
@@ -248,7 +285,7 @@ int control_run(struct control *ctl)
 			if (cert_deadline < deadline)
 				deadline = cert_deadline;
 		}
-		if (((lifecycle_draining(ctl->life) && !ctl->drained) || ctl->predecessor_fd >= 0) &&
+		if (((lifecycle_draining(ctl->life) && !ctl->drained) || ctl->predecessor_fd >= 0 || ctl->handing_over) &&
 		    deadline > clock_mono_ms() + 100)
 			deadline = clock_mono_ms() + 100; /* counts come from the workers' ticks */
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
@@ -274,6 +311,7 @@ int control_run(struct control *ctl)
 		}
 		if (fds[4].revents || fds[5].revents)
 			successor_event(ctl, fds[4].revents & POLLIN, fds[5].revents);
+		handover_timeout(ctl);
 		if (ctl->predecessor_fd >= 0 && !ctl->term_received &&
 		    (fds[6].revents || ready_to_serve(ctl)) && take_over(ctl, fds[6].revents) < 0) {
 			status = 1;

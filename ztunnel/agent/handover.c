@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define MAGIC "ZTHANDV1"
+#define MAGIC_SERVING "ZTSERVE1"
 
 struct msg {
 	char magic[8];
@@ -83,7 +84,7 @@ int handover_accept(int listen_fd)
 	return fd;
 }
 
-int handover_give(int conn, const struct handover_fds *fds)
+int handover_wait_take(int conn)
 {
 	struct msg m;
 	ssize_t n = recv(conn, &m, sizeof(m), MSG_DONTWAIT);
@@ -91,7 +92,13 @@ int handover_give(int conn, const struct handover_fds *fds)
 	if (n < 0)
 		return -errno;
 	if (n != sizeof(m) || memcmp(m.magic, MAGIC, 8))
-		return -EPROTO;
+		return -EPROTO; /* also 0 bytes: the successor went away */
+	return 0;
+}
+
+int handover_give(int conn, const struct handover_fds *fds)
+{
+	struct msg m = { MAGIC, { 0 } };
 	int all[PROXY_DIRECTIONS * HANDOVER_MAX_PER_DIRECTION], k = 0;
 	for (int d = 0; d < PROXY_DIRECTIONS; d++) {
 		m.n[d] = (uint32_t)fds->n[d];
@@ -109,6 +116,23 @@ int handover_give(int conn, const struct handover_fds *fds)
 	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
 	memcpy(CMSG_DATA(c), all, sizeof(int) * (size_t)k);
 	return sendmsg(conn, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(m) ? 0 : -errno;
+}
+
+int handover_serving(int conn)
+{
+	struct msg m = { MAGIC_SERVING, { 0 } };
+
+	return send(conn, &m, sizeof(m), MSG_NOSIGNAL) == sizeof(m) ? 0 : -errno;
+}
+
+int handover_wait_serving(int conn)
+{
+	struct msg m;
+	ssize_t n = recv(conn, &m, sizeof(m), MSG_DONTWAIT);
+
+	if (n < 0)
+		return -errno;
+	return n == sizeof(m) && !memcmp(m.magic, MAGIC_SERVING, 8) ? 0 : -EPIPE;
 }
 
 int handover_connect(const char *path)

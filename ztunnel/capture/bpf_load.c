@@ -37,6 +37,7 @@ struct capture {
 	int nprocs;
 	int lock_fd; /* the pin directory, flock()ed while this agent runs */
 	bool tcx_forced; /* --attach tcx: no fallback to clsact */
+	bool adopt_pending; /* opened beside a running agent: its links stay its own until we lock */
 };
 
 static const char *const stat_names[ZT_STAT_MAX] = {
@@ -113,8 +114,12 @@ static void adopt_link(uint32_t ifindex, void *ctx)
  * hands it over (the old agent unlocks as it hands its listeners over). */
 int capture_lock(struct capture *c)
 {
-	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		if (c->adopt_pending) /* our program on the links pinned before us */
+			capture_for_each_link(c, adopt_link, c);
+		c->adopt_pending = false;
 		return 0;
+	}
 	int r = -errno;
 	if (r == -EWOULDBLOCK)
 		log_error("another ztunnel agent runs on this node (it holds the BPF pin directory): "
@@ -127,8 +132,12 @@ int capture_lock(struct capture *c)
 
 void capture_unlock(struct capture *c)
 {
-	if (c)
-		flock(c->lock_fd, LOCK_UN);
+	if (!c)
+		return;
+	flock(c->lock_fd, LOCK_UN);
+	/* Whoever locks next switches the pinned links to its program; if we
+	 * lock again (a failed handover), we switch them back. */
+	c->adopt_pending = true;
 }
 
 int capture_open(struct capture **out, const char *pin_dir, bool beside)
@@ -175,7 +184,9 @@ int capture_open(struct capture **out, const char *pin_dir, bool beside)
 	/* TCX needs an interface to probe: assumed, and the first attach that
 	 * the kernel refuses switches to clsact for good. */
 	c->caps.tcx = true;
-	capture_for_each_link(c, adopt_link, c);
+	c->adopt_pending = beside;
+	if (!beside)
+		capture_for_each_link(c, adopt_link, c);
 	*out = c;
 	return 0;
 }

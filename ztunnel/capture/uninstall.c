@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -17,8 +18,10 @@
 
 #define PROG_NAME "zt_ingress"
 
-/* Unlinks every pin under dir (one level of subdirectories), then dir. */
-static int remove_pins(const char *dir, int *n)
+/* Unlinks the pins in dir that are ours (every entry of links/; maps named
+ * zt_*), then dir. Nothing else is touched: a wrong --bpf-pin-dir (the
+ * bpffs root) must not take other components' pins. */
+static int remove_pins(const char *dir, bool all, int *n)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -28,21 +31,17 @@ static int remove_pins(const char *dir, int *n)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+		if (e->d_type == DT_DIR || (!all && strncmp(e->d_name, "zt_", 3)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (e->d_type == DT_DIR) {
-			int sub = remove_pins(path, n);
-			r = r ? r : sub;
-		} else if (unlink(path) == 0) {
+		if (unlink(path) == 0)
 			(*n)++;
-		} else if (!r) {
+		else if (!r)
 			r = -errno;
-		}
 	}
 	closedir(d);
 	if (rmdir(dir) < 0 && !r)
-		r = -errno;
+		r = errno == ENOTEMPTY ? -ENOTEMPTY : -errno;
 	return r;
 }
 
@@ -79,7 +78,7 @@ int capture_uninstall(const char *pin_dir, struct capture_removed *out)
 	}
 	/* Links first: a link goes with its last pin (no agent holds one). */
 	snprintf(links, sizeof(links), "%s/links", pin_dir);
-	r = remove_pins(links, &out->links);
+	r = remove_pins(links, true, &out->links);
 	struct if_nameindex *ifs = if_nameindex();
 	/* An interface without clsact makes libbpf print an error: expected. */
 	libbpf_print_fn_t print = libbpf_set_print(NULL);
@@ -93,7 +92,7 @@ int capture_uninstall(const char *pin_dir, struct capture_removed *out)
 	libbpf_set_print(print);
 	if (ifs)
 		if_freenameindex(ifs);
-	int p = remove_pins(pin_dir, &out->pins);
+	int p = remove_pins(pin_dir, false, &out->pins);
 	if (lock >= 0)
 		close(lock);
 	return r ? r : p;

@@ -7,6 +7,7 @@
 void lifecycle_init(struct lifecycle *lc)
 {
 	atomic_init(&lc->phase, LC_SERVING);
+	atomic_init(&lc->handover_pending, false);
 	lc->deadline_ms = 0;
 	pthread_mutex_init(&lc->lock, NULL);
 	pthread_condattr_t a;

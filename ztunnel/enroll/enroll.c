@@ -53,6 +53,8 @@ static void adopt_pod(uint32_t ip, const struct zt_pod *v, void *ctx)
 	struct enroll_pod *p;
 
 	if (!if_indextoname(v->ifindex, name)) {
+		if (e->read_only)
+			return; /* the running agent's to clean up */
 		/* The pod went away while no agent was running. */
 		capture_pod_del(e->capture, ip);
 		capture_veth_del(e->capture, v->ifindex);
@@ -72,15 +74,25 @@ static void adopt_pod(uint32_t ip, const struct zt_pod *v, void *ctx)
 		p->ips[p->n_ips++] = ip;
 }
 
-int enroll_init(struct enroll *e, struct capture *c)
+int enroll_init(struct enroll *e, struct capture *c, bool read_only)
 {
 	memset(e, 0, sizeof(*e));
 	e->capture = c;
 	e->listen_fd = -1;
+	e->read_only = read_only;
 	int r = capture_for_each_pod(c, adopt_pod, e);
+	e->read_only = false;
 	if (e->n)
 		log_info("restored pods from pinned capture state", LF_UINT("pods", e->n));
 	return r;
+}
+
+int enroll_reload(struct enroll *e)
+{
+	free(e->pods);
+	e->pods = NULL;
+	e->n = e->cap = 0;
+	return capture_for_each_pod(e->capture, adopt_pod, e);
 }
 
 void enroll_fini(struct enroll *e)

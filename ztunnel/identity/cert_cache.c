@@ -48,6 +48,14 @@ const struct cert_entry *cert_cache_entry(const struct cert_cache *c, const stru
 	return find(c, id);
 }
 
+bool cert_cache_all_available(const struct cert_cache *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->entries[i].state != CERT_AVAILABLE)
+			return false;
+	return true;
+}
+
 int cert_cache_want(struct cert_cache *c, const struct spiffe_id *id, int64_t now)
 {
 	struct cert_entry *e = find(c, id);

@@ -222,6 +222,10 @@ int kubeconfig_load(const char *path, struct kubeconfig *kc, char *err, size_t s
 		     ctx_name);
 	else if (!str(cluster, "server"))
 		fail(err, size, "cluster \"%s\" has no server", cluster_name);
+	else if (strncmp(str(cluster, "server"), "https://", 8))
+		fail(err, size, "cluster \"%s\": the server is not https://: the agent's token never goes out "
+				"unencrypted",
+		     cluster_name);
 	else if (insecure && !strcmp(insecure, "true"))
 		fail(err, size, "cluster \"%s\" sets insecure-skip-tls-verify: the agent never follows an API "
 				"server it cannot verify (give certificate-authority or certificate-authority-data)",

@@ -160,10 +160,19 @@ static bool listeners_shared(const struct zt_config *cfg)
 	return major < 6 || (major == 6 && minor < 5);
 }
 
+/* At most as many as a handover can pass on (its listeners, per port). */
 static int worker_count(const struct zt_config *cfg)
 {
 	long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : (int)n;
+	return n < 1 ? 1 : n > HANDOVER_MAX_PER_DIRECTION ? HANDOVER_MAX_PER_DIRECTION : (int)n;
+}
+
+static bool reuseport(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on;
 }
 
 int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_store *store,
@@ -231,8 +240,9 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 				continue;
 			}
 			/* Worker 0's listener, every ring accepting from it (also when
-			 * the predecessor handed over one without SO_REUSEPORT). */
-			if ((shared || (adopt && adopt->n[d] == 1)) && i > 0) {
+			 * the predecessor handed over listeners without SO_REUSEPORT:
+			 * a new one could not join them). */
+			if ((shared || (adopt && adopt->n[d] > 0 && !reuseport(p->workers[0].lfd[d]))) && i > 0) {
 				if ((w->lfd[d] = dup(p->workers[0].lfd[d])) < 0) {
 					r = -errno;
 					goto fail;
