@@ -85,18 +85,28 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-int grpc_ca_request_decode(const uint8_t *buf, size_t len, struct ca_request *req)
+/* The message of one whole frame, as descriptor d (free with
+ * protobuf_c_message_free_unpacked); NULL and *r on a bad frame. */
+static ProtobufCMessage *unpack(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *d, int *r)
 {
 	const uint8_t *msg;
 	size_t n;
-	int r = unframe(buf, len, &msg, &n);
+	ProtobufCMessage *m = NULL;
+
+	if ((*r = unframe(buf, len, &msg, &n)) == 0 && !(m = protobuf_c_message_unpack(d, NULL, n, msg)))
+		*r = -EPROTO;
+	return m;
+}
+
+int grpc_ca_request_decode(const uint8_t *buf, size_t len, struct ca_request *req)
+{
+	int r;
 
 	memset(req, 0, sizeof(*req));
-	if (r < 0)
-		return r;
-	Istio__V1__Auth__IstioCertificateRequest *m = istio__v1__auth__istio_certificate_request__unpack(NULL, n, msg);
+	Istio__V1__Auth__IstioCertificateRequest *m = (Istio__V1__Auth__IstioCertificateRequest *)unpack(
+		buf, len, &istio__v1__auth__istio_certificate_request__descriptor, &r);
 	if (!m)
-		return -EPROTO;
+		return r;
 	req->csr = dup_or_null(m->csr && *m->csr ? m->csr : NULL);
 	req->validity_s = m->validity_duration;
 	for (size_t i = 0; m->metadata && i < m->metadata->n_fields; i++) {
@@ -133,17 +143,13 @@ int grpc_ca_response_encode(const struct ca_response *resp, uint8_t **out, size_
 
 int grpc_ca_response_decode(const uint8_t *buf, size_t len, struct ca_response *resp)
 {
-	const uint8_t *msg;
-	size_t n;
-	int r = unframe(buf, len, &msg, &n);
+	int r;
 
 	memset(resp, 0, sizeof(*resp));
-	if (r < 0)
-		return r;
-	Istio__V1__Auth__IstioCertificateResponse *m =
-		istio__v1__auth__istio_certificate_response__unpack(NULL, n, msg);
+	Istio__V1__Auth__IstioCertificateResponse *m = (Istio__V1__Auth__IstioCertificateResponse *)unpack(
+		buf, len, &istio__v1__auth__istio_certificate_response__descriptor, &r);
 	if (!m)
-		return -EPROTO;
+		return r;
 	r = m->n_cert_chain ? 0 : -EPROTO;
 	if (r == 0 && !(resp->chain = calloc(m->n_cert_chain, sizeof(*resp->chain))))
 		r = -ENOMEM;
