@@ -89,8 +89,8 @@ static char *dup_or_null(const char *s)
  * protobuf_c_message_free_unpacked); NULL and *r on a bad frame. */
 static ProtobufCMessage *unpack(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *d, int *r)
 {
-	const uint8_t *msg;
-	size_t n;
+	const uint8_t *msg = NULL;
+	size_t n = 0;
 	ProtobufCMessage *m = NULL;
 
 	if ((*r = unframe(buf, len, &msg, &n)) == 0 && !(m = protobuf_c_message_unpack(d, NULL, n, msg)))
