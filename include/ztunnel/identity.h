@@ -69,10 +69,15 @@ void leaf_cert_free(struct leaf_cert *l);
  * sends to a cluster CA. err says what failed. */
 int csr_create(const struct spiffe_id *id, char **csr_pem, char **key_pem, char *err, size_t err_size);
 
+/* What a certificate set's parts are called in errors (file paths, or
+ * "the CA's chain"...), and a hint for a part that does not fit. */
+struct leaf_names {
+	const char *chain, *key, *roots, *hint;
+};
 /* Takes chain, key and roots (PEM, all three owned from here on) into out
  * only if the chain is for id, matches the key, chains to roots and has
- * not expired at now; else -errno and err (prefixed with what). */
-int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *roots, int64_t now, const char *what,
-		    struct leaf_cert *out, char *err, size_t err_size);
+ * not expired at now; else -errno and err naming the part. */
+int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *roots, int64_t now,
+		    const struct leaf_names *names, struct leaf_cert *out, char *err, size_t err_size);
 
 #endif

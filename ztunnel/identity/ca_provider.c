@@ -59,7 +59,9 @@ int ca_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int64_
 		snprintf(err, err_size, "the CA's chain has %zu entries: a leaf and a trust bundle at least", resp.n);
 		goto out;
 	}
-	r = leaf_cert_adopt(id, chain, key, roots, now, "the CA's answer", out, err, err_size);
+	static const struct leaf_names names = { "the CA's certificate chain", "the key we sent in the CSR",
+						 "the CA's trust bundle", "" };
+	r = leaf_cert_adopt(id, chain, key, roots, now, &names, out, err, err_size);
 	chain = key = roots = NULL; /* adopted or freed */
 out:
 	grpc_ca_response_free(&resp);

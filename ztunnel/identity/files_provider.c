@@ -51,7 +51,7 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 			 struct leaf_cert *out, char *err, size_t err_size)
 {
 	const struct files_provider *fp = ctx;
-	char dir[PATH_MAX], what[PATH_MAX + 32];
+	char dir[PATH_MAX], chain_path[PATH_MAX + 16], key_path[PATH_MAX + 16], roots_path[PATH_MAX + 16];
 
 	(void)lifetime_s; /* the issuer decides */
 	memset(out, 0, sizeof(*out));
@@ -64,6 +64,9 @@ int files_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, int
 		free(key);
 		return -ENOENT;
 	}
-	snprintf(what, sizeof(what), "%s (an incomplete write?)", dir);
-	return leaf_cert_adopt(id, chain, key, roots, now, what, out, err, err_size);
+	snprintf(chain_path, sizeof(chain_path), "%s/cert-chain.pem", dir);
+	snprintf(key_path, sizeof(key_path), "%s/key.pem", dir);
+	snprintf(roots_path, sizeof(roots_path), "%s/root-cert.pem", dir);
+	struct leaf_names names = { chain_path, key_path, roots_path, " (incomplete write?)" };
+	return leaf_cert_adopt(id, chain, key, roots, now, &names, out, err, err_size);
 }

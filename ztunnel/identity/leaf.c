@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *roots, int64_t now, const char *what,
-		    struct leaf_cert *out, char *err, size_t err_size)
+int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *roots, int64_t now,
+		    const struct leaf_names *names, struct leaf_cert *out, char *err, size_t err_size)
 {
 	struct trust_bundle tb = { 0 };
 	struct spiffe_id got;
@@ -20,27 +20,27 @@ int leaf_cert_adopt(const struct spiffe_id *id, char *chain, char *key, char *ro
 	memset(out, 0, sizeof(*out));
 	spiffe_format(id, uri, sizeof(uri));
 	if (trust_bundle_load(&tb, roots) <= 0) {
-		snprintf(err, err_size, "%s: the trust bundle holds no usable CA certificate", what);
+		snprintf(err, err_size, "%s holds no usable CA certificate", names->roots);
 		goto out;
 	}
 	if (cert_spiffe_id(chain, &got) < 0) {
-		snprintf(err, err_size, "%s: the certificate has no SPIFFE identity", what);
+		snprintf(err, err_size, "%s has no SPIFFE identity%s", names->chain, names->hint);
 		goto out;
 	}
 	if (strcmp(got.td, id->td) || strcmp(got.ns, id->ns) || strcmp(got.sa, id->sa)) {
-		snprintf(err, err_size, "%s: the certificate is for spiffe://%s/ns/%s/sa/%s, expected %s", what, got.td,
-			 got.ns, got.sa, uri);
+		snprintf(err, err_size, "%s is for spiffe://%s/ns/%s/sa/%s, expected %s", names->chain, got.td, got.ns,
+			 got.sa, uri);
 		goto out;
 	}
 	if (!cert_key_matches(chain, key)) {
-		snprintf(err, err_size, "%s: the key does not match the certificate", what);
+		snprintf(err, err_size, "%s does not match the certificate%s", names->key, names->hint);
 		goto out;
 	}
 	if ((r = trust_verify_chain(&tb, chain, err, err_size)) < 0)
 		goto out;
 	if (cert_validity(chain, &out->not_before, &out->not_after, out->serial, sizeof(out->serial)) < 0 ||
 	    now >= out->not_after) {
-		snprintf(err, err_size, "%s: the certificate has expired", what);
+		snprintf(err, err_size, "%s has expired", names->chain);
 		r = -EKEYEXPIRED;
 		goto out;
 	}
