@@ -58,7 +58,7 @@ static struct check *add(struct report *r, const char *name, enum verdict v, con
 
 #define REMEDY(c, ...) snprintf((c)->remedy, sizeof((c)->remedy), __VA_ARGS__)
 
-static void kernel(struct report *r, const struct zt_config *cfg)
+static void kernel(struct report *r, const struct zt_config *cfg, bool probe)
 {
 	struct utsname u;
 	int major = 0, minor = 0;
@@ -77,9 +77,11 @@ static void kernel(struct report *r, const struct zt_config *cfg)
 		c->v = FAIL;
 		REMEDY(c, "--attach auto and --listeners auto pick what this kernel has");
 	}
-	int e = capture_probe();
+	/* The agent loads the program itself right after its log of this
+	 * table: loading it twice would only slow every start down. */
+	int e = probe ? capture_probe() : 0;
 	c = add(r, "program", e ? FAIL : OK, e ? "the kernel refuses the capture program: %s" : "loads (%s)",
-		e ? strerror(-e) : "verifier, helpers and kfuncs accepted; nothing pinned");
+		e ? strerror(-e) : probe ? "verifier, helpers and kfuncs accepted; nothing pinned" : "checked as it loads");
 	if (e)
 		REMEDY(c, "see the verifier's log above; BTF (/sys/kernel/btf/vmlinux) and CONFIG_NF_CONNTRACK are "
 			  "needed, and CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)");
@@ -223,7 +225,7 @@ int preflight_run(const struct zt_config *cfg, const struct kube_config *kc, boo
 	struct report r = { .n = 0 };
 	int failed = 0;
 
-	kernel(&r, cfg);
+	kernel(&r, cfg, print);
 	bpffs(&r, cfg);
 	io_uring(&r);
 	capabilities(&r, cfg);
