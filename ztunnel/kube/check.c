@@ -20,13 +20,16 @@ int kube_check(const struct kube_config *cfg, char *why, size_t size)
 {
 	int problems = 0;
 
+	/* One token read for every kind (the watcher re-reads it per request
+	 * because it runs for days; this runs once). */
+	struct curl_slist *h = kube_auth_headers(cfg);
+
 	why[0] = '\0';
 	for (int i = 0; i < KUBE_KINDS; i++) {
 		const struct kube_kind_def *k = &kube_kind_defs[i];
 		char url[1024];
 		long status = 0;
 		CURL *e = curl_easy_init();
-		struct curl_slist *h = kube_auth_headers(cfg);
 
 		snprintf(url, sizeof(url), "%s%s?limit=1", cfg->server, k->path);
 		curl_easy_setopt(e, CURLOPT_URL, url);
@@ -38,11 +41,11 @@ int kube_check(const struct kube_config *cfg, char *why, size_t size)
 		CURLcode res = curl_easy_perform(e);
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_cleanup(e);
-		curl_slist_free_all(h);
 		size_t n = strlen(why);
 		const char *sep = n ? "; " : "";
 		if (res != CURLE_OK) {
 			snprintf(why + n, size - n, "%s%s: %s", sep, cfg->server, curl_easy_strerror(res));
+			curl_slist_free_all(h);
 			return -EHOSTUNREACH; /* the rest would say the same */
 		}
 		if (status == 200)
@@ -56,5 +59,6 @@ int kube_check(const struct kube_config *cfg, char *why, size_t size)
 		else
 			snprintf(why + n, size - n, "%slisting %s: HTTP %ld", sep, k->kind, status);
 	}
+	curl_slist_free_all(h);
 	return problems;
 }
