@@ -64,6 +64,18 @@ int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t life
 	    struct leaf_cert *out, char *err, size_t err_size);
 void leaf_cert_free(struct leaf_cert *l);
 
+/* ztunnel-ca: a leaf for the key of csr_pem (its signature must verify,
+ * P-256; any SPIFFE SAN it names must be id) with id as its only SAN,
+ * valid [now - up to 60 s, now + lifetime_s]. *chain_pem: leaf + the CA's chain;
+ * serial: hex. -EINVAL (a bad CSR), -EPERM (it names someone else), -EIO. */
+int ca_sign_csr(struct ca *ca, const char *csr_pem, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
+		char **chain_pem, char *serial, size_t serial_size, char *err, size_t err_size);
+/* A TLS server leaf (DNS SANs, EKU serverAuth) and its new key. */
+int ca_mint_server(struct ca *ca, const char *const *dns, size_t n, int64_t now, int64_t lifetime_s,
+		   struct leaf_cert *out, char *err, size_t err_size);
+/* The issuing CA's certificate and its parents (PEM). */
+const char *ca_chain(const struct ca *ca);
+
 /* A new P-256 key (PKCS#8 PEM) and a CSR for id signed with it (PEM,
  * SHA-256, empty subject, the SPIFFE id as its only SAN): what the agent
  * sends to a cluster CA. err says what failed. */

@@ -21,15 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DER_MAX 4096
-
-struct ca {
-	char *chain_pem;          /* issuing CA cert (+ its parents) */
-	unsigned char der[DER_MAX]; /* issuing CA cert, DER */
-	int der_sz;
-	ecc_key key;
-	WC_RNG rng;
-};
+#define DER_MAX X509_DER_MAX
 
 #define FAIL(code, ...)                                    \
 	do {                                               \
@@ -210,27 +202,15 @@ void ca_free(struct ca *ca)
 	free(ca);
 }
 
-int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
-	    struct leaf_cert *out, char *err, size_t err_size)
+int ca_issue(struct ca *ca, ecc_key *subject_key, WOLFSSL_X509 *tmpl, const char *eku, char **pem,
+	     char *serial, size_t serial_size, char *err, size_t err_size)
 {
-	char uri[800];
 	unsigned char der[DER_MAX];
-	unsigned char *kder = NULL;
-	WOLFSSL_X509 *tmpl = NULL;
-	ecc_key key;
 	Cert cert;
-	int r = 0, sz, tsz;
-	word32 ksz = 0;
-
-	memset(out, 0, sizeof(*out));
-	wc_ecc_init(&key);
-	if (spiffe_format(id, uri, sizeof(uri)) < 0)
-		FAIL(-EINVAL, "identity too long");
-	if (!(tmpl = x509_san_template(uri, now, lifetime_s)))
-		FAIL(-EIO, "cannot build the SAN template");
+	int r = 0, sz, tsz = 0;
 	const unsigned char *tder = wolfSSL_X509_get_der(tmpl, &tsz);
-	if (wc_ecc_make_key_ex(&ca->rng, 32, &key, ECC_SECP256R1) != 0)
-		FAIL(-EIO, "cannot generate a P-256 key");
+
+	*pem = NULL;
 	wc_InitCert(&cert);
 	cert.sigType = CTC_SHA256wECDSA;
 	cert.isCA = 0;
@@ -246,37 +226,73 @@ int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t life
 	FILL(wc_SetDatesBuffer(&cert, tder, tsz), "validity")
 	FILL(wc_SetIssuerBuffer(&cert, ca->der, ca->der_sz), "issuer")
 	FILL(wc_SetAuthKeyIdFromCert(&cert, ca->der, ca->der_sz), "authority key id")
-	FILL(wc_SetSubjectKeyIdFromPublicKey_ex(&cert, ECC_TYPE, &key), "subject key id")
+	FILL(wc_SetSubjectKeyIdFromPublicKey_ex(&cert, ECC_TYPE, subject_key), "subject key id")
 	FILL(wc_SetKeyUsage(&cert, "digitalSignature,keyEncipherment"), "key usage")
-	FILL(wc_SetExtKeyUsage(&cert, "serverAuth,clientAuth"), "extended key usage")
+	FILL(wc_SetExtKeyUsage(&cert, eku), "extended key usage")
 #undef FILL
-	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, &key, &ca->rng)) < 0 ||
+	if ((sz = wc_MakeCert_ex(&cert, der, sizeof(der), ECC_TYPE, subject_key, &ca->rng)) < 0 ||
 	    (sz = wc_SignCert_ex(cert.bodySz, cert.sigType, der, sizeof(der), ECC_TYPE, &ca->key,
 				 &ca->rng)) < 0)
 		FAIL(-EIO, "cannot sign the certificate (wolfSSL error %d)", sz);
+	if (!(*pem = x509_to_pem(der, sz, CERT_TYPE)))
+		FAIL(-ENOMEM, "out of memory");
+	serial[0] = '\0';
+	for (int i = 0; i < cert.serialSz && (size_t)(2 * i + 2) < serial_size; i++)
+		snprintf(serial + 2 * i, 3, "%02x", cert.serial[i]);
+out:
+	return r;
+}
+
+int ca_mint_template(struct ca *ca, WOLFSSL_X509 *tmpl, const char *eku, int64_t not_before, int64_t not_after,
+		     struct leaf_cert *out, char *err, size_t err_size)
+{
+	unsigned char *kder = NULL;
+	ecc_key key;
+	int r = 0;
+	word32 ksz = 0;
+
+	memset(out, 0, sizeof(*out));
+	wc_ecc_init(&key);
+	if (wc_ecc_make_key_ex(&ca->rng, 32, &key, ECC_SECP256R1) != 0)
+		FAIL(-EIO, "cannot generate a P-256 key");
+	if ((r = ca_issue(ca, &key, tmpl, eku, &out->cert_pem, out->serial, sizeof(out->serial), err, err_size)) < 0)
+		goto out;
 	if (wc_EccPrivateKeyToPKCS8(&key, NULL, &ksz) != LENGTH_ONLY_E || !(kder = malloc(ksz)) ||
 	    wc_EccPrivateKeyToPKCS8(&key, kder, &ksz) <= 0)
 		FAIL(-EIO, "cannot encode the private key");
-	out->cert_pem = x509_to_pem(der, sz, CERT_TYPE);
 	out->key_pem = x509_to_pem(kder, (int)ksz, PKCS8_PRIVATEKEY_TYPE);
-	if (!out->cert_pem || !out->key_pem ||
-	    asprintf(&out->chain_pem, "%s%s", out->cert_pem, ca->chain_pem) < 0) {
+	if (!out->key_pem || asprintf(&out->chain_pem, "%s%s", out->cert_pem, ca->chain_pem) < 0) {
 		out->chain_pem = NULL;
 		FAIL(-ENOMEM, "out of memory");
 	}
-	out->not_before = now;
-	out->not_after = now + lifetime_s;
-	for (int i = 0; i < cert.serialSz; i++)
-		snprintf(out->serial + 2 * i, 3, "%02x", cert.serial[i]);
+	out->not_before = not_before;
+	out->not_after = not_after;
 out:
 	if (kder) {
 		memset(kder, 0, ksz);
 		free(kder);
 	}
-	wolfSSL_X509_free(tmpl);
 	wc_ecc_free(&key);
 	if (r < 0)
 		leaf_cert_free(out);
+	return r;
+}
+
+int ca_mint(struct ca *ca, const struct spiffe_id *id, int64_t now, int64_t lifetime_s,
+	    struct leaf_cert *out, char *err, size_t err_size)
+{
+	char uri[800];
+	WOLFSSL_X509 *tmpl = NULL;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (spiffe_format(id, uri, sizeof(uri)) < 0)
+		FAIL(-EINVAL, "identity too long");
+	if (!(tmpl = x509_san_template(uri, now, lifetime_s)))
+		FAIL(-EIO, "cannot build the SAN template");
+	r = ca_mint_template(ca, tmpl, "serverAuth,clientAuth", now, now + lifetime_s, out, err, err_size);
+out:
+	wolfSSL_X509_free(tmpl);
 	return r;
 }
 

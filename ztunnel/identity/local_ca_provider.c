@@ -23,7 +23,7 @@ static int file_stamp(const char *dir, const char *name, int64_t *mtime, ino_t *
 	return 0;
 }
 
-static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t err_size)
+int local_ca_provider_load(struct local_ca_provider *p, int64_t now, char *err, size_t err_size)
 {
 	int64_t cm = 0, km = 0;
 	ino_t ci = 0, ki = 0;
@@ -36,7 +36,12 @@ static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t er
 		snprintf(err, err_size, "CA files missing in %s (ca-cert.pem, ca-key.pem)", p->dir);
 		return -ENOENT;
 	}
-	if (p->ca && cm == p->cert_mtime_ns && km == p->key_mtime_ns && ci == p->cert_ino && ki == p->key_ino)
+	/* root-cert.pem is optional: absent, it stamps as 0. */
+	int64_t rm = 0;
+	ino_t ri = 0;
+	file_stamp(p->dir, "root-cert.pem", &rm, &ri);
+	if (p->ca && cm == p->cert_mtime_ns && km == p->key_mtime_ns && ci == p->cert_ino && ki == p->key_ino &&
+	    rm == p->root_mtime_ns && ri == p->root_ino)
 		return 0;
 	snprintf(path, sizeof(path), "%s/ca-cert.pem", p->dir);
 	if ((r = file_read(path, FILE_MAX_BYTES, &cert, &len)) == 0) {
@@ -74,6 +79,8 @@ static int reload(struct local_ca_provider *p, int64_t now, char *err, size_t er
 	p->key_mtime_ns = km;
 	p->cert_ino = ci;
 	p->key_ino = ki;
+	p->root_mtime_ns = rm;
+	p->root_ino = ri;
 	log_info("local CA loaded", LF_STR("dir", p->dir));
 	return 0;
 }
@@ -82,7 +89,7 @@ int local_ca_provider_fetch(void *ctx, const struct spiffe_id *id, int64_t now, 
 			    struct leaf_cert *out, char *err, size_t err_size)
 {
 	struct local_ca_provider *p = ctx;
-	int r = reload(p, now, err, err_size);
+	int r = local_ca_provider_load(p, now, err, err_size);
 
 	/* A changed but bad CA is an error: never sign with a CA the operator
 	 * has replaced. */

@@ -20,9 +20,9 @@ char *x509_to_pem(const unsigned char *der, int sz, int type)
 	return pem;
 }
 
-/* Template carrying the URI SAN and [now, now + lifetime]; self-signed by
- * a throwaway key, never published. Returns its DER (owned by x). */
-WOLFSSL_X509 *x509_san_template(const char *uri, int64_t now, int64_t lifetime_s)
+/* Template carrying the SANs and [now, now + lifetime]; self-signed by a
+ * throwaway key, never published. Returns its DER (owned by x). */
+WOLFSSL_X509 *x509_names_template(const char *const *names, size_t n, int type, int64_t now, int64_t lifetime_s)
 {
 	WOLFSSL_X509 *x = wolfSSL_X509_new();
 	WOLFSSL_EC_KEY *ec = wolfSSL_EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
@@ -34,9 +34,10 @@ WOLFSSL_X509 *x509_san_template(const char *uri, int64_t now, int64_t lifetime_s
 		wolfSSL_EC_KEY_free(ec);
 	ok = ok && wolfSSL_X509_set_version(x, 2) == 1 && wolfSSL_X509_set_pubkey(x, k) == 1 &&
 	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notBefore(x), (time_t)now, 0, 0) &&
-	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notAfter(x), (time_t)(now + lifetime_s), 0, 0) &&
-	     wolfSSL_X509_add_altname(x, uri, ASN_URI_TYPE) == 1 &&
-	     wolfSSL_X509_sign(x, k, wolfSSL_EVP_sha256()) > 0;
+	     wolfSSL_ASN1_TIME_adj(wolfSSL_X509_get_notAfter(x), (time_t)(now + lifetime_s), 0, 0);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = wolfSSL_X509_add_altname(x, names[i], type) == 1;
+	ok = ok && wolfSSL_X509_sign(x, k, wolfSSL_EVP_sha256()) > 0;
 	wolfSSL_EVP_PKEY_free(k);
 	if (!ok) {
 		wolfSSL_X509_free(x);
@@ -45,3 +46,7 @@ WOLFSSL_X509 *x509_san_template(const char *uri, int64_t now, int64_t lifetime_s
 	return x;
 }
 
+WOLFSSL_X509 *x509_san_template(const char *uri, int64_t now, int64_t lifetime_s)
+{
+	return x509_names_template(&uri, 1, ASN_URI_TYPE, now, lifetime_s);
+}
