@@ -22,6 +22,7 @@ struct kube_config {
 	const char *cert_file, *key_file; /* a client certificate, files */
 	const char *cert_pem, *key_pem;   /* or PEM text */
 	struct snapshot_opts opts; /* how models are built */
+	bool pods_only;            /* follow Pods alone (ztunnel-ca: where each identity runs) */
 };
 
 /* What --kubeconfig gives: the current context's server, CA and
@@ -41,6 +42,22 @@ void kubeconfig_free(struct kubeconfig *kc);
 /* One list per kind as cfg's credentials allow: the number of kinds the
  * agent could not read (why says which and why), or -EHOSTUNREACH. */
 int kube_check(const struct kube_config *cfg, char *why, size_t size);
+
+/* Who a token belongs to (TokenReview). */
+struct kube_caller {
+	char username[512];
+	char ns[254], sa[254]; /* system:serviceaccount:<ns>:<sa>; empty: not a ServiceAccount */
+	char node[254];        /* the node of the pod the token is bound to; "": none */
+	char pod[254];
+};
+/* Asks the API server (as api's credentials) who token is, for audience:
+ * 0 and out, -EACCES (not authenticated, or not for that audience: err
+ * says why), -EHOSTUNREACH / -EIO / -EPROTO (the API server failed us). */
+int kube_token_review(const struct kube_config *api, const char *token, const char *audience,
+		      struct kube_caller *out, char *err, size_t err_size);
+/* The answer's part, sans-IO. */
+int kube_token_review_parse(const char *body, size_t len, const char *audience, struct kube_caller *out, char *err,
+			    size_t err_size);
 
 struct kube_source;
 

@@ -50,6 +50,7 @@ struct kind {
 	/* need_list: the objects held are not known to match rv (a list did
 	 * not finish, a watch said so): the next attempt lists, never watches. */
 	bool synced, relist, logged_absent, need_list;
+	bool unused; /* not followed (pods_only): synced and empty for good */
 	int64_t watch_started_ms;
 	enum kind_state state;
 	int64_t retry_at_ms;
@@ -608,7 +609,8 @@ static int watching(const struct kube_source *ks)
 	int n = 0;
 
 	for (int i = 0; i < KINDS; i++)
-		n += ks->kinds[i].state == K_WATCHING || (ks->kinds[i].synced && ks->kinds[i].logged_absent);
+		n += ks->kinds[i].state == K_WATCHING || ks->kinds[i].unused ||
+		     (ks->kinds[i].synced && ks->kinds[i].logged_absent);
 	return n;
 }
 
@@ -626,7 +628,8 @@ static void *watcher_main(void *arg)
 	struct kube_source *ks = arg;
 
 	for (int i = 0; i < KINDS; i++)
-		start_list(&ks->kinds[i]);
+		if (!ks->kinds[i].unused)
+			start_list(&ks->kinds[i]);
 	while (!atomic_load(&ks->stop)) {
 		int running = 0;
 		curl_multi_perform(ks->multi, &running);
@@ -688,7 +691,8 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	curl_multi_setopt(ks->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	for (int i = 0; i < KINDS; i++)
 		ks->kinds[i] = (struct kind){ .path = kube_kind_defs[i].path, .kind = kube_kind_defs[i].kind,
-					      .api_version = kube_kind_defs[i].api_version, .crd = kube_kind_defs[i].crd, .k = ks };
+					      .api_version = kube_kind_defs[i].api_version, .crd = kube_kind_defs[i].crd, .k = ks,
+					      .unused = cfg->pods_only && i != KIND_POD, .synced = cfg->pods_only && i != KIND_POD };
 	tm_collector_add(kube_metrics, ks);
 	int r = -pthread_create(&ks->thread, NULL, watcher_main, ks);
 	if (r < 0) {
