@@ -1,0 +1,167 @@
+/* One CreateCertificate as ztunnel-ca answers it: who is asking (a
+ * TokenReview), may they have that identity (authorize.c, against the
+ * pods the API reports), then a leaf for their CSR from the CA files.
+ * Every refusal is logged with the caller, its node and the identity,
+ * and counted by reason. */
+#include "ca_int.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ztunnel/grpc.h"
+#include "ztunnel/log.h"
+
+static const int grpc_of[CA_OUTCOMES] = {
+	[CA_ISSUED] = GRPC_OK,
+	[CA_UNAUTHENTICATED] = GRPC_UNAUTHENTICATED,
+	[CA_IMPERSONATION] = GRPC_PERMISSION_DENIED,
+	[CA_NO_NODE] = GRPC_PERMISSION_DENIED,
+	[CA_NOT_ON_NODE] = GRPC_PERMISSION_DENIED,
+	[CA_BAD_REQUEST] = GRPC_INVALID_ARGUMENT,
+	[CA_UNAVAILABLE] = GRPC_UNAVAILABLE,
+};
+
+/* The newest pods the watcher built (taken here: requests are what need
+ * them). Called with model_lock held. */
+static const struct zt_model *current_pods(struct ca_service *svc)
+{
+	struct zt_model *m = NULL;
+	struct zt_diags diags;
+	int r = 0;
+
+	if (svc->pods && kube_source_take(svc->pods, &m, &diags, &r) == 0) {
+		diags_release(&diags);
+		if (r == 0 && m) {
+			model_free(svc->model);
+			svc->model = m;
+		} else {
+			model_free(m);
+		}
+	}
+	return svc->model;
+}
+
+/* One chain entry per certificate (leaf, intermediates), as Istio's
+ * clients read cert_chain; the trust bundle last, whole. */
+static int split_pem(char *chain, char *roots, struct ca_response *resp)
+{
+	static const char end[] = "-----END CERTIFICATE-----";
+	size_t n = 1;
+
+	for (const char *p = chain; (p = strstr(p, end)); p += sizeof(end) - 1)
+		n++;
+	if (!(resp->chain = calloc(n, sizeof(char *))))
+		return -ENOMEM;
+	char *p = chain, *e;
+	while ((e = strstr(p, end))) {
+		e += sizeof(end) - 1;
+		while (*p == '\n')
+			p++;
+		if (asprintf(&resp->chain[resp->n], "%.*s\n", (int)(e - p), p) < 0)
+			return -ENOMEM;
+		resp->n++;
+		p = e;
+	}
+	if (!(resp->chain[resp->n] = strdup(roots)))
+		return -ENOMEM;
+	resp->n++;
+	return 0;
+}
+
+static enum ca_outcome sign(struct ca_service *svc, const struct ca_request *req, const struct spiffe_id *id,
+			    struct ca_answer *out, char *serial, size_t serial_size, int64_t *ttl, char *why,
+			    size_t why_size)
+{
+	struct ca_signer *s = &svc->signer;
+	struct ca_response resp = { 0 };
+	char *chain = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	*ttl = req->validity_s > 0 ? req->validity_s : s->default_ttl_s;
+	if (*ttl > s->max_ttl_s)
+		*ttl = s->max_ttl_s;
+	pthread_mutex_lock(&s->lock);
+	if ((r = local_ca_provider_load(&s->files, now, why, why_size)) == 0 &&
+	    (r = ca_sign_csr(s->files.ca, req->csr, id, now, *ttl, &chain, serial, serial_size, why, why_size)) == 0)
+		r = split_pem(chain, s->files.roots, &resp);
+	pthread_mutex_unlock(&s->lock);
+	free(chain);
+	if (r == 0)
+		r = grpc_ca_response_encode(&resp, &out->body, &out->body_len);
+	grpc_ca_response_free(&resp);
+	if (r == -EINVAL || r == -EPERM)
+		return CA_BAD_REQUEST;
+	if (r < 0) {
+		if (!why[0])
+			snprintf(why, why_size, "%s", strerror(-r));
+		return CA_UNAVAILABLE;
+	}
+	return CA_ISSUED;
+}
+
+void ca_serve_request(struct ca_service *svc, const char *token, const char *peer, const uint8_t *body, size_t len,
+		      struct ca_answer *out)
+{
+	struct ca_request req = { 0 };
+	struct kube_caller who = { 0 };
+	struct spiffe_id grant;
+	char why[512] = "", serial[40] = "", uri[800] = "";
+	enum ca_outcome o;
+	int64_t ttl = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (grpc_ca_request_decode(body, len, &req) < 0 || !req.csr || !req.csr[0]) {
+		snprintf(why, sizeof(why), "not a CreateCertificate request with a CSR");
+		o = CA_BAD_REQUEST;
+	} else if (!token || !token[0]) {
+		snprintf(why, sizeof(why), "no bearer token");
+		o = CA_UNAUTHENTICATED;
+	} else if ((r = kube_token_review(&svc->api, token, svc->audience, &who, why, sizeof(why))) < 0) {
+		o = r == -EACCES ? CA_UNAUTHENTICATED : CA_UNAVAILABLE;
+	} else {
+		pthread_mutex_lock(&svc->model_lock);
+		o = ca_authorize(&svc->rules, &who, req.impersonated, current_pods(svc), &grant, why, sizeof(why));
+		pthread_mutex_unlock(&svc->model_lock);
+		if (o == CA_ISSUED) {
+			spiffe_format(&grant, uri, sizeof(uri));
+			o = sign(svc, &req, &grant, out, serial, sizeof(serial), &ttl, why, sizeof(why));
+		}
+	}
+	atomic_fetch_add(&svc->counts[o], 1);
+	const char *asked = req.impersonated && req.impersonated[0] ? req.impersonated : uri;
+	if (o == CA_ISSUED) {
+		log_info("certificate issued", LF_STR("identity", uri), LF_STR("caller", who.username),
+			 LF_STR("node", who.node), LF_STR("serial", serial), LF_INT("ttl_s", ttl), LF_STR("peer", peer));
+	} else {
+		free(out->body);
+		out->body = NULL;
+		out->body_len = 0;
+		out->grpc_status = grpc_of[o];
+		snprintf(out->message, sizeof(out->message), "%s", why);
+		log_warn("certificate refused", LF_STR("reason", ca_outcome_name(o)), LF_STR("error", why),
+			 LF_STR("identity", asked), LF_STR("caller", who.username), LF_STR("node", who.node),
+			 LF_STR("peer", peer));
+	}
+	grpc_ca_request_free(&req);
+}
+
+int ca_signer_server_cert(struct ca_signer *s, const char *const *dns, size_t n, struct leaf_cert *out, char *err,
+			  size_t err_size)
+{
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	if ((r = local_ca_provider_load(&s->files, now, err, err_size)) == 0)
+		r = ca_mint_server(s->files.ca, dns, n, now, s->default_ttl_s, out, err, err_size);
+	if (r == 0 && !(out->roots_pem = strdup(s->files.roots)))
+		r = -ENOMEM;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
