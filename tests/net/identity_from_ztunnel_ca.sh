@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The cluster CA (ztunnel-ca, daemonset/ztunnel-ca.yaml applied to a real
+# kube-apiserver; tools/cluster --cluster-ca) is the only holder of the CA
+# key. Each agent authenticates with a token bound to its own agent pod
+# (audience istio-ca) and gets certificates only for identities that have
+# a pod on its node; traffic goes over HBONE with them. Refused, each with
+# a gRPC status and a CA log line naming caller, node and identity: another
+# node's identity, impersonation by a pod's token (its own identity is
+# fine), an expired token (signed with the API server's own key), a token
+# for another audience, a CSR naming another identity. A pod moved from n1
+# to n2 moves its certificate rights. CA down: agents keep their
+# certificates, a restarted agent retries with backoff and sends nothing in
+# plaintext, then recovers when the CA is back. Root rotation (bundle
+# first, then the signing key): pods with old and new certificates keep
+# talking. No DaemonSet volume and no node file holds CA key material.
+# shellcheck source=tests/net/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_root
+[ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+name=$(unique_name zc)
+before=$(host_links)
+tool="$build/tests/cli/grpc_ca_tool"
+work=$(mktemp -d /tmp/zt-zca-XXXXXX)
+temp_files+=("$work")
+new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}},
+ "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "client"},
+          "n2-p1": {"namespace": "mesh", "serviceAccount": "server"},
+          "n1-p2": {"namespace": "mesh", "serviceAccount": "mover"},
+          "n2-p2": {"namespace": "mesh", "serviceAccount": "client"}}}'
+# The agents' flags come from the cluster CA (--identity-provider ca ...).
+cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 2 --kube --cluster-ca "$build/ztunnel/ztunnel-ca" \
+  --agent-args ""
+state=$(info "$name" | jq -r .stateDir)
+ca_log="$state/ca/ca.log"
+kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
+body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }
+ul() { nsenter --net="/run/netns/zt-$name-ul" "$@"; }
+ca_metric() { ul curl -s -m 2 "http://10.255.0.254:15014/metrics" | awk -v k="ztunnel_ca_requests_total{outcome=\"$1\"}" '$1 == k { print $2 }'; }
+# ca_call TOKEN_FILE IDENTITY_IN_CSR ASKED [out]: one CreateCertificate from
+# n1's namespace; 0 and the chain (NUL-separated) in $work/out, else the error.
+ca_call() {
+  "$tool" make-csr "$2" "$work/csr" "$work/key" || fail "make-csr failed"
+  nsenter --net="/run/netns/zt-$name-n1" "$tool" call https://10.255.0.254:15012 "$state/ca/root-cert.pem" \
+    "$(cat "$1")" Kubernetes "$work/csr" "$3" > "$work/out" 2> "$work/err"
+}
+token_for() { # SA POD_NAME POD_UID AUDIENCE SECONDS -> token on stdout
+  kapi POST "/api/v1/namespaces/${NS:-mesh}/serviceaccounts/$1/token" "$(body "$(jq -n --arg pod "$2" --arg uid "$3" \
+    --arg aud "$4" --argjson s "$5" '{apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest",
+      spec: {audiences: [$aud], expirationSeconds: $s,
+             boundObjectRef: {apiVersion: "v1", kind: "Pod", name: $pod, uid: $uid}}}')")" | jq -er .status.token
+}
+pod_uid() { kapi GET "/api/v1/namespaces/$1/pods/$2" | jq -er .metadata.uid; }
+td=spiffe://cluster.local/ns/mesh/sa
+
+step "the agents get their pods' certificates from ztunnel-ca, bound to their own node"
+wait_log "$name" n1 "\"msg\":\"certificate issued\",\"identity\":\"$td/client\".*\"provider\":\"ca\"" 10
+wait_log "$name" n2 "\"msg\":\"certificate issued\",\"identity\":\"$td/server\".*\"provider\":\"ca\"" 10
+grep -q "\"msg\":\"certificate issued\",\"identity\":\"$td/client\",\"caller\":\"system:serviceaccount:ztunnel-system:ztunnel\",\"node\":\"n1\"" "$ca_log" ||
+  fail "the CA did not log n1's request: $(grep issued "$ca_log")"
+grep -q "\"identity\":\"$td/server\",\"caller\":\"system:serviceaccount:ztunnel-system:ztunnel\",\"node\":\"n2\"" "$ca_log" ||
+  fail "the CA did not log n2's request"
+if grep -q "\"identity\":\"$td/server\".*\"node\":\"n1\"" "$ca_log"; then fail "n1 got n2's identity"; fi
+start_echo "$name" n2-p1 7000
+start_echo "$name" n1-p1 7000
+check_tcp "$name" n1-p1 n2-p1 7000
+wait_access "$name" n2 ".protocol == \"HBONE\" and .direction == \"inbound\" and .\"src.identity\" == \"$td/client\" and .\"dst.identity\" == \"$td/server\""
+
+step "n1's agent asking for an identity whose pods all run on n2: refused"
+ca_call "$state/nodes/n1/ca.token" "$td/server" "$td/server" && fail "n1 got a certificate for $td/server"
+grep -q "grpc-status 7: identity has no pod on the caller's node n1" "$work/err" || fail "refusal: $(cat "$work/err")"
+grep -q "\"msg\":\"certificate refused\",\"reason\":\"not_on_node\".*\"identity\":\"$td/server\",\"caller\":\"system:serviceaccount:ztunnel-system:ztunnel\",\"node\":\"n1\"" "$ca_log" ||
+  fail "no refusal line naming caller, node and identity: $(grep refused "$ca_log")"
+[ "$(ca_metric not_on_node)" -ge 1 ] || fail "ztunnel_ca_requests_total{outcome=\"not_on_node\"} did not move"
+
+step "a CSR naming another identity than the one asked for: refused"
+ca_call "$state/nodes/n1/ca.token" "$td/server" "$td/mover" && fail "a CSR for server was signed as mover"
+grep -q "grpc-status 3: the CSR names another identity" "$work/err" || fail "refusal: $(cat "$work/err")"
+
+step "a pod's own token: its own identity only, never another's"
+token_for client n1-p1 "$(pod_uid mesh n1-p1)" istio-ca 600 > "$work/client.token"
+ca_call "$work/client.token" "$td/server" "$td/server" && fail "a pod's token impersonated $td/server"
+grep -q "grpc-status 7: only node agents may ask on behalf of others, not mesh/client" "$work/err" ||
+  fail "refusal: $(cat "$work/err")"
+ca_call "$work/client.token" "$td/client" "" || fail "a pod's token could not get its own identity: $(cat "$work/err")"
+tr '\0' '\n' < "$work/out" | openssl x509 -noout -ext subjectAltName 2>/dev/null | grep -q "URI:$td/client" ||
+  fail "the pod's own certificate is not for $td/client"
+
+step "tokens for another audience, expired, or not from this API server: refused"
+uid1=$(pod_uid ztunnel-system ztunnel-n1)
+NS=ztunnel-system token_for ztunnel ztunnel-n1 "$uid1" other-audience 600 > "$work/aud.token"
+ca_call "$work/aud.token" "$td/client" "$td/client" && fail "a token for another audience was accepted"
+grep -q "grpc-status 16: token not authenticated" "$work/err" || fail "refusal: $(cat "$work/err")"
+ca_call "$state/nodes/n1/agent.token" "$td/client" "$td/client" && fail "the agent's API token (default audience) was accepted"
+# The same claims as n1's CA token, expired a minute ago, signed with the
+# API server's own service-account key: only the expiry is wrong.
+/usr/bin/python3 - "$state/nodes/n1/ca.token" "$state/kube/sa.key" > "$work/expired.token" <<'PY'
+import base64, json, sys, time
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+b64d = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+b64e = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head, claims, _ = open(sys.argv[1]).read().strip().split(".")
+c = json.loads(b64d(claims))
+now = int(time.time())
+c.update(iat=now - 3600, nbf=now - 3600, exp=now - 60)
+signing = head + "." + b64e(json.dumps(c).encode())
+key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+print(signing + "." + b64e(key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())))
+PY
+ca_call "$work/expired.token" "$td/client" "$td/client" && fail "an expired token was accepted"
+grep -q "grpc-status 16: token not authenticated" "$work/err" || fail "refusal: $(cat "$work/err")"
+printf 'not-a-token\n' > "$work/junk.token"
+ca_call "$work/junk.token" "$td/client" "$td/client" && fail "a made-up token was accepted"
+[ "$(ca_metric unauthenticated)" -ge 4 ] || fail "unauthenticated refusals: $(ca_metric unauthenticated)"
+
+step "a pod moved from n1 to n2 (delete + create): its certificate rights move with it"
+NS=ztunnel-system token_for ztunnel ztunnel-n2 "$(pod_uid ztunnel-system ztunnel-n2)" istio-ca 600 > "$work/n2.token"
+ca_call "$state/nodes/n1/ca.token" "$td/mover" "$td/mover" || fail "n1 could not get mover: $(cat "$work/err")"
+ca_call "$work/n2.token" "$td/mover" "$td/mover" && fail "n2 got mover while it runs on n1"
+kapi GET /api/v1/namespaces/mesh/pods/n1-p2 | jq 'del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp,
+  .metadata.managedFields, .status) | .metadata.name = "mover-on-n2" | .spec.nodeName = "n2"' > "$work/moved.json"
+kapi DELETE "/api/v1/namespaces/mesh/pods/n1-p2?gracePeriodSeconds=0" >/dev/null
+kapi POST /api/v1/namespaces/mesh/pods "$work/moved.json" >/dev/null
+for _ in $(seq 1 50); do ca_call "$work/n2.token" "$td/mover" "$td/mover" && break; sleep 0.1; done
+ca_call "$work/n2.token" "$td/mover" "$td/mover" || fail "n2 cannot get mover after the move: $(cat "$work/err")"
+ca_call "$state/nodes/n1/ca.token" "$td/mover" "$td/mover" && fail "n1 still gets mover after the move"
+grep -q "identity has no pod on the caller's node n1" "$work/err" || fail "refusal: $(cat "$work/err")"
+
+step "CA down: agents keep their certificates; a restarted agent retries with backoff, nothing in plaintext"
+"$cluster" ca --name "$name" stop
+check_tcp "$name" n1-p1 n2-p1 7000 # n1 and n2 still hold valid certificates
+"$cluster" agent --name "$name" --node n1 stop
+"$cluster" agent --name "$name" --node n1 start
+wait_log "$name" n1 "\"msg\":\"certificate renewal failed\",\"identity\":\"$td/client\".*cannot connect to the CA.*\"retry_in_s\":2" 10
+n=$(count_access "$name" n2 '."dst.workload" == "n2-p1"')
+if nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" check \
+  "$(pod_field "$name" n2-p1 ip)" 7000 "$(pod_field "$name" n1-p1 ip)" 2>/dev/null; then
+  fail "a pod without a certificate reached the other node"
+fi
+sleep 0.5
+[ "$(count_access "$name" n2 '."dst.workload" == "n2-p1"')" = "$n" ] || fail "a connection reached n2-p1 without mTLS"
+failures=$("$cluster" exec --name "$name" --node n1 -- curl -s -m 2 http://127.0.0.1:15020/metrics |
+  awk '$1 == "ztunnel_certificate_failures_total" { print $2 }')
+[ "${failures:-0}" -ge 1 ] || fail "the agent's certificate failure metric did not move"
+"$cluster" ca --name "$name" start
+wait_log "$name" n1 "\"msg\":\"certificate issued\",\"identity\":\"$td/client\".*\"provider\":\"ca\"" 20
+"$cluster" agent --name "$name" --node n1 ready || fail "n1 not ready after the CA came back"
+check_tcp "$name" n1-p1 n2-p1 7000
+
+step "root rotation: the new root joins the bundle, then signs; old and new certificates keep talking"
+serial_of() { openssl x509 -noout -serial -in "$1" | sed 's/serial=//' | tr 'A-F' 'a-f' | sed 's/^0*//'; }
+signer_of() { # NODE IDENTITY -> serial of the CA that signed its certificate now
+  "$cluster" exec --name "$name" --node "$1" -- curl -s -m 2 http://127.0.0.1:15000/config_dump |
+    jq -r --arg id "$2" '.certificates[] | select(.identity == $id) | .certChain[1].serialNumber' | sed 's/^0*//'
+}
+roots_of() {
+  "$cluster" exec --name "$name" --node "$1" -- curl -s -m 2 http://127.0.0.1:15000/config_dump |
+    jq -r --arg id "$2" '.certificates[] | select(.identity == $id) | .rootCerts | length'
+}
+# wait_signer NODE IDENTITY SERIAL: its certificate comes from that CA (10 s).
+wait_signer() {
+  for _ in $(seq 1 100); do [ "$(signer_of "$1" "$2")" = "$3" ] && return 0; sleep 0.1; done
+  fail "$1's certificate for $2 is signed by $(signer_of "$1" "$2"), not $3"
+}
+restart_agent() {
+  "$cluster" agent --name "$name" --node "$1" stop
+  "$cluster" agent --name "$name" --node "$1" start
+  "$cluster" agent --name "$name" --node "$1" ready || fail "$1 not ready after restart"
+}
+secret="$state/ca/secret"
+old=$(serial_of "$secret/ca-cert.pem")
+mkdir -p "$work/new"
+"$build/ztunnel/ztunnel-ctl" ca init --dir "$work/new" --trust-domain cluster.local >/dev/null
+new=$(serial_of "$work/new/ca-cert.pem")
+cat "$secret/ca-cert.pem" "$work/new/ca-cert.pem" > "$work/bundle.pem"
+cp "$work/bundle.pem" "$state/ca/root-cert.pem" # the public root ConfigMap first
+cp "$work/bundle.pem" "$secret/root-cert.pem.tmp" && mv "$secret/root-cert.pem.tmp" "$secret/root-cert.pem"
+restart_agent n1
+restart_agent n2
+[ "$(roots_of n1 "$td/client")" = 2 ] && [ "$(roots_of n2 "$td/server")" = 2 ] || fail "the agents did not take the two-root bundle"
+# The new key signs from now on (the CA files are swapped as kubelet swaps a Secret).
+cp "$work/new/ca-key.pem" "$secret/ca-key.pem.tmp" && cp "$work/new/ca-cert.pem" "$secret/ca-cert.pem.tmp"
+mv "$secret/ca-key.pem.tmp" "$secret/ca-key.pem" && mv "$secret/ca-cert.pem.tmp" "$secret/ca-cert.pem"
+restart_agent n2
+wait_signer n2 "$td/server" "$new"
+wait_signer n1 "$td/client" "$old"
+check_tcp "$name" n1-p1 n2-p1 7000
+check_tcp "$name" n2-p1 n1-p1 7000
+wait_access "$name" n1 '.protocol == "HBONE" and .direction == "inbound" and ."src.workload" == "n2-p1"'
+restart_agent n1
+wait_signer n1 "$td/client" "$new"
+check_tcp "$name" n1-p1 n2-p1 7000
+
+step "no CA key on any node: no DaemonSet volume, no agent argument or file holds it"
+kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel |
+  jq -e '[.spec.template.spec.volumes[] | select(.secret)] | length == 0' >/dev/null ||
+  fail "the DaemonSet mounts a Secret: $(kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel | jq -c '.spec.template.spec.volumes')"
+for key in "$secret/ca-key.pem" "$work/new/ca-key.pem"; do
+  line=$(sed -n 2p "$key")
+  if grep -rlF -- "$line" "$state/nodes" "$state/bpf" 2>/dev/null; then fail "CA key material in a node's files"; fi
+done
+for n in n1 n2; do
+  pid=$(cat "$state/nodes/$n/agent.pid")
+  if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$secret\|ca-key\|--ca-dir"; then fail "$n's agent is given the CA files"; fi
+  if ls -l "/proc/$pid/fd" 2>/dev/null | grep -q -- "$secret"; then fail "$n's agent holds a CA file open"; fi
+done
+down_and_check "$name" "$before"
+echo "PASS"
