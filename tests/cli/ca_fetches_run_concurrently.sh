@@ -7,15 +7,9 @@
 # too by hand (build/tsan).
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/lib.sh"
-proto="$src/.deps/kube/istio-ca.proto"
-[ -s "$proto" ] || skip "Istio's ca.proto missing: run tools/bootstrap --kube"
-/usr/bin/python3 -c 'import grpc, google.protobuf, cryptography' 2>/dev/null ||
-  skip "python3-grpcio/python3-protobuf/python3-cryptography missing: run tools/bootstrap"
-command -v openssl >/dev/null || skip "openssl missing"
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography missing: run tools/bootstrap"
+ca_server_prepare
 tool="$build/tests/cli/grpc_ca_tool"
-mkdir -p "$work/py/security/v1alpha1"
-cp "$proto" "$work/py/security/v1alpha1/ca.proto"
-protoc -I"$work/py" -I/usr/include --python_out="$work/py" "$work/py/security/v1alpha1/ca.proto"
 
 # The server's TLS certificate (localhost) and the mesh root it signs with.
 for ca in tls mesh; do
@@ -27,12 +21,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-serv
   openssl x509 -req -days 1 -CA "$work/tls.pem" -CAkey "$work/tls.key" -CAcreateserial \
     -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
 printf 'sa-token-123\n' > "$work/token"
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PYTHONPATH="$work/py" /usr/bin/python3 "$src/tests/cli/fixtures/ca/ca_server.py" "$port" "$work/server.pem" \
-  "$work/server.key" "$work/record" sign "$work/mesh.pem" "$work/mesh.key" sa-token-123 > "$work/server.out" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 50); do grep -q serving "$work/server.out" 2>/dev/null && break; sleep 0.1; done
-grep -q serving "$work/server.out" || fail "the CA server did not start: $(cat "$work/server.out")"
+ca_server_start "$work/server.pem" "$work/server.key" sign "$work/mesh.pem" "$work/mesh.key" sa-token-123
 
 out=$("$tool" fetch-many "https://localhost:$port" "$work/tls.pem" "$work/token" 10 2>&1) ||
   fail "not every identity got a certificate: $out"
