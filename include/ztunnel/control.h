@@ -14,6 +14,7 @@
  * CNI socket, no pod reconciliation); certs is NULL without an identity
  * provider (and then share is NULL too). */
 struct snapshot_source;
+struct cert_fetcher;
 struct cni_chain;
 
 struct lifecycle;
@@ -27,6 +28,7 @@ struct control {
 	struct cni_chain *cni;          /* NULL without --cni-conf-dir */
 	struct enroll *enroll;
 	struct cert_cache *certs;
+	struct cert_fetcher *fetcher; /* certs' fetches off this thread; NULL: in the tick */
 	struct cert_share *share; /* where workers pick certificates up; NULL with certs */
 	struct lifecycle *life;   /* the drain (SIGTERM, SIGINT, /quitquitquit) */
 	struct proxy *proxy;      /* NULL with --capture=false, or before serving */

@@ -9,14 +9,8 @@
 # whose name is not the address's are errors, never a certificate.
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/lib.sh"
-proto="$src/.deps/kube/istio-ca.proto"
-[ -s "$proto" ] || skip "Istio's ca.proto missing: run tools/bootstrap --kube"
-/usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || skip "python3-grpcio/python3-protobuf missing: run tools/bootstrap"
-command -v openssl >/dev/null || skip "openssl missing"
+ca_server_prepare
 tool="$build/tests/cli/grpc_ca_tool"
-mkdir -p "$work/py/security/v1alpha1"
-cp "$proto" "$work/py/security/v1alpha1/ca.proto"
-protoc -I"$work/py" -I/usr/include --python_out="$work/py" "$work/py/security/v1alpha1/ca.proto"
 
 # A CA for the server's TLS certificate (localhost), and another one.
 for ca in ca other; do
@@ -28,15 +22,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-serv
     -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
 printf 'sa-token-123\n' > "$work/token"
 "$tool" make-csr spiffe://cluster.local/ns/shop/sa/web "$work/csr.pem" "$work/key.pem"
-free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-server() { # MODE: a CA server; sets $port
-  port=$(free_port)
-  PYTHONPATH="$work/py" /usr/bin/python3 "$src/tests/cli/fixtures/ca/ca_server.py" "$port" "$work/server.pem" \
-    "$work/server.key" "$work/record" "$1" > "$work/server.out" 2>&1 &
-  pids+=("$!")
-  for _ in $(seq 1 50); do grep -q serving "$work/server.out" 2>/dev/null && return 0; sleep 0.1; done
-  fail "the CA server did not start: $(cat "$work/server.out")"
-}
+server() { ca_server_start "$work/server.pem" "$work/server.key" "$1"; } # MODE; sets $port
 call() { # ADDRESS ROOTS: sets $out and $rc
   rc=0
   out=$("$tool" call "$1" "$2" "$(cat "$work/token")" cluster-a "$work/csr.pem" spiffe://cluster.local/ns/shop/sa/web 2>&1 |

@@ -15,6 +15,7 @@
 #include "ztunnel/capture.h"
 #include "ztunnel/cni_chain.h"
 #include "ztunnel/cert_cache.h"
+#include "ztunnel/cert_fetcher.h"
 #include "ztunnel/cert_share.h"
 #include "ztunnel/control.h"
 #include "ztunnel/ca_provider.h"
@@ -308,12 +309,17 @@ static void quit(void *ctx)
 	kill(getpid(), SIGTERM);
 }
 
-/* Where certificates come from; false when the agent runs without
- * identities (--identity-provider insecure-plaintext, or no capture). */
-static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs,
-			   struct local_ca_provider *lp, struct files_provider *fp, struct ca_provider *cp)
+/* Where certificates come from: 1, or 0 when the agent runs without
+ * identities (--identity-provider insecure-plaintext, or no capture), or
+ * -errno. A cluster CA answers over the network, seconds at worst: its
+ * fetches run on *fetcher's threads, off the control thread. The local CA
+ * and files answer at once and their contexts are not thread-safe: they
+ * stay in cert_cache_tick. */
+static int identity_setup(const struct zt_config *cfg, struct cert_cache *certs, struct local_ca_provider *lp,
+			  struct files_provider *fp, struct ca_provider *cp, struct cert_fetcher **fetcher)
 {
 	struct cert_provider p;
+	int r;
 
 	switch (cfg->identity_provider) {
 	case IDENTITY_LOCAL_CA:
@@ -333,12 +339,20 @@ static bool identity_setup(const struct zt_config *cfg, struct cert_cache *certs
 		p = (struct cert_provider){ "files", files_provider_fetch, files_provider_changed, fp };
 		break;
 	default:
-		return false;
+		return 0;
 	}
 	cert_cache_init(certs, p, cfg->cert_lifetime, (unsigned)getpid());
+	if (cfg->identity_provider == IDENTITY_CA) {
+		if ((r = cert_fetcher_start(fetcher, p)) < 0) {
+			log_error("cannot start the certificate fetch threads", LF_ERRNO(r));
+			cert_cache_fini(certs);
+			return r;
+		}
+		cert_cache_set_runner(certs, cert_fetcher_runner(*fetcher));
+	}
 	log_info("workload identities enabled", LF_STR("provider", p.name),
 		 LF_STR("node", cfg->node_name ? cfg->node_name : ""));
-	return true;
+	return 1;
 }
 
 /* Descriptors are the agent's capacity: take the hard limit (a container
@@ -365,6 +379,7 @@ int agent_run(const struct zt_config *cfg)
 	struct local_ca_provider lp = { 0 };
 	struct files_provider fp = { 0 };
 	struct ca_provider cp = { 0 };
+	struct cert_fetcher *fetcher = NULL;
 	struct state_store store;
 	struct snapshot_opts opts = { cfg->trust_domain, cfg->root_namespace };
 	struct capture *capture = NULL;
@@ -401,11 +416,12 @@ int agent_run(const struct zt_config *cfg)
 	}
 	state_store_init(&store, &opts);
 	cert_share_init(&share);
-	bool have_certs = identity_setup(cfg, &certs, &lp, &fp, &cp);
+	int identities = identity_setup(cfg, &certs, &lp, &fp, &cp, &fetcher);
+	bool have_certs = identities > 0;
 	struct control ctl = { .cfg = cfg, .store = &store, .certs = have_certs ? &certs : NULL,
-				.share = have_certs ? &share : NULL, .life = &life, .handover_fd = -1,
-				.predecessor_fd = -1, .successor_fd = -1 };
-	if (open_source(cfg, &source) < 0)
+				.fetcher = fetcher, .share = have_certs ? &share : NULL, .life = &life,
+				.handover_fd = -1, .predecessor_fd = -1, .successor_fd = -1 };
+	if (identities < 0 || open_source(cfg, &source) < 0)
 		goto out;
 	ctl.source = source;
 	if (have_certs && !cfg->node_name) {
@@ -490,6 +506,7 @@ out:
 		enroll_fini(&enroll);
 	}
 	capture_close(capture);
+	cert_fetcher_stop(fetcher); /* its results go to the cache: first */
 	if (have_certs)
 		cert_cache_fini(&certs);
 	cert_share_fini(&share);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/cert_fetcher.h"
 #include "ztunnel/clock.h"
 #include "ztunnel/log.h"
 #include "ztunnel/cni_chain.h"
@@ -271,11 +272,12 @@ int control_run(struct control *ctl)
 	publish(ctl);
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[7] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		struct pollfd fds[8] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
 					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 },
 					 { ctl->cni ? ctl->cni->fd : -1, POLLIN, 0 },
 					 { ctl->handover_fd, POLLIN, 0 }, { ctl->successor_fd, POLLIN, 0 },
-					 { ctl->predecessor_fd, POLLIN, 0 } };
+					 { ctl->predecessor_fd, POLLIN, 0 },
+					 { ctl->fetcher ? cert_fetcher_fd(ctl->fetcher) : -1, POLLIN, 0 } };
 		int64_t deadline = src->deadline_ms(src);
 		if (ctl->cni && cni_chain_deadline(ctl->cni) < deadline)
 			deadline = cni_chain_deadline(ctl->cni);
@@ -289,7 +291,7 @@ int control_run(struct control *ctl)
 		    deadline > clock_mono_ms() + 100)
 			deadline = clock_mono_ms() + 100; /* counts come from the workers' ticks */
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
-		if (poll(fds, 7, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
+		if (poll(fds, 8, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -328,6 +330,9 @@ int control_run(struct control *ctl)
 			cni_chain_tick(ctl->cni);
 		}
 		if (ctl->certs) {
+			/* Results first: each frees a slot the tick fills. */
+			if (fds[7].revents & POLLIN)
+				cert_fetcher_deliver(ctl->fetcher, ctl->certs, now_s());
 			next_cert = cert_cache_tick(ctl->certs, now_s());
 			publish(ctl);
 		}

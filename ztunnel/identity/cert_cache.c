@@ -1,3 +1,6 @@
+/* The set of identities wanted and their certificates: references from
+ * pods, lookups. When certificates are fetched and how a result lands:
+ * cert_renew.c. */
 #include "ztunnel/cert_cache.h"
 
 #include <errno.h>
@@ -6,7 +9,6 @@
 #include <string.h>
 
 #include "ztunnel/log.h"
-#include "ztunnel/telemetry.h"
 #include "ztunnel/state-t.h"
 
 static const char *const state_names[] = { "Initializing", "Available", "Unavailable" };
@@ -77,6 +79,7 @@ int cert_cache_want(struct cert_cache *c, const struct spiffe_id *id, int64_t no
 	e->id = *id;
 	spiffe_format(id, e->uri, sizeof(e->uri));
 	e->refs = 1;
+	e->wanted_at = now;
 	e->refresh_at = now;
 	e->backoff_s = CERT_BACKOFF_MIN_S;
 	return 0;
@@ -139,83 +142,6 @@ int cert_cache_want_workload(struct cert_cache *c, const struct zt_workload *w, 
 	snprintf(id.ns, sizeof(id.ns), "%s", w->namespace);
 	snprintf(id.sa, sizeof(id.sa), "%s", w->service_account);
 	return cert_cache_want(c, &id, now);
-}
-
-/* Half-life, moved by up to 5% of the lifetime either way so that many
- * certificates minted together do not renew in one burst. */
-static int64_t renewal_time(struct cert_cache *c, const struct leaf_cert *l)
-{
-	int64_t life = l->not_after - l->not_before;
-	int64_t span = life / 10;
-	int64_t jitter = span > 0 ? (int64_t)(rand_r(&c->seed) % (span + 1)) - span / 2 : 0;
-
-	return l->not_before + life / 2 + jitter;
-}
-
-static void refresh(struct cert_cache *c, struct cert_entry *e, int64_t now)
-{
-	struct leaf_cert fresh;
-	char err[256] = "";
-	int r = c->provider.fetch(c->provider.ctx, &e->id, now, c->lifetime_s, &fresh, err, sizeof(err));
-
-	if (r == 0) {
-		leaf_cert_free(&e->cert);
-		e->cert = fresh;
-		e->state = CERT_AVAILABLE;
-		e->failures = 0;
-		e->backoff_s = CERT_BACKOFF_MIN_S;
-		e->last_error[0] = '\0';
-		e->refresh_at = renewal_time(c, &e->cert);
-		if (e->refresh_at <= now) {
-			/* An external issuer (files) has not renewed yet: look
-			 * again soon, not in a loop. */
-			int64_t left = e->cert.not_after - now;
-			e->refresh_at = now + (left / 4 > 60 ? 60 : left / 4 > 1 ? left / 4 : 1);
-		}
-		tm_count(TM_CERT_ISSUED, 1);
-		log_info("certificate issued", LF_STR("identity", e->uri), LF_STR("serial", e->cert.serial),
-			 LF_INT("not_after", e->cert.not_after), LF_STR("provider", c->provider.name));
-		return;
-	}
-	/* Keep serving the old certificate while it is valid; retry with
-	 * exponential backoff (SPEC.md §4: capped at 150 s). */
-	e->failures++;
-	tm_count(TM_CERT_FAILURES, 1);
-	snprintf(e->last_error, sizeof(e->last_error), "%s", err[0] ? err : "certificate fetch failed");
-	e->refresh_at = now + e->backoff_s;
-	log_warn("certificate renewal failed", LF_STR("identity", e->uri), LF_STR("error", e->last_error),
-		 LF_UINT("failures", e->failures), LF_INT("retry_in_s", e->backoff_s));
-	e->backoff_s = e->backoff_s * 2 > CERT_BACKOFF_MAX_S ? CERT_BACKOFF_MAX_S : e->backoff_s * 2;
-}
-
-int64_t cert_cache_tick(struct cert_cache *c, int64_t now)
-{
-	int64_t next = INT64_MAX;
-
-	for (uint32_t i = 0; i < c->n; i++) {
-		struct cert_entry *e = &c->entries[i];
-		/* An external issuer renewed early: take it now. */
-		if (e->state == CERT_AVAILABLE && e->refresh_at > now && c->provider.changed &&
-		    c->provider.changed(c->provider.ctx, &e->id, e->cert.serial))
-			e->refresh_at = now;
-		if (e->refresh_at <= now)
-			refresh(c, e, now);
-		if (e->state == CERT_AVAILABLE && now >= e->cert.not_after) {
-			/* Expired and not renewed: stop offering it (fail closed). */
-			e->state = CERT_UNAVAILABLE;
-			tm_count(TM_CERT_EXPIRED, 1);
-			log_error("certificate expired and could not be renewed; connections for this identity fail",
-				  LF_STR("identity", e->uri), LF_STR("error", e->last_error));
-			leaf_cert_free(&e->cert);
-		}
-		if (e->refresh_at < next)
-			next = e->refresh_at;
-		if (e->state == CERT_AVAILABLE && e->cert.not_after < next)
-			next = e->cert.not_after;
-	}
-	if (c->n && c->provider.changed && now + CERT_POLL_S < next)
-		next = now + CERT_POLL_S;
-	return next;
 }
 
 const struct leaf_cert *cert_cache_get(const struct cert_cache *c, const struct spiffe_id *id,
