@@ -12,7 +12,7 @@
 # certificates, a restarted agent retries with backoff and sends nothing in
 # plaintext, then recovers when the CA is back. Root rotation (bundle
 # first, then the signing key): pods with old and new certificates keep
-# talking. No DaemonSet volume and no node file holds CA key material.
+# talking (the new root signing through an intermediate). No DaemonSet volume and no node file holds CA key material.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -169,10 +169,12 @@ restart_agent() {
 }
 secret="$state/ca/secret"
 old=$(serial_of "$secret/ca-cert.pem")
-mkdir -p "$work/new"
-"$build/ztunnel/ztunnel-ctl" ca init --dir "$work/new" --trust-domain cluster.local >/dev/null
+# The new root signs through an intermediate: ca-cert.pem is then a chain.
+mkdir -p "$work/newroot" "$work/new"
+"$build/ztunnel/ztunnel-ctl" ca init --dir "$work/newroot" --trust-domain cluster.local >/dev/null
+"$build/ztunnel/ztunnel-ctl" ca init --dir "$work/new" --parent "$work/newroot" --trust-domain cluster.local >/dev/null
 new=$(serial_of "$work/new/ca-cert.pem")
-cat "$secret/ca-cert.pem" "$work/new/ca-cert.pem" > "$work/bundle.pem"
+cat "$secret/root-cert.pem" "$work/newroot/root-cert.pem" > "$work/bundle.pem"
 cp "$work/bundle.pem" "$state/ca/root-cert.pem" # the public root ConfigMap first
 cp "$work/bundle.pem" "$secret/root-cert.pem.tmp" && mv "$secret/root-cert.pem.tmp" "$secret/root-cert.pem"
 restart_agent n1
@@ -190,12 +192,15 @@ wait_access "$name" n1 '.protocol == "HBONE" and .direction == "inbound" and ."s
 restart_agent n1
 wait_signer n1 "$td/client" "$new"
 check_tcp "$name" n1-p1 n2-p1 7000
+"$cluster" exec --name "$name" --node n1 -- curl -s -m 2 http://127.0.0.1:15000/config_dump |
+  jq -e --arg id "$td/client" '.certificates[] | select(.identity == $id) | .certChain | length == 3' >/dev/null ||
+  fail "n1's chain is not leaf, intermediate, root"
 
 step "no CA key on any node: no DaemonSet volume, no agent argument or file holds it"
 kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel |
   jq -e '[.spec.template.spec.volumes[] | select(.secret)] | length == 0' >/dev/null ||
   fail "the DaemonSet mounts a Secret: $(kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel | jq -c '.spec.template.spec.volumes')"
-for key in "$secret/ca-key.pem" "$work/new/ca-key.pem"; do
+for key in "$secret/ca-key.pem" "$work/new/ca-key.pem" "$work/newroot/ca-key.pem"; do
   line=$(sed -n 2p "$key")
   if grep -rlF -- "$line" "$state/nodes" "$state/bpf" 2>/dev/null; then fail "CA key material in a node's files"; fi
 done
