@@ -12,7 +12,8 @@ tarball=$("$src/tools/package" --out "$work/out" 2>/dev/null | tail -n 1)
 tar -xzf "$tarball" -C "$work"
 root=$(find "$work" -maxdepth 1 -type d -name 'ztunnel-*' | head -n 1)
 [ -n "$root" ] || fail "the tarball has no ztunnel-VERSION folder"
-for f in bin/ztunnel bin/ztunnel-ctl bin/ztunnel-cni daemonset/ztunnel.yaml daemonset/seccomp/ztunnel.json \
+for f in bin/ztunnel bin/ztunnel-ctl bin/ztunnel-cni bin/ztunnel-ca daemonset/ztunnel.yaml daemonset/ztunnel-ca.yaml \
+  daemonset/seccomp/ztunnel.json \
   daemonset/istio-security-crds.yaml \
   docs/operations.md Containerfile DEPENDENCIES; do
   [ -s "$root/$f" ] || fail "missing from the tarball: $f"
@@ -21,6 +22,7 @@ done
 "$root/bin/ztunnel-ctl" version | grep -q '^ztunnel-ctl ' || fail "ztunnel-ctl does not run from the tarball"
 "$root/bin/ztunnel-cni" --help >/dev/null 2>&1 || "$root/bin/ztunnel-cni" --version >/dev/null 2>&1 ||
   fail "ztunnel-cni does not run from the tarball"
+"$root/bin/ztunnel-ca" --version | grep -q '^ztunnel-ca ' || fail "ztunnel-ca does not run from the tarball"
 for b in "$root"/bin/*; do
   ! ldd "$b" | grep -q 'not found' || fail "$b needs a library that is missing: $(ldd "$b" | grep 'not found')"
   ! ldd "$b" | grep -qi wolfssl || fail "$b links a shared wolfSSL (Debian's has no AES-NI)"
