@@ -152,6 +152,21 @@ expect_blocked() { # NAME FROM_POD TO_POD PORT
     fail "$2 -> $3:$4 connected, expected it to fail"
 }
 
+# expect_no_uncertified NAME FROM TO PORT: FROM's agent has no certificate
+# for it: the connection fails and nothing reaches TO, in plaintext or not.
+expect_no_uncertified() {
+  local to_node n
+  to_node=$(pod_field "$1" "$3" node)
+  n=$(count_access "$1" "$to_node" ".\"dst.workload\" == \"$3\"")
+  if nsenter --net="/run/netns/$(pod_field "$1" "$2" netns)" "$py" "$echo_py" check \
+    "$(pod_field "$1" "$3" ip)" "$4" "$(pod_field "$1" "$2" ip)" 2>/dev/null; then
+    fail "$2, without a certificate, reached $3"
+  fi
+  sleep 0.5
+  [ "$(count_access "$1" "$to_node" ".\"dst.workload\" == \"$3\"")" = "$n" ] ||
+    fail "a connection from $2 reached $3 without mTLS"
+}
+
 check_tcp_bytes() { # NAME FROM TO PORT BYTES
   nsenter --net="/run/netns/$(pod_field "$1" "$2" netns)" \
     "$py" "$echo_py" check "$(pod_field "$1" "$3" ip)" "$4" "$(pod_field "$1" "$2" ip)" "$5" ||
