@@ -1,18 +1,51 @@
 #!/usr/bin/env bash
-# tools/bench hbone [SECONDS]: see tools/bench --help (ZT_BENCH_AGENT_ARGS adds
-# agent flags, e.g. "--worker-threads 1"). Every figure of a run
-# comes from the same cluster, the same pods and the same client/server
-# programs; only the path differs. Also: the memory an idle tunnelled
-# connection costs each agent (RSS with 1,000 held open).
+# tools/bench hbone [SECONDS] [--runs N] [--quick] [--istio-ztunnel PATH] [--out DIR]
+#
+# Cross-node pod -> pod in one netns cluster, every path side by side in
+# the same run, with the same client and server programs (only the path
+# differs), each figure from --runs runs (default 3; median and spread):
+#   direct   plain pods, no proxy: the ceiling
+#   stunnel  a node-level stunnel mTLS pair
+#   ours     our agents (release build, HBONE), mesh pods
+#   istio    with --istio-ztunnel PATH: Istio's ztunnel binary (built by you,
+#            ../shared/ISTIO-ZTUNNEL.md; FAKE_CA needs --features testing) in
+#            dedicated mode inside two plain pods, a REDIRECT rule in the
+#            client pod, its own server ports (TIME_WAIT sockets of the other
+#            paths stay out of its figures), 2 worker threads
+# Figures: iperf3 Gbit/s with 1 and 4 streams and the proxies' CPU seconds
+# per GB carried (both ends, from /proc), 64 B request/response p50/p99,
+# new connections/s (pooled HBONE: stream setup), and the memory an idle
+# tunnelled connection costs each side: connections opened paced, each
+# proven end to end, counted (a short count fails the figure), the
+# proxies' RSS with all of them held (per connection: from the second half
+# of them, the first soaking up what allocators kept from earlier traffic). Prints a Markdown table with ratios
+# against Istio's ztunnel (else stunnel); writes results.json and
+# results.md into --out (default build/bench/hbone). --quick: one run of
+# 2 s figures and 500 held connections (under 2 minutes). Never a timed
+# assertion: figures only. ZT_BENCH_AGENT_ARGS adds agent flags.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-secs=${1:-5}
+secs=10 runs=3 held=10000 rate=1000 rr_count=20000 istio="" out="$top/build/bench/hbone"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --quick) secs=2 runs=1 held=500 rate=500 rr_count=2000; shift ;;
+    --istio-ztunnel) istio=$(realpath "$2"); shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --seconds) secs=$2; shift 2 ;;
+    [0-9]*) secs=$1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench hbone: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench hbone: --runs must be a positive number" >&2; exit 2; }
+[ -z "$istio" ] || [ -x "$istio" ] || { echo "bench hbone: $istio is not an executable" >&2; exit 2; }
 rel="$top/build/release"
 cluster="$top/tools/cluster"
 tcp="$rel/tools/ztunnel-bench-tcp"
 name="zb$(( $$ % 100000 ))"
 [ "$(id -u)" -eq 0 ] || { echo "bench hbone: needs root (network namespaces)" >&2; exit 1; }
-for t in iperf3 stunnel4 jq; do
+for t in iperf3 stunnel4 jq python3 ${istio:+iptables}; do
   command -v "$t" >/dev/null || { echo "bench hbone: $t missing: run tools/bootstrap" >&2; exit 1; }
 done
 work=$(mktemp -d /tmp/zt-bench-XXXXXX)
@@ -24,27 +57,42 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+log() { printf 'bench hbone: %s\n' "$*" >&2; }
 
 ctl="$rel/ztunnel/ztunnel-ctl"
 "$ctl" ca init --dir "$work/ca" --trust-domain cluster.local >/dev/null
+per_node=$([ -n "$istio" ] && echo 3 || echo 2)
 cat > "$work/spec.json" <<'JSON'
 {"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "plain": {}},
  "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "client"},
           "n2-p1": {"namespace": "mesh", "serviceAccount": "server"},
-          "n1-p2": {"namespace": "plain"}, "n2-p2": {"namespace": "plain"}}}
+          "n1-p2": {"namespace": "plain"}, "n2-p2": {"namespace": "plain"},
+          "n1-p3": {"namespace": "plain", "serviceAccount": "istio-client"},
+          "n2-p3": {"namespace": "plain", "serviceAccount": "istio-server"}}}
 JSON
-"$cluster" up --name "$name" --spec "$work/spec.json" --nodes 2 --pods-per-node 2 \
+if [ -z "$istio" ]; then
+  jq 'del(.pods["n1-p3"], .pods["n2-p3"])' "$work/spec.json" > "$work/spec2.json" && mv "$work/spec2.json" "$work/spec.json"
+fi
+log "cluster: 2 nodes x $per_node pods, $runs run(s) of ${secs} s figures"
+"$cluster" up --name "$name" --spec "$work/spec.json" --nodes 2 --pods-per-node "$per_node" \
   --agent "$rel/ztunnel/ztunnel" --cni "$rel/ztunnel/ztunnel-cni" \
   --agent-args "--identity-provider local-ca --ca-dir $work/ca --log-level warn ${ZT_BENCH_AGENT_ARGS:-}" >/dev/null
 info=$("$cluster" info --name "$name")
+state=$(jq -r .stateDir <<<"$info")
 ns_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns' <<<"$info"; }
 ip_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip' <<<"$info"; }
 node_ns() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .netns' <<<"$info"; }
 node_ip() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .ip' <<<"$info"; }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 bg() { "$@" >/dev/null 2>&1 & pids+=("$!"); }
+# The load generator's own limit: TIME_WAIT sockets of its closed
+# connections may be reused, and it may use the whole port range.
+for p in n1-p1 n1-p2 n1-p3; do
+  [ -n "$(ns_of "$p")" ] || continue
+  in_ns "$(ns_of "$p")" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+done
 
-# Servers on both destination pods.
+# Servers: each path its own destination pod (and Istio its own ports).
 for p in n2-p1 n2-p2; do
   bg in_ns "$(ns_of $p)" "$tcp" serve 7000
   bg in_ns "$(ns_of $p)" iperf3 -s -p 5201
@@ -74,14 +122,61 @@ stunnel_conf client "$n1:9700" "$n2:8700" "$n1:9701" "$n2:8701" > "$work/client.
 bg in_ns "$(node_ns n2)" stunnel4 "$work/server.conf"
 bg in_ns "$(node_ns n1)" stunnel4 "$work/client.conf"
 
+# Istio's ztunnel, dedicated mode, one per pod (../shared/ISTIO-ZTUNNEL.md §4).
+istio_pids=()
+if [ -n "$istio" ]; then
+  bg in_ns "$(ns_of n2-p3)" "$tcp" serve 7100
+  bg in_ns "$(ns_of n2-p3)" iperf3 -s -p 5301
+  mkdir -p "$work/istio"
+  workload() { # POD SA
+    printf -- '- uid: cluster1//v1/Pod/plain/%s\n  name: %s\n  namespace: plain\n  serviceAccount: %s\n' "$1" "$1" "$2"
+    printf '  trustDomain: cluster.local\n  workloadIps: ["%s"]\n  protocol: HBONE\n  network: ""\n  services: {}\n' "$(ip_of "$1")"
+  }
+  { echo "workloads:"; workload n1-p3 istio-client; workload n2-p3 istio-server
+    echo "services: []"; echo "policies: []"; } > "$work/istio/mesh.yaml"
+  for p in n1-p3 n2-p3; do
+    mkdir -p "$work/istio/$p"
+    in_ns "$(ns_of $p)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_CA=true XDS_ADDRESS= \
+      LOCAL_XDS_PATH="$work/istio/mesh.yaml" PROXY_MODE=dedicated PROXY_WORKLOAD_INFO="plain/$p/$([ $p = n1-p3 ] && echo istio-client || echo istio-server)" \
+      ENABLE_ORIG_SRC=false PACKET_MARK=1337 ZTUNNEL_WORKER_THREADS=2 RUST_LOG=warn ISTIO_META_DNS_CAPTURE=false \
+      bash -c "cd '$work/istio/$p' && exec '$istio' proxy" > "$work/istio/$p.log" 2>&1 &
+    pids+=("$!")
+  done
+  # The ztunnel processes themselves (not the shells that started them), by
+  # their working directory: client side first.
+  for p in n1-p3 n2-p3; do
+    for _ in $(seq 1 50); do
+      pid=""
+      for c in $(pgrep -f "$istio proxy" || true); do
+        if [ "$(readlink "/proc/$c/cwd")" = "$work/istio/$p" ] && [ "$(readlink "/proc/$c/exe")" = "$istio" ]; then pid=$c; fi
+      done
+      [ -n "$pid" ] && break
+      sleep 0.1
+    done
+    [ -n "$pid" ] || { log "Istio's ztunnel did not start in $p: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
+    istio_pids+=("$pid")
+  done
+  for p in n1-p3 n2-p3; do
+    for _ in $(seq 1 100); do
+      [ "$(in_ns "$(ns_of $p)" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of $p):15021/healthz/ready")" = 200 ] && break
+      sleep 0.1
+    done
+  done
+  # The client pod's connections to the server pod go to its ztunnel's 15001
+  # (its own connections carry mark 0x539).
+  in_ns "$(ns_of n1-p3)" iptables -w -t nat -A OUTPUT -p tcp -d "$(ip_of n2-p3)" -m mark ! --mark 0x539/0xfff \
+    -j REDIRECT --to-ports 15001
+  in_ns "$(ns_of n1-p3)" "$tcp" rr "$(ip_of n2-p3)" 7100 100 64 >/dev/null ||
+    { log "Istio's path does not work: $(tail -n 5 "$work/istio/n1-p3.log")"; exit 1; }
+fi
+
 # Agents have their certificates and every listener is up.
 for _ in $(seq 1 100); do
-  grep -q '"sa/server"\|sa/server' "$(jq -r .stateDir <<<"$info")/nodes/n2/agent.log" 2>/dev/null && break
+  grep -q 'sa/server' "$state/nodes/n2/agent.log" 2>/dev/null && break
   sleep 0.1
 done
 sleep 1
-in_ns "$(ns_of n1-p1)" "$tcp" rr "$(ip_of n2-p1)" 7000 100 64 >/dev/null ||
-  { echo "bench hbone: the mesh path does not work" >&2; exit 1; }
+in_ns "$(ns_of n1-p1)" "$tcp" rr "$(ip_of n2-p1)" 7000 100 64 >/dev/null || { log "the mesh path does not work"; exit 1; }
 
 # CPU time (clock ticks, user + system) of the processes carrying a path.
 cpu_ticks() {
@@ -89,59 +184,77 @@ cpu_ticks() {
   for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
   echo "$t"
 }
-measure() { # LABEL SRC_POD IP PORT_ECHO PORT_IPERF [PID...]: the path's own processes
-  local label=$1 ns ip=$3 port=$4 iport=$5 json gbps lat cps c0 c1 cpu_gb
-  ns=$(ns_of "$2")
-  shift 5
+iperf() { # NS IP PORT STREAMS PID... -> "Gbit/s CPU_s_per_GB"
+  local ns=$1 ip=$2 port=$3 streams=$4 c0 c1 json
+  shift 4
   c0=$(cpu_ticks "$@")
-  json=$(in_ns "$ns" iperf3 -c "$ip" -p "$iport" -t "$secs" -J)
+  json=$(in_ns "$ns" iperf3 -c "$ip" -p "$port" -P "$streams" -t "$secs" -J)
   c1=$(cpu_ticks "$@")
-  gbps=$(jq '.end.sum_received.bits_per_second / 1e9' <<<"$json")
-  # CPU seconds the path's middle boxes spent per GB carried (0: none).
-  cpu_gb=$(jq --argjson t "$((c1 - c0))" --argjson hz "$(getconf CLK_TCK)" \
-    '($t / $hz) / (.end.sum_received.bytes / 1e9)' <<<"$json")
-  sleep 0.5
-  lat=$(in_ns "$ns" "$tcp" rr "$ip" "$port" 20000 64 | awk '{print $2}')
-  cps=$(in_ns "$ns" "$tcp" cps "$ip" "$port" "$secs" | awk '{print $2}')
-  printf '%s %s %s %s %s\n' "$label" "$gbps" "$lat" "$cps" "$cpu_gb"
+  jq -r --argjson t "$((c1 - c0))" --argjson hz "$(getconf CLK_TCK)" \
+    '"\(.end.sum_received.bits_per_second / 1e9) \(($t / $hz) / (.end.sum_received.bytes / 1e9))"' <<<"$json"
 }
-state=$(jq -r .stateDir <<<"$info")
-mapfile -t stunnels < <(pgrep -f "stunnel4 $work/")
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# hold_half NS IP PORT TAG: held/2 more connections, paced, each proven end
+# to end; returns once all were tried (open_of TAG: how many opened).
+hold_pids=()
+hold_half() {
+  in_ns "$1" "$tcp" hold "$2" "$3" "$((held / 2))" "$rate" > "$work/hold-$4" 2>&1 &
+  hold_pids+=("$!")
+  for _ in $(seq 1 $((held / 2 / rate * 20 + 300))); do grep -q '^open' "$work/hold-$4" && break; sleep 0.1; done
+  sleep 1
+}
+open_of() { awk '/^open/ { print $2 }' "$work/hold-$1" | grep . || echo 0; }
+# measure RUN PATH SRC_POD IP PORT_ECHO PORT_IPERF CLIENT_PID SERVER_PID [PID...]: one JSON line.
+measure() {
+  local run=$1 path=$2 ns ip=$4 port=$5 iport=$6 cpid=$7 spid=$8 g1 g4 lat cps r1 r2
+  ns=$(ns_of "$3")
+  shift 8
+  local procs=("$@")
+  # Idle connections first (no bulk traffic just before: allocators have
+  # settled), in two halves: the first half soaks up memory the
+  # allocators kept from the traffic before; the second shows what a held
+  # connection costs.
+  local mem='null'
+  if [ "$cpid" != - ]; then
+    hold_half "$ns" "$ip" "$port" a
+    r1=$(rss_kb "$cpid") r2=$(rss_kb "$spid")
+    hold_half "$ns" "$ip" "$port" b
+    mem=$(jq -n --argjson a "$(open_of a)" --argjson b "$(open_of b)" --argjson half "$((held / 2))" \
+      --argjson c0 "$r1" --argjson s0 "$r2" --argjson c1 "$(rss_kb "$cpid")" --argjson s1 "$(rss_kb "$spid")" \
+      '{open: ($a + $b), want: (2 * $half), rss_client_kb: $c1, rss_server_kb: $s1,
+        client_bytes: (($c1 - $c0) * 1024 / $half), server_bytes: (($s1 - $s0) * 1024 / $half)}')
+    kill "${hold_pids[@]}" 2>/dev/null || true
+    wait "${hold_pids[@]}" 2>/dev/null || true
+    hold_pids=()
+    sleep 1
+  fi
+  g1=$(iperf "$ns" "$ip" "$iport" 1 "${procs[@]}")
+  sleep 0.5
+  g4=$(iperf "$ns" "$ip" "$iport" 4 "${procs[@]}")
+  sleep 0.5
+  lat=$(in_ns "$ns" "$tcp" rr "$ip" "$port" "$rr_count" 64)
+  cps=$(in_ns "$ns" "$tcp" cps "$ip" "$port" "$secs" 8 | awk '{print $2}')
+  jq -cn --argjson run "$run" --arg path "$path" --arg g1 "$g1" --arg g4 "$g4" --arg lat "$lat" --arg cps "$cps" \
+    --argjson mem "$mem" '($g1 | split(" ")) as $a | ($g4 | split(" ")) as $b | ($lat | split(" ")) as $l |
+    {run: $run, path: $path, gbps1: ($a[0] | tonumber), cpu_gb1: ($a[1] | tonumber),
+     gbps4: ($b[0] | tonumber), cpu_gb4: ($b[1] | tonumber), p50_us: ($l[1] | tonumber), p99_us: ($l[3] | tonumber),
+     cps: ($cps | tonumber), idle: $mem}'
+}
+st_client=$(pgrep -f "stunnel4 $work/client.conf" | head -n 1)
+st_server=$(pgrep -f "stunnel4 $work/server.conf" | head -n 1)
 agents=("$(cat "$state/nodes/n1/agent.pid")" "$(cat "$state/nodes/n2/agent.pid")")
-{
-  measure direct n1-p2 "$(ip_of n2-p2)" 7000 5201
-  measure stunnel n1-p2 "$n1" 9700 9701 "${stunnels[@]}"
-  measure ztunnel n1-p1 "$(ip_of n2-p1)" 7000 5201 "${agents[@]}"
-} > "$work/results"
-
-# Memory an idle tunnelled connection costs each agent: 1,000 connections
-# opened and held, RSS read before and during.
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(cat "$state/nodes/$1/agent.pid")/status"; }
-idle=1000
-r1=$(rss_kb n1) r2=$(rss_kb n2)
-echo_py="$top/tests/net/tcp_echo.py"
-bg in_ns "$(ns_of n2-p1)" python3 "$echo_py" serve 7300
-sleep 0.5
-in_ns "$(ns_of n1-p1)" python3 "$echo_py" parallel "$(ip_of n2-p1)" 7300 "$idle" 4 > "$work/idle" 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 100); do grep -q "connections open" "$work/idle" && break; sleep 0.1; done
-sleep 0.5
-printf 'idle %s %s\n' "$(( ($(rss_kb n1) - r1) * 1024 / idle ))" "$(( ($(rss_kb n2) - r2) * 1024 / idle ))" >> "$work/results"
-
-awk -v secs="$secs" '
-  $1 == "idle" { idle1 = $2; idle2 = $3; next }
-  { gbps[$1] = $2; lat[$1] = $3; cps[$1] = $4; cpu[$1] = $5 }
-  END {
-    printf "cross-node pod -> pod, %s s per figure, %s\n\n", secs, "release build"
-    printf "%-9s %12s %14s %12s %16s\n", "path", "Gbit/s", "p50 RR (us)", "conn/s", "proxy CPU s/GB"
-    split("direct stunnel ztunnel", order, " ")
-    for (i = 1; i <= 3; i++) { p = order[i]; printf "%-9s %12.2f %14.1f %12.0f %16.3f\n", p, gbps[p], lat[p], cps[p], cpu[p] }
-    added_z = lat["ztunnel"] - lat["direct"]; added_s = lat["stunnel"] - lat["direct"]
-    printf "\n%-48s %8s %8s\n", "target", "measured", "goal"
-    printf "%-48s %8.2f %8s\n", "throughput ztunnel / stunnel", gbps["ztunnel"] / gbps["stunnel"], ">= 2.5"
-    printf "%-48s %8.2f %8s\n", "throughput ztunnel / direct", gbps["ztunnel"] / gbps["direct"], ">= 0.5"
-    printf "%-48s %8.2f %8s\n", "added p50 latency ztunnel / stunnel", (added_s > 0 ? added_z / added_s : 0), "<= 0.6"
-    printf "%-48s %8.2f %8s\n", "new connections/s ztunnel / stunnel", cps["ztunnel"] / cps["stunnel"], ">= 10"
-    printf "%-48s %8.2f %8s\n", "proxy CPU per GB ztunnel / stunnel (both pairs)", cpu["ztunnel"] / cpu["stunnel"], "(lower)"
-    printf "\nidle tunnelled connection (1,000 held): %d bytes in the source agent, %d in the destination agent\n", idle1, idle2
-  }' "$work/results"
+: > "$work/results.jsonl"
+for ((run = 1; run <= runs; run++)); do
+  log "run $run of $runs"
+  {
+    measure "$run" direct n1-p2 "$(ip_of n2-p2)" 7000 5201 - -
+    measure "$run" stunnel n1-p2 "$n1" 9700 9701 "$st_client" "$st_server" "$st_client" "$st_server"
+    measure "$run" ours n1-p1 "$(ip_of n2-p1)" 7000 5201 "${agents[0]}" "${agents[1]}" "${agents[@]}"
+    [ -z "$istio" ] || measure "$run" istio n1-p3 "$(ip_of n2-p3)" 7100 5301 "${istio_pids[0]}" "${istio_pids[1]}" "${istio_pids[@]}"
+  } >> "$work/results.jsonl"
+done
+mkdir -p "$out"
+settings=$(jq -n --argjson secs "$secs" --argjson runs "$runs" --argjson held "$held" --arg cpus "$(nproc)" \
+  --arg agent_args "${ZT_BENCH_AGENT_ARGS:-}" --arg istio "${istio:+$("$istio" version 2>/dev/null | head -n 1 || echo "$istio")}" \
+  '{seconds: $secs, runs: $runs, held_connections: $held, cpus: ($cpus | tonumber), agent_args: $agent_args, istio: $istio}')
+python3 "$top/tools/benchsrc/hbone_report.py" "$work/results.jsonl" "$settings" "$out"

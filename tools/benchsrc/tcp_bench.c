@@ -8,6 +8,11 @@
  *                                                new connections (connect, 1 byte echoed,
  *                                                close) back to back on THREADS threads
  *                                                (default 8): prints "cps N"
+ *   ztunnel-bench-tcp hold IP PORT COUNT RATE   COUNT connections opened at RATE a
+ *                                                second, each proven end to end (1 byte
+ *                                                echoed), then held: prints "open N of
+ *                                                COUNT" once all were tried, holds them
+ *                                                until killed; exit 1 if N < COUNT
  *   ztunnel-bench-tcp steady IP PORT SECONDS RATE
  *                                                RATE new connections a second (connect,
  *                                                1 byte echoed, close), paced, on 16
@@ -24,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,17 +134,30 @@ static int rr(const char *ip, int port, int count, size_t size)
 
 struct cps_arg {
 	const char *ip;
-	int port;
+	int port, id;
 	double end;
 	long n;
 	bool failed;
 };
+
+/* Thread i on CPU i mod ncpu: the load spreads over every core rather
+ * than wherever the scheduler first put the threads. */
+static void pin(int i)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(n > 0 ? i % n : 0, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
 
 static void *cps_thread(void *p)
 {
 	struct cps_arg *a = p;
 	char c = 'x';
 
+	pin(a->id);
 	while (now_us() < a->end) {
 		int fd = dial(a->ip, a->port);
 		if (send(fd, &c, 1, MSG_NOSIGNAL) != 1 || exact(fd, &c, 1) < 0) {
@@ -160,7 +181,7 @@ static int cps(const char *ip, int port, double seconds, int threads)
 	if (threads < 1 || threads > 64)
 		threads = 8;
 	for (int i = 0; i < threads; i++) {
-		args[i] = (struct cps_arg){ ip, port, start + seconds * 1e6, 0, false };
+		args[i] = (struct cps_arg){ ip, port, i, start + seconds * 1e6, 0, false };
 		pthread_create(&t[i], NULL, cps_thread, &args[i]);
 	}
 	for (int i = 0; i < threads; i++) {
@@ -254,14 +275,61 @@ static int steady(const char *ip, int port, double seconds, double rate)
 	return failed ? 1 : 0;
 }
 
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int hold(const char *ip, int port, int count, double rate)
+{
+	double start = now_us();
+	int open = 0;
+
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	for (int i = 0; i < count && !stop; i++) {
+		double wait = start + i / rate * 1e6 - now_us();
+		if (wait > 0)
+			usleep((useconds_t)wait);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		struct timeval tv = { 5, 0 };
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		char c = 'x';
+		inet_pton(AF_INET, ip, &a.sin_addr);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && send(fd, &c, 1, MSG_NOSIGNAL) == 1 &&
+		    recv(fd, &c, 1, 0) == 1)
+			open++;
+		else if (fd >= 0)
+			close(fd); /* the rest stay open: held */
+	}
+	printf("open %d of %d\n", open, count);
+	fflush(stdout);
+	while (!stop)
+		pause();
+	return open == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	/* Thousands of held connections: as many descriptors as allowed. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (argc == 3 && !strcmp(argv[1], "serve"))
 		return serve(atoi(argv[2]));
 	if (argc == 6 && !strcmp(argv[1], "rr"))
 		return rr(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atoi(argv[5]));
 	if (argc == 6 && !strcmp(argv[1], "steady"))
 		return steady(argv[2], atoi(argv[3]), atof(argv[4]), atof(argv[5]));
+	if (argc == 6 && !strcmp(argv[1], "hold"))
+		return hold(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "cps"))
 		return cps(argv[2], atoi(argv[3]), atof(argv[4]), argc == 6 ? atoi(argv[5]) : 8);
 	fprintf(stderr, "usage: see the comment at the top of tcp_bench.c\n");
