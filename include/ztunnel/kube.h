@@ -48,7 +48,8 @@ struct kube_caller {
 	char username[512];
 	char ns[254], sa[254]; /* system:serviceaccount:<ns>:<sa>; empty: not a ServiceAccount */
 	char node[254];        /* the node of the pod the token is bound to; "": none */
-	char pod[254];
+	char pod[254];         /* that pod's name; "": not bound to a pod */
+	bool service_account;  /* the API server put it in group system:serviceaccounts */
 };
 /* Asks the API server (as api's credentials) who token is, for audience:
  * 0 and out, -EACCES (not authenticated, or not for that audience: err
@@ -74,6 +75,9 @@ int kube_source_print(void *ctx, char **text, size_t *len);
 /* True once every kind was listed and the watches run (or a kind whose
  * CRD is not installed was found absent). */
 bool kube_source_synced(struct kube_source *k);
+/* How long the objects have not been followed live (0-ish while every
+ * watch runs; INT64_MAX before the first time): how stale they may be. */
+int64_t kube_source_unwatched_ms(struct kube_source *k);
 void kube_source_stop(struct kube_source *k);
 
 #endif

@@ -22,13 +22,14 @@ before=$(host_links)
 tool="$build/tests/cli/grpc_ca_tool"
 work=$(mktemp -d /tmp/zt-zca-XXXXXX)
 temp_files+=("$work")
-new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}},
+new_spec '{"namespaces": {"mesh": {"istio.io/dataplane-mode": "ambient"}, "legacy": {}},
  "pods": {"n1-p1": {"namespace": "mesh", "serviceAccount": "client"},
           "n2-p1": {"namespace": "mesh", "serviceAccount": "server"},
           "n1-p2": {"namespace": "mesh", "serviceAccount": "mover"},
-          "n2-p2": {"namespace": "mesh", "serviceAccount": "client"}}}'
+          "n2-p2": {"namespace": "mesh", "serviceAccount": "client"},
+          "n1-p3": {"namespace": "legacy"}, "n2-p3": {"namespace": "legacy"}}}'
 # The agents' flags come from the cluster CA (--identity-provider ca ...).
-cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 2 --kube --cluster-ca "$build/ztunnel/ztunnel-ca" \
+cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 3 --kube --cluster-ca "$build/ztunnel/ztunnel-ca" \
   --agent-args ""
 state=$(info "$name" | jq -r .stateDir)
 ca_log="$state/ca/ca.log"
@@ -36,11 +37,12 @@ kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
 body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }
 ul() { nsenter --net="/run/netns/zt-$name-ul" "$@"; }
 ca_metric() { ul curl -s -m 2 "http://10.255.0.254:15014/metrics" | awk -v k="ztunnel_ca_requests_total{outcome=\"$1\"}" '$1 == k { print $2 }'; }
-# ca_call TOKEN_FILE IDENTITY_IN_CSR ASKED [out]: one CreateCertificate from
-# n1's namespace; 0 and the chain (NUL-separated) in $work/out, else the error.
+# ca_call TOKEN_FILE IDENTITY_IN_CSR ASKED: one CreateCertificate from n1's
+# namespace (or $CA_FROM's); 0 and the chain (NUL-separated) in $work/out,
+# else the error in $work/err.
 ca_call() {
   "$tool" make-csr "$2" "$work/csr" "$work/key" || fail "make-csr failed"
-  nsenter --net="/run/netns/zt-$name-n1" "$tool" call https://10.255.0.254:15012 "$state/ca/root-cert.pem" \
+  nsenter --net="/run/netns/${CA_FROM:-zt-$name-n1}" "$tool" call https://10.255.0.254:15012 "$state/ca/root-cert.pem" \
     "$(cat "$1")" Kubernetes "$work/csr" "$3" > "$work/out" 2> "$work/err"
 }
 token_for() { # SA POD_NAME POD_UID AUDIENCE SECONDS -> token on stdout
@@ -126,6 +128,55 @@ ca_call "$work/n2.token" "$td/mover" "$td/mover" || fail "n2 cannot get mover af
 ca_call "$state/nodes/n1/ca.token" "$td/mover" "$td/mover" && fail "n1 still gets mover after the move"
 grep -q "identity has no pod on the caller's node n1" "$work/err" || fail "refusal: $(cat "$work/err")"
 
+step "no rights from a mirror pod (no ServiceAccount: never read as default), nor from a token bound to a Node"
+jq -n '{apiVersion: "v1", kind: "Pod", metadata: {name: "static-web-n1", namespace: "mesh",
+  annotations: {"kubernetes.io/config.mirror": "static"}},
+  spec: {nodeName: "n1", containers: [{name: "web", image: "ztunnel-test/app"}]}}' > "$work/mirror.json"
+kapi POST /api/v1/namespaces/mesh/pods "$work/mirror.json" | jq -e '.spec.serviceAccountName // "" | . == ""' >/dev/null ||
+  fail "the API server gave the mirror pod a ServiceAccount"
+sleep 1.5 # the CA's watch sees it
+ca_call "$state/nodes/n1/ca.token" "$td/default" "$td/default" && fail "a mirror pod gave n1 the identity $td/default"
+grep -q "identity has no pod on the caller's node n1" "$work/err" || fail "refusal: $(cat "$work/err")"
+node_uid=$(kapi GET /api/v1/nodes/n2 | jq -r .metadata.uid)
+if kapi POST /api/v1/namespaces/ztunnel-system/serviceaccounts/ztunnel/token "$(body "$(jq -n --arg uid "$node_uid" \
+  '{apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {audiences: ["istio-ca"], expirationSeconds: 600,
+    boundObjectRef: {apiVersion: "v1", kind: "Node", name: "n2", uid: $uid}}}')")" 2>/dev/null |
+  jq -er .status.token > "$work/node.token"; then
+  ca_call "$work/node.token" "$td/server" "$td/server" && fail "a token bound to Node n2 got n2's identity"
+  grep -q "grpc-status 7: the token is not bound to an agent pod" "$work/err" || fail "refusal: $(cat "$work/err")"
+else
+  echo "(this API server does not bind tokens to Nodes: that case cannot arise here)"
+fi
+
+step "a hostile pod cannot starve the CA: idle connections and failed authentications are bounded per address"
+attacker=$(pod_field "$name" n1-p3 netns) # a pod outside the mesh
+nsenter --net="/run/netns/$attacker" "$py" -c 'import socket, sys, time
+held = []
+for i in range(100):
+    try:
+        held.append(socket.create_connection(("10.255.0.254", 15012), timeout=2))
+    except OSError:
+        pass
+print(len(held), flush=True)
+time.sleep(60)' > "$work/flood.out" 2>&1 &
+flood=$!
+started_pids+=("$flood")
+for _ in $(seq 1 50); do [ -s "$work/flood.out" ] && break; sleep 0.1; done
+conns=$(ul curl -s -m 2 http://10.255.0.254:15014/metrics | awk '$1 == "ztunnel_ca_connections" { print $2 }')
+[ "${conns:-999}" -le 32 ] || fail "one address holds $conns connections to the CA"
+[ "${conns:-0}" -ge 16 ] || fail "the flood did not reach the CA ($conns connections; $(cat "$work/flood.out"))"
+restart_agent_plain() { "$cluster" agent --name "$name" --node "$1" stop; "$cluster" agent --name "$name" --node "$1" start; }
+restart_agent_plain n2
+"$cluster" agent --name "$name" --node n2 ready || fail "n2 got no certificate while a pod held connections to the CA"
+kill "$flood" 2>/dev/null || true
+for _ in $(seq 1 50); do # the CA sees them close
+  [ "$(ul curl -s -m 2 http://10.255.0.254:15014/metrics | awk '$1 == "ztunnel_ca_connections" { print $2 }')" = 0 ] && break
+  sleep 0.1
+done
+for _ in $(seq 1 12); do CA_FROM=$attacker ca_call "$work/junk.token" "$td/client" "$td/client" || true; done
+grep -q "grpc-status 8: too many failed authentications" "$work/err" || fail "junk tokens were not throttled: $(cat "$work/err")"
+ca_call "$state/nodes/n1/ca.token" "$td/client" "$td/client" || fail "n1 was throttled for the pod's failures: $(cat "$work/err")"
+
 step "CA down: agents keep their certificates; a restarted agent retries with backoff, nothing in plaintext"
 "$cluster" ca --name "$name" stop
 check_tcp "$name" n1-p1 n2-p1 7000 # n1 and n2 still hold valid certificates
@@ -170,13 +221,17 @@ mkdir -p "$work/newroot" "$work/new"
 new=$(serial_of "$work/new/ca-cert.pem")
 cat "$secret/root-cert.pem" "$work/newroot/root-cert.pem" > "$work/bundle.pem"
 cp "$work/bundle.pem" "$state/ca/root-cert.pem" # the public root ConfigMap first
-cp "$work/bundle.pem" "$secret/root-cert.pem.tmp" && mv "$secret/root-cert.pem.tmp" "$secret/root-cert.pem"
+mkdir -p "$work/phase1" "$work/phase2"
+cp "$secret/ca-cert.pem" "$secret/ca-key.pem" "$work/phase1/"
+cp "$work/bundle.pem" "$work/phase1/root-cert.pem"
+"$cluster" ca --name "$name" update "$work/phase1"
 restart_agent n1
 restart_agent n2
 [ "$(roots_of n1 "$td/client")" = 2 ] && [ "$(roots_of n2 "$td/server")" = 2 ] || fail "the agents did not take the two-root bundle"
-# The new key signs from now on (the CA files are swapped as kubelet swaps a Secret).
-cp "$work/new/ca-key.pem" "$secret/ca-key.pem.tmp" && cp "$work/new/ca-cert.pem" "$secret/ca-cert.pem.tmp"
-mv "$secret/ca-key.pem.tmp" "$secret/ca-key.pem" && mv "$secret/ca-cert.pem.tmp" "$secret/ca-cert.pem"
+# The new key signs from now on (the Secret swapped as kubelet swaps it).
+cp "$work/new/ca-cert.pem" "$work/new/ca-key.pem" "$work/phase2/"
+cp "$work/bundle.pem" "$work/phase2/root-cert.pem"
+"$cluster" ca --name "$name" update "$work/phase2"
 restart_agent n2
 wait_signer n2 "$td/server" "$new"
 wait_signer n1 "$td/client" "$old"
@@ -194,7 +249,7 @@ step "no CA key on any node: no DaemonSet volume, no agent argument or file hold
 kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel |
   jq -e '[.spec.template.spec.volumes[] | select(.secret)] | length == 0' >/dev/null ||
   fail "the DaemonSet mounts a Secret: $(kapi GET /apis/apps/v1/namespaces/ztunnel-system/daemonsets/ztunnel | jq -c '.spec.template.spec.volumes')"
-for key in "$secret/ca-key.pem" "$work/new/ca-key.pem" "$work/newroot/ca-key.pem"; do
+for key in "$work/phase1/ca-key.pem" "$work/new/ca-key.pem" "$work/newroot/ca-key.pem"; do
   line=$(sed -n 2p "$key")
   if grep -rlF -- "$line" "$state/nodes" "$state/bpf" 2>/dev/null; then fail "CA key material in a node's files"; fi
 done

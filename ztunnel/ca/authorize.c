@@ -1,7 +1,9 @@
 /* Who may have which certificate (DESIGN.md §4): a node agent only for
- * identities that have a pod on its own node, the node taken from the
- * token's pod binding as the API server reported it (never from the
- * request); anyone else only for its own ServiceAccount's identity. */
+ * identities that have a pod on its own node, the node taken from the pod
+ * its token is bound to as the API server reported it (and that pod must
+ * be an agent pod on that node: a token bound to a Node object, or to
+ * some other pod, does not make its holder that node's agent), never from
+ * the request; any other ServiceAccount only for its own identity. */
 #include "ca_int.h"
 
 #include <stdio.h>
@@ -10,10 +12,12 @@
 static const char *const outcome_names[CA_OUTCOMES] = {
 	[CA_ISSUED] = "issued",
 	[CA_UNAUTHENTICATED] = "unauthenticated",
+	[CA_NOT_SA] = "not_service_account",
 	[CA_IMPERSONATION] = "impersonation_denied",
-	[CA_NO_NODE] = "no_node_claim",
+	[CA_UNBOUND_TOKEN] = "unbound_token",
 	[CA_NOT_ON_NODE] = "not_on_node",
 	[CA_BAD_REQUEST] = "bad_request",
+	[CA_TOO_MANY] = "too_many",
 	[CA_UNAVAILABLE] = "unavailable",
 };
 
@@ -34,26 +38,16 @@ static bool is_agent(const struct ca_rules *rules, const struct kube_caller *who
 	return false;
 }
 
-static bool runs_on(const struct zt_model *m, const char *node, const char *uri)
-{
-	const struct zt_node_workloads *nw = model_node_workloads(m, node);
-
-	for (uint32_t i = 0; nw && i < nw->n; i++)
-		if (!strcmp(nw->items[i]->identity, uri))
-			return true;
-	return false;
-}
-
 enum ca_outcome ca_authorize(const struct ca_rules *rules, const struct kube_caller *who,
-			     const char *impersonated, const struct zt_model *m, struct spiffe_id *grant, char *why,
+			     const char *impersonated, const struct ca_pods *pods, struct spiffe_id *grant, char *why,
 			     size_t why_size)
 {
 	char uri[800];
 
 	memset(grant, 0, sizeof(*grant));
-	if (!who->ns[0] || !who->sa[0]) {
+	if (!who->service_account || !who->ns[0] || !who->sa[0]) {
 		snprintf(why, why_size, "%s is not a ServiceAccount", who->username);
-		return CA_UNAUTHENTICATED;
+		return CA_NOT_SA;
 	}
 	if (!impersonated || !impersonated[0]) {
 		snprintf(grant->td, sizeof(grant->td), "%s", rules->trust_domain);
@@ -74,15 +68,19 @@ enum ca_outcome ca_authorize(const struct ca_rules *rules, const struct kube_cal
 		snprintf(why, why_size, "trust domain %s is not this CA's (%s)", grant->td, rules->trust_domain);
 		return CA_BAD_REQUEST;
 	}
-	if (!who->node[0]) {
-		snprintf(why, why_size, "the token is not bound to a pod on a node (use a projected ServiceAccount token)");
-		return CA_NO_NODE;
+	if (!who->node[0] || !who->pod[0]) {
+		snprintf(why, why_size, "the token is not bound to an agent pod (use the DaemonSet's projected token)");
+		return CA_UNBOUND_TOKEN;
 	}
-	if (!m) {
-		snprintf(why, why_size, "the pods are not known yet");
+	if (!pods) {
+		snprintf(why, why_size, "the pods are not known (yet), or no longer followed on the API server");
 		return CA_UNAVAILABLE;
 	}
-	if (!runs_on(m, who->node, uri)) {
+	if (!ca_pods_is(pods, who->ns, who->pod, who->sa, who->node)) {
+		snprintf(why, why_size, "the token's pod %s/%s is not an agent pod on node %s", who->ns, who->pod, who->node);
+		return CA_UNBOUND_TOKEN;
+	}
+	if (!ca_pods_runs_on(pods, who->node, grant->ns, grant->sa)) {
 		snprintf(why, why_size, "identity has no pod on the caller's node %s", who->node);
 		return CA_NOT_ON_NODE;
 	}

@@ -19,10 +19,12 @@
 enum ca_outcome {
 	CA_ISSUED = 0,
 	CA_UNAUTHENTICATED,  /* no token, or the API server does not vouch for it */
+	CA_NOT_SA,           /* authenticated, but not as a ServiceAccount */
 	CA_IMPERSONATION,    /* a caller other than a node agent asked for someone else */
-	CA_NO_NODE,          /* an agent's token carries no node (not bound to a pod) */
+	CA_UNBOUND_TOKEN,    /* an agent's token is not bound to an agent pod on its node */
 	CA_NOT_ON_NODE,      /* no pod of that identity on the caller's node */
 	CA_BAD_REQUEST,      /* unparsable identity, other trust domain, bad CSR */
+	CA_TOO_MANY,         /* too large, or too many failed authentications from that address */
 	CA_UNAVAILABLE,      /* the API server or the CA key failed us: try again */
 	CA_OUTCOMES,
 };
@@ -34,13 +36,47 @@ struct ca_rules {
 	size_t n_agents;
 };
 
+/* The pods that give node agents rights (pods.c): those that name their
+ * ServiceAccount, are not mirror pods and have not finished. */
+struct ca_pod {
+	char *ns, *name, *sa, *node;
+};
+struct ca_pods {
+	struct ca_pod *v;
+	size_t n;
+};
+/* From a v1 List's JSON (the Kubernetes source's objects). */
+int ca_pods_build(const char *list_json, size_t len, struct ca_pods *out);
+void ca_pods_free(struct ca_pods *p);
+/* A pod of ns/sa on node. */
+bool ca_pods_runs_on(const struct ca_pods *p, const char *node, const char *ns, const char *sa);
+/* Pod ns/name exists, with ServiceAccount sa, on node. */
+bool ca_pods_is(const struct ca_pods *p, const char *ns, const char *name, const char *sa, const char *node);
+
 /* Which identity who may get: impersonated (NULL or "": its own). 0 and
- * *grant, or the refusal and why (for the caller and the log). m: the
- * pods as the API says now (NULL: not known yet -> CA_UNAVAILABLE for an
- * impersonation). */
+ * *grant, or the refusal and why (for the caller and the log). pods: as
+ * the API says now (NULL: not known, or no longer followed ->
+ * CA_UNAVAILABLE for an impersonation). */
 enum ca_outcome ca_authorize(const struct ca_rules *rules, const struct kube_caller *who,
-			     const char *impersonated, const struct zt_model *m, struct spiffe_id *grant, char *why,
+			     const char *impersonated, const struct ca_pods *pods, struct spiffe_id *grant, char *why,
 			     size_t why_size);
+
+/* Per client address: connections held and failed authentications (a
+ * budget per window), so that one address can neither hold every slot
+ * nor make the CA flood the API server with TokenReviews. */
+#define CA_MAX_CONNS_PER_ADDR 32
+#define CA_AUTH_FAILURES_PER_WINDOW 10
+#define CA_AUTH_WINDOW_S 10
+struct ca_limits;
+struct ca_limits *ca_limits_new(void);
+void ca_limits_free(struct ca_limits *l);
+/* Takes a connection slot for addr: false when it holds too many. */
+bool ca_limits_conn_take(struct ca_limits *l, const char *addr);
+void ca_limits_conn_put(struct ca_limits *l, const char *addr);
+/* May addr try to authenticate now (its failures within budget)? now:
+ * monotonic seconds (clock_mono_ms() / 1000). */
+bool ca_limits_auth_allowed(struct ca_limits *l, const char *addr, int64_t now);
+void ca_limits_auth_failed(struct ca_limits *l, const char *addr, int64_t now);
 
 /* The signing side: the CA files (a cacerts-style Secret, re-read when
  * they change) behind a lock (wolfSSL's RNG is not shared between
@@ -57,9 +93,11 @@ struct ca_service {
 	struct ca_signer signer;
 	struct kube_config api; /* TokenReview */
 	const char *audience;
-	struct kube_source *pods;
-	pthread_mutex_t model_lock;
-	struct zt_model *model; /* the newest pods */
+	struct kube_source *pods_source;
+	pthread_mutex_t pods_lock;
+	struct ca_pods pods; /* the newest (ca_service_refresh) */
+	bool have_pods;
+	struct ca_limits *limits;
 	_Atomic uint64_t counts[CA_OUTCOMES];
 	_Atomic int live; /* TLS connections open */
 };
@@ -72,8 +110,20 @@ struct ca_answer {
 	uint8_t *body;
 	size_t body_len;
 };
-void ca_serve_request(struct ca_service *svc, const char *token, const char *peer, const uint8_t *body, size_t len,
-		      struct ca_answer *out);
+struct ca_peer {
+	char addr[48]; /* the client's address: what limits count */
+	char name[64]; /* address:port, for logs */
+};
+void ca_serve_request(struct ca_service *svc, const char *token, const struct ca_peer *peer, const uint8_t *body,
+		      size_t len, struct ca_answer *out);
+/* A refusal before the request was read (size, path): counted, logged. */
+void ca_refuse(struct ca_service *svc, enum ca_outcome o, const char *why, const struct ca_peer *peer,
+	       struct ca_answer *out);
+/* Takes the newest pods from the Kubernetes source, if it has new ones
+ * (off the request path: the server calls it every second). */
+void ca_service_refresh(struct ca_service *svc);
+/* The pods are followed live (or were within the last 30 s). */
+bool ca_service_pods_fresh(struct ca_service *svc);
 
 /* The serving certificate for TLS: a fresh leaf from the signer's CA. */
 int ca_signer_server_cert(struct ca_signer *s, const char *const *dns, size_t n, struct leaf_cert *out, char *err,

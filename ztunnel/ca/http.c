@@ -35,8 +35,8 @@ static void metrics(struct ca_service *svc, struct tm_text *t)
 		tm_text_printf(t, "ztunnel_ca_requests_total{outcome=\"%s\"} %llu\n", ca_outcome_name(o),
 			       (unsigned long long)atomic_load(&svc->counts[o]));
 	tm_family_header(t, "ztunnel_ca_pods_synced", "gauge",
-			 "1 once the pods are listed and watched on the API server (impersonation needs them).");
-	tm_text_printf(t, "ztunnel_ca_pods_synced %d\n", svc->pods && kube_source_synced(svc->pods));
+			 "1 while the pods are followed live on the API server (within 30 s); 0: agents get no certificates.");
+	tm_text_printf(t, "ztunnel_ca_pods_synced %d\n", ca_service_pods_fresh(svc));
 	tm_family_header(t, "ztunnel_ca_connections", "gauge", "TLS connections open now.");
 	tm_text_printf(t, "ztunnel_ca_connections %d\n", atomic_load(&svc->live));
 	tm_family_header(t, "ztunnel_ca_root_expiry_seconds", "gauge",
@@ -77,7 +77,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return ret;
 	}
 	if (!strcmp(url, "/ready")) {
-		bool pods = svc->pods && kube_source_synced(svc->pods), key = ca_not_after(svc) > time(NULL);
+		bool pods = ca_service_pods_fresh(svc), key = ca_not_after(svc) > time(NULL);
 		if (pods && key)
 			return reply(conn, 200, "text/plain", "ready\n", 6);
 		tm_text_printf(&t, "not ready, pending:%s%s\n", pods ? "" : " pods", key ? "" : " ca-key");
@@ -91,7 +91,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 struct MHD_Daemon *ca_http_start(struct ca_service *svc, uint16_t port)
 {
 	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, port, NULL, NULL, handle,
-						svc, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+						svc, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 4u,
+						MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 						MHD_OPTION_END);
 
 	if (!d)

@@ -160,7 +160,9 @@ int main(int argc, char **argv)
 	svc.rules.n_agents = n_agents;
 	snprintf(svc.signer.files.dir, sizeof(svc.signer.files.dir), "%s", ca_dir);
 	pthread_mutex_init(&svc.signer.lock, NULL);
-	pthread_mutex_init(&svc.model_lock, NULL);
+	pthread_mutex_init(&svc.pods_lock, NULL);
+	if (!(svc.limits = ca_limits_new()))
+		return 1;
 
 	/* The API server: TokenReview for every call, and the pods. */
 	struct kubeconfig kc = { 0 };
@@ -191,7 +193,7 @@ int main(int argc, char **argv)
 	if (local_ca_provider_load(&svc.signer.files, (int64_t)time(NULL), err, sizeof(err)) < 0)
 		log_error("cannot load the CA yet; refusing requests until it can", LF_STR("dir", ca_dir),
 			  LF_STR("error", err));
-	int r = kube_source_start(&svc.pods, &svc.api);
+	int r = kube_source_start(&svc.pods_source, &svc.api);
 	if (r < 0) {
 		log_error("cannot follow the pods on the API server", LF_ERRNO(r));
 		return 1;
@@ -207,10 +209,16 @@ int main(int argc, char **argv)
 	r = ca_server_run(&svc, &so, &stopping);
 	if (r < 0)
 		log_error("cannot listen", LF_STR("address", listen), LF_ERRNO(r));
+	if (atomic_load(&svc.live) > 0) {
+		/* Idle connections' threads may still read what we would free. */
+		log_info("stopped", LF_INT("connections_left", atomic_load(&svc.live)));
+		_exit(r < 0 ? 1 : 0);
+	}
 	if (http)
 		MHD_stop_daemon(http);
-	kube_source_stop(svc.pods);
-	model_free(svc.model);
+	kube_source_stop(svc.pods_source);
+	ca_pods_free(&svc.pods);
+	ca_limits_free(svc.limits);
 	local_ca_provider_fini(&svc.signer.files);
 	kubeconfig_free(&kc);
 	log_info("stopped");

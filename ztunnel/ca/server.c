@@ -22,12 +22,19 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "ztunnel/clock.h"
 #include "ztunnel/grpc.h"
 #include "ztunnel/log.h"
 
+/* Deadlines are absolute (a peer trickling one byte at a time gains
+ * nothing): the handshake, the wait for each request, the connection's
+ * life. A request is a CSR and a little metadata: a few KiB. */
 #define HANDSHAKE_TIMEOUT_S 10
-#define IDLE_TIMEOUT_S 60
-#define MAX_STREAMS 16
+#define IDLE_TIMEOUT_S 30
+#define LIFETIME_S 600
+#define MAX_REQUESTS 100
+#define MAX_STREAMS 4
+#define REQUEST_MAX (64u << 10)
 #define GRPC_UNIMPLEMENTED 12
 
 struct stream {
@@ -46,9 +53,10 @@ struct conn {
 	struct ca_service *svc;
 	WOLFSSL *ssl;
 	int fd;
-	char peer[64];
+	struct ca_peer peer;
 	struct stream *streams;
-	_Atomic int *live;
+	int64_t idle_until; /* monotonic ms: the next request must have come by then */
+	int requests;
 };
 
 static struct stream *find(struct conn *c, int32_t id)
@@ -124,7 +132,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
 	(void)flags;
 	if (!s || s->too_big)
 		return 0;
-	if (s->len + len > GRPC_MESSAGE_MAX + 5) {
+	if (s->len + len > REQUEST_MAX) {
 		s->too_big = true;
 		return 0;
 	}
@@ -174,15 +182,17 @@ static int respond(nghttp2_session *ng, struct conn *c, struct stream *s)
 {
 	char status[16], message[800];
 
+	c->idle_until = clock_mono_ms() + IDLE_TIMEOUT_S * 1000;
+	c->requests++;
 	if (!s->ok_path) {
+		ca_refuse(c->svc, CA_BAD_REQUEST, "only " GRPC_CA_PATH " is served here", &c->peer, &s->answer);
 		s->answer.grpc_status = GRPC_UNIMPLEMENTED;
-		snprintf(s->answer.message, sizeof(s->answer.message), "only %s is served here", GRPC_CA_PATH);
-	} else if (!s->ok_type || s->too_big) {
-		s->answer.grpc_status = GRPC_INVALID_ARGUMENT;
-		snprintf(s->answer.message, sizeof(s->answer.message), "%s",
-			 s->too_big ? "request too large" : "content-type must be application/grpc");
+	} else if (!s->ok_type) {
+		ca_refuse(c->svc, CA_BAD_REQUEST, "content-type must be application/grpc", &c->peer, &s->answer);
+	} else if (s->too_big) {
+		ca_refuse(c->svc, CA_TOO_MANY, "request too large", &c->peer, &s->answer);
 	} else {
-		ca_serve_request(c->svc, s->token, c->peer, s->body, s->len, &s->answer);
+		ca_serve_request(c->svc, s->token, &c->peer, s->body, s->len, &s->answer);
 	}
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
 	if (s->answer.grpc_status == GRPC_OK) {
@@ -226,12 +236,21 @@ static int on_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
 	return 0;
 }
 
-static void set_timeout(int fd, int seconds)
+static void set_timeouts(int fd)
 {
-	struct timeval tv = { seconds, 0 };
+	/* Short reads let the deadlines below be checked; writes are small. */
+	struct timeval rtv = { 1, 0 }, wtv = { 10, 0 };
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rtv, sizeof(rtv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wtv, sizeof(wtv));
+}
+
+/* A wolfSSL call that timed out on a read may be retried until deadline. */
+static bool retry(struct conn *c, int ret, int64_t deadline)
+{
+	int e = wolfSSL_get_error(c->ssl, ret);
+
+	return (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) && clock_mono_ms() < deadline;
 }
 
 static void serve_h2(struct conn *c)
@@ -239,6 +258,7 @@ static void serve_h2(struct conn *c)
 	nghttp2_session_callbacks *cb;
 	nghttp2_session *ng = NULL;
 	uint8_t buf[16384];
+	int64_t end_of_life = clock_mono_ms() + LIFETIME_S * 1000;
 
 	if (nghttp2_session_callbacks_new(&cb) != 0)
 		return;
@@ -248,15 +268,22 @@ static void serve_h2(struct conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-	nghttp2_settings_entry settings[] = { { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS } };
+	nghttp2_settings_entry settings[] = { { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS },
+					      { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384 } };
+	c->idle_until = clock_mono_ms() + IDLE_TIMEOUT_S * 1000;
 	if (nghttp2_session_server_new(&ng, cb, c) == 0 &&
-	    nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, settings, 1) == 0) {
+	    nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, settings, 2) == 0) {
 		while (nghttp2_session_want_read(ng) || nghttp2_session_want_write(ng)) {
+			if (c->requests >= MAX_REQUESTS && !c->streams)
+				nghttp2_session_terminate_session(ng, NGHTTP2_NO_ERROR);
 			if (nghttp2_session_send(ng) != 0)
 				break;
 			if (!nghttp2_session_want_read(ng))
 				continue;
+			int64_t deadline = c->idle_until < end_of_life ? c->idle_until : end_of_life;
 			int n = wolfSSL_read(c->ssl, buf, sizeof(buf));
+			if (n <= 0 && retry(c, n, deadline))
+				continue;
 			if (n <= 0 || nghttp2_session_mem_recv(ng, buf, (size_t)n) < 0)
 				break;
 		}
@@ -275,17 +302,20 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	char *proto = NULL;
 	unsigned short plen = 0;
+	int64_t deadline = clock_mono_ms() + HANDSHAKE_TIMEOUT_S * 1000;
+	int r;
 
-	set_timeout(c->fd, HANDSHAKE_TIMEOUT_S);
-	if (wolfSSL_accept(c->ssl) == WOLFSSL_SUCCESS &&
-	    wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &plen) == WOLFSSL_SUCCESS && plen == 2 && !memcmp(proto, "h2", 2)) {
-		set_timeout(c->fd, IDLE_TIMEOUT_S);
+	set_timeouts(c->fd);
+	while ((r = wolfSSL_accept(c->ssl)) != WOLFSSL_SUCCESS && retry(c, r, deadline))
+		;
+	if (r == WOLFSSL_SUCCESS && wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &plen) == WOLFSSL_SUCCESS && plen == 2 &&
+	    !memcmp(proto, "h2", 2))
 		serve_h2(c);
-	}
 	wolfSSL_shutdown(c->ssl);
 	wolfSSL_free(c->ssl);
 	close(c->fd);
-	atomic_fetch_sub(c->live, 1);
+	ca_limits_conn_put(c->svc->limits, c->peer.addr);
+	atomic_fetch_sub(&c->svc->live, 1);
 	free(c);
 	return NULL;
 }
@@ -349,7 +379,7 @@ static int listen_on(const char *addr)
 	return fd;
 }
 
-static void peer_name(const struct sockaddr_storage *sa, char *buf, size_t size)
+static void peer_of(const struct sockaddr_storage *sa, struct ca_peer *p)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
@@ -363,7 +393,8 @@ static void peer_name(const struct sockaddr_storage *sa, char *buf, size_t size)
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(in6->sin6_port);
 	}
-	snprintf(buf, size, "%s:%d", ip, port);
+	snprintf(p->addr, sizeof(p->addr), "%s", ip);
+	snprintf(p->name, sizeof(p->name), "%s:%d", ip, port);
 }
 
 static bool ca_files_changed(struct ca_service *svc, int64_t stamp[2])
@@ -399,10 +430,11 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 			if (fresh) {
 				wolfSSL_CTX_free(ctx); /* live connections hold their own reference */
 				ctx = fresh;
-			} else if (!ctx) {
-				renew_at = now + 5;
+			} else {
+				renew_at = now + 5; /* logged; tried again, not in a loop */
 			}
 		}
+		ca_service_refresh(svc);
 		struct pollfd p = { lfd, POLLIN, 0 };
 		if (poll(&p, 1, 1000) <= 0)
 			continue;
@@ -411,10 +443,16 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		struct ca_peer peer;
+		peer_of(&sa, &peer);
 		if (!ctx || atomic_load(&svc->live) >= o->max_connections) {
 			log_warn("connection refused: at the connection limit or no serving certificate",
-				 LF_INT("connections", atomic_load(&svc->live)));
+				 LF_INT("connections", atomic_load(&svc->live)), LF_STR("peer", peer.name));
 			close(fd);
+			continue;
+		}
+		if (!ca_limits_conn_take(svc->limits, peer.addr)) {
+			close(fd); /* that address holds its share already */
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
@@ -427,17 +465,18 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 				wolfSSL_free(c->ssl);
 			free(c);
 			close(fd);
+			ca_limits_conn_put(svc->limits, peer.addr);
 			continue;
 		}
 		c->svc = svc;
 		c->fd = fd;
-		c->live = &svc->live;
-		peer_name(&sa, c->peer, sizeof(c->peer));
+		c->peer = peer;
 		atomic_fetch_add(&svc->live, 1);
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &attr, conn_main, c) != 0) {
 			atomic_fetch_sub(&svc->live, 1);
+			ca_limits_conn_put(svc->limits, peer.addr);
 			wolfSSL_free(c->ssl);
 			close(fd);
 			free(c);
@@ -445,9 +484,12 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 		pthread_attr_destroy(&attr);
 	}
 	close(lfd);
-	/* Connections end within their deadlines; wait for them. */
-	for (int i = 0; atomic_load(&svc->live) > 0 && i < 10 * (IDLE_TIMEOUT_S + 1); i++)
+	/* Calls in progress finish (a TokenReview takes at most 5 s); idle
+	 * connections are not waited for: the caller then exits without
+	 * freeing what they may still use. */
+	for (int i = 0; atomic_load(&svc->live) > 0 && i < 60; i++)
 		usleep(100000);
-	wolfSSL_CTX_free(ctx);
+	if (atomic_load(&svc->live) == 0)
+		wolfSSL_CTX_free(ctx);
 	return 0;
 }

@@ -12,37 +12,57 @@
 #include <string.h>
 #include <time.h>
 
+#include "ztunnel/clock.h"
 #include "ztunnel/grpc.h"
 #include "ztunnel/log.h"
+
+/* Pods not followed live for longer than this are not trusted to say
+ * where an identity runs. */
+#define PODS_STALE_MS 30000
 
 static const int grpc_of[CA_OUTCOMES] = {
 	[CA_ISSUED] = GRPC_OK,
 	[CA_UNAUTHENTICATED] = GRPC_UNAUTHENTICATED,
+	[CA_NOT_SA] = GRPC_PERMISSION_DENIED,
 	[CA_IMPERSONATION] = GRPC_PERMISSION_DENIED,
-	[CA_NO_NODE] = GRPC_PERMISSION_DENIED,
+	[CA_UNBOUND_TOKEN] = GRPC_PERMISSION_DENIED,
 	[CA_NOT_ON_NODE] = GRPC_PERMISSION_DENIED,
 	[CA_BAD_REQUEST] = GRPC_INVALID_ARGUMENT,
+	[CA_TOO_MANY] = GRPC_RESOURCE_EXHAUSTED,
 	[CA_UNAVAILABLE] = GRPC_UNAVAILABLE,
 };
 
-/* The newest pods the watcher built (taken here: requests are what need
- * them). Called with model_lock held. */
-static const struct zt_model *current_pods(struct ca_service *svc)
+void ca_service_refresh(struct ca_service *svc)
 {
 	struct zt_model *m = NULL;
 	struct zt_diags diags;
+	struct ca_pods fresh;
+	char *text = NULL;
+	size_t len = 0;
 	int r = 0;
 
-	if (svc->pods && kube_source_take(svc->pods, &m, &diags, &r) == 0) {
-		diags_release(&diags);
-		if (r == 0 && m) {
-			model_free(svc->model);
-			svc->model = m;
-		} else {
-			model_free(m);
-		}
+	/* A new batch of changes was built into a model (which we do not use:
+	 * one bad pod fails a whole build); the objects themselves count. */
+	if (!svc->pods_source || kube_source_take(svc->pods_source, &m, &diags, &r) < 0)
+		return;
+	model_free(m);
+	diags_release(&diags);
+	if (kube_source_print(svc->pods_source, &text, &len) < 0 || ca_pods_build(text, len, &fresh) < 0) {
+		log_error("cannot index the pods; keeping the previous ones");
+		free(text);
+		return;
 	}
-	return svc->model;
+	free(text);
+	pthread_mutex_lock(&svc->pods_lock);
+	ca_pods_free(&svc->pods);
+	svc->pods = fresh;
+	svc->have_pods = true;
+	pthread_mutex_unlock(&svc->pods_lock);
+}
+
+bool ca_service_pods_fresh(struct ca_service *svc)
+{
+	return svc->have_pods && svc->pods_source && kube_source_unwatched_ms(svc->pods_source) <= PODS_STALE_MS;
 }
 
 /* One chain entry per certificate (leaf, intermediates), as Istio's
@@ -80,13 +100,13 @@ static enum ca_outcome sign(struct ca_service *svc, const struct ca_request *req
 	struct ca_response resp = { 0 };
 	char *chain = NULL;
 	int64_t now = (int64_t)time(NULL);
-	int r;
+	int r, loaded;
 
 	*ttl = req->validity_s > 0 ? req->validity_s : s->default_ttl_s;
 	if (*ttl > s->max_ttl_s)
 		*ttl = s->max_ttl_s;
 	pthread_mutex_lock(&s->lock);
-	if ((r = local_ca_provider_load(&s->files, now, why, why_size)) == 0 &&
+	if ((r = loaded = local_ca_provider_load(&s->files, now, why, why_size)) == 0 &&
 	    (r = ca_sign_csr(s->files.ca, req->csr, id, now, *ttl, &chain, serial, serial_size, why, why_size)) == 0)
 		r = split_pem(chain, s->files.roots, &resp);
 	pthread_mutex_unlock(&s->lock);
@@ -94,25 +114,56 @@ static enum ca_outcome sign(struct ca_service *svc, const struct ca_request *req
 	if (r == 0)
 		r = grpc_ca_response_encode(&resp, &out->body, &out->body_len);
 	grpc_ca_response_free(&resp);
-	if (r == -EINVAL || r == -EPERM)
+	if (r == 0)
+		return CA_ISSUED;
+	/* The caller's CSR was at fault only if the CA itself is fine. */
+	if (loaded == 0 && (r == -EINVAL || r == -EPERM))
 		return CA_BAD_REQUEST;
-	if (r < 0) {
-		if (!why[0])
-			snprintf(why, why_size, "%s", strerror(-r));
-		return CA_UNAVAILABLE;
-	}
-	return CA_ISSUED;
+	if (!why[0])
+		snprintf(why, why_size, "%s", strerror(-r));
+	return CA_UNAVAILABLE;
 }
 
-void ca_serve_request(struct ca_service *svc, const char *token, const char *peer, const uint8_t *body, size_t len,
-		      struct ca_answer *out)
+static void finish(struct ca_service *svc, enum ca_outcome o, const char *why, const char *asked,
+		   const struct kube_caller *who, const struct ca_peer *peer, struct ca_answer *out)
+{
+	atomic_fetch_add(&svc->counts[o], 1);
+	if (o == CA_ISSUED)
+		return;
+	free(out->body);
+	out->body = NULL;
+	out->body_len = 0;
+	out->grpc_status = grpc_of[o];
+	/* The CA's own troubles (file paths, the API server's words) stay in
+	 * its log; the caller learns it may try again. */
+	snprintf(out->message, sizeof(out->message), "%s",
+		 o == CA_UNAVAILABLE ? "the CA cannot answer right now; try again" : why);
+	/* One address hammering us is told once a second in the log. */
+	static _Atomic int64_t last_too_many_ms;
+	int64_t t = clock_mono_ms(), last = atomic_load(&last_too_many_ms);
+	if (o == CA_TOO_MANY && (t - last < 1000 || !atomic_compare_exchange_strong(&last_too_many_ms, &last, t)))
+		return;
+	log_warn("certificate refused", LF_STR("reason", ca_outcome_name(o)), LF_STR("error", why),
+		 LF_STR("identity", asked), LF_STR("caller", who ? who->username : ""), LF_STR("node", who ? who->node : ""),
+		 LF_STR("peer", peer->name));
+}
+
+void ca_refuse(struct ca_service *svc, enum ca_outcome o, const char *why, const struct ca_peer *peer,
+	       struct ca_answer *out)
+{
+	memset(out, 0, sizeof(*out));
+	finish(svc, o, why, "", NULL, peer, out);
+}
+
+void ca_serve_request(struct ca_service *svc, const char *token, const struct ca_peer *peer, const uint8_t *body,
+		      size_t len, struct ca_answer *out)
 {
 	struct ca_request req = { 0 };
 	struct kube_caller who = { 0 };
 	struct spiffe_id grant;
 	char why[512] = "", serial[40] = "", uri[800] = "";
 	enum ca_outcome o;
-	int64_t ttl = 0;
+	int64_t ttl = 0, now = clock_mono_ms() / 1000;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -122,32 +173,28 @@ void ca_serve_request(struct ca_service *svc, const char *token, const char *pee
 	} else if (!token || !token[0]) {
 		snprintf(why, sizeof(why), "no bearer token");
 		o = CA_UNAUTHENTICATED;
+	} else if (!ca_limits_auth_allowed(svc->limits, peer->addr, now)) {
+		/* Each attempt costs the API server a TokenReview. */
+		snprintf(why, sizeof(why), "too many failed authentications from %s; try again later", peer->addr);
+		o = CA_TOO_MANY;
 	} else if ((r = kube_token_review(&svc->api, token, svc->audience, &who, why, sizeof(why))) < 0) {
 		o = r == -EACCES ? CA_UNAUTHENTICATED : CA_UNAVAILABLE;
+		if (o == CA_UNAUTHENTICATED)
+			ca_limits_auth_failed(svc->limits, peer->addr, now);
 	} else {
-		pthread_mutex_lock(&svc->model_lock);
-		o = ca_authorize(&svc->rules, &who, req.impersonated, current_pods(svc), &grant, why, sizeof(why));
-		pthread_mutex_unlock(&svc->model_lock);
+		pthread_mutex_lock(&svc->pods_lock);
+		o = ca_authorize(&svc->rules, &who, req.impersonated, ca_service_pods_fresh(svc) ? &svc->pods : NULL,
+				 &grant, why, sizeof(why));
+		pthread_mutex_unlock(&svc->pods_lock);
 		if (o == CA_ISSUED) {
 			spiffe_format(&grant, uri, sizeof(uri));
 			o = sign(svc, &req, &grant, out, serial, sizeof(serial), &ttl, why, sizeof(why));
 		}
 	}
-	atomic_fetch_add(&svc->counts[o], 1);
-	const char *asked = req.impersonated && req.impersonated[0] ? req.impersonated : uri;
-	if (o == CA_ISSUED) {
+	finish(svc, o, why, req.impersonated && req.impersonated[0] ? req.impersonated : uri, &who, peer, out);
+	if (o == CA_ISSUED)
 		log_info("certificate issued", LF_STR("identity", uri), LF_STR("caller", who.username),
-			 LF_STR("node", who.node), LF_STR("serial", serial), LF_INT("ttl_s", ttl), LF_STR("peer", peer));
-	} else {
-		free(out->body);
-		out->body = NULL;
-		out->body_len = 0;
-		out->grpc_status = grpc_of[o];
-		snprintf(out->message, sizeof(out->message), "%s", why);
-		log_warn("certificate refused", LF_STR("reason", ca_outcome_name(o)), LF_STR("error", why),
-			 LF_STR("identity", asked), LF_STR("caller", who.username), LF_STR("node", who.node),
-			 LF_STR("peer", peer));
-	}
+			 LF_STR("node", who.node), LF_STR("serial", serial), LF_INT("ttl_s", ttl), LF_STR("peer", peer->name));
 	grpc_ca_request_free(&req);
 }
 

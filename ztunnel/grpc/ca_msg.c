@@ -3,6 +3,7 @@
 #include "ztunnel/grpc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,16 +110,22 @@ int grpc_ca_request_decode(const uint8_t *buf, size_t len, struct ca_request *re
 		return r;
 	req->csr = dup_or_null(m->csr && *m->csr ? m->csr : NULL);
 	req->validity_s = m->validity_duration;
+	bool bad = false;
 	for (size_t i = 0; m->metadata && i < m->metadata->n_fields; i++) {
 		const Istio__V1__Auth__Struct__FieldsEntry *e = m->metadata->fields[i];
-		if (e->key && !strcmp(e->key, "ImpersonatedIdentity") && e->value &&
-		    e->value->kind_case == ISTIO__V1__AUTH__VALUE__KIND_STRING_VALUE) {
-			free(req->impersonated); /* the last one, as a map reads */
-			req->impersonated = dup_or_null(e->value->string_value);
+		if (!e->key || strcmp(e->key, "ImpersonatedIdentity"))
+			continue;
+		/* Anything but a string would otherwise read as "no one else":
+		 * the caller's own identity. */
+		if (!e->value || e->value->kind_case != ISTIO__V1__AUTH__VALUE__KIND_STRING_VALUE) {
+			bad = true;
+			continue;
 		}
+		free(req->impersonated); /* the last one, as a map reads */
+		req->impersonated = dup_or_null(e->value->string_value);
 	}
 	istio__v1__auth__istio_certificate_request__free_unpacked(m, NULL);
-	if (!req->csr) {
+	if (!req->csr || bad) {
 		grpc_ca_request_free(req);
 		return -EPROTO;
 	}

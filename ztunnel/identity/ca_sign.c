@@ -18,6 +18,12 @@ static int64_t backdate(int64_t lifetime_s)
 	return lifetime_s / 8 < 60 ? lifetime_s / 8 : 60;
 }
 
+/* No leaf outlives the certificate that signs it. */
+static int64_t capped(const struct ca *ca, int64_t now, int64_t lifetime_s)
+{
+	return now + lifetime_s > ca->not_after ? ca->not_after - now : lifetime_s;
+}
+
 struct san_check {
 	const char *want;
 	int other;
@@ -46,6 +52,11 @@ int ca_sign_csr(struct ca *ca, const char *csr_pem, const struct spiffe_id *id, 
 	wc_ecc_init(&key);
 	if (spiffe_format(id, uri, sizeof(uri)) < 0) {
 		snprintf(err, err_size, "identity too long");
+		goto out;
+	}
+	if ((lifetime_s = capped(ca, now, lifetime_s)) <= 0) {
+		snprintf(err, err_size, "the CA certificate has expired");
+		r = -EKEYEXPIRED;
 		goto out;
 	}
 	req = wolfSSL_X509_REQ_load_certificate_buffer((const unsigned char *)csr_pem, (int)strlen(csr_pem),
@@ -94,6 +105,11 @@ out:
 int ca_mint_server(struct ca *ca, const char *const *dns, size_t n, int64_t now, int64_t lifetime_s,
 		   struct leaf_cert *out, char *err, size_t err_size)
 {
+	if ((lifetime_s = capped(ca, now, lifetime_s)) <= 0) {
+		memset(out, 0, sizeof(*out));
+		snprintf(err, err_size, "the CA certificate has expired");
+		return -EKEYEXPIRED;
+	}
 	int64_t back = backdate(lifetime_s);
 	WOLFSSL_X509 *tmpl = x509_names_template(dns, n, ASN_DNS_TYPE, now - back, lifetime_s + back);
 	int r;

@@ -5,6 +5,7 @@
  * ASN.1 is written by hand. */
 #include "ztunnel/identity.h"
 #include "x509_int.h"
+#include "ztunnel/trust.h"
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -182,6 +183,10 @@ int ca_load(struct ca **out, const char *cert_pem, const char *key_pem, int64_t 
 	wolfSSL_EVP_PKEY_free(pk);
 	if (!(ca->chain_pem = strdup(cert_pem)))
 		FAIL(-ENOMEM, "out of memory");
+	int64_t nb;
+	char serial[80];
+	if (cert_validity(cert_pem, &nb, &ca->not_after, serial, sizeof(serial)) < 0)
+		FAIL(-EINVAL, "CA certificate: cannot read its validity");
 	*out = ca;
 	ca = NULL;
 out:

@@ -23,6 +23,7 @@ struct ca {
 	int der_sz;
 	ecc_key key;
 	WC_RNG rng;
+	int64_t not_after; /* of the issuing certificate: no leaf outlives it */
 };
 
 /* DER -> PEM of type (CERT_TYPE, PKCS8_PRIVATEKEY_TYPE, CERTREQ_TYPE); NULL on failure. */

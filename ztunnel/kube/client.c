@@ -85,6 +85,7 @@ struct kube_source {
 	bool dirty;
 	int64_t changed_ms, first_change_ms, built_ms, build_cost_ms;
 	atomic_int watching; /* kinds watched now (or known absent): the metric */
+	_Atomic int64_t all_watched_ms; /* when every kind was last watched (0: never) */
 };
 
 const struct kube_kind_def kube_kind_defs[KUBE_KINDS] = {
@@ -128,9 +129,11 @@ static cJSON *trim_pod(cJSON *pod)
 	cJSON *omd = pick(md, md_keys), *ospec = pick(spec, spec_keys), *containers = cJSON_CreateArray();
 	cJSON *annotations = cJSON_CreateObject();
 
-	/* Istio's own annotations only (the sidecar marker among them). */
+	/* Istio's own annotations only (the sidecar marker among them), and
+	 * the mirror-pod marker (ztunnel-ca: a static pod names no
+	 * ServiceAccount it could vouch for). */
 	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(md, "annotations"))
-		if (strstr(a->string, "istio.io"))
+		if (strstr(a->string, "istio.io") || !strcmp(a->string, "kubernetes.io/config.mirror"))
 			cJSON_AddItemToObject(annotations, a->string, cJSON_Duplicate(a, true));
 	cJSON_AddItemToObject(omd, "annotations", annotations);
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
@@ -649,6 +652,8 @@ static void *watcher_main(void *arg)
 			}
 		}
 		atomic_store(&ks->watching, watching(ks));
+		if (atomic_load(&ks->watching) == KINDS)
+			atomic_store(&ks->all_watched_ms, now);
 		/* Changes come in bursts (a rollout): one model per quiet spell. */
 		if (ks->dirty && all_synced(ks) && build_due(ks, now)) {
 			atomic_store(&ks->synced, true);
@@ -702,6 +707,13 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 	log_info("following the Kubernetes API", LF_STR("server", ks->conn.server));
 	*out = ks;
 	return 0;
+}
+
+int64_t kube_source_unwatched_ms(struct kube_source *k)
+{
+	int64_t t = atomic_load(&k->all_watched_ms);
+
+	return t ? clock_mono_ms() - t : INT64_MAX;
 }
 
 int kube_source_fd(const struct kube_source *k)

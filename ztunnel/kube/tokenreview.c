@@ -74,6 +74,9 @@ int kube_token_review_parse(const char *body, size_t len, const char *audience, 
 		const char *node = extra_first(extra, EXTRA_NODE), *pod = extra_first(extra, EXTRA_POD);
 		snprintf(out->node, sizeof(out->node), "%s", node ? node : "");
 		snprintf(out->pod, sizeof(out->pod), "%s", pod ? pod : "");
+		/* A username spelled like a ServiceAccount's from another
+		 * authenticator (webhook, OIDC without prefix) is not one. */
+		out->service_account = has_string(cJSON_GetObjectItemCaseSensitive(user, "groups"), "system:serviceaccounts");
 	}
 	cJSON_Delete(doc);
 	return r;

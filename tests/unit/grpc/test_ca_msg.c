@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "ztunnel/grpc.h"
+#include "istio_ca.pb-c.h"
 
 static const char *csr = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n";
 static const char *id = "spiffe://cluster.local/ns/shop/sa/web";
@@ -57,6 +58,43 @@ static void response_round_trip_keeps_the_chain_in_order(void **state)
 	assert_string_equal(out.chain[2], "root-a\nroot-b");
 	grpc_ca_response_free(&out);
 	free(buf);
+}
+
+/* ImpersonatedIdentity that is not a string must not read as "nobody
+ * else" (the caller's own identity): the request is refused. */
+static void impersonation_that_is_not_a_string_is_refused(void **state)
+{
+	(void)state;
+	Istio__V1__Auth__IstioCertificateRequest r = ISTIO__V1__AUTH__ISTIO_CERTIFICATE_REQUEST__INIT;
+	Istio__V1__Auth__Struct md = ISTIO__V1__AUTH__STRUCT__INIT;
+	Istio__V1__Auth__Struct__FieldsEntry entry = ISTIO__V1__AUTH__STRUCT__FIELDS_ENTRY__INIT;
+	Istio__V1__Auth__Struct__FieldsEntry *entries[1] = { &entry };
+	Istio__V1__Auth__Value v = ISTIO__V1__AUTH__VALUE__INIT;
+	struct ca_request req;
+	uint8_t buf[512];
+
+	r.csr = (char *)"-----BEGIN CERTIFICATE REQUEST-----";
+	v.kind_case = ISTIO__V1__AUTH__VALUE__KIND_NUMBER_VALUE;
+	v.number_value = 1;
+	entry.key = (char *)"ImpersonatedIdentity";
+	entry.value = &v;
+	md.n_fields = 1;
+	md.fields = entries;
+	r.metadata = &md;
+	size_t n = protobuf_c_message_pack(&r.base, buf + 5);
+	buf[0] = 0;
+	buf[1] = (uint8_t)(n >> 24);
+	buf[2] = (uint8_t)(n >> 16);
+	buf[3] = (uint8_t)(n >> 8);
+	buf[4] = (uint8_t)n;
+	assert_int_equal(grpc_ca_request_decode(buf, n + 5, &req), -EPROTO);
+	v.kind_case = ISTIO__V1__AUTH__VALUE__KIND_STRING_VALUE;
+	v.string_value = (char *)"spiffe://cluster.local/ns/a/sa/b";
+	n = protobuf_c_message_pack(&r.base, buf + 5);
+	buf[4] = (uint8_t)n;
+	assert_int_equal(grpc_ca_request_decode(buf, n + 5, &req), 0);
+	assert_string_equal(req.impersonated, "spiffe://cluster.local/ns/a/sa/b");
+	grpc_ca_request_free(&req);
 }
 
 static void bad_frames_are_refused(void **state)
@@ -107,6 +145,7 @@ int main(void)
 		cmocka_unit_test(request_round_trip_carries_the_impersonated_identity),
 		cmocka_unit_test(response_round_trip_keeps_the_chain_in_order),
 		cmocka_unit_test(bad_frames_are_refused),
+		cmocka_unit_test(impersonation_that_is_not_a_string_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,28 @@ static void signs_the_authorized_identity_for_the_csr_key(void **state)
 	ca_free(ca);
 }
 
+static void no_leaf_outlives_the_ca(void **state)
+{
+	(void)state;
+	struct ca *ca = new_ca(); /* valid one day */
+	struct spiffe_id id = { "cluster.local", "shop", "web" };
+	char *csr, *key, *chain, serial[40], err[256];
+	int64_t now = (int64_t)time(NULL), nb, na, ca_nb, ca_na;
+	assert_int_equal(csr_create(&id, &csr, &key, err, sizeof(err)), 0);
+	assert_int_equal(ca_sign_csr(ca, csr, &id, now, 30 * 86400, &chain, serial, sizeof(serial), err, sizeof(err)), 0);
+	assert_int_equal(cert_validity(chain, &nb, &na, serial, sizeof(serial)), 0);
+	assert_int_equal(cert_validity(ca_chain(ca), &ca_nb, &ca_na, serial, sizeof(serial)), 0);
+	assert_true(na <= ca_na);
+	assert_true(na > now + 3600);
+	free(chain);
+	/* and once it has expired, nothing */
+	assert_int_equal(ca_sign_csr(ca, csr, &id, ca_na + 10, 3600, &chain, serial, sizeof(serial), err, sizeof(err)),
+			 -EKEYEXPIRED);
+	free(csr);
+	free(key);
+	ca_free(ca);
+}
+
 static void refuses_bad_and_foreign_csrs(void **state)
 {
 	(void)state;
@@ -79,6 +101,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(signs_the_authorized_identity_for_the_csr_key),
 		cmocka_unit_test(refuses_bad_and_foreign_csrs),
+		cmocka_unit_test(no_leaf_outlives_the_ca),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

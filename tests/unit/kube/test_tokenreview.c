@@ -22,6 +22,7 @@ static void bound_service_account_token(void **state)
 	struct kube_caller c;
 	assert_int_equal(parse("{\"kind\":\"TokenReview\",\"status\":{\"authenticated\":true,\"audiences\":[\"istio-ca\"],"
 			       "\"user\":{\"username\":\"system:serviceaccount:ztunnel-system:ztunnel\","
+			       "\"groups\":[\"system:serviceaccounts\",\"system:authenticated\"],"
 			       "\"extra\":{\"authentication.kubernetes.io/node-name\":[\"n1\"],"
 			       "\"authentication.kubernetes.io/pod-name\":[\"ztunnel-abc\"]}}}}",
 			       &c),
@@ -30,6 +31,14 @@ static void bound_service_account_token(void **state)
 	assert_string_equal(c.sa, "ztunnel");
 	assert_string_equal(c.node, "n1");
 	assert_string_equal(c.pod, "ztunnel-abc");
+	assert_true(c.service_account);
+	/* the same name without the API server's group: not a ServiceAccount */
+	assert_int_equal(parse("{\"status\":{\"authenticated\":true,\"audiences\":[\"istio-ca\"],"
+			       "\"user\":{\"username\":\"system:serviceaccount:ztunnel-system:ztunnel\","
+			       "\"groups\":[\"oidc:users\"]}}}",
+			       &c),
+			 0);
+	assert_false(c.service_account);
 }
 
 static void refusals_and_odd_answers(void **state)
