@@ -49,8 +49,8 @@ int32_t hbone_connect(struct hbone_conn *c, const char *authority, const struct 
 		      size_t n_extra);
 /* Server: the CONNECT target "a.b.c.d:port" (IPv4 only); 0 or -EINVAL. ip in network order. */
 int hbone_parse_authority(const char *a, uint32_t *ip, uint16_t *port);
-/* Server: a request header kept for the stream (baggage, forwarded,
- * traceparent), or NULL. */
+/* Server: a request header (baggage, forwarded, traceparent), or NULL;
+ * held from the request event until the response is submitted. */
 const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const char *name);
 /* Server: the status for a request (200 opens the tunnel; others end it). */
 int hbone_respond(struct hbone_conn *c, int32_t stream, int status);

@@ -12,11 +12,17 @@ struct hbone_stream {
 	uint8_t *buf; /* queued outgoing bytes */
 	size_t len, off;
 	bool eof_queued, deferred;
-	char authority[128];
-	char baggage[512], forwarded[256], traceparent[64];
+	/* Server: the request's headers, held until the response is sent (an
+	 * open stream keeps none of it). */
+	struct hbone_request *req;
 	int status;
 	void *user;
 	struct hbone_stream *next;
+};
+
+struct hbone_request {
+	char authority[128];
+	char baggage[512], forwarded[256], traceparent[64];
 };
 
 struct hbone_conn {
@@ -40,8 +46,10 @@ static struct hbone_stream *stream_add(struct hbone_conn *c, int32_t id)
 {
 	struct hbone_stream *s = calloc(1, sizeof(*s));
 
-	if (!s)
+	if (!s || (c->server && !(s->req = calloc(1, sizeof(*s->req))))) {
+		free(s);
 		return NULL;
+	}
 	s->id = id;
 	s->next = c->streams;
 	c->streams = s;
@@ -56,6 +64,7 @@ static void stream_del(struct hbone_conn *c, int32_t id)
 			struct hbone_stream *s = *p;
 			*p = s->next;
 			free(s->buf);
+			free(s->req);
 			free(s);
 			c->n_streams--;
 			return;
@@ -87,8 +96,13 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	size_t n = avail < len ? avail : len;
 	memcpy(buf, s->buf + s->off, n);
 	s->off += n;
-	if (s->off == s->len)
+	if (s->off == s->len) {
+		/* Drained: an idle stream holds no send buffer (a touched page of
+		 * it each, for every idle connection, otherwise). */
 		s->off = s->len = 0;
+		free(s->buf);
+		s->buf = NULL;
+	}
 	if (s->off == s->len && s->eof_queued)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
@@ -125,21 +139,21 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	(void)flags;
 	if (!s || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
-	if (c->server && nlen == 10 && !memcmp(name, ":authority", 10) && vlen < sizeof(s->authority)) {
-		memcpy(s->authority, value, vlen);
-		s->authority[vlen] = '\0';
+	struct hbone_request *q = s->req;
+	if (q && nlen == 10 && !memcmp(name, ":authority", 10) && vlen < sizeof(q->authority)) {
+		memcpy(q->authority, value, vlen);
+		q->authority[vlen] = '\0';
 	} else if (c->server && nlen == 7 && !memcmp(name, ":method", 7)) {
 		s->status = vlen == 7 && !memcmp(value, "CONNECT", 7) ? 0 : 400;
-	} else if (c->server && nlen == 7 && !memcmp(name, "baggage", 7) && vlen < sizeof(s->baggage)) {
-		memcpy(s->baggage, value, vlen);
-		s->baggage[vlen] = '\0';
-	} else if (c->server && nlen == 9 && !memcmp(name, "forwarded", 9) && vlen < sizeof(s->forwarded)) {
-		memcpy(s->forwarded, value, vlen);
-		s->forwarded[vlen] = '\0';
-	} else if (c->server && nlen == 11 && !memcmp(name, "traceparent", 11) &&
-		   vlen < sizeof(s->traceparent)) {
-		memcpy(s->traceparent, value, vlen);
-		s->traceparent[vlen] = '\0';
+	} else if (q && nlen == 7 && !memcmp(name, "baggage", 7) && vlen < sizeof(q->baggage)) {
+		memcpy(q->baggage, value, vlen);
+		q->baggage[vlen] = '\0';
+	} else if (q && nlen == 9 && !memcmp(name, "forwarded", 9) && vlen < sizeof(q->forwarded)) {
+		memcpy(q->forwarded, value, vlen);
+		q->forwarded[vlen] = '\0';
+	} else if (q && nlen == 11 && !memcmp(name, "traceparent", 11) && vlen < sizeof(q->traceparent)) {
+		memcpy(q->traceparent, value, vlen);
+		q->traceparent[vlen] = '\0';
 	} else if (!c->server && nlen == 7 && !memcmp(name, ":status", 7) && vlen == 3) {
 		s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
 	}
@@ -177,10 +191,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *user
 	if (first && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
 		if (c->server) {
 			/* SPEC §2.4: not CONNECT, or no authority: 400. */
-			if (s->status || !s->authority[0])
+			if (s->status || !s->req || !s->req->authority[0])
 				hbone_respond(c, s->id, 400);
 			else if (c->ev.request)
-				c->ev.request(c->ev.ctx, s->id, s->authority);
+				c->ev.request(c->ev.ctx, s->id, s->req->authority);
 		} else if (c->ev.response) {
 			c->ev.response(c->ev.ctx, s->id, s->status);
 		}
@@ -308,6 +322,11 @@ int hbone_respond_headers(struct hbone_conn *c, int32_t stream, int status, cons
 			  size_t n_extra)
 {
 	char code[4];
+	struct hbone_stream *st = stream_find(c, stream);
+	if (st) { /* answered: the request's headers are done with */
+		free(st->req);
+		st->req = NULL;
+	}
 	snprintf(code, sizeof(code), "%03d", status);
 	nghttp2_nv nva[1 + HBONE_MAX_HEADERS] = { NV(":status", code) };
 	nghttp2_data_provider prd = { .read_callback = read_data };
@@ -392,14 +411,14 @@ const char *hbone_request_header(struct hbone_conn *c, int32_t stream, const cha
 	struct hbone_stream *s = stream_find(c, stream);
 	const char *v = NULL;
 
-	if (!s)
+	if (!s || !s->req)
 		return NULL;
 	if (!strcmp(name, "baggage"))
-		v = s->baggage;
+		v = s->req->baggage;
 	else if (!strcmp(name, "forwarded"))
-		v = s->forwarded;
+		v = s->req->forwarded;
 	else if (!strcmp(name, "traceparent"))
-		v = s->traceparent;
+		v = s->req->traceparent;
 	return v && *v ? v : NULL;
 }
 

@@ -1,6 +1,7 @@
 #include "ztunnel/loop.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -43,6 +44,76 @@ int loop_init(struct loop *l, unsigned entries)
 	l->wake_op.fn = on_wake;
 	io_uring_prep_read(loop_sqe(l, &l->wake_op), l->wake_fd, &l->wake_buf, sizeof(l->wake_buf), 0);
 	return 0;
+}
+
+int loop_bufs_init(struct loop *l, struct loop_bufs *b, uint16_t bgid, unsigned n, unsigned size)
+{
+	size_t ring_bytes = n * sizeof(struct io_uring_buf);
+	struct io_uring_buf_reg reg = { .ring_entries = n, .bgid = bgid };
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	if (n & (n - 1) || n > 32768)
+		return -EINVAL; /* a power of two, as the kernel wants */
+	if (posix_memalign((void **)&b->ring, 4096, ring_bytes) || !(b->mem = malloc((size_t)n * size))) {
+		free(b->ring);
+		b->ring = NULL;
+		return -ENOMEM;
+	}
+	reg.ring_addr = (unsigned long)b->ring;
+	if ((r = io_uring_register_buf_ring(&l->ring, &reg, 0)) < 0) {
+		free(b->ring);
+		free(b->mem);
+		memset(b, 0, sizeof(*b));
+		return r;
+	}
+	b->n = n;
+	b->size = size;
+	b->bgid = bgid;
+	b->on = true;
+	io_uring_buf_ring_init(b->ring);
+	for (unsigned i = 0; i < n; i++)
+		io_uring_buf_ring_add(b->ring, b->mem + (size_t)i * size, size, (unsigned short)i,
+				      io_uring_buf_ring_mask(n), (int)i);
+	io_uring_buf_ring_advance(b->ring, (int)n);
+	return 0;
+}
+
+void loop_bufs_fini(struct loop *l, struct loop_bufs *b)
+{
+	if (b->on)
+		io_uring_unregister_buf_ring(&l->ring, b->bgid);
+	free(b->ring);
+	free(b->mem);
+	memset(b, 0, sizeof(*b));
+}
+
+void loop_prep_recv_select(struct loop *l, struct op *op, int fd, struct loop_bufs *b)
+{
+	struct io_uring_sqe *sqe = loop_sqe(l, op);
+
+	io_uring_prep_recv(sqe, fd, NULL, b->size, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = b->bgid;
+}
+
+uint8_t *loop_bufs_take(struct loop_bufs *b, uint32_t cqe_flags, int *bid)
+{
+	if (!(cqe_flags & IORING_CQE_F_BUFFER)) {
+		*bid = -1;
+		return NULL;
+	}
+	*bid = (int)(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+	return b->mem + (size_t)*bid * b->size;
+}
+
+void loop_bufs_give(struct loop_bufs *b, int bid)
+{
+	if (bid < 0)
+		return;
+	io_uring_buf_ring_add(b->ring, b->mem + (size_t)bid * b->size, b->size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(b->n), 0);
+	io_uring_buf_ring_advance(b->ring, 1);
 }
 
 void loop_fini(struct loop *l)

@@ -7,10 +7,19 @@
 /* chunk.c */
 struct chunk *chunk_get(struct worker *w);
 void chunk_put(struct worker *w, struct chunk *c);
-/* The buffer for the next read (NULL: out of memory) and its size. */
-uint8_t *rxbuf_get(struct worker *w, struct rxbuf *b, uint32_t *cap);
-/* A read of n bytes into a buffer of cap: bulk when it filled it. */
-void rxbuf_filled(struct rxbuf *b, uint32_t n, uint32_t cap);
+/* Arms op: a recv of fd into b (what b held is consumed by now and goes
+ * back). -ENOMEM. */
+int rxbuf_recv(struct worker *w, struct rxbuf *b, struct op *op, int fd);
+/* Its completion with res > 0 bytes: where they are (*cap: the buffer's
+ * size). Also takes a ring buffer the kernel filled while the connection
+ * was being closed, so that rxbuf_release gives it back. */
+uint8_t *rxbuf_received(struct worker *w, struct rxbuf *b, int res, uint32_t flags, uint32_t *cap);
+/* Its completion with -ENOBUFS: the ring was empty; the next read uses a
+ * buffer of b's own. */
+void rxbuf_starved(struct rxbuf *b);
 void rxbuf_release(struct worker *w, struct rxbuf *b);
+/* The worker's ring of small receive buffers (off on older kernels). */
+void rxbuf_ring_init(struct worker *w);
+void rxbuf_ring_fini(struct worker *w);
 
 #endif

@@ -73,8 +73,7 @@ static struct conn *conn_alloc(struct worker *w)
 	}
 	/* Everything but the inline receive buffers. */
 	memset(c, 0, offsetof(struct conn, rx));
-	c->rx[0].chunk = c->rx[1].chunk = NULL;
-	c->rx[0].bulk = c->rx[1].bulk = false;
+	c->rx[0] = c->rx[1] = (struct rxbuf){ 0 };
 	c->w = w;
 	w->n_conns++;
 	return c;
@@ -182,9 +181,17 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 {
 	struct half *h = CONTAINER(op, struct half, recv_op);
 	struct conn *c = h->conn;
+	struct rxbuf *b = &c->rx[h - c->h];
 
-	(void)flags;
 	h->in_recv = false;
+	if (res > 0)
+		h->buf = rxbuf_received(c->w, b, res, flags, &h->cap);
+	if (res == -ENOBUFS && !c->aborting) {
+		rxbuf_starved(b); /* the worker's ring ran dry: a buffer of its own */
+		submit_recv(c, h);
+		op_done(c);
+		return;
+	}
 	if (c->aborting) {
 		op_done(c);
 		return;
@@ -203,7 +210,6 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		op_done(c);
 		return;
 	}
-	rxbuf_filled(&c->rx[h - c->h], (uint32_t)res, h->cap);
 	h->len = (uint32_t)res;
 	h->off = 0;
 	h->in_send = true;
@@ -214,13 +220,13 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 
 static void submit_recv(struct conn *c, struct half *h)
 {
-	if (!(h->buf = rxbuf_get(c->w, &c->rx[h - c->h], &h->cap))) {
+	if (rxbuf_recv(c->w, &c->rx[h - c->h], &h->recv_op, h->from) < 0) {
 		conn_abort(c, TM_R_NO_MEMORY, "out of memory");
 		return;
 	}
+	h->buf = NULL;
 	h->in_recv = true;
 	c->pending++;
-	io_uring_prep_recv(loop_sqe(&c->w->loop, &h->recv_op), h->from, h->buf, h->cap, 0);
 }
 
 static void start_relay(struct conn *c)

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -152,7 +153,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		return;
 	}
 	tm_count(TM_HBONE_STREAMS_SERVER, 1);
-	if (n_baggage)
+	if (n_baggage && (t->hdrs = malloc(sizeof(*t->hdrs))))
 		t->hdrs[t->n_hdrs++] = baggage;
 	link_attach(l, t);
 	t->id = stream;

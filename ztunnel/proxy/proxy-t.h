@@ -38,10 +38,15 @@ struct chunk {
  * the buffer). An idle connection holds no chunk. Switch only between
  * reads, never while the kernel or a send uses the buffer. */
 #define RX_SMALL 2048
+/* Where a connection's next read lands: a 64 KiB chunk while it moves
+ * bulk; otherwise a small buffer the kernel picks from the worker's ring
+ * when data arrives, so a connection waiting for data holds none (without
+ * a ring, on older kernels, or when it ran dry: one of its own). */
 struct rxbuf {
 	struct chunk *chunk;
-	bool bulk;
-	uint8_t small[RX_SMALL];
+	uint8_t *small;
+	uint32_t held;   /* the ring buffer holding unconsumed bytes: id + 1; 0: none */
+	bool bulk, starved;
 };
 
 /* One direction of the relay: bytes read from `from`, written to `to`. */
@@ -132,7 +137,9 @@ struct tunnel {
 	struct conn_info info;
 	struct watch watch;
 	char authority[64];
-	struct hbone_header hdrs[HBONE_MAX_HEADERS];
+	/* Extra CONNECT request (outbound) or response (inbound) headers: held
+	 * only until the stream is open (an idle tunnel keeps none). */
+	struct hbone_header *hdrs;
 	size_t n_hdrs;
 	/* outbound */
 	struct hbone_pool_key key;
@@ -233,6 +240,7 @@ struct worker {
 	uint32_t n_conns;          /* relays and tunnels not yet released */
 	struct chunk *free_chunks;
 	uint32_t n_free_chunks;
+	struct loop_bufs rx_ring;  /* small receive buffers (struct rxbuf) */
 	unsigned seed;
 	struct hbone_pool pool;
 	struct link *links;

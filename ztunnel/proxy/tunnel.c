@@ -68,6 +68,7 @@ static void finish(struct tunnel *t)
 	else
 		conn_closed_quietly(&t->info);
 	w->n_conns--;
+	free(t->hdrs);
 	free(t);
 }
 
@@ -174,10 +175,13 @@ void tunnel_unblock(struct tunnel *t)
 static void on_fd_recv(struct op *op, int res, uint32_t flags)
 {
 	struct tunnel *t = CONTAINER(op, struct tunnel, recv_op);
+	uint8_t *data = res > 0 ? rxbuf_received(t->w, &t->up, res, flags, &t->ucap) : NULL;
 
-	(void)flags;
 	t->in_recv = false;
-	if (t->aborting || !t->link) {
+	if (res == -ENOBUFS && !t->aborting && t->link) {
+		rxbuf_starved(&t->up); /* the worker's ring ran dry: a buffer of its own */
+		arm_fd_recv(t);
+	} else if (t->aborting || !t->link) {
 		if (!t->aborting && res > 0)
 			tunnel_abort(t, TM_R_STREAM_GONE, "HBONE stream gone", false);
 	} else if (res < 0) {
@@ -189,7 +193,7 @@ static void on_fd_recv(struct op *op, int res, uint32_t flags)
 		flush(t);
 	} else {
 		t->info.active_ms = loop_now_ms();
-		rxbuf_filled(&t->up, (uint32_t)res, t->ucap);
+		t->ubuf = data;
 		t->ulen = (uint32_t)res;
 		t->uoff = 0;
 		push_up(t);
@@ -202,11 +206,11 @@ static void arm_fd_recv(struct tunnel *t)
 {
 	if (t->in_recv || t->fd_eof || t->aborting)
 		return;
-	if (!(t->ubuf = rxbuf_get(t->w, &t->up, &t->ucap)))
+	if (rxbuf_recv(t->w, &t->up, &t->recv_op, t->fd) < 0)
 		return tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", true);
+	t->ubuf = NULL;
 	t->in_recv = true;
 	tunnel_hold(t);
-	io_uring_prep_recv(loop_sqe(&t->w->loop, &t->recv_op), t->fd, t->ubuf, t->ucap, 0);
 }
 
 /* ---- stream -> socket ---- */
@@ -421,6 +425,9 @@ static void ev_response(void *ctx, int32_t id, int status)
 /* The stream is open both ways (200 sent or received): relay. */
 void tunnel_opened(struct tunnel *t)
 {
+	free(t->hdrs);
+	t->hdrs = NULL;
+	t->n_hdrs = 0;
 	t->connected = true;
 	arm_fd_recv(t);
 	kick_send(t);
@@ -553,6 +560,10 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 		return;
 	}
 	tunnel_watch(t);
+	if (n_hdrs && !(t->hdrs = malloc(n_hdrs * sizeof(*hdrs)))) {
+		tunnel_abort(t, TM_R_NO_MEMORY, "out of memory", false);
+		return;
+	}
 	memcpy(t->hdrs, hdrs, n_hdrs * sizeof(*hdrs));
 	t->n_hdrs = n_hdrs;
 	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));

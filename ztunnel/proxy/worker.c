@@ -2,6 +2,7 @@
  * listeners, HBONE pool and TLS contexts; the first worker's listeners are
  * the ones in the capture SOCKMAP, and the kernel (>= 6.6) spreads
  * bpf_sk_assign'ed SYNs over the reuseport group. */
+#include "chunk.h"
 #include "conn.h"
 #include "link.h"
 #include "live.h"
@@ -232,6 +233,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 			log_error("io_uring setup failed", LF_ERRNO(r));
 			goto fail;
 		}
+		rxbuf_ring_init(w);
 		for (int d = 0; d < PROXY_DIRECTIONS; d++) {
 			w->accept[d] = (struct accept_slot){ { on_accept }, w, (uint8_t)d };
 			if (adopt && i < adopt->n[d]) { /* the predecessor's: same reuseport group */
@@ -283,8 +285,10 @@ fail:
 		for (int d = 0; d < PROXY_DIRECTIONS; d++)
 			if (p->workers[i].lfd[d] >= 0)
 				close(p->workers[i].lfd[d]);
-		if (p->workers[i].loop.wake_fd > 0)
+		if (p->workers[i].loop.wake_fd > 0) {
+			rxbuf_ring_fini(&p->workers[i]);
 			loop_fini(&p->workers[i].loop);
+		}
 	}
 	free(p->workers);
 	free(p);
@@ -340,6 +344,7 @@ void proxy_stop(struct proxy *p)
 		for (int d = 0; d < PROXY_DIRECTIONS; d++)
 			if (w->lfd[d] >= 0)
 				close(w->lfd[d]);
+		rxbuf_ring_fini(w);
 		loop_fini(&w->loop);
 		while (w->free_list) {
 			struct conn *c = w->free_list;
