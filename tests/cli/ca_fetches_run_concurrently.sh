@@ -17,9 +17,7 @@ for ca in tls mesh; do
     -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
     -keyout "$work/$ca.key" -out "$work/$ca.pem" 2>/dev/null
 done
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-server -keyout "$work/server.key" 2>/dev/null |
-  openssl x509 -req -days 1 -CA "$work/tls.pem" -CAkey "$work/tls.key" -CAcreateserial \
-    -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
+ca_server_cert tls
 printf 'sa-token-123\n' > "$work/token"
 ca_server_start "$work/server.pem" "$work/server.key" sign "$work/mesh.pem" "$work/mesh.key" sa-token-123
 

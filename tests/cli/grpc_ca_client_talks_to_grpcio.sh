@@ -17,9 +17,7 @@ for ca in ca other; do
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$ca" \
     -keyout "$work/$ca.key" -out "$work/$ca.pem" 2>/dev/null
 done
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-server -keyout "$work/server.key" 2>/dev/null |
-  openssl x509 -req -days 1 -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-    -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
+ca_server_cert ca
 printf 'sa-token-123\n' > "$work/token"
 "$tool" make-csr spiffe://cluster.local/ns/shop/sa/web "$work/csr.pem" "$work/key.pem"
 server() { ca_server_start "$work/server.pem" "$work/server.key" "$1"; } # MODE; sets $port

@@ -30,6 +30,14 @@ ca_server_prepare() {
   protoc -I"$work/py" -I/usr/include --python_out="$work/py" "$work/py/security/v1alpha1/ca.proto"
 }
 
+# ca_server_cert ROOT: $work/server.pem and .key, a TLS certificate for
+# localhost signed by $work/ROOT.pem (and .key).
+ca_server_cert() {
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ca-server -keyout "$work/server.key" 2>/dev/null |
+    openssl x509 -req -days 1 -CA "$work/$1.pem" -CAkey "$work/$1.key" -CAcreateserial \
+      -extfile <(printf 'subjectAltName=DNS:localhost\n') -out "$work/server.pem" 2>/dev/null
+}
+
 # ca_server_start CERT KEY MODE [ROOT_CERT ROOT_KEY TOKEN]: the CA on a free
 # port of 127.0.0.1 (sets $port), recording each call in $work/record.
 ca_server_start() {

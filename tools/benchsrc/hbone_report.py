@@ -139,7 +139,7 @@ def main():
     paths = [p for p in PATHS if any(r["path"] == p for r in rows)]
     ref = "istio" if "istio" in paths else "stunnel"
     md = ["# tools/bench hbone", "",
-          "%d run(s), %d s per figure, %d CPUs shared by everything; idle memory with %d connections held%s." % (
+          "%d run(s), %d s per figure, %d CPUs shared by everything; idle memory with %d connections held (stunnel: at most 1,000, a thread each)%s." % (
               settings["runs"], settings["seconds"], settings["cpus"], settings["held_connections"],
               "; Istio's ztunnel: %s" % settings["istio"] if settings.get("istio") else ""),
           ""]
