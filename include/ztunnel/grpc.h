@@ -5,6 +5,7 @@
 #ifndef ZTUNNEL_GRPC_H
 #define ZTUNNEL_GRPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,16 @@ struct grpc_ca_target {
  * refused who we are or what we asked; -EREMOTEIO: another gRPC error). */
 int grpc_ca_call(const struct grpc_ca_target *t, const struct ca_request *req, struct ca_response *resp, char *err,
 		 size_t err_size);
+
+/* A message arriving in DATA chunks: kept up to max bytes; beyond, too_big
+ * is set and the rest dropped (the caller refuses it). */
+struct grpc_body {
+	uint8_t *p;
+	size_t len;
+	bool too_big;
+};
+/* 0, or -ENOMEM. */
+int grpc_body_append(struct grpc_body *b, const uint8_t *data, size_t len, size_t max);
 
 /* How many bytes of buf make one whole frame: its length, 0 when more is
  * needed, -EMSGSIZE over max, -EPROTO for a compressed frame (we never

@@ -75,6 +75,8 @@ int ca_mint_server(struct ca *ca, const char *const *dns, size_t n, int64_t now,
 		   struct leaf_cert *out, char *err, size_t err_size);
 /* The issuing CA's certificate and its parents (PEM). */
 const char *ca_chain(const struct ca *ca);
+/* When the issuing CA's certificate expires (Unix seconds). */
+int64_t ca_not_after(const struct ca *ca);
 
 /* A new P-256 key (PKCS#8 PEM) and a CSR for id signed with it (PEM,
  * SHA-256, empty subject, the SPIFFE id as its only SAN): what the agent

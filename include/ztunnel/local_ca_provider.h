@@ -18,6 +18,7 @@ struct local_ca_provider {
 	/* identity of the files the loaded CA came from */
 	int64_t cert_mtime_ns, key_mtime_ns, root_mtime_ns;
 	ino_t cert_ino, key_ino, root_ino;
+	uint64_t loads; /* successful (re)loads: a change signal for users of ca */
 };
 
 /* (Re)loads the CA when its files changed since the last load: 0 (p->ca

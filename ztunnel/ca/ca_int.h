@@ -125,6 +125,11 @@ void ca_service_refresh(struct ca_service *svc);
 /* The pods are followed live (or were within the last 30 s). */
 bool ca_service_pods_fresh(struct ca_service *svc);
 
+/* Re-reads the CA files if they changed: how many times a CA was loaded
+ * (a change signal; 0: none yet) and, through not_after, when the loaded
+ * CA certificate expires (0: none). */
+uint64_t ca_signer_refresh(struct ca_signer *s, int64_t *not_after);
+
 /* The serving certificate for TLS: a fresh leaf from the signer's CA. */
 int ca_signer_server_cert(struct ca_signer *s, const char *const *dns, size_t n, struct leaf_cert *out, char *err,
 			  size_t err_size);

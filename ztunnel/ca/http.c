@@ -13,17 +13,13 @@
 
 #include "ztunnel/log.h"
 #include "ztunnel/telemetry.h"
-#include "ztunnel/trust.h"
 
-static int64_t ca_not_after(struct ca_service *svc)
+/* The loaded CA certificate's expiry, 0 when none loads. */
+static int64_t expiry(struct ca_service *svc)
 {
-	int64_t nb = 0, na = 0;
-	char serial[80];
+	int64_t na = 0;
 
-	pthread_mutex_lock(&svc->signer.lock);
-	if (svc->signer.files.ca)
-		cert_validity(ca_chain(svc->signer.files.ca), &nb, &na, serial, sizeof(serial));
-	pthread_mutex_unlock(&svc->signer.lock);
+	ca_signer_refresh(&svc->signer, &na);
 	return na;
 }
 
@@ -41,7 +37,7 @@ static void metrics(struct ca_service *svc, struct tm_text *t)
 	tm_text_printf(t, "ztunnel_ca_connections %d\n", atomic_load(&svc->live));
 	tm_family_header(t, "ztunnel_ca_root_expiry_seconds", "gauge",
 			 "Unix time the signing CA certificate expires (0: no CA loaded).");
-	tm_text_printf(t, "ztunnel_ca_root_expiry_seconds %lld\n", (long long)ca_not_after(svc));
+	tm_text_printf(t, "ztunnel_ca_root_expiry_seconds %lld\n", (long long)expiry(svc));
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, const char *body,
@@ -77,7 +73,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return ret;
 	}
 	if (!strcmp(url, "/ready")) {
-		bool pods = ca_service_pods_fresh(svc), key = ca_not_after(svc) > time(NULL);
+		bool pods = ca_service_pods_fresh(svc), key = expiry(svc) > time(NULL);
 		if (pods && key)
 			return reply(conn, 200, "text/plain", "ready\n", 6);
 		tm_text_printf(&t, "not ready, pending:%s%s\n", pods ? "" : " pods", key ? "" : " ca-key");

@@ -41,9 +41,7 @@ struct stream {
 	int32_t id;
 	bool ok_path, ok_type;
 	char *token;
-	uint8_t *body;
-	size_t len;
-	bool too_big;
+	struct grpc_body body;
 	struct ca_answer answer;
 	size_t sent;
 	struct stream *next;
@@ -72,7 +70,7 @@ static void stream_free(struct stream *s)
 	if (s->token)
 		memset(s->token, 0, strlen(s->token));
 	free(s->token);
-	free(s->body);
+	free(s->body.p);
 	free(s->answer.body);
 	free(s);
 }
@@ -130,19 +128,7 @@ static int on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
 
 	(void)ng;
 	(void)flags;
-	if (!s || s->too_big)
-		return 0;
-	if (s->len + len > REQUEST_MAX) {
-		s->too_big = true;
-		return 0;
-	}
-	uint8_t *more = realloc(s->body, s->len + len);
-	if (!more)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	memcpy(more + s->len, data, len);
-	s->body = more;
-	s->len += len;
-	return 0;
+	return !s || grpc_body_append(&s->body, data, len, REQUEST_MAX) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* grpc-message is percent-encoded (gRPC over HTTP/2). */
@@ -189,10 +175,10 @@ static int respond(nghttp2_session *ng, struct conn *c, struct stream *s)
 		s->answer.grpc_status = GRPC_UNIMPLEMENTED;
 	} else if (!s->ok_type) {
 		ca_refuse(c->svc, CA_BAD_REQUEST, "content-type must be application/grpc", &c->peer, &s->answer);
-	} else if (s->too_big) {
+	} else if (s->body.too_big) {
 		ca_refuse(c->svc, CA_TOO_MANY, "request too large", &c->peer, &s->answer);
 	} else {
-		ca_serve_request(c->svc, s->token, &c->peer, s->body, s->len, &s->answer);
+		ca_serve_request(c->svc, s->token, &c->peer, s->body.p, s->body.len, &s->answer);
 	}
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
 	if (s->answer.grpc_status == GRPC_OK) {
@@ -397,20 +383,11 @@ static void peer_of(const struct sockaddr_storage *sa, struct ca_peer *p)
 	snprintf(p->name, sizeof(p->name), "%s:%d", ip, port);
 }
 
-static bool ca_files_changed(struct ca_service *svc, int64_t stamp[2])
-{
-	pthread_mutex_lock(&svc->signer.lock);
-	bool changed = stamp[0] != svc->signer.files.cert_mtime_ns || stamp[1] != svc->signer.files.key_mtime_ns;
-	stamp[0] = svc->signer.files.cert_mtime_ns;
-	stamp[1] = svc->signer.files.key_mtime_ns;
-	pthread_mutex_unlock(&svc->signer.lock);
-	return changed;
-}
-
 int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const _Atomic bool *stop)
 {
 	int lfd = listen_on(o->listen);
-	int64_t renew_at = 0, stamp[2] = { 0, 0 };
+	int64_t renew_at = 0;
+	uint64_t loaded = 0;
 	WOLFSSL_CTX *ctx = NULL;
 
 	if (lfd < 0)
@@ -420,13 +397,10 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 		int64_t now = (int64_t)time(NULL);
 		/* A new serving certificate at half-life, or as soon as the CA
 		 * files changed (a new root: clients trust the new one). */
-		char err[256];
-		pthread_mutex_lock(&svc->signer.lock);
-		local_ca_provider_load(&svc->signer.files, now, err, sizeof(err));
-		pthread_mutex_unlock(&svc->signer.lock);
-		if (!ctx || now >= renew_at || ca_files_changed(svc, stamp)) {
+		uint64_t loads = ca_signer_refresh(&svc->signer, NULL);
+		if (!ctx || now >= renew_at || loads != loaded) {
 			WOLFSSL_CTX *fresh = tls_context(svc, o, &renew_at);
-			ca_files_changed(svc, stamp);
+			loaded = loads;
 			if (fresh) {
 				wolfSSL_CTX_free(ctx); /* live connections hold their own reference */
 				ctx = fresh;

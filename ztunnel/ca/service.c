@@ -198,6 +198,19 @@ void ca_serve_request(struct ca_service *svc, const char *token, const struct ca
 	grpc_ca_request_free(&req);
 }
 
+uint64_t ca_signer_refresh(struct ca_signer *s, int64_t *not_after)
+{
+	char err[256];
+
+	pthread_mutex_lock(&s->lock);
+	local_ca_provider_load(&s->files, (int64_t)time(NULL), err, sizeof(err));
+	uint64_t loads = s->files.loads;
+	if (not_after)
+		*not_after = s->files.ca ? ca_not_after(s->files.ca) : 0;
+	pthread_mutex_unlock(&s->lock);
+	return loads;
+}
+
 int ca_signer_server_cert(struct ca_signer *s, const char *const *dns, size_t n, struct leaf_cert *out, char *err,
 			  size_t err_size)
 {

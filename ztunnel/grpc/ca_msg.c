@@ -179,3 +179,18 @@ void grpc_ca_response_free(struct ca_response *resp)
 	free(resp->chain);
 	memset(resp, 0, sizeof(*resp));
 }
+
+int grpc_body_append(struct grpc_body *b, const uint8_t *data, size_t len, size_t max)
+{
+	if (b->too_big || b->len + len > max) {
+		b->too_big = true;
+		return 0;
+	}
+	uint8_t *more = realloc(b->p, b->len + len);
+	if (!more)
+		return -ENOMEM;
+	memcpy(more + b->len, data, len);
+	b->p = more;
+	b->len += len;
+	return 0;
+}

@@ -27,11 +27,10 @@ struct call {
 	WOLFSSL *ssl;
 	const uint8_t *body;
 	size_t body_len, body_off;
-	uint8_t *resp;
-	size_t resp_len;
+	struct grpc_body resp;
 	int http_status, grpc_status;
 	char grpc_message[256];
-	bool done, too_big;
+	bool done;
 	uint32_t reset;
 };
 
@@ -134,17 +133,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 	(void)s;
 	(void)flags;
 	(void)id;
-	if (c->too_big || c->resp_len + len > GRPC_MESSAGE_MAX + 5) {
-		c->too_big = true;
-		return 0;
-	}
-	uint8_t *more = realloc(c->resp, c->resp_len + len);
-	if (!more)
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	memcpy(more + c->resp_len, data, len);
-	c->resp = more;
-	c->resp_len += len;
-	return 0;
+	return grpc_body_append(&c->resp, data, len, GRPC_MESSAGE_MAX + 5) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
@@ -272,9 +261,9 @@ int grpc_ca_call(const struct grpc_ca_target *t, const struct ca_request *req, s
 						 ? -EACCES
 						 : -EREMOTEIO,
 			 "the CA refused: %s%s%s", status_err, c.grpc_message[0] ? ": " : "", c.grpc_message);
-	else if (c.too_big)
+	else if (c.resp.too_big)
 		r = fail(err, err_size, -EMSGSIZE, "the CA's answer is over %u bytes", GRPC_MESSAGE_MAX);
-	else if ((r = grpc_ca_response_decode(c.resp, c.resp_len, resp)) < 0)
+	else if ((r = grpc_ca_response_decode(c.resp.p, c.resp.len, resp)) < 0)
 		fail(err, err_size, r, "the CA's answer is not a certificate chain");
 out:
 	if (s)
@@ -290,6 +279,6 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(body);
-	free(c.resp);
+	free(c.resp.p);
 	return r;
 }

@@ -128,3 +128,8 @@ const char *ca_chain(const struct ca *ca)
 {
 	return ca->chain_pem;
 }
+
+int64_t ca_not_after(const struct ca *ca)
+{
+	return ca->not_after;
+}

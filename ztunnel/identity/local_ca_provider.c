@@ -81,6 +81,7 @@ int local_ca_provider_load(struct local_ca_provider *p, int64_t now, char *err, 
 	p->key_ino = ki;
 	p->root_mtime_ns = rm;
 	p->root_ino = ri;
+	p->loads++;
 	log_info("local CA loaded", LF_STR("dir", p->dir));
 	return 0;
 }

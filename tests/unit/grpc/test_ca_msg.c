@@ -97,6 +97,23 @@ static void impersonation_that_is_not_a_string_is_refused(void **state)
 	grpc_ca_request_free(&req);
 }
 
+static void bodies_stop_at_their_cap(void **state)
+{
+	(void)state;
+	struct grpc_body b = { 0 };
+	assert_int_equal(grpc_body_append(&b, (const uint8_t *)"abcd", 4, 6), 0);
+	assert_int_equal(grpc_body_append(&b, (const uint8_t *)"ef", 2, 6), 0);
+	assert_false(b.too_big);
+	assert_int_equal(b.len, 6);
+	assert_memory_equal(b.p, "abcdef", 6);
+	assert_int_equal(grpc_body_append(&b, (const uint8_t *)"g", 1, 6), 0);
+	assert_true(b.too_big);
+	assert_int_equal(b.len, 6); /* nothing kept beyond the cap, even later */
+	assert_int_equal(grpc_body_append(&b, (const uint8_t *)"", 0, 6), 0);
+	assert_true(b.too_big);
+	free(b.p);
+}
+
 static void bad_frames_are_refused(void **state)
 {
 	(void)state;
@@ -145,6 +162,7 @@ int main(void)
 		cmocka_unit_test(request_round_trip_carries_the_impersonated_identity),
 		cmocka_unit_test(response_round_trip_keeps_the_chain_in_order),
 		cmocka_unit_test(bad_frames_are_refused),
+		cmocka_unit_test(bodies_stop_at_their_cap),
 		cmocka_unit_test(impersonation_that_is_not_a_string_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
