@@ -37,6 +37,14 @@ static void known_keys(struct pctx *c, const cJSON *obj, const char *field, cons
 {
 	const cJSON *it;
 
+	/* Absent is fine; an array or scalar where an object belongs has no
+	 * keys to compare (found by tests/fuzz: a selector given as an array). */
+	if (!obj)
+		return;
+	if (!cJSON_IsObject(obj)) {
+		invalid(c, field, "not an object%s", "");
+		return;
+	}
 	cJSON_ArrayForEach(it, obj) {
 		const char *const *k = keys;
 		while (*k && strcmp(*k, it->string))

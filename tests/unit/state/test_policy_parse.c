@@ -212,6 +212,26 @@ static void invalid_allow_allows_nothing(void **state)
 	diags_release(&d);
 }
 
+/* A selector given as an array (found by tests/fuzz: its items have no
+ * keys to check) is an invalid policy, not a crash. */
+static void selector_that_is_not_an_object_is_invalid(void **state)
+{
+	(void)state;
+	struct zt_diags d;
+	cJSON *l = snap_new();
+	snap_pod(l, "a", "p", "10.0.0.1", "n1", NULL);
+	add_authz(l, "a", "arr", "{\"selector\":[{\"app\":\"web\"}],\"rules\":[{}]}");
+	add_peer_authn(l, "a", "pa", "2026-01-01T00:00:00Z", "{\"selector\":[1],\"mtls\":{\"mode\":\"STRICT\"}}");
+	struct zt_model *m = build(l, &d);
+	const struct zt_authz_policy *p = policy(m, "a/arr");
+	assert_true(p->invalid);
+	assert_non_null(strstr(p->invalid_reason, "spec.selector: not an object"));
+	assert_int_equal(d.n_invalid, 2);
+	assert_non_null(pod_by_ip(m, "10.0.0.1"));
+	model_free(m);
+	diags_release(&d);
+}
+
 static void invalid_deny_denies_everything_in_scope(void **state)
 {
 	(void)state;
@@ -342,6 +362,7 @@ int main(void)
 		cmocka_unit_test(http_fields_drop_allow_rules_and_are_stripped_from_deny),
 		cmocka_unit_test(scopes_dry_run_and_service_accounts),
 		cmocka_unit_test(invalid_allow_allows_nothing),
+		cmocka_unit_test(selector_that_is_not_an_object_is_invalid),
 		cmocka_unit_test(invalid_deny_denies_everything_in_scope),
 		cmocka_unit_test(policies_are_selected_per_workload),
 		cmocka_unit_test(peer_authentication_levels_oldest_wins_and_port_modes),
