@@ -41,6 +41,10 @@ struct authz_decision {
 
 /* The decision for conn to workload w. */
 void authz_check(const struct zt_workload *w, const struct authz_conn *conn, struct authz_decision *out);
+/* The same by checking every rule of every policy, without w's index: the
+ * reference the index is tested against. */
+void authz_check_linear(const struct zt_workload *w, const struct authz_conn *conn,
+			struct authz_decision *out);
 
 /* Effective PeerAuthentication mode for w on port (SPEC §5.4):
  * mesh -> namespace -> workload -> port, UNSET inherits, default

@@ -100,6 +100,19 @@ struct zt_authz_policy {
 	int64_t created; /* creationTimestamp, unix seconds (0 if absent) */
 };
 
+/* Enforced: not for a waypoint, not dry-run, and ALLOW or DENY. */
+static inline bool zt_authz_enforced(const struct zt_authz_policy *p)
+{
+	return p->scope != ZT_SCOPE_WAYPOINT && !p->dry_run &&
+	       (p->action == ZT_ACTION_ALLOW || p->action == ZT_ACTION_DENY);
+}
+
+/* Rules of a workload's policy list, numbered in evaluation order. */
+struct zt_rule_ids {
+	const uint32_t *ids; /* ascending */
+	uint32_t n;
+};
+
 enum zt_mtls_mode {
 	ZT_MTLS_UNSET = 0,
 	ZT_MTLS_PERMISSIVE,

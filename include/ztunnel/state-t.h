@@ -59,6 +59,7 @@ struct zt_container_port {
 };
 
 struct zt_authz_policy;
+struct zt_authz_index;
 struct zt_peer_authn;
 
 struct zt_workload {
@@ -76,6 +77,9 @@ struct zt_workload {
 	/* AuthorizationPolicies that apply: global + namespace + selecting ones. */
 	const struct zt_authz_policy *const *policies;
 	uint32_t n_policies;
+	/* Its rules by what a connection must carry to match them (NULL: no
+	 * policies); shared by the workloads with the same list. */
+	const struct zt_authz_index *authz_index;
 	/* PeerAuthentication per level (mesh, namespace, workload; oldest wins
 	 * within a level), NULL where none applies. */
 	const struct zt_peer_authn *peer_authn_mesh, *peer_authn_namespace, *peer_authn_workload;

@@ -57,6 +57,29 @@ struct zt_model {
 	struct arena arena;
 };
 
+/* What a connection offers the policy index (state/policy_index.c). */
+struct policy_probe {
+	const char *principal, *ns; /* of the peer; "" in plaintext */
+	size_t principal_len, ns_len;
+	const struct zt_ip *src;
+	uint16_t port;
+};
+
+/* The rules of an index that probe could match, in evaluation order. */
+struct policy_cursor {
+	const struct zt_authz_index *ix;
+	struct zt_rule_ids lists[6]; /* rules filed anywhere, and by each of five keys */
+	uint32_t n_lists;
+};
+
+void policy_index_probe(const struct zt_authz_index *ix, const struct policy_probe *probe,
+			struct policy_cursor *c);
+/* The next candidate: its position in the workload's list and its rule
+ * index; false when none is left. */
+bool policy_cursor_next(struct policy_cursor *c, uint32_t *policy, uint32_t *rule);
+/* How many enforced ALLOW policies the list holds. */
+uint32_t policy_index_allows(const struct zt_authz_index *ix);
+
 /* Parses a Kubernetes v1 List (kubectl get ... -o json) into a model. On
  * success returns 0 and *out; findings (warnings, invalid objects applied
  * fail-closed) are in diags. Returns -EINVAL (no model) when diags holds an

@@ -50,7 +50,14 @@ static void check_decision(const struct zt_workload *dst, const struct authz_con
 	struct authz_decision d;
 	const struct zt_peer_authn *from = NULL;
 
+	struct authz_decision linear;
+
 	authz_check(dst, c, &d);
+	/* The index may only skip rules that cannot match. */
+	authz_check_linear(dst, c, &linear);
+	FUZZ_CHECK(d.allowed == linear.allowed && d.reason == linear.reason && d.policy == linear.policy &&
+		   d.rule == linear.rule && d.dry_run == linear.dry_run &&
+		   d.dry_run_rule == linear.dry_run_rule && d.peer_authn == linear.peer_authn);
 	authz_reason_text(d.reason);
 	authz_mtls_mode(dst, c->dst_port, &from);
 	if (d.reason == AUTHZ_ALLOWED_BY || d.reason == AUTHZ_DENIED_BY) {

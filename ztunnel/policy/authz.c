@@ -2,6 +2,7 @@
  * Plaintext has no identity: its principal, namespace and service account
  * are "", which no positive list matches and every negative list lets by. */
 #include "ztunnel/authz.h"
+#include "ztunnel/state.h"
 
 #include <string.h>
 
@@ -201,68 +202,134 @@ uint8_t authz_mtls_mode(const struct zt_workload *w, uint16_t port, const struct
 	return mode;
 }
 
-static bool enforced(const struct zt_authz_policy *p)
-{
-	return p->scope != ZT_SCOPE_WAYPOINT && !p->dry_run &&
-	       (p->action == ZT_ACTION_ALLOW || p->action == ZT_ACTION_DENY);
-}
-
 static void note_dry_run(struct authz_decision *out, const struct zt_authz_policy *p, int rule)
 {
-	if (rule >= 0 && !out->dry_run) {
+	if (!out->dry_run) {
 		out->dry_run = p;
 		out->dry_run_rule = rule;
 	}
 }
 
-void authz_check(const struct zt_workload *w, const struct authz_conn *c, struct authz_decision *out)
+/* The rules a decision checks, in list order: every rule, or (with the
+ * workload's index) only those the connection could match. Skipping a
+ * rule that cannot match changes no outcome: each pass below stops at, or
+ * notes, the first rule that matches. */
+struct rules {
+	const struct zt_workload *w;
+	const struct zt_authz_index *ix;
+	struct policy_cursor cursor;
+	uint32_t policy, rule;
+};
+
+static void rules_start(struct rules *it, const struct zt_workload *w, const struct zt_authz_index *ix,
+			const struct peer_parts *pp, const struct authz_conn *c)
 {
+	it->w = w;
+	it->ix = ix;
+	it->policy = it->rule = 0;
+	if (ix) {
+		struct policy_probe probe = { pp->principal.s, pp->ns.s, pp->principal.n, pp->ns.n,
+					      &c->src, c->dst_port };
+		policy_index_probe(ix, &probe, &it->cursor);
+	}
+}
+
+static bool rules_next(struct rules *it, const struct zt_authz_policy **p, uint32_t *rule)
+{
+	if (it->ix) {
+		uint32_t i;
+		if (!policy_cursor_next(&it->cursor, &i, rule))
+			return false;
+		*p = it->w->policies[i];
+		return true;
+	}
+	while (it->policy < it->w->n_policies && it->rule >= it->w->policies[it->policy]->n_rules) {
+		it->policy++;
+		it->rule = 0;
+	}
+	if (it->policy == it->w->n_policies)
+		return false;
+	*p = it->w->policies[it->policy];
+	*rule = it->rule++;
+	return true;
+}
+
+static uint32_t enforced_allows(const struct zt_workload *w, const struct zt_authz_index *ix)
+{
+	uint32_t n = 0;
+
+	if (ix)
+		return policy_index_allows(ix);
+	for (uint32_t i = 0; i < w->n_policies; i++)
+		n += w->policies[i]->action == ZT_ACTION_ALLOW && zt_authz_enforced(w->policies[i]);
+	return n;
+}
+
+static bool matches(const struct zt_authz_policy *p, uint32_t rule, const struct peer_parts *pp,
+		    const struct authz_conn *c)
+{
+	return rule_failing(&p->rules[rule], pp, c) == 0;
+}
+
+static void decide(const struct zt_workload *w, const struct zt_authz_index *ix,
+		   const struct authz_conn *c, struct authz_decision *out)
+{
+	const struct zt_authz_policy *p;
 	struct peer_parts pp;
-	uint32_t n_allow = 0;
+	struct rules deny, allow;
+	uint32_t r, n_allow;
 
 	memset(out, 0, sizeof(*out));
 	out->rule = out->dry_run_rule = -1;
-	split_peer(c->peer, &pp);
 	/* STRICT: istiod adds a DENY of everything without an identity. */
 	if (!c->peer && authz_mtls_mode(w, c->dst_port, &out->peer_authn) == ZT_MTLS_STRICT) {
 		out->reason = AUTHZ_STRICT_MTLS;
 		return;
 	}
-	for (uint32_t i = 0; i < w->n_policies; i++) {
-		const struct zt_authz_policy *p = w->policies[i];
+	split_peer(c->peer, &pp);
+	rules_start(&deny, w, ix, &pp, c);
+	allow = deny;
+	while (rules_next(&deny, &p, &r)) {
 		if (p->action != ZT_ACTION_DENY && p->action != ZT_ACTION_AUDIT)
 			continue;
-		int r = policy_match(p, &pp, c);
-		if (!enforced(p) || p->action == ZT_ACTION_AUDIT) {
+		if (!matches(p, r, &pp, c))
+			continue;
+		if (!zt_authz_enforced(p) || p->action == ZT_ACTION_AUDIT) {
 			if (p->scope != ZT_SCOPE_WAYPOINT)
-				note_dry_run(out, p, r);
-		} else if (r >= 0) {
+				note_dry_run(out, p, (int)r);
+		} else {
 			out->reason = AUTHZ_DENIED_BY;
 			out->policy = p;
-			out->rule = r;
+			out->rule = (int)r;
 			return;
 		}
 	}
-	for (uint32_t i = 0; i < w->n_policies; i++) {
-		const struct zt_authz_policy *p = w->policies[i];
-		if (p->action != ZT_ACTION_ALLOW || p->scope == ZT_SCOPE_WAYPOINT)
+	while (rules_next(&allow, &p, &r)) {
+		if (p->action != ZT_ACTION_ALLOW || p->scope == ZT_SCOPE_WAYPOINT || !matches(p, r, &pp, c))
 			continue;
-		int r = policy_match(p, &pp, c);
 		if (p->dry_run) {
-			note_dry_run(out, p, r);
+			note_dry_run(out, p, (int)r);
 			continue;
 		}
-		n_allow++;
-		if (r >= 0) {
-			out->allowed = true;
-			out->reason = AUTHZ_ALLOWED_BY;
-			out->policy = p;
-			out->rule = r;
-			return;
-		}
+		out->allowed = true;
+		out->reason = AUTHZ_ALLOWED_BY;
+		out->policy = p;
+		out->rule = (int)r;
+		return;
 	}
+	n_allow = enforced_allows(w, ix);
 	out->allowed = n_allow == 0;
 	out->reason = n_allow ? AUTHZ_NOT_ALLOWED : AUTHZ_NO_ALLOW_POLICIES;
+}
+
+void authz_check(const struct zt_workload *w, const struct authz_conn *c, struct authz_decision *out)
+{
+	decide(w, w->authz_index, c, out);
+}
+
+void authz_check_linear(const struct zt_workload *w, const struct authz_conn *c, struct authz_decision *out)
+{
+	decide(w, NULL, c, out);
 }
 
 bool authz_nearest_allow(const struct zt_workload *w, const struct authz_conn *c,
@@ -275,7 +342,7 @@ bool authz_nearest_allow(const struct zt_workload *w, const struct authz_conn *c
 	*failing = UINT32_MAX;
 	for (uint32_t i = 0; i < w->n_policies; i++) {
 		const struct zt_authz_policy *p = w->policies[i];
-		if (p->action != ZT_ACTION_ALLOW || !enforced(p))
+		if (p->action != ZT_ACTION_ALLOW || !zt_authz_enforced(p))
 			continue;
 		for (uint32_t j = 0; j < p->n_rules; j++) {
 			uint32_t f = rule_failing(&p->rules[j], &pp, c);

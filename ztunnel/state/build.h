@@ -70,5 +70,8 @@ int snapshot_link_endpoints(struct build *b);
 int policy_parse_authz(struct build *b, const cJSON *item, struct zt_authz_policy *out);
 int policy_parse_peer_authn(struct build *b, const cJSON *item, struct zt_peer_authn *out);
 int policy_select(struct build *b);
+/* The index of a workload's policy list (NULL: out of memory). */
+struct zt_authz_index *policy_index_build(struct build *b, const struct zt_authz_policy *const *list,
+					  uint32_t n);
 
 #endif

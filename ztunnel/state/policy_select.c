@@ -119,17 +119,45 @@ static int peer_authn_ns(struct build *b, uint32_t i, char *buf, size_t size)
 	return snprintf(buf, size, "%s", b->peer_authns[i].namespace);
 }
 
+/* Workloads with the same policies (a namespace's pods, mostly) share one
+ * list and one index of it. */
+static int share_list(struct build *b, struct zt_index *lists, const struct ptr_vec *v,
+		      struct zt_workload *w)
+{
+	uint32_t len = v->n * (uint32_t)sizeof(*v->v);
+	const struct zt_workload *same = index_get(lists, v->v, len);
+	const struct zt_authz_policy **list;
+
+	if (same) {
+		w->policies = same->policies;
+		w->n_policies = same->n_policies;
+		w->authz_index = same->authz_index;
+		return 0;
+	}
+	list = build_calloc(b, v->n, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	memcpy(list, v->v, len);
+	w->policies = list;
+	w->n_policies = v->n;
+	w->authz_index = policy_index_build(b, list, v->n);
+	if (!w->authz_index)
+		return -ENOMEM;
+	return index_put(lists, list, len, w, NULL);
+}
+
 int policy_select(struct build *b)
 {
 	struct zt_model *m = b->m;
 	struct zt_index *authz = group_by(b, m->n_policies, authz_ns);
 	struct zt_index *peer_authn = group_by(b, m->n_peer_authns, peer_authn_ns);
+	struct zt_index *lists = index_new(&b->scratch, m->n_workloads);
 	struct ptr_vec v = { 0 };
 	struct candidates c;
 	uint32_t j;
 	int r = 0;
 
-	if (!authz || !peer_authn)
+	if (!authz || !peer_authn || !lists)
 		return -ENOMEM;
 	for (uint32_t i = 0; r == 0 && i < m->n_workloads; i++) {
 		struct zt_workload *w = &b->workloads[i];
@@ -138,16 +166,8 @@ int policy_select(struct build *b)
 		while (r == 0 && candidates_next(&c, &j))
 			if (authz_applies(m, &m->policies[j], w))
 				r = vec_push(&v, &m->policies[j]);
-		if (r == 0 && v.n) {
-			const struct zt_authz_policy **list = build_calloc(b, v.n, sizeof(*list));
-			if (!list) {
-				r = -ENOMEM;
-				break;
-			}
-			memcpy(list, v.v, v.n * sizeof(*list));
-			w->policies = list;
-			w->n_policies = v.n;
-		}
+		if (r == 0 && v.n)
+			r = share_list(b, lists, &v, w);
 		select_peer_authn(m, peer_authn, w);
 	}
 	free(v.v);
