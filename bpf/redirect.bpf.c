@@ -330,6 +330,26 @@ int zt_ingress(struct __sk_buff *skb)
 				count(ZT_STAT_NODE_ORIGINATED);
 			}
 		}
+		/* A new HBONE SYN on the 4-tuple of one of our closed
+		 * connections still in TIME_WAIT (a peer agent dialling at a
+		 * high rate reuses its ports): the kernel's TIME_WAIT handling
+		 * must see it, so that it retires the old socket and passes the
+		 * SYN to the listener of (pod, 15008), ours. Handed to the
+		 * listener directly, the new request collides with the old
+		 * socket and is dropped, and the peer's retries with it, until
+		 * the TIME_WAIT ends: a minute of failed dials. Only for 15008:
+		 * for other ports the listener of (pod, port) the kernel would
+		 * look for is not the agent's. */
+		if (sk->state == BPF_TCP_TIME_WAIT && tcp->syn && !tcp->ack &&
+		    tcp->dest == bpf_htons(ZT_PORT_HBONE) && !(src && src->enrolled)) {
+			struct zt_pod *to = bpf_map_lookup_elem(&zt_pods, &daddr);
+			if (to && to->enrolled && !bpf_sk_assign(skb, sk, 0)) {
+				bpf_sk_release(sk);
+				skb->mark = capture_mark();
+				count(ZT_STAT_CAPTURED_INBOUND_HBONE_REUSED);
+				return TC_ACT_OK;
+			}
+		}
 		if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT) {
 			long r = bpf_sk_assign(skb, sk, 0);
 			bpf_sk_release(sk);

@@ -48,8 +48,10 @@ enum hbone_pool_result hbone_pool_checkout(struct hbone_pool *p, const struct hb
 /* The dial of placeholder pc ended: conn (or NULL on failure, which drops
  * the placeholder) and the peer's stream limit (0: unknown). */
 void hbone_pool_dialed(struct hbone_pool *p, struct hbone_pooled *pc, void *conn, uint32_t peer_max);
-/* A stream of pc ended. */
-void hbone_pool_release(struct hbone_pool *p, struct hbone_pooled *pc, int64_t now);
+/* A stream of pc ended. True when pc is retired and now carries nothing:
+ * it should be closed now (not at the next expiry), so that connections
+ * spent by their stream limit do not pile up. */
+bool hbone_pool_release(struct hbone_pool *p, struct hbone_pooled *pc, int64_t now);
 /* pc broke (I/O error, GOAWAY): it leaves the pool; returns conn. */
 void *hbone_pool_remove(struct hbone_pool *p, struct hbone_pooled *pc);
 /* Idle or retired-and-empty connections to close, moved into out (up to

@@ -47,6 +47,7 @@ enum zt_stat {
 	ZT_STAT_IPV6_DROPPED,           /* IPv6 TCP from or to an enrolled pod: not captured yet, fail closed */
 	ZT_STAT_NODE_ORIGINATED,        /* enrolled pod accepted a connection opened on the node (exempt) */
 	ZT_STAT_NODE_STRICT_REFUSED,    /* --node-traffic probes-only: a node process's connect to a STRICT pod refused */
+	ZT_STAT_CAPTURED_INBOUND_HBONE_REUSED, /* SYN to 15008 on a 4-tuple in TIME_WAIT: to that socket, so the kernel recycles it */
 	ZT_STAT_MAX,
 };
 

@@ -3,7 +3,11 @@
 # pooled HBONE connections (100 streams each at most); an app killed
 # mid-stream reaches the client as a reset or close and leaves nothing
 # behind; 10,000 connections opened and closed leave the agents with no
-# more file descriptors and no more memory than before.
+# more file descriptors and no more memory than before; with
+# --pool-max-streams-per-connection 1 each connection gets its own HBONE
+# connection (a handshake each), closed when its stream ends, the server
+# side first; a dial that reuses a 4-tuple the server holds in TIME_WAIT
+# opens at once.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -86,6 +90,32 @@ echo "fds n1 $f1 -> $(fds n1), n2 $f2 -> $(fds n2); RSS KiB n1 $m1 -> $(rss_kb n
 [ "$(rss_kb n1)" -le $((m1 + 4096)) ] || fail "agent n1 memory grew: $m1 -> $(rss_kb n1) KiB"
 [ "$(rss_kb n2)" -le $((m2 + 4096)) ] || fail "agent n2 memory grew: $m2 -> $(rss_kb n2) KiB"
 [ "$(hbone_conns)" -le "$workers" ] || fail "sequential connections should reuse one HBONE connection per worker"
+
+step "--pool-max-streams-per-connection 1: a new HBONE connection per connection, none left over"
+metric() { # NODE NAME{LABELS}
+  nsenter --net="/run/netns/zt-$name-$1" curl -sf -m 5 http://127.0.0.1:15020/metrics | awk -v m="$2" '$1 == m { print $2 }'
+}
+opened() { metric n1 'ztunnel_hbone_connections_opened_total{side="client"}'; }
+recycled() { metric n2 'ztunnel_capture_packets_total{verdict="captured_inbound_hbone_time_wait"}'; }
+ZT_CLUSTER_AGENT_ARGS="--pool-max-streams-per-connection 1" "$cluster" agent --name "$name" --node n1 roll
+"$cluster" agent --name "$name" --node n1 ready
+check_tcp "$name" n1-p1 n2-p1 7000
+# Ten source ports for n1's dials: each comes back while n2 may still hold
+# its last connection's 4-tuple in TIME_WAIT (n1 lets n2 close first, so
+# the wait is n2's): such a SYN must open a new connection at once, not
+# be dropped until the TIME_WAIT ends.
+ip netns exec "zt-$name-n1" sysctl -qw net.ipv4.ip_local_port_range="40000 40009"
+o0=$(opened) r0=$(recycled)
+timeout 120 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" many "$dst" 7000 300 ||
+  fail "connections failed or stalled (SYNs on 4-tuples in TIME_WAIT?)"
+o1=$(opened) r1=$(recycled)
+echo "client HBONE connections opened for 300 connections: $((o1 - o0)); SYNs on a TIME_WAIT 4-tuple: $((r1 - r0))"
+[ $((o1 - o0)) -ge 300 ] || fail "expected a new HBONE connection per connection, saw $((o1 - o0)) for 300"
+[ $((r1 - r0)) -gt 0 ] || fail "ten ports for 300 dials, yet no SYN met a TIME_WAIT 4-tuple: the test proves nothing"
+tw=$(ip netns exec "zt-$name-n1" ss -Htan state time-wait dst "$dst" dport = :15008 | wc -l)
+[ "$tw" -eq 0 ] || fail "n1 closed first and holds $tw HBONE 4-tuples in TIME_WAIT (its ports to n2 run out)"
+for _ in $(seq 1 30); do [ "$(hbone_conns)" -eq 0 ] && break; sleep 0.1; done
+[ "$(hbone_conns)" -eq 0 ] || fail "spent HBONE connections were left open: $(hbone_conns)"
 
 step "agents stopped with a tunnel open: they release everything (LeakSanitizer reads their exit)"
 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" hold "$dst" 7000 20 > "$out" &

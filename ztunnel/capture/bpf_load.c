@@ -44,6 +44,7 @@ static const char *const stat_names[ZT_STAT_MAX] = {
 	[ZT_STAT_PASSED] = "passed",
 	[ZT_STAT_NOT_TCP4] = "not_tcp4",
 	[ZT_STAT_ASSIGNED_ESTABLISHED] = "assigned_established",
+	[ZT_STAT_CAPTURED_INBOUND_HBONE_REUSED] = "captured_inbound_hbone_time_wait",
 	[ZT_STAT_CAPTURED_OUTBOUND] = "captured_outbound",
 	[ZT_STAT_CAPTURED_INBOUND_HBONE] = "captured_inbound_hbone",
 	[ZT_STAT_CAPTURED_INBOUND_PLAIN] = "captured_inbound_plain",
@@ -140,6 +141,27 @@ void capture_unlock(struct capture *c)
 	c->adopt_pending = true;
 }
 
+/* A counters map pinned by an agent of another version has another number
+ * of counters, and libbpf would refuse to reuse it (the upgrade would fail
+ * to start): it is unpinned, and the counters start again from zero. */
+static void drop_stale_stats(const char *pin_dir)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/zt_stats", pin_dir);
+	if ((fd = bpf_obj_get(path)) < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != ZT_STAT_MAX) {
+		log_info("capture counters of another agent version reset", LF_UINT("had", info.max_entries),
+			 LF_UINT("now", ZT_STAT_MAX));
+		unlink(path);
+	}
+	close(fd);
+}
+
 int capture_open(struct capture **out, const char *pin_dir, bool beside)
 {
 	struct capture *c = calloc(1, sizeof(*c));
@@ -167,6 +189,7 @@ int capture_open(struct capture **out, const char *pin_dir, bool beside)
 		free(c);
 		return r;
 	}
+	drop_stale_stats(c->pin_dir);
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = c->pin_dir);
 	c->skel = redirect__open_opts(&opts);
 	if (!c->skel) {

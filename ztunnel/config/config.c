@@ -69,6 +69,7 @@ static const struct opt options[] = {
 	{ "worker-threads", OPT_INT, OFF(worker_threads), "0", "io_uring workers (0: one per core)", 0, 1024 },
 	{ "max-pending-handshakes", OPT_INT, OFF(max_pending_handshakes), "1024", "inbound HBONE connections allowed to wait for their TLS handshake on this node (more are reset and counted)", 1, 1000000 },
 	{ "max-pending-handshakes-per-source", OPT_INT, OFF(max_pending_handshakes_per_source), "64", "the same, per source address: one pod cannot take the node's share", 1, 1000000 },
+	{ "pool-max-streams-per-connection", OPT_INT, OFF(pool_max_streams), "100", "outbound: streams one pooled HBONE connection carries over its life before a new one is dialled for its key (Istio's POOL_MAX_STREAMS_PER_CONNECTION; 1: a new connection and TLS handshake per tunnelled connection)", 1, 65535 },
 	{ "max-streams-per-peer", OPT_INT, OFF(max_streams_per_peer), "1000", "inbound HBONE streams one peer address may hold open on this node, over all its connections (more are answered 503 and counted)", 1, 10000000 },
 	{ "node-traffic", OPT_ENUM, OFF(node_traffic), "exempt", "connections opened on the node itself to enrolled pods: exempt (as Istio: not captured, counted per pod) or probes-only (only processes in --kubelet-cgroup may reach STRICT pods; others get EPERM at connect)", 0, 0, node_traffic_modes },
 	{ "node-cgroup", OPT_STRING, OFF(node_cgroup), "/sys/fs/cgroup", "probes-only: cgroup v2 directory holding the node's processes (the connect hook is attached there)" },

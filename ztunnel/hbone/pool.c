@@ -80,12 +80,13 @@ void hbone_pool_dialed(struct hbone_pool *p, struct hbone_pooled *pc, void *conn
 	take_stream(pc, pc->last_checkout);
 }
 
-void hbone_pool_release(struct hbone_pool *p, struct hbone_pooled *pc, int64_t now)
+bool hbone_pool_release(struct hbone_pool *p, struct hbone_pooled *pc, int64_t now)
 {
 	(void)p;
 	if (pc->streams)
 		pc->streams--;
 	(void)now; /* idle counts from the last checkout (SPEC §2.5) */
+	return pc->retired && pc->conn && !pc->streams;
 }
 
 void *hbone_pool_remove(struct hbone_pool *p, struct hbone_pooled *pc)

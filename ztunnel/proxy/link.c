@@ -26,6 +26,7 @@
 #define PING_TIMEOUT_MS 20000
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define THROTTLE_MAX_MS 30000
+#define PEER_CLOSE_WAIT_MS 2000       /* a retired client link waits this long for the peer's close */
 
 static void arm_recv(struct link *l);
 
@@ -132,6 +133,26 @@ void link_attach(struct link *l, struct tunnel *t)
 	l->tunnels = t;
 }
 
+/* l takes no new streams (out of the pool, GOAWAY to the peer); it closes
+ * once the ones it carries are done. */
+static void link_retire(struct link *l)
+{
+	if (l->pooled)
+		hbone_pool_remove(&l->w->pool, l->pooled);
+	l->pooled = NULL;
+	l->draining = true;
+	hbone_goaway(l->h2);
+}
+
+/* A stream of l's pool entry ended: a connection spent by its stream
+ * limit (--pool-max-streams-per-connection) closes now, not at the next
+ * expiry, so that spent connections do not pile up between ticks. */
+static void release_stream(struct link *l)
+{
+	if (hbone_pool_release(&l->w->pool, l->pooled, loop_now_ms() / 1000))
+		link_retire(l);
+}
+
 void link_detach(struct link *l, struct tunnel *t)
 {
 	for (struct tunnel **p = &l->tunnels; *p; p = &(*p)->lnext) {
@@ -146,7 +167,7 @@ void link_detach(struct link *l, struct tunnel *t)
 	t->link = NULL;
 	t->lnext = NULL;
 	if (t->reserved && l->pooled)
-		hbone_pool_release(&l->w->pool, l->pooled, loop_now_ms() / 1000);
+		release_stream(l);
 	t->reserved = false;
 	if (l->draining && !l->tunnels)
 		link_flush(l);
@@ -239,11 +260,20 @@ void link_flush(struct link *l)
 		}
 	} while (l->want_flush && !l->dead);
 	l->busy = false;
-	if (!l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0)
+	bool drained = !l->dead && l->draining && !l->tunnels && !l->in_send && hbone_streams(l->h2) == 0;
+	if (drained && !l->server && !l->calm_why && l->handshaken) {
+		/* Ours to close, but the peer, told by our GOAWAY, closes too:
+		 * let it close first (on_recv sees the end; links_tick ends the
+		 * wait). Closing first would leave our side in TIME_WAIT for a
+		 * minute, and a client dialling fast would run out of ports. */
+		if (!l->closing_deadline_ms)
+			l->closing_deadline_ms = loop_now_ms() + PEER_CLOSE_WAIT_MS;
+	} else if (drained) {
 		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_NONE, l->calm_why);
-	else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send)
+	} else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send && !l->closing_deadline_ms) {
 		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_STREAM_GONE,
 			  l->calm_why ? l->calm_why : l->server ? NULL : "HBONE connection closed by the peer");
+	}
 	link_put(l);
 }
 
@@ -330,7 +360,7 @@ static void handshake_done(struct link *l)
 		if (l->pooled) {
 			hbone_pool_dialed(&l->w->pool, l->pooled, l, hbone_peer_max_streams(l->h2));
 			if (l->orphaned)
-				hbone_pool_release(&l->w->pool, l->pooled, loop_now_ms() / 1000);
+				release_stream(l);
 		}
 		/* The dialer holds the reserved stream; waiters check out again. */
 		struct tunnel *t = l->tunnels, *next;
@@ -354,7 +384,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		return;
 	}
 	if (res == 0) {
-		link_fail(l, TM_R_STREAM_GONE, l->tunnels ? "HBONE connection closed by the peer" : NULL);
+		link_fail(l, TM_R_STREAM_GONE, l->tunnels && !l->closing_deadline_ms ? "HBONE connection closed by the peer" : NULL);
 		link_put(l);
 		return;
 	}
@@ -577,9 +607,8 @@ void links_tick(struct worker *w)
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct link *l = idle[i];
-		l->pooled = NULL;
-		l->draining = true;
-		hbone_goaway(l->h2);
+		l->pooled = NULL; /* expiry took it out of the pool */
+		link_retire(l);
 		link_flush(l);
 	}
 	for (struct link *l = w->links, *next; l; l = next) {
@@ -593,6 +622,8 @@ void links_tick(struct worker *w)
 			link_log_resets(l);
 		if (l->calm_why && now > l->calm_deadline_ms)
 			link_fail(l, TM_R_LIMIT, l->calm_why);
+		if (l->closing_deadline_ms && now > l->closing_deadline_ms)
+			link_fail(l, TM_R_NONE, NULL); /* the peer did not close: we do */
 		struct proxy *p = w->p;
 		if (l->throttled && !l->dead &&
 		    admission_usage(&p->peer_bytes, l->peer.sin_addr.s_addr) <= p->peer_budget / 4 * 3) {
@@ -639,11 +670,7 @@ void links_drain(struct worker *w)
 		if (l->dead || l->draining || !l->handshaken)
 			continue;
 		link_hold(l);
-		if (l->pooled)
-			hbone_pool_remove(&w->pool, l->pooled);
-		l->pooled = NULL;
-		l->draining = true;
-		hbone_goaway(l->h2);
+		link_retire(l);
 		link_flush(l);
 		next = l->next;
 		link_put(l);

@@ -155,6 +155,10 @@ struct link {
 	int fd;
 	int pending;              /* ring operations and holds */
 	bool server, connected, handshaken, dead, draining;
+	/* client: done and its GOAWAY sent; waits (until then) for the peer to
+	 * close first, so that the peer, not we, keeps the TIME_WAIT: our
+	 * ports to it stay free for the next dials (0: not waiting) */
+	int64_t closing_deadline_ms;
 	bool orphaned; /* its dialer left before the handshake */
 	bool awaiting_cert; /* server: the pod's certificate is being issued */
 	bool in_recv, in_send, busy, want_flush;

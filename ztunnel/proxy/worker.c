@@ -229,6 +229,7 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 		for (int d = 0; d < PROXY_DIRECTIONS; d++)
 			w->lfd[d] = -1;
 		hbone_pool_init(&w->pool);
+		w->pool.max_streams = (uint32_t)cfg->pool_max_streams;
 		if ((r = loop_init(&w->loop, 1024)) < 0) {
 			log_error("io_uring setup failed", LF_ERRNO(r));
 			goto fail;

@@ -117,6 +117,32 @@ static void a_dialled_connection_is_idle_from_its_dial(void **state)
 	hbone_pool_fini(&p);
 }
 
+/* --pool-max-streams-per-connection 1: every stream dials its own
+ * connection, which is to be closed as soon as its stream ends. */
+static void one_stream_per_connection_closes_each_after_its_stream(void **state)
+{
+	(void)state;
+	struct hbone_pool p;
+	struct hbone_pooled *pc, *pd;
+	struct hbone_pool_key k = key(id_a, id_b, 1);
+	hbone_pool_init(&p);
+	p.max_streams = 1;
+	assert_int_equal(hbone_pool_checkout(&p, &k, 0, &pc), HBONE_POOL_DIAL);
+	hbone_pool_dialed(&p, pc, &conn_a, 0);
+	assert_true(pc->retired);
+	assert_int_equal(hbone_pool_checkout(&p, &k, 0, &pd), HBONE_POOL_DIAL); /* not shared */
+	assert_ptr_not_equal(pd, pc);
+	hbone_pool_dialed(&p, pd, &conn_b, 0);
+	assert_true(hbone_pool_release(&p, pc, 1)); /* spent: close it now */
+	assert_ptr_equal(hbone_pool_remove(&p, pc), &conn_a);
+	/* With the default limit a released connection stays for reuse. */
+	p.max_streams = HBONE_POOL_MAX_STREAMS;
+	assert_int_equal(hbone_pool_checkout(&p, &k, 0, &pc), HBONE_POOL_DIAL);
+	hbone_pool_dialed(&p, pc, &conn_c, 0);
+	assert_false(hbone_pool_release(&p, pc, 1));
+	hbone_pool_fini(&p);
+}
+
 static void failed_dials_and_broken_connections_leave_the_pool(void **state)
 {
 	(void)state;
@@ -138,6 +164,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(one_dial_per_key_then_shared),
+		cmocka_unit_test(one_stream_per_connection_closes_each_after_its_stream),
 		cmocka_unit_test(a_connection_retires_before_its_stream_limit),
 		cmocka_unit_test(idle_and_drained_connections_are_released),
 		cmocka_unit_test(a_dialled_connection_is_idle_from_its_dial),
