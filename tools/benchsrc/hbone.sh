@@ -14,7 +14,8 @@
 #            paths stay out of its figures), 2 worker threads
 # Figures: iperf3 Gbit/s with 1 and 4 streams and the proxies' CPU seconds
 # per GB carried (both ends, from /proc), 64 B request/response p50/p99,
-# new connections/s (pooled HBONE: stream setup), and the memory an idle
+# new connections/s (pooled HBONE: stream setup; and unpooled: a new HBONE
+# connection, so a TLS handshake, per connection), and the memory an idle
 # tunnelled connection costs each side: connections opened paced, each
 # proven end to end, counted (a short count fails the figure), the
 # proxies' RSS with all of them held (per connection: from the second half
@@ -87,11 +88,19 @@ node_ns() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .netns' <<<"$in
 node_ip() { jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .ip' <<<"$info"; }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 bg() { "$@" >/dev/null 2>&1 & pids+=("$!"); }
-# The load generator's own limit: TIME_WAIT sockets of its closed
-# connections may be reused, and it may use the whole port range.
-for p in n1-p1 n1-p2 n1-p3; do
+# Connection rates must measure the proxies, not TIME_WAIT: whoever closes
+# first keeps the 4-tuple for a minute, and with the default settings one
+# source address can then open only ~470 connections/s to one port (28,232
+# ports / 60 s). So wherever connections to one destination are opened
+# (the client pods, the nodes where our agents dial, the server pods where
+# Istio's ztunnel does) TIME_WAIT tuples may be reused (with timestamps,
+# as RFC 6191) and the whole port range is used.
+for p in n1-p1 n1-p2 n1-p3 n2-p1 n2-p2 n2-p3; do
   [ -n "$(ns_of "$p")" ] || continue
   in_ns "$(ns_of "$p")" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+done
+for n in n1 n2; do
+  in_ns "$(node_ns "$n")" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
 done
 
 # Servers: each path its own destination pod (and Istio its own ports).
@@ -136,19 +145,18 @@ if [ -n "$istio" ]; then
   }
   { echo "workloads:"; workload n1-p3 istio-client; workload n2-p3 istio-server
     echo "services: []"; echo "policies: []"; } > "$work/istio/mesh.yaml"
-  for p in n1-p3 n2-p3; do
+  # istio_start POD [VAR=VALUE...]: its ztunnel, found by its working
+  # directory (not the shells that started it); waits for readiness.
+  istio_start() {
+    local p=$1 pid="" c
+    shift
     mkdir -p "$work/istio/$p"
     in_ns "$(ns_of $p)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_CA=true XDS_ADDRESS= \
       LOCAL_XDS_PATH="$work/istio/mesh.yaml" PROXY_MODE=dedicated PROXY_WORKLOAD_INFO="plain/$p/$([ $p = n1-p3 ] && echo istio-client || echo istio-server)" \
-      ENABLE_ORIG_SRC=false PACKET_MARK=1337 ZTUNNEL_WORKER_THREADS=2 RUST_LOG=warn ISTIO_META_DNS_CAPTURE=false \
-      bash -c "cd '$work/istio/$p' && exec '$istio' proxy" > "$work/istio/$p.log" 2>&1 &
+      ENABLE_ORIG_SRC=false PACKET_MARK=1337 ZTUNNEL_WORKER_THREADS=2 RUST_LOG=warn ISTIO_META_DNS_CAPTURE=false "$@" \
+      bash -c "cd '$work/istio/$p' && exec '$istio' proxy" >> "$work/istio/$p.log" 2>&1 &
     pids+=("$!")
-  done
-  # The ztunnel processes themselves (not the shells that started them), by
-  # their working directory: client side first.
-  for p in n1-p3 n2-p3; do
     for _ in $(seq 1 50); do
-      pid=""
       for c in $(pgrep -f "$istio proxy" || true); do
         if [ "$(readlink "/proc/$c/cwd")" = "$work/istio/$p" ] && [ "$(readlink "/proc/$c/exe")" = "$istio" ]; then pid=$c; fi
       done
@@ -156,14 +164,19 @@ if [ -n "$istio" ]; then
       sleep 0.1
     done
     [ -n "$pid" ] || { log "Istio's ztunnel did not start in $p: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
-    istio_pids+=("$pid")
-  done
-  for p in n1-p3 n2-p3; do
     for _ in $(seq 1 100); do
       [ "$(in_ns "$(ns_of $p)" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of $p):15021/healthz/ready")" = 200 ] && break
       sleep 0.1
     done
-  done
+    if [ $p = n1-p3 ]; then istio_pids[0]=$pid; else istio_pids[1]=$pid; fi
+  }
+  istio_stop() { # POD
+    local i=$([ "$1" = n1-p3 ] && echo 0 || echo 1)
+    kill "${istio_pids[$i]}" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "${istio_pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+  }
+  istio_start n1-p3
+  istio_start n2-p3
   # The client pod's connections to the server pod go to its ztunnel's 15001
   # (its own connections carry mark 0x539).
   in_ns "$(ns_of n1-p3)" iptables -w -t nat -A OUTPUT -p tcp -d "$(ip_of n2-p3)" -m mark ! --mark 0x539/0xfff \
@@ -251,6 +264,37 @@ measure() {
      gbps4: ($b[0] | tonumber), cpu_gb4: ($b[1] | tonumber), p50_us: ($l[1] | tonumber), p99_us: ($l[3] | tonumber),
      cps: ($cps | tonumber), idle: $mem}'
 }
+# New connections/s when each needs a new HBONE connection (a TLS
+# handshake each): the client side carries one stream per connection
+# (ours: --pool-max-streams-per-connection 1, Istio's ztunnel:
+# POOL_MAX_STREAMS_PER_CONNECTION=1; each restarted with the setting and
+# back). stunnel and direct TCP need no setting: stunnel
+# handshakes per connection anyway, direct is the ceiling.
+cps() { # POD IP PORT
+  in_ns "$(ns_of "$1")" "$tcp" cps "$2" "$3" "$secs" 8 | awk '{print $2}' | grep . || echo 0
+}
+unpooled_row() { # RUN PATH CPS
+  jq -cn --argjson run "$1" --arg path "$2" --argjson cps "$3" '{run: $run, path: $path, cps_unpooled: $cps}'
+}
+restart_client_agent() { # [AGENT ARGS]   (not a roll: the agents log warnings only)
+  "$cluster" agent --name "$name" --node n1 stop
+  ZT_CLUSTER_AGENT_ARGS="${1:-}" "$cluster" agent --name "$name" --node n1 start
+  "$cluster" agent --name "$name" --node n1 ready
+  agents[0]=$(cat "$state/nodes/n1/agent.pid")
+  in_ns "$(ns_of n1-p1)" "$tcp" rr "$(ip_of n2-p1)" 7000 100 64 >/dev/null || { log "the mesh path does not work after a restart"; exit 1; }
+}
+unpooled() { # RUN
+  restart_client_agent "--pool-max-streams-per-connection 1"
+  unpooled_row "$1" ours "$(cps n1-p1 "$(ip_of n2-p1)" 7000)"
+  restart_client_agent
+  if [ -n "$istio" ]; then
+    istio_stop n1-p3
+    istio_start n1-p3 POOL_MAX_STREAMS_PER_CONNECTION=1
+    unpooled_row "$1" istio "$(cps n1-p3 "$(ip_of n2-p3)" 7100)"
+    istio_stop n1-p3
+    istio_start n1-p3
+  fi
+}
 st_client=$(pgrep -f "stunnel4 $work/client.conf" | head -n 1)
 st_server=$(pgrep -f "stunnel4 $work/server.conf" | head -n 1)
 agents=("$(cat "$state/nodes/n1/agent.pid")" "$(cat "$state/nodes/n2/agent.pid")")
@@ -262,6 +306,7 @@ for ((run = 1; run <= runs; run++)); do
     measure "$run" stunnel n1-p2 "$n1" 9700 9701 "$st_client" "$st_server" "$st_client" "$st_server"
     measure "$run" ours n1-p1 "$(ip_of n2-p1)" 7000 5201 "${agents[0]}" "${agents[1]}" "${agents[@]}"
     [ -z "$istio" ] || measure "$run" istio n1-p3 "$(ip_of n2-p3)" 7100 5301 "${istio_pids[0]}" "${istio_pids[1]}" "${istio_pids[@]}"
+    unpooled "$run"
   } >> "$work/results.jsonl"
 done
 mkdir -p "$out"

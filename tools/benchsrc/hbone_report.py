@@ -72,6 +72,9 @@ def table(rows, paths):
         ("64 B request/response p50 µs", lambda p: cell(rows, p, "p50_us", "{:.0f}")),
         ("64 B request/response p99 µs", lambda p: cell(rows, p, "p99_us", "{:.0f}")),
         ("new connections/s (pooled HBONE)", lambda p: cell(rows, p, "cps", "{:.0f}")),
+        # direct needs no handshake (the ceiling), stunnel does one per connection anyway
+        ("new connections/s (unpooled: a TLS handshake each)",
+         lambda p: cell(rows, p, "cps" if p in ("direct", "stunnel") else "cps_unpooled", "{:.0f}")),
         ("proxies' CPU s per GB, 1 stream", lambda p: "-" if p == "direct" else cell(rows, p, "cpu_gb1", "{:.2f}")),
         ("proxies' CPU s per GB, 4 streams", lambda p: "-" if p == "direct" else cell(rows, p, "cpu_gb4", "{:.2f}")),
         ("KB per idle connection, client side", lambda p: idle_cell(rows, p, "client_bytes", "{:.1f}", 1 / 1024)),
@@ -123,6 +126,11 @@ def targets(rows, ref):
         out.append(("added 64 B latency %s (over direct)" % key.split("_")[0], ao, ar, q, 0.7, True,
                     None if q is None else q <= 0.7))
     add("new connections/s, pooled", "cps", 1.5, False)
+    if ref == "istio":
+        add("new connections/s, unpooled", "cps_unpooled", 1.5, False)
+    else:
+        o, r = med(rows, "ours", "cps_unpooled"), med(rows, ref, "cps")
+        out.append(("new connections/s, unpooled", o, r, ratio(o, r), 1.5, False, None))
     return out
 
 
