@@ -64,6 +64,7 @@ struct zt_config {
 	int max_pending_handshakes_per_source;
 	int max_streams_per_peer;
 	int pool_max_streams;
+	int max_stream_rate;
 	int max_connections_per_peer;
 	int stream_idle_timeout;
 	int access_log_interval;

@@ -14,6 +14,9 @@
       CVE-2023-44487: COUNT times CONNECT to AUTHORITY and RST_STREAM it at
       once, in batches; print "goaway CODE" if the server sends GOAWAY and
       "sent N" (how many went out before the connection ended)
+  h2_peer.py stream-burst HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT
+      COUNT CONNECT streams to AUTHORITY on one connection, each half-closed
+      at once, 100 in flight at a time; print "status S N" per status
 """
 import socket
 import ssl
@@ -246,6 +249,38 @@ def rapid_reset(host, port, cert_dir, root, authority, count):
     print(f"sent {sent}", flush=True)
 
 
+def stream_burst(host, port, cert_dir, root, authority, count):
+    """count CONNECT streams on one connection, each half-closed at once,
+    100 in flight at a time: prints how many got each status."""
+    raw = socket.create_connection((host, port), timeout=10)
+    sock = tls_context(False, cert_dir, root).wrap_socket(raw)
+    conn = h2.connection.H2Connection(h2_config(True))
+    conn.initiate_connection()
+    statuses, opened = {}, 0
+    while opened < count:
+        pending = set()
+        for _ in range(min(100, count - opened)):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)], end_stream=True)
+            pending.add(sid)
+            opened += 1
+        sock.sendall(conn.data_to_send())
+        while pending:
+            data = sock.recv(65536)
+            if not data:
+                raise SystemExit(f"connection closed with {len(pending)} streams unanswered")
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    statuses[ev.stream_id] = dict(ev.headers)[b":status"].decode()
+                elif isinstance(ev, h2.events.DataReceived):
+                    conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    pending.discard(ev.stream_id)
+            sock.sendall(conn.data_to_send())
+    for status in sorted(set(statuses.values())):
+        print(f"status {status} {sum(1 for s in statuses.values() if s == status)}", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "server":
         serve(sys.argv[2], sys.argv[3])
@@ -255,5 +290,7 @@ if __name__ == "__main__":
         connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
     elif sys.argv[1] == "rapid-reset":
         rapid_reset(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
+    elif sys.argv[1] == "stream-burst":
+        stream_burst(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     else:
         raise SystemExit(__doc__)

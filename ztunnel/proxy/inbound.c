@@ -85,6 +85,21 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 
 	ci.start_ms = loop_now_ms();
 	ci.up = (struct sockaddr_in){ .sin_family = AF_INET };
+	/* Before any work for it (policy, access log, a dial to the pod):
+	 * refusing must cost less than serving. Counted, logged once a
+	 * second, no access-log line per refused stream. */
+	if (!link_stream_allowed(l)) {
+		char src[32];
+		tm_count(TM_LIMIT_STREAM_RATE, 1);
+		respond_error(l, stream, 503);
+		if (log_turn(&p->last_rate_log_ms)) {
+			fmt_addr(&l->peer, src, sizeof(src));
+			log_warn("HBONE streams refused: the connection opens them faster than --max-stream-rate",
+				 LF_STR("peer", src), LF_UINT("limit", p->cfg->max_stream_rate),
+				 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_STREAM_RATE)));
+		}
+		return;
+	}
 	if (peer)
 		ci.src_id = identity_intern_id(peer);
 	if (hbone_parse_authority(authority, &ip, &port) < 0)

@@ -16,6 +16,8 @@ void link_detach(struct link *l, struct tunnel *t);
 /* A stream the peer reset before it was served: spends the link's budget
  * for those; an exhausted budget ends the connection (rapid reset). */
 void link_reset_unserved(struct link *l);
+/* Server: whether l may open one more stream now (--max-stream-rate). */
+bool link_stream_allowed(struct link *l);
 struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key);
 /* Keeps l allocated across calls that may tear it down. */
 void link_hold(struct link *l);

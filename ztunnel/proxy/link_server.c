@@ -1,7 +1,8 @@
 /* The server side of HBONE connections (15008): admission before the TLS
  * handshake (admission.c), the certificate of the pod a connection is for,
- * and the budget for streams a peer resets before they are served (rapid
- * reset). The connection itself is link.c. */
+ * and the budgets for new streams (--max-stream-rate) and for streams a
+ * peer resets before they are served (rapid reset). The connection itself
+ * is link.c. */
 #include "link.h"
 #include "conn.h"
 #include "tls_cache.h"
@@ -141,19 +142,38 @@ void link_log_resets(struct link *l)
 	l->resets_logged = l->resets_unserved;
 }
 
+/* A token bucket: full (burst) at first, refilled at per_s; false when
+ * empty (the token is still spent: a peer that keeps pushing stays out). */
+static bool budget_take(double *tokens, int64_t *at_ms, double burst, double per_s, int64_t now)
+{
+	if (!*at_ms)
+		*tokens = burst;
+	else
+		*tokens += (double)(now - *at_ms) * per_s / 1000.0;
+	if (*tokens > burst)
+		*tokens = burst;
+	*at_ms = now;
+	return (*tokens -= 1.0) >= 0;
+}
+
+bool link_stream_allowed(struct link *l)
+{
+	double rate = l->w->p->cfg->max_stream_rate;
+
+	if (budget_take(&l->stream_budget, &l->stream_budget_ms, rate, rate, loop_now_ms()))
+		return true;
+	if (l->stream_budget < -rate)
+		l->stream_budget = -rate; /* refused streams cost at most a second of waiting */
+	return false;
+}
+
 void link_reset_unserved(struct link *l)
 {
 	int64_t now = loop_now_ms();
 
-	if (!l->reset_budget_ms)
-		l->reset_budget = RESET_BURST;
-	else
-		l->reset_budget += (double)(now - l->reset_budget_ms) * RESET_PER_S / 1000.0;
-	if (l->reset_budget > RESET_BURST)
-		l->reset_budget = RESET_BURST;
-	l->reset_budget_ms = now;
 	l->resets_unserved++;
-	if ((l->reset_budget -= 1.0) >= 0 || l->dead || l->calm_why)
+	if (budget_take(&l->reset_budget, &l->reset_budget_ms, RESET_BURST, RESET_PER_S, now) || l->dead ||
+	    l->calm_why)
 		return;
 	tm_count(TM_LIMIT_RAPID_RESET, 1);
 	link_log_resets(l);

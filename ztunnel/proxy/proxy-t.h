@@ -177,6 +177,8 @@ struct link {
 	 * CVE-2023-44487): a budget refilled over time, and what was logged. */
 	double reset_budget;
 	int64_t reset_budget_ms;
+	double stream_budget;     /* server: new streams it may still open now (--max-stream-rate) */
+	int64_t stream_budget_ms;
 	uint32_t resets_unserved, resets_logged;
 	int64_t resets_log_ms;
 	/* Set when the peer is told to calm down: input is ignored, the GOAWAY
@@ -269,6 +271,7 @@ struct proxy {
 	struct admission peer_bytes;   /* received bytes waiting for pods, per peer */
 	uint32_t peer_budget;          /* bytes: --peer-buffer-mb */
 	atomic_int_fast64_t last_peer_log_ms;
+	atomic_int_fast64_t last_rate_log_ms;
 	struct route_node node;     /* for nodePorts and hostPorts */
 	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
 	atomic_uint links_freed;    /* since the last malloc_trim */

@@ -31,6 +31,7 @@ static const struct counter_desc counters[TM_COUNTERS] = {
 	[TM_LIMIT_PEER_BUFFER] = { "ztunnel_limit_hits_total", "limit=\"peer_buffer\"", "counter", NULL },
 	[TM_LIMIT_RAPID_RESET] = { "ztunnel_limit_hits_total", "limit=\"rapid_reset\"", "counter", NULL },
 	[TM_LIMIT_STREAM_IDLE_TIMEOUT] = { "ztunnel_limit_hits_total", "limit=\"stream_idle_timeout\"", "counter", NULL },
+	[TM_LIMIT_STREAM_RATE] = { "ztunnel_limit_hits_total", "limit=\"stream_rate\"", "counter", NULL },
 	[TM_CERT_ISSUED] = { "ztunnel_certificate_issued_total", "", "counter", "Workload certificates issued or rotated." },
 	[TM_CERT_FAILURES] = { "ztunnel_certificate_failures_total", "", "counter", "Failed certificate issuances (retried with backoff)." },
 	[TM_CERT_EXPIRED] = { "ztunnel_certificate_expired_total", "", "counter", "Certificates that expired without a successor." },
