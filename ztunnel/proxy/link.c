@@ -58,7 +58,6 @@ static void link_free(struct link *l)
 	tls_session_free(l->tls);
 	free(l->sbuf);
 	free(l->stage);
-	free(l->rbuf);
 	free(l);
 	atomic_fetch_add(&w->p->links_freed, 1);
 }
@@ -70,27 +69,19 @@ void link_put(struct link *l)
 }
 
 
-/* What a connection needs once its peer is authenticated: HTTP/2, the
- * staging buffer and a full-size receive buffer. A server allocates them
- * only after the handshake, so an unauthenticated connection costs a few
- * KiB, not hundreds. */
+/* What a connection needs once its peer is authenticated: HTTP/2 and the
+ * staging buffer (and receives of the relay size, arm_recv). A server
+ * allocates them only after the handshake, so an unauthenticated
+ * connection costs a few KiB, not hundreds. */
 static int link_grow(struct link *l)
 {
 	struct hbone_events ev = tunnel_events;
-	uint8_t *rbuf;
 
 	ev.ctx = l;
 	if (!l->stage && !(l->stage = malloc(STAGE_SIZE)))
 		return -ENOMEM;
 	if (!l->h2 && hbone_conn_new(&l->h2, l->server, &ev) < 0)
 		return -ENOMEM;
-	if (l->rcap < RELAY_BUF) {
-		if (!(rbuf = malloc(RELAY_BUF)))
-			return -ENOMEM;
-		free(l->rbuf);
-		l->rbuf = rbuf;
-		l->rcap = RELAY_BUF;
-	}
 	return 0;
 }
 
@@ -101,15 +92,12 @@ struct link *link_new(struct worker *w, bool server, int fd)
 	if (!l)
 		return NULL;
 	l->server = server;
-	if (server ? !(l->rbuf = malloc(RX_SMALL)) : link_grow(l) < 0) {
+	if (!server && link_grow(l) < 0) {
 		hbone_conn_free(l->h2);
 		free(l->stage);
-		free(l->rbuf);
 		free(l);
 		return NULL;
 	}
-	if (server)
-		l->rcap = RX_SMALL;
 	l->w = w;
 	l->fd = fd;
 	l->created_ms = loop_now_ms();
@@ -392,11 +380,7 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 		link_put(l); /* told to calm down: nothing more is read */
 		return;
 	}
-	if (tls_feed(l->tls, l->rbuf, (size_t)res) < 0) {
-		link_fail(l, TM_R_NO_MEMORY, "out of memory");
-		link_put(l);
-		return;
-	}
+	tls_input_commit(l->tls, (size_t)res); /* received in place: arm_recv */
 	if (!l->handshaken) {
 		int r = tls_handshake(l->tls);
 		if (r < 0) {
@@ -452,11 +436,20 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	link_put(l);
 }
 
+/* Straight into the TLS session's input (no copy through a buffer of
+ * ours): small until the handshake is done, the relay size after. */
 static void arm_recv(struct link *l)
 {
+	size_t room;
+	void *at = tls_input_space(l->tls, l->handshaken ? RELAY_BUF : RX_SMALL, &room);
+
+	if (!at) {
+		link_fail(l, TM_R_NO_MEMORY, "out of memory");
+		return;
+	}
 	l->in_recv = true;
 	link_hold(l);
-	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, l->rbuf, l->rcap, 0);
+	io_uring_prep_recv(loop_sqe(&l->w->loop, &l->recv_op), l->fd, at, room, 0);
 }
 
 void link_start(struct link *l)

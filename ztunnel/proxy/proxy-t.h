@@ -196,8 +196,6 @@ struct link {
 	char detail[300];
 	bool admitted;            /* holds an admission slot until its handshake is done */
 	bool peer_counted;        /* server: holds a peer_conns slot */
-	uint8_t *rbuf;            /* small until the handshake is done (server) */
-	uint32_t rcap;
 };
 
 /* A listener's multishot accept; op first so a CQE maps back to it. */

@@ -168,6 +168,41 @@ int tls_feed(struct tls_session *s, const void *data, size_t len)
 	return bytes_push(&s->in, data, len);
 }
 
+void *tls_input_space(struct tls_session *s, size_t want, size_t *room)
+{
+	struct bytes *b = &s->in;
+	size_t left = b->len - b->off;
+
+	if (b->off) { /* what wolfSSL has not taken yet goes to the front */
+		memmove(b->buf, b->buf + b->off, left);
+		b->len = left;
+		b->off = 0;
+	}
+	if (b->cap - b->len < want && b->cap < want) {
+		/* Exactly what is asked: small before the handshake (an
+		 * unauthenticated connection costs little), the relay size after. */
+		uint8_t *nb = realloc(b->buf, want > left ? want : 2 * left);
+		if (!nb)
+			return NULL;
+		b->buf = nb;
+		b->cap = want > left ? want : 2 * left;
+	}
+	if (b->cap == b->len) {
+		uint8_t *nb = realloc(b->buf, 2 * b->cap);
+		if (!nb)
+			return NULL;
+		b->buf = nb;
+		b->cap *= 2;
+	}
+	*room = b->cap - b->len;
+	return b->buf + b->len;
+}
+
+void tls_input_commit(struct tls_session *s, size_t n)
+{
+	s->in.len += n;
+}
+
 size_t tls_output(struct tls_session *s, const void **data)
 {
 	*data = s->out.buf + s->out.off;

@@ -108,6 +108,14 @@ static void move(struct end *a, struct end *b)
 	}
 }
 
+/* Everything e can decrypt now, appended at dst + *got. */
+static void read_all(struct end *e, uint8_t *dst, size_t total, size_t *got)
+{
+	ssize_t r;
+	while ((r = tls_read(e->s, dst + *got, total - *got)) > 0)
+		*got += (size_t)r;
+}
+
 /* Drives both handshakes; returns client and server results. */
 static void handshake(struct end *c, struct end *s, int *rc, int *rs)
 {
@@ -152,9 +160,77 @@ static void mutual_tls13_with_h2_aes256_and_both_identities(void **state)
 		assert_true(w > 0);
 		off += (size_t)w;
 		move(&c, &s);
-		ssize_t r;
-		while ((r = tls_read(s.s, dst + got, total - got)) > 0)
-			got += (size_t)r;
+		read_all(&s, dst, total, &got);
+	}
+	assert_int_equal(got, total);
+	assert_memory_equal(src, dst, total);
+	free(src);
+	free(dst);
+	end_free(&c);
+	end_free(&s);
+}
+
+/* As move, received in place (tls_input_space) in pieces of at most want
+ * bytes, as an asynchronous receive would. */
+static void move_in_place(struct end *a, struct end *b, size_t want)
+{
+	const void *data;
+	size_t n = tls_output(a->s, &data), room;
+
+	for (size_t off = 0; off < n;) {
+		uint8_t *at = tls_input_space(b->s, want, &room);
+		assert_non_null(at);
+		assert_true(room > 0);
+		size_t k = n - off < room ? n - off : room;
+		k = k < want ? k : want;
+		memcpy(at, (const uint8_t *)data + off, k);
+		tls_input_commit(b->s, k);
+		off += k;
+	}
+	tls_output_consumed(a->s, n);
+}
+
+/* Receives straight into the session: a handshake through 2 KiB pieces
+ * (the server's pre-handshake size), then 512 KiB through 64 KiB pieces
+ * read as they come, so the space is reused with records left over. */
+static void input_received_in_place_reassembles_records(void **state)
+{
+	(void)state;
+	struct spiffe_id want = sid("spiffe://cluster.local/ns/shop/sa/web");
+	struct end c, s;
+	int rc = 0, rs = 0;
+	end_init(&c, false, mint(ca1, "spiffe://cluster.local/ns/shop/sa/client"), r1_cert, &want, NULL);
+	end_init(&s, true, mint(ca1, "spiffe://cluster.local/ns/shop/sa/web"), r1_cert, NULL, "cluster.local");
+	for (int i = 0; i < 20 && (rc == 0 || rs == 0); i++) {
+		if (rc == 0)
+			rc = tls_handshake(c.s);
+		move_in_place(&c, &s, 2048);
+		if (rs == 0)
+			rs = tls_handshake(s.s);
+		move_in_place(&s, &c, 2048);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(rs, 1);
+	size_t total = 512 << 10, got = 0;
+	uint8_t *src = malloc(total), *dst = malloc(total);
+	for (size_t i = 0; i < total; i++)
+		src[i] = (uint8_t)(i * 13);
+	for (size_t off = 0; off < total;) {
+		ssize_t w = tls_write(c.s, src + off, total - off > 40000 ? 40000 : total - off);
+		assert_true(w > 0);
+		off += (size_t)w;
+		const void *data;
+		size_t n = tls_output(c.s, &data), room;
+		/* Half now, read what decrypts, the rest later: a record split
+		 * across two receives. */
+		uint8_t *at = tls_input_space(s.s, 65536, &room);
+		size_t k = n / 2 < room ? n / 2 : room;
+		memcpy(at, data, k);
+		tls_input_commit(s.s, k);
+		tls_output_consumed(c.s, k);
+		read_all(&s, dst, total, &got);
+		move_in_place(&c, &s, 65536);
+		read_all(&s, dst, total, &got);
 	}
 	assert_int_equal(got, total);
 	assert_memory_equal(src, dst, total);
@@ -221,6 +297,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mutual_tls13_with_h2_aes256_and_both_identities),
+		cmocka_unit_test(input_received_in_place_reassembles_records),
 		cmocka_unit_test(wrong_san_is_refused_by_the_client),
 		cmocka_unit_test(untrusted_ca_fails_the_handshake),
 		cmocka_unit_test(client_of_another_trust_domain_is_refused_by_the_server),
