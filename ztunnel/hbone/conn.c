@@ -9,8 +9,8 @@
 
 struct hbone_stream {
 	int32_t id;
-	uint8_t *buf; /* queued outgoing bytes */
-	size_t len, off;
+	uint8_t *buf; /* queued outgoing bytes: a ring of HBONE_SEND_BUFFER */
+	size_t len, off; /* how many are queued, from where */
 	bool eof_queued, deferred;
 	/* Server: the request's headers, held until the response is sent (an
 	 * open stream keeps none of it). */
@@ -84,8 +84,7 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	(void)src;
 	if (!s)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	size_t avail = s->len - s->off;
-	if (!avail) {
+	if (!s->len) {
 		if (s->eof_queued) {
 			*flags |= NGHTTP2_DATA_FLAG_EOF;
 			return 0;
@@ -93,18 +92,21 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 		s->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	size_t n = avail < len ? avail : len;
+	/* Up to the ring's end: the rest comes in the next frame. */
+	size_t run = HBONE_SEND_BUFFER - s->off, n = s->len < run ? s->len : run;
+	n = n < len ? n : len;
 	memcpy(buf, s->buf + s->off, n);
-	s->off += n;
-	if (s->off == s->len) {
+	s->off = (s->off + n) % HBONE_SEND_BUFFER;
+	s->len -= n;
+	if (!s->len) {
 		/* Drained: an idle stream holds no send buffer (a touched page of
 		 * it each, for every idle connection, otherwise). */
-		s->off = s->len = 0;
+		s->off = 0;
 		free(s->buf);
 		s->buf = NULL;
+		if (s->eof_queued)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
 	}
-	if (s->off == s->len && s->eof_queued)
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;
 }
 
@@ -345,18 +347,18 @@ ssize_t hbone_send(struct hbone_conn *c, int32_t stream, const void *data, size_
 
 	if (!s || s->eof_queued)
 		return -EPIPE;
-	size_t room = HBONE_SEND_BUFFER - (s->len - s->off);
+	size_t room = HBONE_SEND_BUFFER - s->len;
 	size_t n = len < room ? len : room;
 	if (!n)
 		return 0;
 	if (!s->buf && !(s->buf = malloc(HBONE_SEND_BUFFER)))
 		return -ENOMEM;
-	if (s->off) {
-		memmove(s->buf, s->buf + s->off, s->len - s->off);
-		s->len -= s->off;
-		s->off = 0;
-	}
-	memcpy(s->buf + s->len, data, n);
+	/* Into the ring after what is queued, wrapping at its end: nothing
+	 * queued is ever moved. */
+	size_t at = (s->off + s->len) % HBONE_SEND_BUFFER, first = HBONE_SEND_BUFFER - at;
+	first = n < first ? n : first;
+	memcpy(s->buf + at, data, first);
+	memcpy(s->buf, (const uint8_t *)data + first, n - first);
 	s->len += n;
 	if (s->deferred) {
 		s->deferred = false;

@@ -209,6 +209,54 @@ static void unconsumed_data_stops_at_the_window_then_resumes(void **state)
 	side_free(&s);
 }
 
+/* The send queue is a ring: bytes queued while earlier ones wait for the
+ * window wrap around its end, and arrive in order. */
+static void queued_bytes_wrap_around_the_send_ring_in_order(void **state)
+{
+	(void)state;
+	struct side c, s;
+	side_init(&c, false);
+	side_init(&s, true);
+	s.consume = false;
+	int32_t id = hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	pump(&c, &s);
+	size_t total = HBONE_STREAM_WINDOW + 2 * HBONE_SEND_BUFFER, off = 0;
+	uint8_t *data = malloc(total);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (uint8_t)(i * 7 + i / 65536);
+	s.sink[idx(id)] = malloc(total);
+	/* The window full, then a send buffer's worth queued behind it. */
+	while (off < HBONE_STREAM_WINDOW + HBONE_SEND_BUFFER) {
+		ssize_t n = hbone_send(c.c, id, data + off, HBONE_STREAM_WINDOW + HBONE_SEND_BUFFER - off);
+		assert_true(n > 0);
+		off += (size_t)n;
+		pump(&c, &s);
+	}
+	assert_int_equal(s.received[idx(id)], HBONE_STREAM_WINDOW);
+	/* A third of the window back: a third of the queue leaves from its
+	 * front, and what is queued next goes around the ring's end. */
+	size_t consumed = 0;
+	for (int round = 0; round < 6; round++) {
+		size_t back = HBONE_SEND_BUFFER / 3;
+		hbone_consumed(s.c, id, back);
+		consumed += back;
+		pump(&c, &s);
+		ssize_t n = hbone_send(c.c, id, data + off, total - off < back ? total - off : back);
+		assert_true(n >= 0);
+		off += (size_t)n;
+		pump(&c, &s);
+	}
+	s.consume = true;
+	hbone_consumed(s.c, id, s.received[idx(id)] - consumed);
+	send_all(&c, &s, id, data + off, total - off);
+	pump(&c, &s);
+	assert_int_equal(s.received[idx(id)], total);
+	assert_memory_equal(s.sink[idx(id)], data, total);
+	free(data);
+	side_free(&c);
+	side_free(&s);
+}
+
 static void error_statuses_end_the_stream_and_resets_propagate(void **state)
 {
 	(void)state;
@@ -394,6 +442,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(connect_200_carries_data_both_ways_past_the_window_and_half_closes),
 		cmocka_unit_test(unconsumed_data_stops_at_the_window_then_resumes),
+		cmocka_unit_test(queued_bytes_wrap_around_the_send_ring_in_order),
 		cmocka_unit_test(error_statuses_end_the_stream_and_resets_propagate),
 		cmocka_unit_test(a_hundred_streams_share_one_connection),
 		cmocka_unit_test(ping_is_acknowledged_goaway_drains_and_the_server_limit_is_seen),
