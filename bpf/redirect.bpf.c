@@ -339,8 +339,10 @@ int zt_ingress(struct __sk_buff *skb)
 		 * socket and is dropped, and the peer's retries with it, until
 		 * the TIME_WAIT ends: a minute of failed dials. Only for 15008:
 		 * for other ports the listener of (pod, port) the kernel would
-		 * look for is not the agent's. */
-		if (sk->state == BPF_TCP_TIME_WAIT && tcp->syn && !tcp->ack &&
+		 * look for is not the agent's (nor for 15008 with another
+		 * --inbound-port: those SYNs then wait out the TIME_WAIT, as
+		 * before). */
+		if (sk->state == BPF_TCP_TIME_WAIT && tcp->syn && !tcp->ack && !tcp->rst && !tcp->fin &&
 		    tcp->dest == bpf_htons(ZT_PORT_HBONE) && !(src && src->enrolled)) {
 			struct zt_pod *to = bpf_map_lookup_elem(&zt_pods, &daddr);
 			if (to && to->enrolled && !bpf_sk_assign(skb, sk, 0)) {

@@ -30,10 +30,11 @@ void tls_session_free(struct tls_session *s);
 
 /* Network bytes received from the peer. */
 int tls_feed(struct tls_session *s, const void *data, size_t len);
-/* The same without a copy, for asynchronous receivers: room for at least
- * min(want, ...) more bytes at the end of the session's input (*room: how
- * much), to receive into and then tls_input_commit. Valid until the next
- * call into s other than tls_input_commit; NULL when out of memory. */
+/* The same without a copy, for asynchronous receivers: room for more bytes
+ * at the end of the session's input (*room: how much, at least 1; the
+ * buffer grows to want), to receive into and then tls_input_commit. Only
+ * tls_feed and tls_input_space move the buffer: call neither while a
+ * receive into it is in flight. NULL when out of memory. */
 void *tls_input_space(struct tls_session *s, size_t want, size_t *room);
 void tls_input_commit(struct tls_session *s, size_t n);
 /* Network bytes to send: *data valid until the next call into s. */

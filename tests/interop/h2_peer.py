@@ -14,13 +14,15 @@
       CVE-2023-44487: COUNT times CONNECT to AUTHORITY and RST_STREAM it at
       once, in batches; print "goaway CODE" if the server sends GOAWAY and
       "sent N" (how many went out before the connection ended)
-  h2_peer.py stream-burst HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT
+  h2_peer.py stream-burst HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT [PAUSE]
       COUNT CONNECT streams to AUTHORITY on one connection, each half-closed
-      at once, 100 in flight at a time; print "status S N" per status
+      at once, 100 in flight at a time, PAUSE seconds between batches (0);
+      print "status S N" per status and "seconds T" it took
 """
 import socket
 import ssl
 import sys
+import time
 
 import h2.config
 import h2.connection
@@ -249,9 +251,11 @@ def rapid_reset(host, port, cert_dir, root, authority, count):
     print(f"sent {sent}", flush=True)
 
 
-def stream_burst(host, port, cert_dir, root, authority, count):
+def stream_burst(host, port, cert_dir, root, authority, count, pause):
     """count CONNECT streams on one connection, each half-closed at once,
-    100 in flight at a time: prints how many got each status."""
+    100 in flight at a time, pause seconds between those batches: prints
+    how many got each status and how long it took."""
+    start = time.monotonic()
     raw = socket.create_connection((host, port), timeout=10)
     sock = tls_context(False, cert_dir, root).wrap_socket(raw)
     conn = h2.connection.H2Connection(h2_config(True))
@@ -277,8 +281,11 @@ def stream_burst(host, port, cert_dir, root, authority, count):
                 elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
                     pending.discard(ev.stream_id)
             sock.sendall(conn.data_to_send())
+        if opened < count:
+            time.sleep(pause)
     for status in sorted(set(statuses.values())):
         print(f"status {status} {sum(1 for s in statuses.values() if s == status)}", flush=True)
+    print(f"seconds {time.monotonic() - start:.2f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -291,6 +298,7 @@ if __name__ == "__main__":
     elif sys.argv[1] == "rapid-reset":
         rapid_reset(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     elif sys.argv[1] == "stream-burst":
-        stream_burst(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
+        stream_burst(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]),
+                     float(sys.argv[8]) if len(sys.argv) > 8 else 0.0)
     else:
         raise SystemExit(__doc__)

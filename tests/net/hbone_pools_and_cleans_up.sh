@@ -104,6 +104,7 @@ check_tcp "$name" n1-p1 n2-p1 7000
 # its last connection's 4-tuple in TIME_WAIT (n1 lets n2 close first, so
 # the wait is n2's): such a SYN must open a new connection at once, not
 # be dropped until the TIME_WAIT ends.
+ports=$(ip netns exec "zt-$name-n1" sysctl -n net.ipv4.ip_local_port_range | tr -s '\t ' ' ')
 ip netns exec "zt-$name-n1" sysctl -qw net.ipv4.ip_local_port_range="40000 40009"
 o0=$(opened) r0=$(recycled)
 timeout 120 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" many "$dst" 7000 300 ||
@@ -116,6 +117,7 @@ tw=$(ip netns exec "zt-$name-n1" ss -Htan state time-wait dst "$dst" dport = :15
 [ "$tw" -eq 0 ] || fail "n1 closed first and holds $tw HBONE 4-tuples in TIME_WAIT (its ports to n2 run out)"
 for _ in $(seq 1 30); do [ "$(hbone_conns)" -eq 0 ] && break; sleep 0.1; done
 [ "$(hbone_conns)" -eq 0 ] || fail "spent HBONE connections were left open: $(hbone_conns)"
+ip netns exec "zt-$name-n1" sysctl -qw net.ipv4.ip_local_port_range="$ports"
 
 step "agents stopped with a tunnel open: they release everything (LeakSanitizer reads their exit)"
 nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" hold "$dst" 7000 20 > "$out" &

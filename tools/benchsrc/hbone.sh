@@ -148,7 +148,7 @@ if [ -n "$istio" ]; then
   # istio_start POD [VAR=VALUE...]: its ztunnel, found by its working
   # directory (not the shells that started it); waits for readiness.
   istio_start() {
-    local p=$1 pid="" c
+    local p=$1 pid="" c old=" ${istio_pids[*]:-} "
     shift
     mkdir -p "$work/istio/$p"
     in_ns "$(ns_of $p)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_CA=true XDS_ADDRESS= \
@@ -158,22 +158,28 @@ if [ -n "$istio" ]; then
     pids+=("$!")
     for _ in $(seq 1 50); do
       for c in $(pgrep -f "$istio proxy" || true); do
+        # (not one that is still exiting: istio_stop waited for it, but be sure)
+        [[ $old == *" $c "* ]] && continue
         if [ "$(readlink "/proc/$c/cwd")" = "$work/istio/$p" ] && [ "$(readlink "/proc/$c/exe")" = "$istio" ]; then pid=$c; fi
       done
       [ -n "$pid" ] && break
       sleep 0.1
     done
     [ -n "$pid" ] || { log "Istio's ztunnel did not start in $p: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
+    local ready=""
     for _ in $(seq 1 100); do
-      [ "$(in_ns "$(ns_of $p)" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of $p):15021/healthz/ready")" = 200 ] && break
+      [ "$(in_ns "$(ns_of $p)" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of $p):15021/healthz/ready")" = 200 ] && ready=1 && break
       sleep 0.1
     done
+    [ -n "$ready" ] || { log "Istio's ztunnel in $p never became ready: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
     if [ $p = n1-p3 ]; then istio_pids[0]=$pid; else istio_pids[1]=$pid; fi
   }
   istio_stop() { # POD
     local i=$([ "$1" = n1-p3 ] && echo 0 || echo 1)
     kill "${istio_pids[$i]}" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "${istio_pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "${istio_pids[$i]}" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "${istio_pids[$i]}" 2>/dev/null || break; sleep 0.1; done
   }
   istio_start n1-p3
   istio_start n2-p3
@@ -276,9 +282,10 @@ cps() { # POD IP PORT
 unpooled_row() { # RUN PATH CPS
   jq -cn --argjson run "$1" --arg path "$2" --argjson cps "$3" '{run: $run, path: $path, cps_unpooled: $cps}'
 }
+inherited_agent_args=${ZT_CLUSTER_AGENT_ARGS:-}
 restart_client_agent() { # [AGENT ARGS]   (not a roll: the agents log warnings only)
   "$cluster" agent --name "$name" --node n1 stop
-  ZT_CLUSTER_AGENT_ARGS="${1:-}" "$cluster" agent --name "$name" --node n1 start
+  ZT_CLUSTER_AGENT_ARGS="${inherited_agent_args}${1:+ $1}" "$cluster" agent --name "$name" --node n1 start
   "$cluster" agent --name "$name" --node n1 ready
   agents[0]=$(cat "$state/nodes/n1/agent.pid")
   in_ns "$(ns_of n1-p1)" "$tcp" rr "$(ip_of n2-p1)" 7000 100 64 >/dev/null || { log "the mesh path does not work after a restart"; exit 1; }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -80,18 +81,30 @@ static int serve(int port)
 	}
 }
 
-static int dial(const char *ip, int port)
+/* timeout_s > 0: connect, send and receive give up after it (a proxy that
+ * never answers fails the figure instead of hanging the bench). */
+static int dial_within(const char *ip, int port, int timeout_s)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct timeval tv = { .tv_sec = timeout_s };
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	inet_pton(AF_INET, ip, &a.sin_addr);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (timeout_s > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		perror("connect");
 		exit(1);
 	}
 	return fd;
+}
+
+static int dial(const char *ip, int port)
+{
+	return dial_within(ip, port, 0);
 }
 
 static int exact(int fd, char *buf, size_t len)
@@ -159,7 +172,7 @@ static void *cps_thread(void *p)
 
 	pin(a->id);
 	while (now_us() < a->end) {
-		int fd = dial(a->ip, a->port);
+		int fd = dial_within(a->ip, a->port, 10);
 		if (send(fd, &c, 1, MSG_NOSIGNAL) != 1 || exact(fd, &c, 1) < 0) {
 			a->failed = true;
 			close(fd);

@@ -366,8 +366,8 @@ static void on_recv(struct op *op, int res, uint32_t flags)
 	(void)flags;
 	l->in_recv = false;
 	if (l->dead || res < 0) {
-		if (!l->dead && res != -ECANCELED)
-			link_fail(l, TM_R_RESET, "HBONE connection broken (receive failed)");
+		if (!l->dead && res != -ECANCELED) /* while waiting for the peer's close: its close */
+			link_fail(l, TM_R_RESET, l->closing_deadline_ms ? NULL : "HBONE connection broken (receive failed)");
 		link_put(l);
 		return;
 	}
@@ -569,8 +569,9 @@ struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struc
 		link_hold(l);
 		link_accept_pair(w, sv[1], &src, &l->local);
 		link_start(l);
+		bool dead = l->dead; /* (out of memory): the caller must not use it */
 		link_put(l);
-		return l;
+		return dead ? NULL : l;
 	}
 	if ((l->fd = proxy_upstream_socket(key->src_ip)) < 0) {
 		r = l->fd;

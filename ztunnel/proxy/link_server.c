@@ -162,8 +162,9 @@ bool link_stream_allowed(struct link *l)
 
 	if (budget_take(&l->stream_budget, &l->stream_budget_ms, rate, rate, loop_now_ms()))
 		return true;
-	if (l->stream_budget < -rate)
-		l->stream_budget = -rate; /* refused streams cost at most a second of waiting */
+	/* A refusal costs no token: a connection above the rate still gets
+	 * the rate served, not nothing. */
+	l->stream_budget += 1.0;
 	return false;
 }
 
