@@ -71,6 +71,16 @@ struct zt_match {
 	bool match_all;
 };
 
+/* SPEC §5.2: a match with no field at all (and not match_all) is skipped:
+ * it never matches. */
+static inline bool zt_match_empty(const struct zt_match *m)
+{
+	return !m->match_all && !m->namespaces.n && !m->not_namespaces.n && !m->principals.n &&
+	       !m->not_principals.n && !m->service_accounts.n && !m->not_service_accounts.n &&
+	       !m->source_ips.n && !m->not_source_ips.n && !m->destination_ips.n &&
+	       !m->not_destination_ips.n && !m->destination_ports.n && !m->not_destination_ports.n;
+}
+
 struct zt_clause {
 	const struct zt_match *matches;
 	uint32_t n;

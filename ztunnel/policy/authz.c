@@ -111,12 +111,8 @@ static bool match_true(const struct zt_match *m, const struct peer_parts *pp, co
 {
 	if (m->match_all)
 		return true;
-	bool empty = !m->namespaces.n && !m->not_namespaces.n && !m->principals.n && !m->not_principals.n &&
-		     !m->service_accounts.n && !m->not_service_accounts.n && !m->source_ips.n &&
-		     !m->not_source_ips.n && !m->destination_ips.n && !m->not_destination_ips.n &&
-		     !m->destination_ports.n && !m->not_destination_ports.n;
-	if (empty)
-		return false; /* SPEC §5.2: an all-empty match is skipped */
+	if (zt_match_empty(m))
+		return false;
 #define NS(l) any_str(l, &pp->ns)
 #define PR(l) any_str(l, &pp->principal)
 #define SA(l) any_service_account(l, pp)

@@ -61,19 +61,10 @@ static bool ipv4_blocks(const struct zt_cidr_list *l)
 	return l->n > 0;
 }
 
-/* SPEC §5.2: a match with no field at all never matches. */
-static bool match_empty(const struct zt_match *m)
-{
-	return !m->match_all && !m->namespaces.n && !m->not_namespaces.n && !m->principals.n &&
-	       !m->not_principals.n && !m->service_accounts.n && !m->not_service_accounts.n &&
-	       !m->source_ips.n && !m->not_source_ips.n && !m->destination_ips.n &&
-	       !m->not_destination_ips.n && !m->destination_ports.n && !m->not_destination_ports.n;
-}
-
 /* How many keys match m files under d; -1 when d cannot anchor m. */
 static int64_t match_keys(const struct zt_match *m, enum dim d)
 {
-	if (match_empty(m))
+	if (zt_match_empty(m))
 		return 0;
 	if (m->match_all)
 		return -1;
@@ -86,6 +77,21 @@ static int64_t match_keys(const struct zt_match *m, enum dim d)
 		    : d == DIM_SOURCE	 ? ipv4_blocks(&m->source_ips)
 					 : n > 0;
 	return usable ? (int64_t)n : -1;
+}
+
+/* How many keys clause cl files under d (the union of its matches'); -1
+ * when one of its matches cannot be anchored by d. */
+static int64_t clause_keys(const struct zt_clause *cl, enum dim d)
+{
+	int64_t keys = 0;
+
+	for (uint32_t i = 0; i < cl->n; i++) {
+		int64_t k = match_keys(&cl->matches[i], d);
+		if (k < 0)
+			return -1;
+		keys += k;
+	}
+	return keys;
 }
 
 struct anchor {
@@ -104,11 +110,7 @@ static struct anchor anchor_of(const struct zt_rule *r)
 	for (uint32_t c = 0; !best.never && c < r->n; c++) {
 		const struct zt_clause *cl = &r->clauses[c];
 		for (enum dim d = 0; cl->n && d < DIM_COUNT; d++) {
-			int64_t keys = 0;
-			for (uint32_t i = 0; keys >= 0 && i < cl->n; i++) {
-				int64_t k = match_keys(&cl->matches[i], d);
-				keys = k < 0 ? -1 : keys + k;
-			}
+			int64_t keys = clause_keys(cl, d);
 			if (keys == 0)
 				best.never = true; /* every match is empty */
 			else if (keys > 0 && (best.dim == DIM_NONE || d < best.dim ||
@@ -178,7 +180,7 @@ static void file_rule(struct filing *f, const struct anchor *a)
 		const struct zt_match *m = &a->clause->matches[i];
 		const struct zt_str_list *s = a->dim == DIM_PRINCIPAL ? &m->principals : &m->namespaces;
 
-		if (match_empty(m))
+		if (zt_match_empty(m))
 			continue;
 		for (uint32_t j = 0; a->dim == DIM_SOURCE && j < m->source_ips.n; j++) {
 			const struct zt_cidr *c = &m->source_ips.items[j];
