@@ -178,21 +178,18 @@ void *tls_input_space(struct tls_session *s, size_t want, size_t *room)
 		b->len = left;
 		b->off = 0;
 	}
-	if (b->cap - b->len < want && b->cap < want) {
-		/* Exactly what is asked: small before the handshake (an
-		 * unauthenticated connection costs little), the relay size after. */
-		uint8_t *nb = realloc(b->buf, want > left ? want : 2 * left);
+	/* Exactly what is asked (small before the handshake: an
+	 * unauthenticated connection costs little; the relay size after), and
+	 * never full: room past what is left over. */
+	size_t cap = b->cap < want ? want : b->cap;
+	if (cap == left)
+		cap *= 2;
+	if (cap != b->cap) {
+		uint8_t *nb = realloc(b->buf, cap);
 		if (!nb)
 			return NULL;
 		b->buf = nb;
-		b->cap = want > left ? want : 2 * left;
-	}
-	if (b->cap == b->len) {
-		uint8_t *nb = realloc(b->buf, 2 * b->cap);
-		if (!nb)
-			return NULL;
-		b->buf = nb;
-		b->cap *= 2;
+		b->cap = cap;
 	}
 	*room = b->cap - b->len;
 	return b->buf + b->len;
