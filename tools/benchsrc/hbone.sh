@@ -147,12 +147,14 @@ if [ -n "$istio" ]; then
     echo "services: []"; echo "policies: []"; } > "$work/istio/mesh.yaml"
   # istio_start POD [VAR=VALUE...]: its ztunnel, found by its working
   # directory (not the shells that started it); waits for readiness.
+  # Istio's pods: n1-p3 is the client (istio_pids[0]), n2-p3 the server.
+  istio_slot() { if [ "$1" = n1-p3 ]; then echo 0; else echo 1; fi; }
   istio_start() {
-    local p=$1 pid="" c old=" ${istio_pids[*]:-} "
+    local p=$1 pid="" c old=" ${istio_pids[*]:-} " role=(istio-client istio-server)
     shift
     mkdir -p "$work/istio/$p"
-    in_ns "$(ns_of $p)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_CA=true XDS_ADDRESS= \
-      LOCAL_XDS_PATH="$work/istio/mesh.yaml" PROXY_MODE=dedicated PROXY_WORKLOAD_INFO="plain/$p/$([ $p = n1-p3 ] && echo istio-client || echo istio-server)" \
+    in_ns "$(ns_of "$p")" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_CA=true XDS_ADDRESS= \
+      LOCAL_XDS_PATH="$work/istio/mesh.yaml" PROXY_MODE=dedicated PROXY_WORKLOAD_INFO="plain/$p/${role[$(istio_slot "$p")]}" \
       ENABLE_ORIG_SRC=false PACKET_MARK=1337 ZTUNNEL_WORKER_THREADS=2 RUST_LOG=warn ISTIO_META_DNS_CAPTURE=false "$@" \
       bash -c "cd '$work/istio/$p' && exec '$istio' proxy" >> "$work/istio/$p.log" 2>&1 &
     pids+=("$!")
@@ -168,14 +170,15 @@ if [ -n "$istio" ]; then
     [ -n "$pid" ] || { log "Istio's ztunnel did not start in $p: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
     local ready=""
     for _ in $(seq 1 100); do
-      [ "$(in_ns "$(ns_of $p)" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of $p):15021/healthz/ready")" = 200 ] && ready=1 && break
+      [ "$(in_ns "$(ns_of "$p")" curl -s -m 1 -o /dev/null -w '%{http_code}' "http://$(ip_of "$p"):15021/healthz/ready")" = 200 ] && ready=1 && break
       sleep 0.1
     done
     [ -n "$ready" ] || { log "Istio's ztunnel in $p never became ready: $(tail -n 5 "$work/istio/$p.log")"; exit 1; }
-    if [ $p = n1-p3 ]; then istio_pids[0]=$pid; else istio_pids[1]=$pid; fi
+    istio_pids[$(istio_slot "$p")]=$pid
   }
   istio_stop() { # POD
-    local i=$([ "$1" = n1-p3 ] && echo 0 || echo 1)
+    local i
+    i=$(istio_slot "$1")
     kill "${istio_pids[$i]}" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "${istio_pids[$i]}" 2>/dev/null || break; sleep 0.1; done
     kill -9 "${istio_pids[$i]}" 2>/dev/null || true
@@ -231,6 +234,14 @@ hold_half() {
   sleep 1
 }
 open_of() { awk '/^open/ { print $2 }' "$work/hold-$1" | grep . || echo 0; }
+# conn_rate PATH NS IP PORT: new connections/s, 0 (and a log line) when a
+# connection failed or stalled.
+conn_rate() {
+  local rate
+  rate=$(in_ns "$2" "$tcp" cps "$3" "$4" "$secs" 8 | awk '{print $2}') || true
+  [ -n "$rate" ] || { log "$1: connection rate failed"; rate=0; }
+  echo "$rate"
+}
 # measure RUN PATH SRC_POD IP PORT_ECHO PORT_IPERF CLIENT_PID SERVER_PID [PID...]: one JSON line.
 measure() {
   local run=$1 path=$2 ns ip=$4 port=$5 iport=$6 cpid=$7 spid=$8 g1 g4 lat cps r1 r2
@@ -262,8 +273,7 @@ measure() {
   g4=$(iperf "$ns" "$ip" "$iport" 4 "${procs[@]}")
   sleep 0.5
   lat=$(in_ns "$ns" "$tcp" rr "$ip" "$port" "$rr_count" 64) || { log "$path: request/response failed"; lat="p50_us 0 p99_us 0"; }
-  cps=$(in_ns "$ns" "$tcp" cps "$ip" "$port" "$secs" 8 | awk '{print $2}') || true
-  [ -n "$cps" ] || { log "$path: connection rate failed"; cps=0; }
+  cps=$(conn_rate "$path" "$ns" "$ip" "$port")
   jq -cn --argjson run "$run" --arg path "$path" --arg g1 "$g1" --arg g4 "$g4" --arg lat "$lat" --arg cps "$cps" \
     --argjson mem "$mem" '($g1 | split(" ")) as $a | ($g4 | split(" ")) as $b | ($lat | split(" ")) as $l |
     {run: $run, path: $path, gbps1: ($a[0] | tonumber), cpu_gb1: ($a[1] | tonumber),
@@ -276,9 +286,6 @@ measure() {
 # POOL_MAX_STREAMS_PER_CONNECTION=1; each restarted with the setting and
 # back). stunnel and direct TCP need no setting: stunnel
 # handshakes per connection anyway, direct is the ceiling.
-cps() { # POD IP PORT
-  in_ns "$(ns_of "$1")" "$tcp" cps "$2" "$3" "$secs" 8 | awk '{print $2}' | grep . || echo 0
-}
 unpooled_row() { # RUN PATH CPS
   jq -cn --argjson run "$1" --arg path "$2" --argjson cps "$3" '{run: $run, path: $path, cps_unpooled: $cps}'
 }
@@ -292,12 +299,12 @@ restart_client_agent() { # [AGENT ARGS]   (not a roll: the agents log warnings o
 }
 unpooled() { # RUN
   restart_client_agent "--pool-max-streams-per-connection 1"
-  unpooled_row "$1" ours "$(cps n1-p1 "$(ip_of n2-p1)" 7000)"
+  unpooled_row "$1" ours "$(conn_rate "ours, unpooled" "$(ns_of n1-p1)" "$(ip_of n2-p1)" 7000)"
   restart_client_agent
   if [ -n "$istio" ]; then
     istio_stop n1-p3
     istio_start n1-p3 POOL_MAX_STREAMS_PER_CONNECTION=1
-    unpooled_row "$1" istio "$(cps n1-p3 "$(ip_of n2-p3)" 7100)"
+    unpooled_row "$1" istio "$(conn_rate "istio, unpooled" "$(ns_of n1-p3)" "$(ip_of n2-p3)" 7100)"
     istio_stop n1-p3
     istio_start n1-p3
   fi
