@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ztunnel/state.h"
 
@@ -23,6 +24,9 @@ struct kube_config {
 	const char *cert_pem, *key_pem;   /* or PEM text */
 	struct snapshot_opts opts; /* how models are built */
 	bool pods_only;            /* follow Pods alone (ztunnel-ca: where each identity runs) */
+	/* The agent's node: its pods get the redirection annotation as
+	 * kube_source_set_captured says; NULL: nothing is written. */
+	const char *node_name;
 };
 
 /* What --kubeconfig gives: the current context's server, CA and
@@ -70,6 +74,11 @@ int kube_source_fd(const struct kube_source *k);
  * findings (release them); -EAGAIN when none is new. Models are built on
  * the watcher thread from the objects themselves. */
 int kube_source_take(struct kube_source *k, struct zt_model **m, struct zt_diags *diags, int *r);
+/* The pods of this node whose capture is in place (their uids): from now
+ * on ambient.istio.io/redirection=enabled is kept on exactly those among
+ * the node's pods (SPEC §8.5), never touching an owner's "disabled".
+ * uids NULL: stop writing (an agent that does not serve). 0 or -ENOMEM. */
+int kube_source_set_captured(struct kube_source *k, const char *const *uids, uint32_t n);
 /* The objects held now as a v1 List (free it): a state_printer_fn. */
 int kube_source_print(void *ctx, char **text, size_t *len);
 /* True once every kind was listed and the watches run (or a kind whose

@@ -37,6 +37,7 @@ enum zt_enrollment {
 	ZT_NOT_ENROLLED_HOST_NETWORK,
 	ZT_NOT_ENROLLED_SIDECAR,
 	ZT_NOT_ENROLLED_KUBE_SYSTEM,
+	ZT_NOT_ENROLLED_ANNOTATION_OPT_OUT,
 };
 
 enum zt_l4_proto {
@@ -84,6 +85,10 @@ struct zt_workload {
 	 * within a level), NULL where none applies. */
 	const struct zt_peer_authn *peer_authn_mesh, *peer_authn_namespace, *peer_authn_workload;
 	bool host_network, ready, enrolled;
+	/* Its capture is in place (SPEC §8.5: only then do other nodes send
+	 * it HBONE): always, unless the model comes from the Kubernetes API,
+	 * where its agent says so with the redirection annotation. */
+	bool captured;
 	uint8_t enrollment; /* enum zt_enrollment */
 };
 

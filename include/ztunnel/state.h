@@ -31,9 +31,19 @@ void diags_add(struct zt_diags *d, enum zt_diag_level level, const char *object,
 void diags_print(const struct zt_diags *d, FILE *out);
 const char *diag_level_name(enum zt_diag_level level);
 
+/* Istio's per-pod annotation: "enabled" once the pod's capture is in
+ * place (written by its node's agent), "disabled" to opt the pod out. */
+#define ZT_ANNOTATION_REDIRECTION "ambient.istio.io/redirection"
+#define ZT_REDIRECTION_ENABLED "enabled"
+#define ZT_REDIRECTION_DISABLED "disabled"
+
 struct snapshot_opts {
 	const char *trust_domain;   /* default cluster.local */
 	const char *root_namespace; /* default istio-system */
+	/* Pods carry whether their capture is in place (the Kubernetes API:
+	 * the redirection annotation their node's agent writes, SPEC §8.5);
+	 * false for a snapshot file, which states enrollment by labels alone. */
+	bool capture_annotated;
 };
 
 struct zt_node_workloads {

@@ -67,8 +67,19 @@ kapi --type merge PATCH /api/v1/namespaces/shop "$(body '{"metadata":{"labels":{
 wait_log "$name" n1 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/web"' 10
 wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/api"' 10
 echo "namespace label -> both identities issued: $(($(ms) - t0)) ms"
-check_tcp "$name" n1-p1 n2-p1 7000
-wait_access "$name" n1 '."dst.workload" == "n2-p1" and .protocol == "HBONE" and ."src.identity" == "spiffe://cluster.local/ns/shop/sa/web"'
+# Other nodes send a pod HBONE once its agent annotated its capture in place (SPEC 8.5).
+for _ in $(seq 1 100); do
+  [ "$(kapi GET /api/v1/namespaces/shop/pods/n2-p1 | jq -r '.metadata.annotations["ambient.istio.io/redirection"] // ""')" = enabled ] && break
+  sleep 0.1
+done
+echo "namespace label -> n2-p1 annotated captured: $(($(ms) - t0)) ms"
+hbone='."dst.workload" == "n2-p1" and .protocol == "HBONE" and ."src.identity" == "spiffe://cluster.local/ns/shop/sa/web"'
+for _ in $(seq 1 20); do # n1's model has the annotation a moment later
+  check_tcp "$name" n1-p1 n2-p1 7000
+  [ "$(count_access "$name" n1 "$hbone")" = 0 ] || break
+  sleep 0.1
+done
+wait_access "$name" n1 "$hbone"
 
 ap='{"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"deny-all","namespace":"shop"},"spec":{}}'
 step "an AuthorizationPolicy created through the API is enforced"

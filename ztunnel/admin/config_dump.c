@@ -52,7 +52,8 @@ static cJSON *workload(const struct zt_workload *w, const char *node)
 	cJSON_AddBoolToObject(o, "ready", w->ready);
 	cJSON_AddStringToObject(o, "phase", w->phase ? w->phase : "");
 	cJSON_AddBoolToObject(o, "local", node && w->node && !strcmp(node, w->node));
-	cJSON_AddStringToObject(o, "protocol", w->enrolled ? "HBONE" : "TCP");
+	cJSON_AddBoolToObject(o, "captured", w->captured);
+	cJSON_AddStringToObject(o, "protocol", w->enrolled && w->captured ? "HBONE" : "TCP");
 	return o;
 }
 

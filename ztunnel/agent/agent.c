@@ -147,6 +147,10 @@ static int open_source(const struct zt_config *cfg, struct snapshot_source **out
 	struct kubeconfig file = { 0 };
 	if ((r = agent_kube_config(cfg, &kc, &file, server, sizeof(server))) < 0)
 		return r;
+	/* Other nodes' pods are HBONE once their agents say their capture is
+	 * in place; this agent says it for its own (SPEC §8.5). */
+	kc.opts.capture_annotated = true;
+	kc.node_name = cfg->node_name;
 	if ((r = snapshot_source_kube(out, &kc)) < 0)
 		log_error("cannot follow the Kubernetes API", LF_STR("server", kc.server), LF_ERRNO(r));
 	kubeconfig_free(&file); /* the source keeps copies */

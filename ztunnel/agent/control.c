@@ -55,11 +55,44 @@ static void sync_identities(struct control *ctl, const struct zt_model *m)
 	free(ids);
 }
 
+/* Only the agent that serves writes the shared pinned maps, and says
+ * which pods are captured: not one still waiting to take over, nor one
+ * handed over. */
+static bool serving(const struct control *ctl)
+{
+	return ctl->predecessor_fd < 0 && !ctl->superseded && !ctl->handing_over;
+}
+
+/* Tells the source which pods of this node are captured now (SPEC §8.5:
+ * only those are HBONE to the other nodes). */
+static void report_captured(struct control *ctl)
+{
+	struct snapshot_source *src = ctl->source;
+	struct enroll *e = ctl->enroll;
+
+	if (!src->captured || !e)
+		return;
+	if (!serving(ctl))
+		return src->captured(src, NULL, 0);
+	const char **uids = calloc(e->n ? e->n : 1, sizeof(*uids));
+	uint32_t n = 0;
+	if (!uids) {
+		log_error("cannot report the captured pods", LF_ERRNO(-ENOMEM));
+		return;
+	}
+	for (uint32_t i = 0; i < e->n; i++)
+		if (e->pods[i].enrolled && e->pods[i].uid[0])
+			uids[n++] = e->pods[i].uid;
+	src->captured(src, uids, n);
+	free(uids);
+}
+
 /* After a CNI request: the handler applied that pod's decision; only the
- * set of identities may have changed (no full reconcile of every pod and
- * service map). */
+ * set of identities and captured pods may have changed (no full reconcile
+ * of every pod and service map). */
 static void after_cni_request(struct control *ctl)
 {
+	report_captured(ctl);
 	if (!ctl->certs)
 		return;
 	sync_identities(ctl, state_read_lock(ctl->store));
@@ -82,13 +115,12 @@ static void reconcile(struct control *ctl)
 	if (!ctl->enroll)
 		return;
 	const struct zt_model *m = state_read_lock(ctl->store);
-	/* The shared pinned maps are written by the agent that serves only:
-	 * not by one still waiting to take over, nor by one handed over. */
-	if (ctl->predecessor_fd < 0 && !ctl->superseded && !ctl->handing_over)
+	if (serving(ctl))
 		enroll_reconcile(ctl->enroll, m);
 	if (ctl->certs)
 		sync_identities(ctl, m);
 	state_read_unlock();
+	report_captured(ctl);
 }
 
 /* A new model in force: the pods and identities follow it. */
@@ -237,6 +269,7 @@ static void successor_event(struct control *ctl, bool listen_ready, short conn_e
 		ctl->successor_fd = -1;
 		atomic_store(&ctl->life->handover_pending, false);
 	}
+	report_captured(ctl); /* paused while handing over, for good once handed over */
 }
 
 /* A successor that got the listeners but never said it serves: take back. */
@@ -250,6 +283,7 @@ static void handover_timeout(struct control *ctl)
 	close(ctl->successor_fd);
 	ctl->successor_fd = -1;
 	atomic_store(&ctl->life->handover_pending, false);
+	report_captured(ctl);
 }
 
 int control_run(struct control *ctl)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ztunnel/kube.h"
+#include "ztunnel/log.h"
 
 struct kube_src {
 	struct snapshot_source s;
@@ -44,6 +45,14 @@ static void close_source(struct snapshot_source *s)
 	free(ks);
 }
 
+static void captured(struct snapshot_source *s, const char *const *uids, uint32_t n)
+{
+	int r = kube_source_set_captured(((struct kube_src *)s)->k, uids, n);
+
+	if (r < 0)
+		log_error("cannot report the captured pods to the annotation writer", LF_ERRNO(r));
+}
+
 int snapshot_source_kube(struct snapshot_source **out, const struct kube_config *cfg)
 {
 	struct kube_src *ks = calloc(1, sizeof(*ks));
@@ -56,7 +65,8 @@ int snapshot_source_kube(struct snapshot_source **out, const struct kube_config 
 		free(ks);
 		return r;
 	}
-	ks->s = (struct snapshot_source){ "kubernetes", kube_source_fd(ks->k), update, deadline_ms, close_source };
+	ks->s = (struct snapshot_source){ "kubernetes", kube_source_fd(ks->k), update, deadline_ms, close_source,
+					  captured };
 	*out = &ks->s;
 	return 0;
 }

@@ -97,7 +97,9 @@ static int decide(const struct zt_model *m, const struct zt_workload *src, const
 	char a[64], b[64];
 	struct authz_conn c = { .src = *src_ip, .dst = *dst_ip, .dst_port = port };
 	struct authz_decision d;
-	bool hbone = src && src->enrolled && src->identity;
+	/* SPEC §8.5: mesh sources send HBONE only once the destination's
+	 * capture is reported in place (a live dump's redirection annotation). */
+	bool hbone = src && src->enrolled && src->identity && dst->captured;
 
 	(void)m;
 	if (hbone)
@@ -113,6 +115,9 @@ static int decide(const struct zt_model *m, const struct zt_workload *src, const
 		printf("ALLOWED: the destination is not in the mesh; ztunnel enforces nothing for it\n");
 		return 0;
 	}
+	if (!dst->captured)
+		printf("  the destination's capture is not reported in place yet (no %s=%s): "
+		       "sources send it plaintext\n", ZT_ANNOTATION_REDIRECTION, ZT_REDIRECTION_ENABLED);
 	authz_check(dst, &c, &d);
 	printf("%s: %s", d.allowed ? "ALLOWED" : "DENIED", authz_reason_text(d.reason));
 	if (d.policy)

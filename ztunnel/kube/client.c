@@ -84,6 +84,10 @@ struct kube_source {
 	pthread_mutex_t objs_lock;
 	bool dirty;
 	int64_t changed_ms, first_change_ms, built_ms, build_cost_ms;
+	/* The redirection annotation on this node's pods (the agent: node
+	 * named, not pods_only). */
+	struct kube_annotator ann;
+	bool annotating;
 	atomic_int watching; /* kinds watched now (or known absent): the metric */
 	_Atomic int64_t all_watched_ms; /* when every kind was last watched (0: never) */
 };
@@ -166,9 +170,13 @@ static void remember_rv(char *dst, size_t size, const cJSON *obj)
 		snprintf(dst, size, "%s", rv);
 }
 
-static void changed(struct kube_source *ks)
+static void changed(struct kind *k)
 {
+	struct kube_source *ks = k->k;
 	int64_t now = clock_mono_ms();
+
+	if (ks->annotating && k == &ks->kinds[KIND_POD])
+		annotator_pods_changed(&ks->ann);
 
 	if (!ks->dirty)
 		ks->first_change_ms = now;
@@ -210,7 +218,7 @@ static int on_event(const char *type, cJSON *ev, void *ctx)
 		int r = kube_objects_del(&k->objs, obj);
 		pthread_mutex_unlock(&k->k->objs_lock);
 		if (r == 0)
-			changed(k->k);
+			changed(k);
 		remember_rv(k->rv, sizeof(k->rv), obj);
 		return 0;
 	}
@@ -228,7 +236,7 @@ static int on_event(const char *type, cJSON *ev, void *ctx)
 		return -ENOMEM;
 	if (rv[0])
 		memcpy(k->rv, rv, sizeof(rv));
-	changed(k->k);
+	changed(k);
 	return 0;
 }
 
@@ -408,7 +416,7 @@ static void list_page(struct kind *k)
 	tm_count(TM_KUBE_LISTS, 1);
 	log_info("Kubernetes objects listed", LF_STR("kind", k->kind), LF_UINT("objects", k->objs.n),
 		 LF_STR("resource_version", k->rv));
-	changed(k->k);
+	changed(k);
 	start_watch(k);
 }
 
@@ -475,7 +483,7 @@ static void list_done(struct kind *k, CURLcode res, long status)
 			log_warn("Istio CRD not installed: none of its objects apply", LF_STR("kind", k->kind));
 		k->logged_absent = true;
 		if (!k->synced || k->objs.n)
-			changed(k->k);
+			changed(k);
 		pthread_mutex_lock(&k->k->objs_lock);
 		kube_objects_clear(&k->objs);
 		pthread_mutex_unlock(&k->k->objs_lock);
@@ -525,6 +533,8 @@ static void finished(struct kube_source *ks, CURL *e, CURLcode res)
 	struct kind *k = NULL;
 	long status = 0;
 
+	if (ks->annotating && annotator_finished(&ks->ann, ks->multi, e, res))
+		return;
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_multi_remove_handle(ks->multi, e);
@@ -624,6 +634,14 @@ static void kube_metrics(struct tm_text *out, void *ctx)
 	tm_family_header(out, "ztunnel_kube_connected", "gauge",
 			 "1 while every kind is watched on the API server; 0: the last model stays in force.");
 	tm_text_printf(out, "ztunnel_kube_connected %d\n", atomic_load(&ks->watching) == KINDS);
+	if (!ks->annotating)
+		return;
+	tm_family_header(out, "ztunnel_kube_annotation_writes_total", "counter",
+			 "Writes of the redirection annotation on this node's pods (SPEC 8.5), by result.");
+	tm_text_printf(out, "ztunnel_kube_annotation_writes_total{result=\"ok\"} %llu\n",
+		       (unsigned long long)atomic_load(&ks->ann.written));
+	tm_text_printf(out, "ztunnel_kube_annotation_writes_total{result=\"failed\"} %llu\n",
+		       (unsigned long long)atomic_load(&ks->ann.failed));
 }
 
 static void *watcher_main(void *arg)
@@ -642,6 +660,8 @@ static void *watcher_main(void *arg)
 			if (m->msg == CURLMSG_DONE)
 				finished(ks, m->easy_handle, m->data.result);
 		int64_t now = clock_mono_ms();
+		if (ks->annotating)
+			annotator_step(&ks->ann, ks->multi, &ks->kinds[KIND_POD].objs, &ks->view, now);
 		for (int i = 0; i < KINDS; i++) {
 			struct kind *k = &ks->kinds[i];
 			if (k->state == K_WAITING && now >= k->retry_at_ms) {
@@ -694,6 +714,13 @@ int kube_source_start(struct kube_source **out, const struct kube_config *cfg)
 		return -ENOMEM;
 	}
 	curl_multi_setopt(ks->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	if (cfg->node_name && *cfg->node_name && !cfg->pods_only) {
+		if (annotator_init(&ks->ann, cfg->node_name) < 0) {
+			kube_source_stop(ks);
+			return -ENOMEM;
+		}
+		ks->annotating = true;
+	}
 	for (int i = 0; i < KINDS; i++)
 		ks->kinds[i] = (struct kind){ .path = kube_kind_defs[i].path, .kind = kube_kind_defs[i].kind,
 					      .api_version = kube_kind_defs[i].api_version, .crd = kube_kind_defs[i].crd, .k = ks,
@@ -745,6 +772,15 @@ int kube_source_take(struct kube_source *k, struct zt_model **m, struct zt_diags
 	return had ? 0 : -EAGAIN;
 }
 
+int kube_source_set_captured(struct kube_source *k, const char *const *uids, uint32_t n)
+{
+	if (!k->annotating)
+		return 0;
+	int r = annotator_report(&k->ann, uids, n);
+	curl_multi_wakeup(k->multi);
+	return r;
+}
+
 int kube_source_print(void *ctx, char **text, size_t *len)
 {
 	struct kube_source *k = ctx;
@@ -770,6 +806,8 @@ void kube_source_stop(struct kube_source *ks)
 		curl_multi_wakeup(ks->multi);
 		pthread_join(ks->thread, NULL);
 	}
+	if (ks->annotating)
+		annotator_fini(&ks->ann, ks->multi);
 	for (int i = 0; i < KINDS; i++) {
 		struct kind *k = &ks->kinds[i];
 		if (k->easy) {

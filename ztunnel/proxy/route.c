@@ -158,11 +158,13 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, cons
 		return;
 	}
 	/* Mesh to mesh goes over HBONE (SPEC §3.1 step 6); a destination the
-	 * snapshot does not enroll is passthrough. Only an enrolled source
-	 * ever gets an identity: a non-mesh pod captured by a VIP leaves in
-	 * plaintext and meets the destination's inbound checks. */
+	 * snapshot does not enroll, or whose capture its node has not reported
+	 * in place (SPEC §8.5: it could not answer HBONE), is passthrough and
+	 * meets its inbound checks if captured after all. Only an enrolled
+	 * source ever gets an identity: a non-mesh pod captured by a VIP
+	 * leaves in plaintext and meets the destination's inbound checks. */
 	out->hbone = enrolled_src && out->src && out->src->enrolled && out->dst && out->dst->enrolled &&
-		     out->dst->identity;
+		     (out->local_dst || out->dst->captured) && out->dst->identity;
 	/* Transparent as the client when the reply comes back through this
 	 * node (the client or the upstream is one of its pods), so the inbound
 	 * checks see the real client; a client from elsewhere going to another

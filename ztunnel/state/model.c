@@ -47,11 +47,12 @@ static const char *const enrollment_reasons[] = {
 	[ZT_NOT_ENROLLED_HOST_NETWORK] = "not enrolled: hostNetwork pod",
 	[ZT_NOT_ENROLLED_SIDECAR] = "not enrolled: pod has an Istio sidecar",
 	[ZT_NOT_ENROLLED_KUBE_SYSTEM] = "not enrolled: kube-system is never enrolled",
+	[ZT_NOT_ENROLLED_ANNOTATION_OPT_OUT] = "not enrolled: pod annotation ambient.istio.io/redirection=disabled",
 };
 
 const char *zt_enrollment_reason(enum zt_enrollment e)
 {
-	return (unsigned)e <= ZT_NOT_ENROLLED_KUBE_SYSTEM ? enrollment_reasons[e] : "unknown";
+	return (unsigned)e <= ZT_NOT_ENROLLED_ANNOTATION_OPT_OUT ? enrollment_reasons[e] : "unknown";
 }
 
 static int label_key_cmp(const void *key, const void *item)

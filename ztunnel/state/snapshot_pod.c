@@ -36,7 +36,8 @@ int snapshot_parse_namespace(struct build *b, const cJSON *item, struct zt_names
 }
 
 /* Istio: pod label wins over the namespace label; hostNetwork pods, pods
- * with a sidecar and kube-system are never enrolled. */
+ * with a sidecar, pods annotated redirection=disabled and kube-system are
+ * never enrolled. */
 static uint8_t enrollment(struct build *b, const struct zt_workload *w, const cJSON *md,
 			  const cJSON *obj)
 {
@@ -49,6 +50,9 @@ static uint8_t enrollment(struct build *b, const struct zt_workload *w, const cJ
 		return ZT_NOT_ENROLLED_HOST_NETWORK;
 	if (cJSON_GetObjectItemCaseSensitive(json_obj(md, "annotations"), ANNOTATION_SIDECAR))
 		return ZT_NOT_ENROLLED_SIDECAR;
+	const char *redirection = json_str(json_obj(md, "annotations"), ZT_ANNOTATION_REDIRECTION);
+	if (redirection && !strcmp(redirection, ZT_REDIRECTION_DISABLED))
+		return ZT_NOT_ENROLLED_ANNOTATION_OPT_OUT;
 	if (pod_mode == ZT_MODE_AMBIENT)
 		return ZT_ENROLLED_POD_LABEL;
 	if (pod_mode == ZT_MODE_NONE)
@@ -221,6 +225,9 @@ int snapshot_parse_pod(struct build *b, const cJSON *item, struct zt_workload *w
 	w->canonical_revision = cr ? cr : "latest";
 	w->enrollment = enrollment(b, w, md, obj);
 	w->enrolled = w->enrollment <= ZT_ENROLLED_NAMESPACE_LABEL;
+	const char *redirection = json_str(json_obj(md, "annotations"), ZT_ANNOTATION_REDIRECTION);
+	w->captured = !b->opts || !b->opts->capture_annotated ||
+		      (redirection && !strcmp(redirection, ZT_REDIRECTION_ENABLED));
 	for (uint32_t i = 0; w->enrolled && i < w->n_ips; i++) {
 		if (w->ips[i].family == AF_INET6) {
 			build_warn(b, obj, "status.podIPs",

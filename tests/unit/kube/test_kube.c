@@ -1,5 +1,6 @@
 /* The sans-IO parts of the Kubernetes source: the object store keyed by
- * namespace/name and the watch stream split anywhere by reads. */
+ * namespace/name, the watch stream split anywhere by reads, and what the
+ * redirection annotation of a pod needs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "../../../ztunnel/kube/kube_int.h"
+#include "ztunnel/state.h"
 
 static cJSON *pod(const char *ns, const char *name, const char *ip)
 {
@@ -148,12 +150,72 @@ static void stream_refuses_what_is_not_an_event(void **state)
 	assert_int_equal(s.n, 0);
 }
 
+static cJSON *node_pod(const char *uid, const char *node, const char *redirection)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"p-%s\",\"uid\":\"%s\"%s%s%s},"
+		 "\"spec\":{\"nodeName\":\"%s\"}}",
+		 uid, uid, redirection ? ",\"annotations\":{\"ambient.istio.io/redirection\":\"" : "",
+		 redirection ? redirection : "", redirection ? "\"}" : "", node);
+	return cJSON_Parse(text);
+}
+
+/* Only this node's pods are touched; captured ones get "enabled", the
+ * others lose it; an owner's "disabled" stays; a report of none clears. */
+static void annotation_follows_capture_on_this_node_only(void **state)
+{
+	(void)state;
+	char *captured[] = { "u1", "u3" };
+	struct {
+		const char *uid, *node, *value;
+		enum annotate_op want;
+	} cases[] = {
+		{ "u1", "n1", NULL, ANNOTATE_SET },
+		{ "u1", "n1", "enabled", ANNOTATE_KEEP },
+		{ "u1", "n1", "disabled", ANNOTATE_KEEP },
+		{ "u1", "n1", "pending", ANNOTATE_SET },
+		{ "u2", "n1", "enabled", ANNOTATE_CLEAR },
+		{ "u2", "n1", NULL, ANNOTATE_KEEP },
+		{ "u2", "n1", "disabled", ANNOTATE_KEEP },
+		{ "u3", "n2", NULL, ANNOTATE_KEEP },    /* captured here? not our pod */
+		{ "u4", "n2", "enabled", ANNOTATE_KEEP }, /* another node's word */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *p = node_pod(cases[i].uid, cases[i].node, cases[i].value);
+		assert_non_null(p);
+		assert_int_equal(annotate_needed(p, "n1", captured, 2), cases[i].want);
+		cJSON_Delete(p);
+	}
+	cJSON *p = node_pod("u1", "n1", "enabled");
+	assert_int_equal(annotate_needed(p, "n1", NULL, 0), ANNOTATE_CLEAR);
+	cJSON_Delete(p);
+	p = cJSON_Parse("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"nodeName\":\"n1\"}}");
+	assert_int_equal(annotate_needed(p, "n1", captured, 2), ANNOTATE_KEEP); /* no uid: no precondition */
+	cJSON_Delete(p);
+}
+
+static void annotation_patch_carries_the_uid_precondition(void **state)
+{
+	(void)state;
+	char *set = annotate_patch("u-1", ANNOTATE_SET), *clear = annotate_patch("u-1", ANNOTATE_CLEAR);
+	assert_string_equal(set, "{\"metadata\":{\"uid\":\"u-1\",\"annotations\":{\"" ZT_ANNOTATION_REDIRECTION
+				 "\":\"enabled\"}}}");
+	assert_string_equal(clear, "{\"metadata\":{\"uid\":\"u-1\",\"annotations\":{\"" ZT_ANNOTATION_REDIRECTION
+				   "\":null}}}");
+	free(set);
+	free(clear);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(objects_replace_delete_and_survive_many),
 		cmocka_unit_test(stream_reassembles_events_split_anywhere),
 		cmocka_unit_test(stream_refuses_what_is_not_an_event),
+		cmocka_unit_test(annotation_follows_capture_on_this_node_only),
+		cmocka_unit_test(annotation_patch_carries_the_uid_precondition),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,41 @@ static void an_enrolled_pod_unknown_to_the_snapshot_waits(void **state)
 	model_free(m);
 }
 
+/* SPEC 8.5: from the Kubernetes API, a remote mesh pod whose agent has
+ * not annotated its capture in place gets plaintext (it could not answer
+ * HBONE; if captured after all, its inbound checks decide); a mesh pod of
+ * this node is captured when zt_pods says so, annotation or not. */
+static void hbone_waits_for_the_destination_capture(void **state)
+{
+	(void)state;
+	cJSON *l = snap_new();
+	snap_ns(l, "mesh", "{\"istio.io/dataplane-mode\":\"ambient\"}");
+	snap_pod(l, "mesh", "a", "10.0.1.1", "n1", NULL);
+	snap_pod(l, "mesh", "c", "10.0.1.3", "n1", NULL);
+	snap_pod(l, "mesh", "new", "10.0.2.1", "n2", NULL);
+	cJSON *done = snap_pod(l, "mesh", "done", "10.0.2.2", "n2", NULL);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_GetObjectItem(done, "metadata"), "annotations"),
+				ZT_ANNOTATION_REDIRECTION, ZT_REDIRECTION_ENABLED);
+	struct snapshot_opts opts = { "cluster.local", "istio-system", .capture_annotated = true };
+	struct zt_model *m = NULL;
+	struct zt_diags d;
+	diags_init(&d);
+	assert_int_equal(snapshot_build_json(l, &opts, &m, &d), 0);
+	diags_release(&d);
+	cJSON_Delete(l);
+	struct route r;
+	unsigned seed = 1;
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.1"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_CONNECT);
+	assert_false(r.hbone);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.2"), p(7000), &seed, &r);
+	assert_true(r.hbone);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.1.3"), p(7000), &seed, &r);
+	assert_true(r.local_dst);
+	assert_true(r.hbone);
+	model_free(m);
+}
+
 /* Non-enrolled sources are relayed only towards the mesh: a frontend of a
  * mesh service, or a mesh pod itself (what kube-proxy's DNAT of such a
  * frontend leaves us), always in plaintext so the destination's inbound
@@ -322,6 +357,7 @@ int main(void)
 		cmocka_unit_test(vip_without_endpoints_is_refused_and_hairpin_does_not_spoof),
 		cmocka_unit_test(inbound_only_to_enrolled_local_pods),
 		cmocka_unit_test(non_mesh_sources_never_get_hbone_and_local_mesh_pods_are_checked),
+		cmocka_unit_test(hbone_waits_for_the_destination_capture),
 		cmocka_unit_test(node_frontends_pick_endpoints_and_honour_local_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

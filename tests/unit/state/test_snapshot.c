@@ -77,6 +77,44 @@ static void host_network_sidecar_and_kube_system_are_never_enrolled(void **state
 	model_free(m);
 }
 
+static void redirection(cJSON *pod, const char *value)
+{
+	cJSON *ann = cJSON_AddObjectToObject(cJSON_GetObjectItem(pod, "metadata"), "annotations");
+	cJSON_AddStringToObject(ann, ZT_ANNOTATION_REDIRECTION, value);
+}
+
+/* SPEC 8.5: from the Kubernetes API a pod is HBONE to other nodes only
+ * once its agent annotated its capture in place; a snapshot file says
+ * nothing of capture (every enrolled pod counts as captured). "disabled"
+ * opts a pod out, as in Istio. */
+static void the_redirection_annotation_says_whether_capture_is_in_place(void **state)
+{
+	(void)state;
+	cJSON *l = snap_new();
+	snap_ns(l, "a", AMBIENT);
+	snap_pod(l, "a", "new", "10.0.0.1", "n1", NULL);
+	redirection(snap_pod(l, "a", "captured", "10.0.0.2", "n1", NULL), "enabled");
+	redirection(snap_pod(l, "a", "out", "10.0.0.3", "n1", NULL), "disabled");
+	redirection(snap_pod(l, "a", "odd", "10.0.0.4", "n1", NULL), "pending");
+	struct snapshot_opts opts = { "cluster.local", "istio-system", .capture_annotated = true };
+	struct zt_model *m = NULL;
+	struct zt_diags d;
+	diags_init(&d);
+	assert_int_equal(snapshot_build_json(l, &opts, &m, &d), 0);
+	diags_release(&d);
+	assert_true(pod_by_ip(m, "10.0.0.1")->enrolled);
+	assert_false(pod_by_ip(m, "10.0.0.1")->captured);
+	assert_true(pod_by_ip(m, "10.0.0.2")->captured);
+	assert_false(pod_by_ip(m, "10.0.0.3")->enrolled);
+	assert_int_equal(pod_by_ip(m, "10.0.0.3")->enrollment, ZT_NOT_ENROLLED_ANNOTATION_OPT_OUT);
+	assert_false(pod_by_ip(m, "10.0.0.4")->captured);
+	model_free(m);
+	struct zt_model *file = snap_ok(l); /* frees l */
+	assert_true(pod_by_ip(file, "10.0.0.1")->captured);
+	assert_false(pod_by_ip(file, "10.0.0.3")->enrolled);
+	model_free(file);
+}
+
 static void removing_the_namespace_label_releases_pods_in_the_next_model(void **state)
 {
 	(void)state;
@@ -344,6 +382,7 @@ int main(void)
 		cmocka_unit_test(namespace_label_enrolls_its_pods),
 		cmocka_unit_test(pod_label_wins_over_namespace_label),
 		cmocka_unit_test(host_network_sidecar_and_kube_system_are_never_enrolled),
+		cmocka_unit_test(the_redirection_annotation_says_whether_capture_is_in_place),
 		cmocka_unit_test(removing_the_namespace_label_releases_pods_in_the_next_model),
 		cmocka_unit_test(unknown_dataplane_mode_value_is_a_warning_and_unset),
 		cmocka_unit_test(identity_uses_configured_trust_domain_and_default_sa),

@@ -1,0 +1,335 @@
+/* The redirection annotation (SPEC §8.5): a pod is HBONE to the other
+ * nodes only once its capture is in place. The agent reports which pods of
+ * its node are captured; this puts ambient.istio.io/redirection=enabled on
+ * them and takes it off its node's other pods, through pods/status (the
+ * narrower right, as istio-cni does). It runs on the watcher thread, on its
+ * multi handle, and is level-triggered: the wish is compared with the pods
+ * as watched, so a lost write, or an annotation someone else removed or
+ * added on this node's pods, is put right. */
+#include "kube_int.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ztunnel/clock.h"
+#include "ztunnel/kube.h"
+#include "ztunnel/log.h"
+#include "ztunnel/state.h"
+
+/* Writes in flight at once; and how long a sent write is trusted before
+ * the same one is sent again (the watch shows its effect well before). */
+#define MAX_IN_FLIGHT 8
+#define RESEND_MS 5000
+#define LOG_EVERY_MS 30000
+#define SCAN_MS 100
+#define REPLY_MAX 512
+
+struct annotate_write {
+	char uid[128];
+	enum annotate_op op;
+	CURL *easy;
+	struct curl_slist *headers;
+	int64_t sent_ms;
+	char reply[REPLY_MAX];
+	size_t reply_len;
+};
+
+static int uid_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum annotate_op annotate_needed(const cJSON *pod, const char *node, char *const *captured, uint32_t n)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
+	const char *on = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(md, "annotations"), ZT_ANNOTATION_REDIRECTION));
+
+	if (!uid || !on || strcmp(on, node))
+		return ANNOTATE_KEEP; /* another node's pod: never ours to say */
+	bool want = n && bsearch(&uid, captured, n, sizeof(*captured), uid_cmp);
+	bool has = v && !strcmp(v, ZT_REDIRECTION_ENABLED);
+	if (want == has)
+		return ANNOTATE_KEEP;
+	/* "disabled" is the pod's owner opting out: never overwritten. */
+	if (v && !strcmp(v, ZT_REDIRECTION_DISABLED))
+		return ANNOTATE_KEEP;
+	return want ? ANNOTATE_SET : ANNOTATE_CLEAR;
+}
+
+char *annotate_patch(const char *uid, enum annotate_op op)
+{
+	cJSON *patch = cJSON_CreateObject();
+	cJSON *md = cJSON_AddObjectToObject(patch, "metadata");
+	/* The uid makes it a precondition: a pod recreated under the same name
+	 * is refused, not annotated. */
+	cJSON_AddStringToObject(md, "uid", uid);
+	cJSON *a = cJSON_AddObjectToObject(md, "annotations");
+	if (op == ANNOTATE_SET)
+		cJSON_AddStringToObject(a, ZT_ANNOTATION_REDIRECTION, ZT_REDIRECTION_ENABLED);
+	else
+		cJSON_AddNullToObject(a, ZT_ANNOTATION_REDIRECTION);
+	char *text = cJSON_PrintUnformatted(patch);
+	cJSON_Delete(patch);
+	return text;
+}
+
+int annotator_init(struct kube_annotator *a, const char *node)
+{
+	memset(a, 0, sizeof(*a));
+	if (!(a->node = strdup(node)))
+		return -ENOMEM;
+	pthread_mutex_init(&a->lock, NULL);
+	return 0;
+}
+
+int annotator_report(struct kube_annotator *a, const char *const *uids, uint32_t n)
+{
+	char **copy = NULL;
+	uint32_t kept = 0;
+
+	if (uids) {
+		if (!(copy = calloc(n ? n : 1, sizeof(*copy))))
+			return -ENOMEM;
+		for (; kept < n; kept++)
+			if (!(copy[kept] = strdup(uids[kept])))
+				break;
+		if (kept < n) {
+			while (kept)
+				free(copy[--kept]);
+			free(copy);
+			return -ENOMEM;
+		}
+		qsort(copy, n, sizeof(*copy), uid_cmp);
+	}
+	pthread_mutex_lock(&a->lock);
+	char **old = a->want;
+	uint32_t n_old = a->n_want;
+	a->want = copy;
+	a->n_want = uids ? n : 0;
+	a->active = uids != NULL;
+	a->changed = true;
+	pthread_mutex_unlock(&a->lock);
+	for (uint32_t i = 0; i < n_old; i++)
+		free(old[i]);
+	free(old);
+	return 0;
+}
+
+void annotator_pods_changed(struct kube_annotator *a)
+{
+	a->pods_changed = true;
+}
+
+static struct annotate_write *write_of(struct kube_annotator *a, const char *uid)
+{
+	for (uint32_t i = 0; i < a->n_writes; i++)
+		if (!strcmp(a->writes[i].uid, uid))
+			return &a->writes[i];
+	return NULL;
+}
+
+static size_t on_reply(char *data, size_t size, size_t n, void *ctx)
+{
+	struct annotate_write *w = ctx;
+	size_t len = size * n, room = sizeof(w->reply) - 1 - w->reply_len;
+
+	memcpy(w->reply + w->reply_len, data, len < room ? len : room);
+	w->reply_len += len < room ? len : room;
+	w->reply[w->reply_len] = 0;
+	return len;
+}
+
+/* One merge patch of the pod's status subresource. */
+static int send_write(struct kube_annotator *a, CURLM *multi, const struct kube_config *conn, const cJSON *pod,
+		      enum annotate_op op, int64_t now)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
+	struct annotate_write *w = write_of(a, uid);
+
+	if (!ns || !name || strlen(uid) >= sizeof(w->uid))
+		return -EINVAL;
+	if (!w) {
+		if (a->n_writes == a->cap_writes) {
+			uint32_t cap = a->cap_writes ? a->cap_writes * 2 : 16;
+			struct annotate_write *nw = realloc(a->writes, cap * sizeof(*nw));
+			if (!nw)
+				return -ENOMEM;
+			a->writes = nw;
+			a->cap_writes = cap;
+		}
+		w = &a->writes[a->n_writes++];
+		memset(w, 0, sizeof(*w));
+		snprintf(w->uid, sizeof(w->uid), "%s", uid);
+	}
+	CURL *e = curl_easy_init();
+	char *body = annotate_patch(uid, op);
+	char *ens = e ? curl_easy_escape(e, ns, 0) : NULL, *ename = e ? curl_easy_escape(e, name, 0) : NULL;
+	char url[1024];
+	int r = -ENOMEM;
+
+	w->op = op;
+	w->sent_ms = now;
+	w->reply_len = 0;
+	w->reply[0] = 0;
+	if (!e || !body || !ens || !ename)
+		goto out;
+	snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/pods/%s/status", conn->server, ens, ename);
+	w->headers = curl_slist_append(kube_auth_headers(conn), "Content-Type: application/merge-patch+json");
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	kube_set_tls(e, conn);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+		r = -EIO;
+		goto out;
+	}
+	w->easy = e;
+	e = NULL;
+	a->in_flight++;
+	r = 0;
+out:
+	if (r < 0) {
+		curl_slist_free_all(w->headers);
+		w->headers = NULL;
+	}
+	curl_free(ens);
+	curl_free(ename);
+	free(body);
+	if (e)
+		curl_easy_cleanup(e);
+	return r;
+}
+
+void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_objects *pods,
+		    const struct kube_config *conn, int64_t now)
+{
+	pthread_mutex_lock(&a->lock);
+	/* Pod changes come in streams on a busy cluster: one look at the
+	 * node's pods per SCAN_MS for those. */
+	bool due = a->active && (a->changed || (a->pods_changed && now - a->scanned_ms >= SCAN_MS) ||
+				 (a->retry_ms && now >= a->retry_ms));
+	if (!due) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	a->changed = a->pods_changed = false;
+	a->retry_ms = 0;
+	a->scanned_ms = now;
+	/* Trusted writes expire: a mismatch left after RESEND_MS is sent again. */
+	for (uint32_t i = 0; i < a->n_writes;) {
+		if (!a->writes[i].easy && now - a->writes[i].sent_ms >= RESEND_MS)
+			a->writes[i] = a->writes[--a->n_writes];
+		else
+			i++;
+	}
+	for (uint32_t i = 0; i < pods->cap; i++) {
+		if (!pods->keys[i])
+			continue;
+		enum annotate_op op = annotate_needed(pods->items[i], a->node, a->want, a->n_want);
+		if (op == ANNOTATE_KEEP)
+			continue;
+		const cJSON *md = cJSON_GetObjectItemCaseSensitive(pods->items[i], "metadata");
+		const struct annotate_write *w =
+			write_of(a, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid")));
+		/* Sent already, or room for no more now: look again later. */
+		if ((w && (w->op == op || w->easy)) || a->in_flight >= MAX_IN_FLIGHT ||
+		    send_write(a, multi, conn, pods->items[i], op, now) < 0) {
+			int64_t at = w && w->op == op && !w->easy ? w->sent_ms + RESEND_MS : now + 200;
+			if (!a->retry_ms || at < a->retry_ms)
+				a->retry_ms = at;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void report_failure(struct kube_annotator *a, const struct annotate_write *w, long status, CURLcode res)
+{
+	int64_t now = clock_mono_ms();
+
+	atomic_fetch_add(&a->failed, 1);
+	a->failed_since_log++;
+	if (a->logged_ms && now - a->logged_ms < LOG_EVERY_MS)
+		return;
+	a->logged_ms = now;
+	const char *hint = status == 403 ? "the agent's ClusterRole needs patch on pods/status (daemonset/ztunnel.yaml)"
+					 : "retried; other nodes send this pod plaintext until it is written";
+	log_error("cannot write the redirection annotation", LF_STR("uid", w->uid), LF_INT("status", status),
+		  LF_STR("error", res == CURLE_OK ? w->reply : curl_easy_strerror(res)), LF_STR("hint", hint),
+		  LF_UINT("failures_since_last_log", a->failed_since_log));
+	a->failed_since_log = 0;
+}
+
+bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcode res)
+{
+	struct annotate_write *w = NULL;
+	long status = 0;
+
+	for (uint32_t i = 0; !w && i < a->n_writes; i++)
+		if (a->writes[i].easy == e)
+			w = &a->writes[i];
+	if (!w)
+		return false;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(multi, e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(w->headers);
+	w->headers = NULL;
+	w->easy = NULL;
+	pthread_mutex_lock(&a->lock);
+	a->in_flight--;
+	a->changed = true; /* room for the next ones */
+	pthread_mutex_unlock(&a->lock);
+	if (res == CURLE_OK && status / 100 == 2) {
+		atomic_fetch_add(&a->written, 1);
+		log_debug("redirection annotation written", LF_STR("uid", w->uid),
+			  LF_BOOL("enabled", w->op == ANNOTATE_SET));
+		return true;
+	}
+	/* Gone, or recreated under the same name: nothing to put right. */
+	if (status == 404 || status == 409 || status == 422) {
+		log_debug("redirection annotation not written: the pod is gone", LF_STR("uid", w->uid),
+			  LF_INT("status", status));
+		return true;
+	}
+	report_failure(a, w, status, res);
+	w->sent_ms -= RESEND_MS - 1000; /* tried again in a second */
+	return true;
+}
+
+void annotator_fini(struct kube_annotator *a, CURLM *multi)
+{
+	for (uint32_t i = 0; i < a->n_writes; i++) {
+		if (a->writes[i].easy) {
+			curl_multi_remove_handle(multi, a->writes[i].easy);
+			curl_easy_cleanup(a->writes[i].easy);
+		}
+		curl_slist_free_all(a->writes[i].headers);
+	}
+	free(a->writes);
+	for (uint32_t i = 0; i < a->n_want; i++)
+		free(a->want[i]);
+	free(a->want);
+	if (a->node)
+		pthread_mutex_destroy(&a->lock);
+	free(a->node);
+	memset(a, 0, sizeof(*a));
+}
