@@ -6,9 +6,11 @@
 # agent gets plaintext it can answer, not HBONE nobody serves; once the
 # agent is back it captures and annotates the pod and traffic moves to
 # HBONE. Attacks: a tenant removing the annotation from a captured pod, or
-# putting it on a pod that is not captured, is undone by the pod's agent;
-# no agent touches another node's pods. An owner's "disabled" opts the pod
-# out (as in Istio) and is never overwritten.
+# putting it on a pod that is not captured, is undone by the pod's agent.
+# An owner's "disabled" opts the pod out (as in Istio) and is never
+# overwritten. A node's token (pod-bound, as the DaemonSet projects it) can
+# write that annotation on its own node's pods and nothing else: not on
+# another node's pods, not labels, other annotations, status, or the pod.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -103,6 +105,35 @@ sleep 1
 annotate shop n2-p1 null
 wait_redirection shop n2-p1 enabled 10
 tcp_via n1 n1-p1 n2-p1 HBONE
+
+step "a compromised node's token writes nothing else (RBAC + daemonset/ztunnel.yaml's admission policy)"
+server=$(info "$name" | jq -r .kube.server)
+ulns=$(info "$name" | jq -r .kube.netns)
+as_n1() { # METHOD PATH PATCH: the HTTP status of the request made with n1's agent token
+  nsenter --net="/run/netns/$ulns" curl -sS -o "$state/.as_n1.out" -w '%{http_code}' -X "$1" \
+    --cacert "$state/kube/ca.crt" -H "Authorization: Bearer $(cat "$state/nodes/n1/agent.token")" \
+    -H 'Content-Type: application/merge-patch+json' --data-binary "@$(body "$3")" "$server$2"
+}
+refused() { # WHAT METHOD PATH PATCH NEEDLE
+  local code
+  code=$(as_n1 "$2" "$3" "$4")
+  [ "$code" = 403 ] || [ "$code" = 422 ] || fail "n1's agent token could $1 (HTTP $code)"
+  grep -q -- "$5" "$state/.as_n1.out" || fail "$1: refused for another reason: $(cat "$state/.as_n1.out")"
+}
+ann() { echo "{\"metadata\":{\"annotations\":{$1}}}"; }
+refused "annotate a pod of n2" PATCH /api/v1/namespaces/shop/pods/n2-p1/status "$(ann "\"$key\":\"enabled\"")" \
+  "only pods of the node"
+refused "relabel a pod through its status" PATCH /api/v1/namespaces/legacy/pods/n1-p2/status \
+  '{"metadata":{"labels":{"app":"hijack"}}}' "may not change a pod's labels"
+refused "write another annotation" PATCH /api/v1/namespaces/legacy/pods/n1-p2/status "$(ann '"x.io/y":"z"')" \
+  "may change only the annotation"
+refused "set the annotation to another value" PATCH /api/v1/namespaces/shop/pods/n1-p1/status \
+  "$(ann "\"$key\":\"disabled\"")" "may only set"
+refused "rewrite a pod's status" PATCH /api/v1/namespaces/shop/pods/n1-p1/status \
+  '{"status":{"message":"rewritten"}}' "may not change a pod's status"
+refused "patch a pod itself" PATCH /api/v1/namespaces/shop/pods/n1-p1 "$(ann "\"$key\":\"enabled\"")" "forbidden"
+code=$(as_n1 PATCH /api/v1/namespaces/shop/pods/n1-p1/status "$(ann "\"$key\":\"enabled\"")")
+[ "$code" = 200 ] || fail "the agent's own write is refused (HTTP $code): $(cat "$state/.as_n1.out")"
 
 for n in n1 n2; do
   if grep -q '"msg":"cannot write the redirection annotation"' "$(agent_log "$name" "$n")"; then
