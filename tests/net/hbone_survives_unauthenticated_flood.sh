@@ -7,7 +7,9 @@
 # admitted ones after the 10 s handshake deadline. Meanwhile other pods'
 # mesh traffic to the same pod works, the agent's descriptors stay far from
 # its limit and its memory within 100 MB of idle, and after the flood its
-# memory goes back.
+# memory goes back. Then two sources fill the node-wide slots together
+# (--max-pending-handshakes 128 here): a new peer still gets in, because
+# the oldest wait of a source holding more slots is evicted for it.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -17,8 +19,11 @@ name=$(unique_name fl)
 before=$(host_links)
 new_spec '{"namespaces": {"shop": {"istio.io/dataplane-mode": "ambient"}, "legacy": {}},
  "pods": {"n1-p1": {"namespace": "legacy"}, "n1-p2": {"namespace": "shop", "serviceAccount": "web"},
-          "n2-p1": {"namespace": "shop", "serviceAccount": "api"}, "n2-p2": {"namespace": "shop", "serviceAccount": "db"}}}'
-mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 2
+          "n1-p3": {"namespace": "legacy"}, "n1-p4": {"namespace": "shop", "serviceAccount": "late"},
+          "n2-p1": {"namespace": "shop", "serviceAccount": "api"}, "n2-p2": {"namespace": "shop", "serviceAccount": "db"},
+          "n2-p3": {"namespace": "legacy"}, "n2-p4": {"namespace": "legacy"}}}'
+agent_extra="--max-pending-handshakes 128"
+mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 4
 wait_log "$name" n2 '"msg":"certificate issued","identity":"spiffe://cluster.local/ns/shop/sa/api"'
 start_echo "$name" n2-p1 7000
 # The legitimate traffic of the test once before measuring: its pooled HBONE
@@ -68,5 +73,31 @@ echo "n2 agent after: RSS ${rss2} KiB, ${fds2} fds"
 [ "$fds2" -le $((fds0 + 8)) ] || fail "descriptors left behind: $fds0 -> $fds2"
 [ "$rss2" -lt $((rss0 + 20 * 1024)) ] || fail "memory not returned: $rss0 -> $rss2 KiB"
 check_tcp "$name" n1-p2 n2-p1 7000
+
+step "two sources fill the node's 128 slots together: a new peer still gets in"
+metric() { nsenter --net="/run/netns/$(info "$name" | jq -r '.nodes[] | select(.name == "n2") | .netns')" \
+  curl -sf http://127.0.0.1:15020/metrics | awk -v k="ztunnel_limit_hits_total{limit=\"$1\"}" '$1 == k { print $2 }'; }
+evicted0=$(metric pending_handshakes_evicted)
+flooders=()
+for p in n1-p1 n1-p3; do
+  nsenter --net="/run/netns/$(pod_field "$name" "$p" netns)" "$py" "$echo_py" flood \
+    "$(pod_field "$name" n2-p1 ip)" 15008 100 8 > "$out.$p" 2>&1 &
+  started_pids+=("$!")
+  flooders+=("$!")
+done
+for _ in $(seq 1 50); do
+  [ "$(cat "$out".n1-p* | grep -c '^opened 100$')" = 2 ] && break
+  sleep 0.1
+done
+sleep 1
+refused=$(metric pending_handshakes_per_source)
+[ "$(metric pending_handshakes_evicted)" = "$evicted0" ] || fail "sources holding equal shares evicted each other"
+# n1-p4's identity has no HBONE connection to n2 yet: this one needs a slot.
+check_tcp "$name" n1-p4 n2-p1 7000
+wait_access "$name" n2 '."src.identity" == "spiffe://cluster.local/ns/shop/sa/late" and .protocol == "HBONE"'
+evicted1=$(metric pending_handshakes_evicted)
+echo "slots full (per-source refusals so far: $refused): the new peer evicted $((evicted1 - evicted0)) waiting connection(s)"
+[ "$evicted1" -gt "$evicted0" ] || fail "the new peer got in without an eviction: were the slots full?"
+wait "${flooders[@]}"
 
 down_and_check "$name" "$before"

@@ -132,8 +132,8 @@ void annotator_pods_changed(struct kube_annotator *a)
 static struct annotate_write *write_of(struct kube_annotator *a, const char *uid)
 {
 	for (uint32_t i = 0; i < a->n_writes; i++)
-		if (!strcmp(a->writes[i].uid, uid))
-			return &a->writes[i];
+		if (!strcmp(a->writes[i]->uid, uid))
+			return a->writes[i];
 	return NULL;
 }
 
@@ -158,19 +158,22 @@ static int send_write(struct kube_annotator *a, CURLM *multi, const struct kube_
 	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
 	struct annotate_write *w = write_of(a, uid);
 
-	if (!ns || !name || strlen(uid) >= sizeof(w->uid))
+	if (!ns || !name || !uid || strlen(uid) >= sizeof(w->uid))
 		return -EINVAL;
 	if (!w) {
+		/* Records are allocated one by one: curl holds a pointer to its
+		 * record (the reply) while the array grows and shrinks. */
 		if (a->n_writes == a->cap_writes) {
 			uint32_t cap = a->cap_writes ? a->cap_writes * 2 : 16;
-			struct annotate_write *nw = realloc(a->writes, cap * sizeof(*nw));
+			struct annotate_write **nw = realloc(a->writes, cap * sizeof(*nw));
 			if (!nw)
 				return -ENOMEM;
 			a->writes = nw;
 			a->cap_writes = cap;
 		}
-		w = &a->writes[a->n_writes++];
-		memset(w, 0, sizeof(*w));
+		if (!(w = calloc(1, sizeof(*w))))
+			return -ENOMEM;
+		a->writes[a->n_writes++] = w;
 		snprintf(w->uid, sizeof(w->uid), "%s", uid);
 	}
 	CURL *e = curl_easy_init();
@@ -236,10 +239,12 @@ void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_ob
 	a->scanned_ms = now;
 	/* Trusted writes expire: a mismatch left after RESEND_MS is sent again. */
 	for (uint32_t i = 0; i < a->n_writes;) {
-		if (!a->writes[i].easy && now - a->writes[i].sent_ms >= RESEND_MS)
+		if (!a->writes[i]->easy && now - a->writes[i]->sent_ms >= RESEND_MS) {
+			free(a->writes[i]);
 			a->writes[i] = a->writes[--a->n_writes];
-		else
+		} else {
 			i++;
+		}
 	}
 	for (uint32_t i = 0; i < pods->cap; i++) {
 		if (!pods->keys[i])
@@ -284,8 +289,8 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 	long status = 0;
 
 	for (uint32_t i = 0; !w && i < a->n_writes; i++)
-		if (a->writes[i].easy == e)
-			w = &a->writes[i];
+		if (a->writes[i]->easy == e)
+			w = a->writes[i];
 	if (!w)
 		return false;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -318,11 +323,12 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 void annotator_fini(struct kube_annotator *a, CURLM *multi)
 {
 	for (uint32_t i = 0; i < a->n_writes; i++) {
-		if (a->writes[i].easy) {
-			curl_multi_remove_handle(multi, a->writes[i].easy);
-			curl_easy_cleanup(a->writes[i].easy);
+		if (a->writes[i]->easy) {
+			curl_multi_remove_handle(multi, a->writes[i]->easy);
+			curl_easy_cleanup(a->writes[i]->easy);
 		}
-		curl_slist_free_all(a->writes[i].headers);
+		curl_slist_free_all(a->writes[i]->headers);
+		free(a->writes[i]);
 	}
 	free(a->writes);
 	for (uint32_t i = 0; i < a->n_want; i++)

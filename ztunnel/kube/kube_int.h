@@ -63,7 +63,7 @@ struct kube_annotator {
 	bool changed, pods_changed;
 	int64_t retry_ms; /* 0: none due */
 	int64_t scanned_ms;
-	struct annotate_write *writes; /* in flight, or sent less than a while ago */
+	struct annotate_write **writes; /* in flight, or sent less than a while ago */
 	uint32_t n_writes, cap_writes, in_flight;
 	int64_t logged_ms;
 	uint64_t failed_since_log;

@@ -48,8 +48,7 @@ static void link_free(struct link *l)
 		l->next->prev = l->prev;
 	tm_count(l->server ? TM_HBONE_ACTIVE_SERVER : TM_HBONE_ACTIVE_CLIENT, -1);
 	link_log_resets(l);
-	if (l->admitted)
-		admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
+	link_unadmit(l);
 	if (l->peer_counted)
 		admission_leave(&w->p->peer_conns, l->peer.sin_addr.s_addr);
 	if (l->fd >= 0)
@@ -322,8 +321,7 @@ static void handshake_done(struct link *l)
 	if (l->admitted) {
 		/* Authenticated now: it leaves the pre-handshake budget and
 		 * takes one of its peer's connections. */
-		admission_leave(&l->w->p->admission, l->peer.sin_addr.s_addr);
-		l->admitted = false;
+		link_unadmit(l);
 		if (admission_enter(&l->w->p->peer_conns, l->peer.sin_addr.s_addr) != ADMIT_OK) {
 			tm_count(TM_LIMIT_CONNECTIONS_PER_PEER, 1);
 			link_fail(l, TM_R_LIMIT, "peer holds its limit of HBONE connections (--max-connections-per-peer)");

@@ -8,6 +8,9 @@
 struct link *link_dial(struct worker *w, const struct hbone_pool_key *key, struct tls_ctx *ctx,
 		       const struct spiffe_id *expected);
 void link_accept(struct worker *w, int fd);
+/* It leaves the pre-handshake budget (handshake done, or gone); no-op when
+ * it holds no slot. */
+void link_unadmit(struct link *l);
 void link_accept_pair(struct worker *w, int fd, const struct sockaddr_in *peer,
 		      const struct sockaddr_in *local);
 void link_flush(struct link *l);

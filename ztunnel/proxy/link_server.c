@@ -1,5 +1,6 @@
 /* The server side of HBONE connections (15008): admission before the TLS
- * handshake (admission.c), the certificate of the pod a connection is for,
+ * handshake (admission.c) with eviction when the node's slots are full,
+ * the certificate of the pod a connection is for,
  * and the budgets for new streams (--max-stream-rate) and for streams a
  * peer resets before they are served (rapid reset). The connection itself
  * is link.c. */
@@ -21,6 +22,8 @@
  * thousands of times a second). */
 #define RESET_BURST 100.0
 #define RESET_PER_S 10.0
+/* Waiting connections looked at for one eviction (oldest first). */
+#define EVICT_SCAN 64
 
 /* Server side: present the certificate of the pod the connection is for
  * (its original destination), require a client certificate of our trust
@@ -78,9 +81,60 @@ static void accept_link(struct worker *w, int fd, const struct sockaddr_in *peer
 	l->peer = *peer;
 	l->local = *local;
 	l->admitted = admitted;
+	if (admitted) {
+		l->wait_prev = w->waiting_tail;
+		if (w->waiting_tail)
+			w->waiting_tail->wait_next = l;
+		else
+			w->waiting = l;
+		w->waiting_tail = l;
+	}
 	link_hold(l);
 	link_serve(l);
 	link_put(l);
+}
+
+void link_unadmit(struct link *l)
+{
+	struct worker *w = l->w;
+
+	if (!l->admitted)
+		return;
+	admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
+	l->admitted = false;
+	if (l->wait_prev)
+		l->wait_prev->wait_next = l->wait_next;
+	else
+		w->waiting = l->wait_next;
+	if (l->wait_next)
+		l->wait_next->wait_prev = l->wait_prev;
+	else
+		w->waiting_tail = l->wait_prev;
+	l->wait_prev = l->wait_next = NULL;
+}
+
+/* The node's pre-handshake slots are full. Rather than refuse a source
+ * that holds few of them, evict the oldest waiting connection of a source
+ * holding at least two more (equals never evict each other): a few
+ * sources filling the slots together cannot keep a new peer out, each
+ * keeps about its fair share. Only this worker's connections (no locks);
+ * SO_REUSEPORT spreads every source over the workers. */
+static bool evict_for(struct worker *w, uint32_t src)
+{
+	struct admission *a = &w->p->admission;
+	uint32_t mine = admission_usage(a, src);
+	int scanned = 0;
+
+	for (struct link *l = w->waiting; l && scanned < EVICT_SCAN; l = l->wait_next, scanned++) {
+		if (l->dead || l->peer.sin_addr.s_addr == src || admission_usage(a, l->peer.sin_addr.s_addr) < mine + 2)
+			continue;
+		tm_count(TM_LIMIT_PENDING_HANDSHAKES_EVICTED, 1);
+		link_unadmit(l);
+		reset_socket(l->fd);
+		link_fail(l, TM_R_LIMIT, NULL); /* counted; the refusals' line has the total */
+		return true;
+	}
+	return false;
 }
 
 /* Our own same-node connections: their source is one of our pods. */
@@ -106,7 +160,8 @@ static void refused_unauthenticated(struct worker *w, const struct sockaddr_in *
 							      : "node-wide limit of unauthenticated connections"),
 		 LF_STR("latest.src", src), LF_UINT("pending", admission_pending(&p->admission)),
 		 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES) +
-						  tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES_PER_SOURCE)));
+						  tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES_PER_SOURCE)),
+		 LF_UINT("evicted.total", tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES_EVICTED)));
 }
 
 void link_accept(struct worker *w, int fd)
@@ -119,7 +174,10 @@ void link_accept(struct worker *w, int fd)
 		close(fd);
 		return;
 	}
-	if ((v = admission_enter(&w->p->admission, peer.sin_addr.s_addr)) != ADMIT_OK) {
+	v = admission_enter(&w->p->admission, peer.sin_addr.s_addr);
+	if (v == ADMIT_OVER_TOTAL && evict_for(w, peer.sin_addr.s_addr))
+		v = admission_enter(&w->p->admission, peer.sin_addr.s_addr);
+	if (v != ADMIT_OK) {
 		refused_unauthenticated(w, &peer, v);
 		reset_socket(fd);
 		close(fd);

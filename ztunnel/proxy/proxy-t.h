@@ -152,6 +152,7 @@ struct tunnel {
 struct link {
 	struct worker *w;
 	struct link *prev, *next; /* worker->links */
+	struct link *wait_prev, *wait_next; /* worker->waiting, while admitted */
 	int fd;
 	int pending;              /* ring operations and holds */
 	bool server, connected, handshaken, dead, draining;
@@ -248,6 +249,8 @@ struct worker {
 	unsigned seed;
 	struct hbone_pool pool;
 	struct link *links;
+	/* Admitted inbound links still in their handshake, oldest first. */
+	struct link *waiting, *waiting_tail;
 	struct tls_cache tls;
 	struct op tick_op;
 	struct __kernel_timespec tick;

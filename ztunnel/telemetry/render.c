@@ -26,6 +26,7 @@ static const struct counter_desc counters[TM_COUNTERS] = {
 	[TM_HBONE_REFUSED_503] = { "ztunnel_hbone_requests_refused_total", "status=\"503\"", "counter", NULL },
 	[TM_LIMIT_PENDING_HANDSHAKES] = { "ztunnel_limit_hits_total", "limit=\"pending_handshakes\"", "counter", "Connections or streams refused or closed by a limit." },
 	[TM_LIMIT_PENDING_HANDSHAKES_PER_SOURCE] = { "ztunnel_limit_hits_total", "limit=\"pending_handshakes_per_source\"", "counter", NULL },
+	[TM_LIMIT_PENDING_HANDSHAKES_EVICTED] = { "ztunnel_limit_hits_total", "limit=\"pending_handshakes_evicted\"", "counter", NULL },
 	[TM_LIMIT_STREAMS_PER_PEER] = { "ztunnel_limit_hits_total", "limit=\"streams_per_peer\"", "counter", NULL },
 	[TM_LIMIT_CONNECTIONS_PER_PEER] = { "ztunnel_limit_hits_total", "limit=\"connections_per_peer\"", "counter", NULL },
 	[TM_LIMIT_PEER_BUFFER] = { "ztunnel_limit_hits_total", "limit=\"peer_buffer\"", "counter", NULL },
