@@ -406,12 +406,13 @@ int zt_ingress(struct __sk_buff *skb)
 /* --node-traffic probes-only, attached to the node's cgroup: a connection
  * opened on the node never crosses a tc ingress hook, so it is judged at
  * connect(): to an enrolled pod of this node whose PeerAuthentication is
- * STRICT, only the kubelet (its probes) may connect; anyone else gets
- * EPERM, as plaintext under STRICT is refused. */
-SEC("cgroup/connect4")
-int zt_node_connect(struct bpf_sock_addr *ctx)
+ * STRICT, or to a frontend (ClusterIP, nodePort, hostPort: kube-proxy's
+ * OUTPUT DNAT follows this hook) with such a pod among its endpoints, only
+ * the kubelet (its probes) may connect; anyone else gets EPERM, as
+ * plaintext under STRICT is refused. */
+static __always_inline int node_connect(struct bpf_sock_addr *ctx, __u32 dst)
 {
-	__u32 zero = 0, dst = ctx->user_ip4;
+	__u32 zero = 0;
 	struct zt_node_policy *pol = bpf_map_lookup_elem(&zt_node_policy, &zero);
 
 	if (!pol || !pol->enabled || ctx->protocol != IPPROTO_TCP)
@@ -424,13 +425,31 @@ int zt_node_connect(struct bpf_sock_addr *ctx)
 	if (sk && sk->mark == ZT_AGENT_MARK)
 		return 1;
 	struct zt_pod *pod = bpf_map_lookup_elem(&zt_pods, &dst);
-	if (!pod || !pod->enrolled || !pod->strict)
+	struct zt_svc_key key = { .addr = dst, .port = (__u16)ctx->user_port };
+	struct zt_svc *svc = pod ? NULL : bpf_map_lookup_elem(&zt_services, &key);
+	if (!(pod && pod->enrolled && pod->strict) && !(svc && svc->strict_local))
 		return 1;
 	if (pol->kubelet_cgroup_id &&
 	    bpf_get_current_ancestor_cgroup_id((int)pol->kubelet_cgroup_level) == pol->kubelet_cgroup_id)
 		return 1;
 	count(ZT_STAT_NODE_STRICT_REFUSED);
 	return 0;
+}
+
+SEC("cgroup/connect4")
+int zt_node_connect(struct bpf_sock_addr *ctx)
+{
+	return node_connect(ctx, ctx->user_ip4);
+}
+
+/* An IPv6 socket reaches IPv4 pods through v4-mapped addresses
+ * (::ffff:a.b.c.d): the same judgement. */
+SEC("cgroup/connect6")
+int zt_node_connect6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->user_ip6[0] || ctx->user_ip6[1] || ctx->user_ip6[2] != bpf_htonl(0xffff))
+		return 1;
+	return node_connect(ctx, ctx->user_ip6[3]);
 }
 
 char LICENSE[] SEC("license") = "GPL";

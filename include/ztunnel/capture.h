@@ -56,8 +56,10 @@ int capture_veth_del(struct capture *c, uint32_t ifindex);
 int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct zt_pod *p, void *ctx),
 			 void *ctx);
 
-/* zt_services: replaces the whole set (addr, port in network byte order). */
-int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, uint32_t n);
+/* zt_services: replaces the whole set (addr, port in network byte order),
+ * each key with its value. */
+int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, const struct zt_svc *vals,
+			     uint32_t n);
 
 int capture_listener_set(struct capture *c, enum zt_listener slot, int fd);
 int capture_node_addrs_set(struct capture *c, const uint32_t *addrs, uint32_t n);

@@ -83,8 +83,9 @@ struct zt_svc_key {
 };
 
 struct zt_svc {
-	__u8 enrolled; /* some endpoint is an enrolled pod */
-	__u8 pad[3];
+	__u8 enrolled;     /* some endpoint is an enrolled pod */
+	__u8 strict_local; /* some endpoint is an enrolled STRICT pod of this node */
+	__u8 pad[2];
 };
 
 #define ZT_MAX_NODE_ADDRS 16

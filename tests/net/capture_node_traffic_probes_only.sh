@@ -7,11 +7,15 @@
 # the kubelet's probe gets through, a pod without STRICT stays reachable,
 # and a STRICT PeerAuthentication applied later is enforced at once; the
 # agent's own dials and pods' sockets are never judged by the hook, even
-# when they run inside the node's cgroup.
+# when they run inside the node's cgroup. Ways around it refused too: an
+# IPv6 socket to the pod's v4-mapped address (connect6 hook), and the
+# pod's ClusterIP and nodePort (the hook sees the frontend, the node's
+# OUTPUT DNAT, as kube-proxy installs it, follows).
 # The "node" and "kubelet" here are cgroup v2 groups the test creates.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
+command -v iptables >/dev/null || skip "iptables not installed"
 cg2=$(findmnt -rn -t cgroup2 -o TARGET | head -n 1)
 [ -n "$cg2" ] || skip "no cgroup v2 mount"
 name=$(unique_name nt)
@@ -21,25 +25,45 @@ mkdir "$node_cg" "$node_cg/kubelet"
 temp_dirs+=("$node_cg/kubelet" "$node_cg")
 strict() { printf '{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"mtls","namespace":"%s"},"spec":{"mtls":{"mode":"STRICT"}}}' "$1"; }
 new_spec '{"namespaces": {"shop": {"istio.io/dataplane-mode": "ambient"}, "open": {"istio.io/dataplane-mode": "ambient"}},
- "pods": {"n1-p1": {"namespace": "shop", "serviceAccount": "web"}, "n1-p2": {"namespace": "open", "serviceAccount": "svc"}},
+ "pods": {"n1-p1": {"namespace": "shop", "serviceAccount": "web", "labels": {"app": "web"}},
+          "n1-p2": {"namespace": "open", "serviceAccount": "svc"}},
+ "services": [{"name": "web", "namespace": "shop", "clusterIP": "10.96.0.40", "type": "NodePort",
+               "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 7000, "nodePort": 30080}]}],
  "objects": ['"$(strict shop)"']}'
 agent_extra="--node-traffic probes-only --node-cgroup $node_cg --kubelet-cgroup $node_cg/kubelet"
 mesh_cluster_up "$name" "$spec" --nodes 1 --pods-per-node 2
 start_echo "$name" n1-p1 7000
 start_echo "$name" n1-p2 7000
 node_ns=/run/netns/$(info "$name" | jq -r '.nodes[0].netns')
-# as CGROUP POD: from the node's network namespace, as a process of CGROUP.
+# as CGROUP POD MODE [ADDRESS PORT]: from the node's network namespace, as
+# a process of CGROUP, to the pod (or ADDRESS:PORT leading to it).
 as() {
   local cg=$1 pod=$2 src
   src=$(ip -n "zt-$name-n1" -o route get "$(pod_field "$name" "$pod" ip)" | sed -n 's/.* src \([0-9.]*\).*/\1/p')
   sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" nsenter --net="$node_ns" \
-    "$py" "$echo_py" "$3" "$(pod_field "$name" "$pod" ip)" 7000 "$([ "$3" = check ] && echo "$src" || echo 2)"
+    "$py" "$echo_py" "$3" "${4:-$(pod_field "$name" "$pod" ip)}" "${5:-7000}" "$([ "$3" = check ] && echo "$src" || echo 2)"
 }
 
 step "a node process cannot reach a STRICT pod; the kubelet can"
 as "$node_cg" n1-p1 expect-fail || fail "a node process reached the STRICT pod"
 [ "$(stat "$name" n1 node_strict_refused)" -ge 1 ] || fail "refusal not counted"
 as "$node_cg/kubelet" n1-p1 check || fail "the kubelet's probe was refused"
+
+step "no way around it: v4-mapped IPv6, the ClusterIP, the nodePort (OUTPUT DNAT after the hook)"
+web=$(pod_field "$name" n1-p1 ip)
+node1=$(info "$name" | jq -r '.nodes[0].ip')
+# A route for the service range, as a node running kube-proxy has (its default).
+ip -n "zt-$name-n1" route add 10.96.0.0/16 dev "$(ip -n "zt-$name-n1" -o route get "$web" | sed -n 's/.* dev \([^ ]*\).*/\1/p')"
+for rule in "-d 10.96.0.40 -p tcp --dport 80" "-d $node1 -p tcp --dport 30080"; do
+  # shellcheck disable=SC2086 # the rule is a list of words
+  nsenter --net="$node_ns" iptables -t nat -A OUTPUT $rule -j DNAT --to-destination "$web:7000"
+done
+refused=$(stat "$name" n1 node_strict_refused)
+as "$node_cg" n1-p1 expect-fail "::ffff:$web" 7000 || fail "a node process reached the STRICT pod over IPv6 (v4-mapped)"
+as "$node_cg" n1-p1 expect-fail 10.96.0.40 80 || fail "a node process reached the STRICT pod through its ClusterIP"
+as "$node_cg" n1-p1 expect-fail "$node1" 30080 || fail "a node process reached the STRICT pod through its nodePort"
+[ "$(stat "$name" n1 node_strict_refused)" -ge $((refused + 3)) ] || fail "the three refusals are not counted"
+as "$node_cg/kubelet" n1-p1 check 10.96.0.40 80 || fail "the kubelet could not reach the pod through its ClusterIP"
 
 step "the agent's own dials and pods' sockets are not judged, even inside the node's cgroup"
 state=$(info "$name" | jq -r .stateDir)

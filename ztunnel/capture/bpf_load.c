@@ -392,6 +392,33 @@ static int cgroup_id_level(const char *given, uint64_t *id, uint32_t *level)
 	return 0;
 }
 
+/* One connect hook on the node's cgroup, pinned as link_dir/name (an agent
+ * restart keeps it: the pinned link is updated to our program). */
+static int attach_connect_hook(struct capture *c, const char *name, struct bpf_program *p,
+			       enum bpf_attach_type type, const char *node_cgroup)
+{
+	char path[PATH_MAX];
+	int prog = bpf_program__fd(p), r;
+
+	snprintf(path, sizeof(path), "%s/%s", c->link_dir, name);
+	if (reuse_pinned_link(path, prog) == 0)
+		return 0;
+	int cg = open(node_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		r = -errno;
+		log_error("cannot open --node-cgroup", LF_STR("path", node_cgroup), LF_ERRNO(r));
+		return r;
+	}
+	int fd = bpf_link_create(prog, cg, type, NULL);
+	close(cg);
+	if (fd < 0) {
+		log_error("cannot attach the node connect hook", LF_STR("hook", name), LF_STR("cgroup", node_cgroup),
+			  LF_ERRNO(fd));
+		return fd;
+	}
+	return pin_link(fd, path);
+}
+
 int capture_node_traffic(struct capture *c, bool probes_only, const char *node_cgroup,
 			 const char *kubelet_cgroup)
 {
@@ -425,26 +452,17 @@ int capture_node_traffic(struct capture *c, bool probes_only, const char *node_c
 	if ((r = bpf_map__update_elem(c->skel->maps.zt_node_policy, &zero, sizeof(zero), &pol, sizeof(pol),
 				      BPF_ANY)) < 0)
 		return r;
-	if (!probes_only) {
-		unlink(path); /* exempt: no hook */
+	if (!probes_only) { /* exempt: no hooks */
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/cgroup-connect6", c->link_dir);
+		unlink(path);
 		return 0;
 	}
-	int prog = bpf_program__fd(c->skel->progs.zt_node_connect);
-	if (reuse_pinned_link(path, prog) == 0)
-		return 0;
-	int cg = open(node_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0) {
-		r = -errno;
-		log_error("cannot open --node-cgroup", LF_STR("path", node_cgroup), LF_ERRNO(r));
+	if ((r = attach_connect_hook(c, "cgroup-connect4", c->skel->progs.zt_node_connect, BPF_CGROUP_INET4_CONNECT,
+				     node_cgroup)) < 0)
 		return r;
-	}
-	int fd = bpf_link_create(prog, cg, BPF_CGROUP_INET4_CONNECT, NULL);
-	close(cg);
-	if (fd < 0) {
-		log_error("cannot attach the node connect hook", LF_STR("cgroup", node_cgroup), LF_ERRNO(fd));
-		return fd;
-	}
-	return pin_link(fd, path);
+	return attach_connect_hook(c, "cgroup-connect6", c->skel->progs.zt_node_connect6, BPF_CGROUP_INET6_CONNECT,
+				   node_cgroup);
 }
 
 int capture_veth_set(struct capture *c, uint32_t ifindex, bool enrolled)
@@ -488,15 +506,15 @@ int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct
 	return r == -ENOENT ? 0 : r;
 }
 
-int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, uint32_t n)
+int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, const struct zt_svc *vals,
+			     uint32_t n)
 {
 	struct bpf_map *m = c->skel->maps.zt_services;
-	struct zt_svc v = { .enrolled = 1 };
 	struct zt_svc_key key, next;
 	int r;
 
 	for (uint32_t i = 0; i < n; i++)
-		if ((r = bpf_map__update_elem(m, &keys[i], sizeof(keys[i]), &v, sizeof(v), BPF_ANY)) < 0)
+		if ((r = bpf_map__update_elem(m, &keys[i], sizeof(keys[i]), &vals[i], sizeof(vals[i]), BPF_ANY)) < 0)
 			return r;
 	/* Then drop what is no longer wanted (add first: no window without). */
 	r = bpf_map__get_next_key(m, NULL, &next, sizeof(next));

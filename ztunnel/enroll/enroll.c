@@ -102,17 +102,23 @@ void enroll_fini(struct enroll *e)
 	e->n = e->cap = 0;
 }
 
-/* Whether plaintext to the pod is refused (workload-level STRICT
+/* Whether plaintext to the workload is refused (workload-level STRICT
  * PeerAuthentication): what --node-traffic probes-only enforces at
  * connect() for node processes. Port-level exceptions are not seen there. */
+static bool workload_strict(const struct zt_workload *w)
+{
+	const struct zt_peer_authn *from;
+
+	return w && w->enrolled && authz_mtls_mode(w, 0, &from) == ZT_MTLS_STRICT;
+}
+
 static bool pod_strict(const struct zt_model *m, const struct enroll_pod *p)
 {
 	const struct zt_workload *w = p->uid[0] ? model_workload_by_uid(m, p->uid) : NULL;
 
 	for (uint32_t i = 0; m && !w && i < p->n_ips; i++)
 		w = model_workload_by_v4(m, p->ips[i]);
-	const struct zt_peer_authn *from;
-	return w && w->enrolled && authz_mtls_mode(w, 0, &from) == ZT_MTLS_STRICT;
+	return workload_strict(w);
 }
 
 static void apply(struct enroll *e, const struct zt_model *m, struct enroll_pod *p, bool enrolled,
@@ -146,27 +152,32 @@ static void apply(struct enroll *e, const struct zt_model *m, struct enroll_pod 
 
 struct keys {
 	struct zt_svc_key *k;
+	struct zt_svc *v;
 	uint32_t n, cap;
 	bool oom;
 };
 
-static void key_add(struct keys *ks, uint32_t addr, uint16_t port)
+static void key_add(struct keys *ks, uint32_t addr, uint16_t port, bool strict_local)
 {
 	if (ks->n == ks->cap) {
 		uint32_t cap = ks->cap ? ks->cap * 2 : 64;
 		struct zt_svc_key *nk = realloc(ks->k, cap * sizeof(*nk));
-		if (!nk) {
+		if (nk)
+			ks->k = nk;
+		struct zt_svc *nv = nk ? realloc(ks->v, cap * sizeof(*nv)) : NULL;
+		if (!nv) {
 			ks->oom = true;
 			return;
 		}
-		ks->k = nk;
+		ks->v = nv;
 		ks->cap = cap;
 	}
+	ks->v[ks->n] = (struct zt_svc){ .enrolled = 1, .strict_local = strict_local };
 	ks->k[ks->n++] = (struct zt_svc_key){ .addr = addr, .port = htons(port) };
 }
 
 static void ips_add(struct keys *ks, const struct zt_model *m, const struct zt_ip *ips, uint32_t n_ips,
-		    uint16_t port)
+		    uint16_t port, bool strict_local)
 {
 	for (uint32_t v = 0; v < n_ips; v++) {
 		uint32_t a;
@@ -175,7 +186,7 @@ static void ips_add(struct keys *ks, const struct zt_model *m, const struct zt_i
 		if (ips[v].family != AF_INET || model_workload_by_ip(m, &ips[v]))
 			continue;
 		memcpy(&a, ips[v].addr, 4);
-		key_add(ks, a, port);
+		key_add(ks, a, port, strict_local);
 	}
 }
 
@@ -193,14 +204,19 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 
 	for (uint32_t i = 0; i < m->n_services; i++) {
 		const struct zt_service *s = &m->services[i];
-		bool enrolled = false;
-		for (uint32_t j = 0; j < s->n_endpoints && !enrolled; j++)
-			enrolled = s->endpoints[j].workload->enrolled;
+		bool enrolled = false, strict = false;
+		/* strict: node processes reaching it could land on a STRICT pod
+		 * of this node (--node-traffic probes-only refuses them). */
+		for (uint32_t j = 0; j < s->n_endpoints; j++) {
+			const struct zt_workload *w = s->endpoints[j].workload;
+			enrolled |= w->enrolled;
+			strict |= e->node && w->node && !strcmp(w->node, e->node) && workload_strict(w);
+		}
 		for (uint32_t p = 0; enrolled && p < s->n_ports; p++) {
-			ips_add(&ks, m, s->vips, s->n_vips, s->ports[p].port);
-			ips_add(&ks, m, s->externals, s->n_externals, s->ports[p].port);
+			ips_add(&ks, m, s->vips, s->n_vips, s->ports[p].port, strict);
+			ips_add(&ks, m, s->externals, s->n_externals, s->ports[p].port, strict);
 			for (int a = 0; s->ports[p].node_port && a < n_node; a++)
-				key_add(&ks, node_addrs[a], s->ports[p].node_port);
+				key_add(&ks, node_addrs[a], s->ports[p].node_port, strict);
 		}
 	}
 	for (uint32_t i = 0; i < e->n; i++) {
@@ -212,12 +228,13 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 		const struct zt_workload *w = model_workload_by_ip(m, &ip);
 		for (uint32_t c = 0; w && c < w->n_ports; c++)
 			for (int a = 0; w->ports[c].host_port && a < n_node; a++)
-				key_add(&ks, node_addrs[a], w->ports[c].host_port);
+				key_add(&ks, node_addrs[a], w->ports[c].host_port, workload_strict(w));
 	}
-	int r = ks.oom ? -ENOMEM : capture_services_replace(e->capture, ks.k, ks.n);
+	int r = ks.oom ? -ENOMEM : capture_services_replace(e->capture, ks.k, ks.v, ks.n);
 	if (r < 0)
 		log_error("cannot update zt_services", LF_ERRNO(r));
 	free(ks.k);
+	free(ks.v);
 }
 
 static bool known(const struct enroll *e, const struct zt_workload *w, uint32_t ip)
