@@ -22,6 +22,7 @@ struct enroll_pod {
 	uint32_t n_ips;
 	bool has_ipv6; /* dual-stack: its IPv6 TCP is dropped while enrolled */
 	bool enrolled;
+	bool captured; /* enrolled, and zt_pods and zt_veths say so (every write took) */
 	const char *reason; /* static string */
 };
 

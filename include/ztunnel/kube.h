@@ -74,11 +74,12 @@ int kube_source_fd(const struct kube_source *k);
  * findings (release them); -EAGAIN when none is new. Models are built on
  * the watcher thread from the objects themselves. */
 int kube_source_take(struct kube_source *k, struct zt_model **m, struct zt_diags *diags, int *r);
-/* The pods of this node whose capture is in place (their uids): from now
- * on ambient.istio.io/redirection=enabled is kept on exactly those among
- * the node's pods (SPEC §8.5), never touching an owner's "disabled".
- * uids NULL: stop writing (an agent that does not serve). 0 or -ENOMEM. */
-int kube_source_set_captured(struct kube_source *k, const char *const *uids, uint32_t n);
+/* The pods of this node whose capture is in place (their uids and
+ * addresses, as text): from now on ambient.istio.io/redirection=enabled
+ * is kept on exactly those among the node's pods (SPEC §8.5), never
+ * touching an owner's "disabled". keys NULL: stop writing (an agent that
+ * does not serve, or has no model yet). 0 or -ENOMEM. */
+int kube_source_set_captured(struct kube_source *k, const char *const *keys, uint32_t n);
 /* The objects held now as a v1 List (free it): a state_printer_fn. */
 int kube_source_print(void *ctx, char **text, size_t *len);
 /* True once every kind was listed and the watches run (or a kind whose

@@ -23,10 +23,11 @@ struct snapshot_source {
 	/* Monotonic ms of the next update wanted without fd activity. */
 	int64_t (*deadline_ms)(struct snapshot_source *s);
 	void (*close)(struct snapshot_source *s);
-	/* The pods of this node whose capture is in place (uids; NULL: this
-	 * agent does not serve), for the source to publish to the other nodes
-	 * (SPEC §8.5). NULL where the source has no way to (a snapshot file). */
-	void (*captured)(struct snapshot_source *s, const char *const *uids, uint32_t n);
+	/* The pods of this node whose capture is in place (their uids and
+	 * addresses; NULL: say nothing now), for the source to publish to the
+	 * other nodes (SPEC §8.5). NULL where the source has no way to (a
+	 * snapshot file). */
+	void (*captured)(struct snapshot_source *s, const char *const *keys, uint32_t n);
 };
 
 int snapshot_source_file(struct snapshot_source **out, const char *path);

@@ -1,5 +1,6 @@
 #include "ztunnel/control.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,7 +65,10 @@ static bool serving(const struct control *ctl)
 }
 
 /* Tells the source which pods of this node are captured now (SPEC §8.5:
- * only those are HBONE to the other nodes). */
+ * only those are HBONE to the other nodes), by uid and by address: a pod
+ * restored from pinned state is known by its address until a model names
+ * it. Nothing before the first model: the pod table may still be filling
+ * in, and a short report would take the annotation off captured pods. */
 static void report_captured(struct control *ctl)
 {
 	struct snapshot_source *src = ctl->source;
@@ -72,19 +76,36 @@ static void report_captured(struct control *ctl)
 
 	if (!src->captured || !e)
 		return;
-	if (!serving(ctl))
+	bool have_model = state_read_lock(ctl->store) != NULL;
+	state_read_unlock();
+	if (!serving(ctl) || !have_model)
 		return src->captured(src, NULL, 0);
-	const char **uids = calloc(e->n ? e->n : 1, sizeof(*uids));
-	uint32_t n = 0;
-	if (!uids) {
+	uint32_t max = 0, n = 0;
+	for (uint32_t i = 0; i < e->n; i++)
+		max += 1 + e->pods[i].n_ips;
+	const char **keys = calloc(max ? max : 1, sizeof(*keys));
+	char (*addrs)[INET_ADDRSTRLEN] = calloc(max ? max : 1, INET_ADDRSTRLEN);
+	if (!keys || !addrs) {
 		log_error("cannot report the captured pods", LF_ERRNO(-ENOMEM));
+		free(keys);
+		free(addrs);
 		return;
 	}
-	for (uint32_t i = 0; i < e->n; i++)
-		if (e->pods[i].enrolled && e->pods[i].uid[0])
-			uids[n++] = e->pods[i].uid;
-	src->captured(src, uids, n);
-	free(uids);
+	for (uint32_t i = 0; i < e->n; i++) {
+		const struct enroll_pod *p = &e->pods[i];
+		if (!p->captured)
+			continue;
+		if (p->uid[0])
+			keys[n++] = p->uid;
+		for (uint32_t k = 0; k < p->n_ips; k++) {
+			inet_ntop(AF_INET, &p->ips[k], addrs[n], INET_ADDRSTRLEN);
+			keys[n] = addrs[n];
+			n++;
+		}
+	}
+	src->captured(src, keys, n);
+	free(keys);
+	free(addrs);
 }
 
 /* After a CNI request: the handler applied that pod's decision; only the

@@ -67,7 +67,7 @@ static void adopt_pod(uint32_t ip, const struct zt_pod *v, void *ctx)
 			return;
 		p->ifindex = v->ifindex;
 		memcpy(p->ifname, name, sizeof(p->ifname));
-		p->enrolled = v->enrolled;
+		p->enrolled = p->captured = v->enrolled;
 		p->reason = "restored from pinned state";
 	}
 	if (p->n_ips < ENROLL_MAX_IPS)
@@ -129,14 +129,18 @@ static void apply(struct enroll *e, const struct zt_model *m, struct enroll_pod 
 
 	p->enrolled = enrolled;
 	p->reason = reason;
+	bool ok = true;
 	for (uint32_t i = 0; i < p->n_ips; i++) {
 		int r = capture_pod_set(e->capture, p->ips[i], p->ifindex, enrolled, strict);
 		if (r < 0)
 			log_error("cannot update zt_pods", LF_STR("pod", p->name), LF_ERRNO(r));
+		ok &= r >= 0;
 	}
 	int r = capture_veth_set(e->capture, p->ifindex, enrolled);
 	if (r < 0)
 		log_error("cannot update zt_veths", LF_STR("pod", p->name), LF_ERRNO(r));
+	/* Only a capture fully in place is announced to other nodes. */
+	p->captured = enrolled && ok && r >= 0;
 	if (enrolled && p->has_ipv6 && (added || changed))
 		log_warn("enrolled pod has IPv6 addresses: its IPv6 TCP is dropped (IPv6 is not captured yet)",
 			 LF_STR("namespace", p->ns), LF_STR("pod", p->name));

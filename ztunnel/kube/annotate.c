@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,19 @@
 #include "ztunnel/log.h"
 #include "ztunnel/state.h"
 
-/* Writes in flight at once; and how long a sent write is trusted before
- * the same one is sent again (the watch shows its effect well before). */
+/* Writes in flight at once; how long a write that took is trusted before
+ * the same one is sent again (the watch shows its effect well before);
+ * failed ones are retried after 1 s, doubling to a minute (a node whose
+ * writes all fail must not hammer the API server). */
 #define MAX_IN_FLIGHT 8
 #define RESEND_MS 5000
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 60000
+/* The guard probe: again every 10 minutes (someone may remove the
+ * policy); an accepted probe is only believed the second time, 5 s later
+ * (a policy just created takes a moment to be enforced). */
+#define PROBE_EVERY_MS 600000
+#define PROBE_CONFIRM_MS 5000
 #define LOG_EVERY_MS 30000
 #define SCAN_MS 100
 #define REPLY_MAX 512
@@ -34,7 +44,8 @@ struct annotate_write {
 	enum annotate_op op;
 	CURL *easy;
 	struct curl_slist *headers;
-	int64_t sent_ms;
+	int64_t retry_at_ms; /* the same write is not sent again before */
+	uint32_t fails;      /* in a row */
 	char reply[REPLY_MAX];
 	size_t reply_len;
 };
@@ -44,10 +55,24 @@ static int uid_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool annotate_on_node(const cJSON *pod, const char *node)
+{
+	const char *on = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "nodeName"));
+
+	return on && !strcmp(on, node);
+}
+
+static bool listed(const char *key, char *const *captured, uint32_t n)
+{
+	return key && n && bsearch(&key, captured, n, sizeof(*captured), uid_cmp);
+}
+
 enum annotate_op annotate_needed(const cJSON *pod, const char *node, char *const *captured, uint32_t n)
 {
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(pod, "status"), *ip;
 	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
 	const char *on = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
@@ -55,7 +80,12 @@ enum annotate_op annotate_needed(const cJSON *pod, const char *node, char *const
 
 	if (!uid || !on || strcmp(on, node))
 		return ANNOTATE_KEEP; /* another node's pod: never ours to say */
-	bool want = n && bsearch(&uid, captured, n, sizeof(*captured), uid_cmp);
+	/* By uid, or by address (a pod restored from pinned state before a
+	 * model named it). */
+	bool want = listed(uid, captured, n) ||
+		    listed(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(status, "podIP")), captured, n);
+	cJSON_ArrayForEach(ip, cJSON_GetObjectItemCaseSensitive(status, "podIPs"))
+		want = want || listed(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ip, "ip")), captured, n);
 	bool has = v && !strcmp(v, ZT_REDIRECTION_ENABLED);
 	if (want == has)
 		return ANNOTATE_KEEP;
@@ -85,6 +115,7 @@ char *annotate_patch(const char *uid, enum annotate_op op)
 int annotator_init(struct kube_annotator *a, const char *node)
 {
 	memset(a, 0, sizeof(*a));
+	a->guard = -1;
 	if (!(a->node = strdup(node)))
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
@@ -183,7 +214,7 @@ static int send_write(struct kube_annotator *a, CURLM *multi, const struct kube_
 	int r = -ENOMEM;
 
 	w->op = op;
-	w->sent_ms = now;
+	w->retry_at_ms = now + RESEND_MS;
 	w->reply_len = 0;
 	w->reply[0] = 0;
 	if (!e || !body || !ens || !ename)
@@ -222,6 +253,89 @@ out:
 	return r;
 }
 
+static size_t on_probe_reply(char *data, size_t size, size_t n, void *ctx)
+{
+	struct kube_annotator *a = ctx;
+	size_t len = size * n, room = sizeof(a->probe_reply) - 1 - a->probe_len;
+
+	memcpy(a->probe_reply + a->probe_len, data, len < room ? len : room);
+	a->probe_len += len < room ? len : room;
+	a->probe_reply[a->probe_len] = 0;
+	return len;
+}
+
+/* A dry-run relabel of one of this node's pods through pods/status: what
+ * a compromised node would do. The admission policy must refuse it;
+ * nothing is changed either way (dryRun=All). */
+static void probe_guard(struct kube_annotator *a, CURLM *multi, const struct kube_config *conn, const cJSON *pod)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+	CURL *e = curl_easy_init();
+	char *ens = e && ns ? curl_easy_escape(e, ns, 0) : NULL, *ename = e && name ? curl_easy_escape(e, name, 0) : NULL;
+	char url[1024];
+
+	a->probe_at_ms = INT64_MAX; /* until it answers */
+	if (!ens || !ename) {
+		curl_free(ens);
+		curl_free(ename);
+		if (e)
+			curl_easy_cleanup(e);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/pods/%s/status?dryRun=All", conn->server, ens, ename);
+	curl_free(ens);
+	curl_free(ename);
+	a->probe_headers = curl_slist_append(kube_auth_headers(conn), "Content-Type: application/merge-patch+json");
+	a->probe_len = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, "{\"metadata\":{\"labels\":{\"ztunnel.io/write-guard-probe\":\"x\"}}}");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->probe_headers);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	kube_set_tls(e, conn);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_probe_reply);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		curl_slist_free_all(a->probe_headers);
+		a->probe_headers = NULL;
+		return;
+	}
+	a->probe = e;
+}
+
+static void probe_done(struct kube_annotator *a, long status, CURLcode res)
+{
+	int64_t now = clock_mono_ms();
+	int was = atomic_load(&a->guard);
+
+	if (res == CURLE_OK && status / 100 == 2) {
+		a->probe_at_ms = now + (++a->probe_misses < 2 ? PROBE_CONFIRM_MS : PROBE_EVERY_MS);
+		if (a->probe_misses < 2)
+			return;
+		atomic_store(&a->guard, 0);
+		if (was != 0)
+			log_error("the API server lets this agent relabel pods: the admission policy of "
+				  "daemonset/ztunnel.yaml is not enforced, so a compromised node could change any "
+				  "pod's labels, annotations and status (needs Kubernetes >= 1.30 and the "
+				  "ValidatingAdmissionPolicy applied)");
+	} else if (res == CURLE_OK && (status == 403 || status == 422) && strstr(a->probe_reply, "ztunnel agent")) {
+		a->probe_misses = 0;
+		a->probe_at_ms = now + PROBE_EVERY_MS;
+		atomic_store(&a->guard, 1);
+		if (was != 1)
+			log_info("the API server refuses this agent every write but its annotation (admission policy in force)");
+	} else {
+		a->probe_at_ms = now + RETRY_MAX_MS;
+		log_warn("cannot tell whether the admission policy guards this agent's writes: asked again in a minute",
+			 LF_INT("status", status), LF_STR("error", res == CURLE_OK ? a->probe_reply : curl_easy_strerror(res)));
+	}
+}
+
 void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_objects *pods,
 		    const struct kube_config *conn, int64_t now)
 {
@@ -229,7 +343,7 @@ void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_ob
 	/* Pod changes come in streams on a busy cluster: one look at the
 	 * node's pods per SCAN_MS for those. */
 	bool due = a->active && (a->changed || (a->pods_changed && now - a->scanned_ms >= SCAN_MS) ||
-				 (a->retry_ms && now >= a->retry_ms));
+				 (a->retry_ms && now >= a->retry_ms) || (!a->probe && now >= a->probe_at_ms));
 	if (!due) {
 		pthread_mutex_unlock(&a->lock);
 		return;
@@ -237,32 +351,41 @@ void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_ob
 	a->changed = a->pods_changed = false;
 	a->retry_ms = 0;
 	a->scanned_ms = now;
-	/* Trusted writes expire: a mismatch left after RESEND_MS is sent again. */
+	/* Records outlive their retry time a while (a failing pod keeps its
+	 * count of failures), then go. */
 	for (uint32_t i = 0; i < a->n_writes;) {
-		if (!a->writes[i]->easy && now - a->writes[i]->sent_ms >= RESEND_MS) {
+		if (!a->writes[i]->easy && now >= a->writes[i]->retry_at_ms + RETRY_MAX_MS) {
 			free(a->writes[i]);
 			a->writes[i] = a->writes[--a->n_writes];
 		} else {
 			i++;
 		}
 	}
+	bool probe = !a->probe && now >= a->probe_at_ms;
 	for (uint32_t i = 0; i < pods->cap; i++) {
 		if (!pods->keys[i])
 			continue;
+		if (probe && annotate_on_node(pods->items[i], a->node)) {
+			probe_guard(a, multi, conn, pods->items[i]);
+			probe = false;
+		}
 		enum annotate_op op = annotate_needed(pods->items[i], a->node, a->want, a->n_want);
 		if (op == ANNOTATE_KEEP)
 			continue;
 		const cJSON *md = cJSON_GetObjectItemCaseSensitive(pods->items[i], "metadata");
 		const struct annotate_write *w =
 			write_of(a, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid")));
-		/* Sent already, or room for no more now: look again later. */
-		if ((w && (w->op == op || w->easy)) || a->in_flight >= MAX_IN_FLIGHT ||
-		    send_write(a, multi, conn, pods->items[i], op, now) < 0) {
-			int64_t at = w && w->op == op && !w->easy ? w->sent_ms + RESEND_MS : now + 200;
+		/* In flight, sent (or failed) too recently, or room for no more
+		 * now: look again later. */
+		bool wait = w && (w->easy || (w->op == op && now < w->retry_at_ms));
+		if (wait || a->in_flight >= MAX_IN_FLIGHT || send_write(a, multi, conn, pods->items[i], op, now) < 0) {
+			int64_t at = w && !w->easy && w->retry_at_ms > now ? w->retry_at_ms : now + 200;
 			if (!a->retry_ms || at < a->retry_ms)
 				a->retry_ms = at;
 		}
 	}
+	if (probe) /* no pod on this node yet to probe with */
+		a->probe_at_ms = now + RETRY_MIN_MS;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -275,8 +398,9 @@ static void report_failure(struct kube_annotator *a, const struct annotate_write
 	if (a->logged_ms && now - a->logged_ms < LOG_EVERY_MS)
 		return;
 	a->logged_ms = now;
-	const char *hint = status == 403 ? "the agent's ClusterRole needs patch on pods/status (daemonset/ztunnel.yaml)"
-					 : "retried; other nodes send this pod plaintext until it is written";
+	const char *hint = status == 403 ? "refused: the agent's ClusterRole needs patch on pods/status, and the "
+					   "admission policy (daemonset/ztunnel.yaml) a pod-bound token naming this node"
+					 : "retried with backoff; until then other nodes send this pod plaintext (STRICT: nothing)";
 	log_error("cannot write the redirection annotation", LF_STR("uid", w->uid), LF_INT("status", status),
 		  LF_STR("error", res == CURLE_OK ? w->reply : curl_easy_strerror(res)), LF_STR("hint", hint),
 		  LF_UINT("failures_since_last_log", a->failed_since_log));
@@ -288,6 +412,16 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 	struct annotate_write *w = NULL;
 	long status = 0;
 
+	if (e == a->probe) {
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(multi, e);
+		curl_easy_cleanup(e);
+		curl_slist_free_all(a->probe_headers);
+		a->probe_headers = NULL;
+		a->probe = NULL;
+		probe_done(a, status, res);
+		return true;
+	}
 	for (uint32_t i = 0; !w && i < a->n_writes; i++)
 		if (a->writes[i]->easy == e)
 			w = a->writes[i];
@@ -301,9 +435,12 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 	w->easy = NULL;
 	pthread_mutex_lock(&a->lock);
 	a->in_flight--;
-	a->changed = true; /* room for the next ones */
+	a->pods_changed = true; /* room for the next ones (one look per SCAN_MS) */
 	pthread_mutex_unlock(&a->lock);
+	int64_t now = clock_mono_ms();
+	w->retry_at_ms = now + RESEND_MS;
 	if (res == CURLE_OK && status / 100 == 2) {
+		w->fails = 0;
 		atomic_fetch_add(&a->written, 1);
 		log_debug("redirection annotation written", LF_STR("uid", w->uid),
 			  LF_BOOL("enabled", w->op == ANNOTATE_SET));
@@ -316,7 +453,9 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 		return true;
 	}
 	report_failure(a, w, status, res);
-	w->sent_ms -= RESEND_MS - 1000; /* tried again in a second */
+	w->fails++;
+	int64_t backoff = (int64_t)RETRY_MIN_MS << (w->fails - 1 < 6 ? w->fails - 1 : 6);
+	w->retry_at_ms = now + (backoff < RETRY_MAX_MS ? backoff : RETRY_MAX_MS);
 	return true;
 }
 
@@ -331,6 +470,11 @@ void annotator_fini(struct kube_annotator *a, CURLM *multi)
 		free(a->writes[i]);
 	}
 	free(a->writes);
+	if (a->probe) {
+		curl_multi_remove_handle(multi, a->probe);
+		curl_easy_cleanup(a->probe);
+	}
+	curl_slist_free_all(a->probe_headers);
 	for (uint32_t i = 0; i < a->n_want; i++)
 		free(a->want[i]);
 	free(a->want);

@@ -642,6 +642,10 @@ static void kube_metrics(struct tm_text *out, void *ctx)
 		       (unsigned long long)atomic_load(&ks->ann.written));
 	tm_text_printf(out, "ztunnel_kube_annotation_writes_total{result=\"failed\"} %llu\n",
 		       (unsigned long long)atomic_load(&ks->ann.failed));
+	tm_family_header(out, "ztunnel_kube_write_guard", "gauge",
+			 "1: the API server refuses this agent every write but its annotation (the admission policy of "
+			 "daemonset/ztunnel.yaml); 0: it does not; -1: not known yet.");
+	tm_text_printf(out, "ztunnel_kube_write_guard %d\n", atomic_load(&ks->ann.guard));
 }
 
 static void *watcher_main(void *arg)

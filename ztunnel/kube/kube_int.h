@@ -57,7 +57,7 @@ struct kube_config;
 struct kube_annotator {
 	char *node;
 	pthread_mutex_t lock;
-	char **want; /* uids of the pods captured now, sorted */
+	char **want; /* uids and addresses of the pods captured now, sorted */
 	uint32_t n_want;
 	bool active;  /* reported, and not paused: nothing is written before */
 	bool changed, pods_changed;
@@ -68,9 +68,20 @@ struct kube_annotator {
 	int64_t logged_ms;
 	uint64_t failed_since_log;
 	_Atomic uint64_t written, failed;
+	/* Whether the API server refuses this agent everything but its
+	 * annotation (the admission policy of daemonset/ztunnel.yaml), found
+	 * with a dry-run write at start: -1 not known yet, 0 no, 1 yes. */
+	_Atomic int guard;
+	CURL *probe;
+	struct curl_slist *probe_headers;
+	int64_t probe_at_ms;
+	uint32_t probe_misses; /* accepted probes in a row */
+	char probe_reply[512];
+	size_t probe_len;
 };
-/* What pod (as watched) needs given the captured uids (sorted): only pods
- * of node are ever touched, and an owner's "disabled" never. Sans-IO. */
+/* What pod (as watched) needs given the captured pods' uids and addresses
+ * (sorted): only pods of node are ever touched, and an owner's "disabled"
+ * never. Sans-IO. */
 enum annotate_op annotate_needed(const cJSON *pod, const char *node, char *const *captured, uint32_t n);
 /* The merge patch for op, the uid as precondition (free it); NULL: no memory. */
 char *annotate_patch(const char *uid, enum annotate_op op);

@@ -1,6 +1,7 @@
 /* Where a captured connection goes, or why it is refused (SPEC.md §3.1,
  * §3.3). Pure functions over the model and the node's pod table. */
 #include "ztunnel/proxy.h"
+#include "ztunnel/authz.h"
 #include "ztunnel/telemetry.h"
 
 #include <arpa/inet.h>
@@ -155,6 +156,18 @@ void route_outbound(const struct zt_model *m, local_pod_fn pods, void *ctx, cons
 		out->reason = "destination pod of this node is enrolled but not in the snapshot yet";
 		out->refusal = TM_R_WORKLOAD_PENDING;
 		out->gave_up = "destination pod of this node is enrolled but not in the snapshot (waited 5 s)";
+		return;
+	}
+	const struct zt_peer_authn *from;
+	if (enrolled_src && out->dst && out->dst->enrolled && !out->local_dst && !out->dst->captured &&
+	    authz_mtls_mode(out->dst, ntohs(out->upstream_port), &from) == ZT_MTLS_STRICT) {
+		/* A STRICT pod whose capture is not in place yet gets no
+		 * plaintext from the mesh either: wait for its node to say it is
+		 * captured (SPEC §8.5), then refuse. */
+		out->verdict = ROUTE_WAIT;
+		out->reason = "destination is STRICT and its capture is not in place yet";
+		out->refusal = TM_R_WORKLOAD_PENDING;
+		out->gave_up = "destination is STRICT and its node did not report its capture in place (waited 5 s)";
 		return;
 	}
 	/* Mesh to mesh goes over HBONE (SPEC §3.1 step 6); a destination the

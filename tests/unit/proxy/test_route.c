@@ -104,8 +104,10 @@ static void an_enrolled_pod_unknown_to_the_snapshot_waits(void **state)
 
 /* SPEC 8.5: from the Kubernetes API, a remote mesh pod whose agent has
  * not annotated its capture in place gets plaintext (it could not answer
- * HBONE; if captured after all, its inbound checks decide); a mesh pod of
- * this node is captured when zt_pods says so, annotation or not. */
+ * HBONE; if captured after all, its inbound checks decide), unless it is
+ * STRICT: then the connection waits for the annotation (and is refused
+ * after 5 s); a mesh pod of this node is captured when zt_pods says so,
+ * annotation or not. */
 static void hbone_waits_for_the_destination_capture(void **state)
 {
 	(void)state;
@@ -114,6 +116,10 @@ static void hbone_waits_for_the_destination_capture(void **state)
 	snap_pod(l, "mesh", "a", "10.0.1.1", "n1", NULL);
 	snap_pod(l, "mesh", "c", "10.0.1.3", "n1", NULL);
 	snap_pod(l, "mesh", "new", "10.0.2.1", "n2", NULL);
+	snap_ns(l, "vault", "{\"istio.io/dataplane-mode\":\"ambient\"}");
+	snap_pod(l, "vault", "locked", "10.0.2.3", "n2", NULL);
+	snap_add(l, "{\"apiVersion\":\"security.istio.io/v1\",\"kind\":\"PeerAuthentication\","
+		    "\"metadata\":{\"name\":\"m\",\"namespace\":\"vault\"},\"spec\":{\"mtls\":{\"mode\":\"STRICT\"}}}");
 	cJSON *done = snap_pod(l, "mesh", "done", "10.0.2.2", "n2", NULL);
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_GetObjectItem(done, "metadata"), "annotations"),
 				ZT_ANNOTATION_REDIRECTION, ZT_REDIRECTION_ENABLED);
@@ -131,6 +137,9 @@ static void hbone_waits_for_the_destination_capture(void **state)
 	assert_false(r.hbone);
 	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.2"), p(7000), &seed, &r);
 	assert_true(r.hbone);
+	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.2.3"), p(7000), &seed, &r);
+	assert_int_equal(r.verdict, ROUTE_WAIT);
+	assert_non_null(strstr(r.gave_up, "STRICT"));
 	route_outbound(m, pods, NULL, NULL, inet_addr("10.0.1.1"), inet_addr("10.0.1.3"), p(7000), &seed, &r);
 	assert_true(r.local_dst);
 	assert_true(r.hbone);
