@@ -109,5 +109,13 @@ int capture_uninstall(const char *pin_dir, struct capture_removed *out);
  * carry them, excluding loopback. */
 int capture_local_addrs(uint32_t *addrs, uint32_t max, uint32_t *n, uint32_t *ifindexes,
 			uint32_t max_if, uint32_t *n_if);
+/* Changes of the node's IPv4 addresses (rtnetlink RTMGRP_IPV4_IFADDR):
+ * poll the fd; drain says how many notices came (the caller then reads
+ * the addresses again with capture_local_addrs), or -errno. */
+struct capture_addr_monitor;
+int capture_addr_monitor_open(struct capture_addr_monitor **out);
+int capture_addr_monitor_fd(const struct capture_addr_monitor *m);
+int capture_addr_monitor_drain(struct capture_addr_monitor *m);
+void capture_addr_monitor_close(struct capture_addr_monitor *m);
 
 #endif

@@ -131,6 +131,9 @@ void proxy_handed_over(struct proxy *p);
  * are still accepted: a SYN already steered to our listeners is served,
  * not reset). */
 void proxy_drain(struct proxy *p);
+/* The node's addresses changed (nodePorts and hostPorts on them): the
+ * workers take the new set on their next tick. */
+void proxy_set_node_addrs(struct proxy *p, const uint32_t *addrs, uint32_t n);
 /* During a drain: connections and HBONE connections still open, as the
  * workers last counted them (within 200 ms); -EAGAIN until each counted. */
 int64_t proxy_live(struct proxy *p);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Traffic the node itself forwards to a mesh pod (issue 8/13 item 1): a
-# NodePort, a hostPort and an externalIP, each with the DNAT rule
+# NodePort (also on an address the node gets later), a hostPort and an externalIP, each with the DNAT rule
 # kube-proxy (or the portmap plugin) installs, used to reach a STRICT pod
 # in plaintext because the DNAT happens after tc ingress and the SYN's
 # destination was a node or external address. They are captured by
@@ -54,6 +54,19 @@ in_pod n1-p2 "$py" "$echo_py" expect-fail "$node1" 30080 2 || fail "a same-node 
 # and load-balancer IPs already on the client's node, like a VIP.
 [ "$(stat "$name" n1 captured_service)" -ge 3 ] || fail "n1 did not capture its node frontends"
 [ "$(stat "$name" n2 captured_service)" -ge 2 ] || fail "n2 did not capture the external frontends"
+
+step "an address the node gets later: its nodePort is captured (and refused) too"
+n=$(count_log "$name" n1 '"msg":"node addresses changed"')
+nsenter --net="$n1" ip addr add 10.255.0.201/32 dev eth0
+nsenter --net="$n2" ip route add 10.255.0.201/32 via "$node1"
+nsenter --net="$n1" iptables -t nat -A PREROUTING -d 10.255.0.201 -p tcp --dport 30080 -j DNAT --to-destination "$api:7000"
+wait_count_log "$name" n1 '"msg":"node addresses changed"' $((n + 1))
+sleep 0.3 # the workers take the new address on their next tick
+denied='.msg == "connection denied" and (."src.addr" | startswith("'"$client"':")) and ."dst.addr" == "'"$api"':7000"'
+d=$(count_access "$name" n1 "$denied")
+in_pod n2-p1 "$py" "$echo_py" expect-fail 10.255.0.201 30080 2 || fail "the nodePort on a new node address reached the STRICT pod"
+[ "$(count_access "$name" n1 "$denied")" -gt "$d" ] || fail "the new address's nodePort was not captured and refused by n1"
+frontends+=("10.255.0.201 30080")
 
 step "PERMISSIVE: every frontend serves, the pod sees the client's address"
 jq --argjson pa "${pa/STRICT/PERMISSIVE}" '.objects = [$pa]' "$spec" > "$spec.new" && mv "$spec.new" "$spec"

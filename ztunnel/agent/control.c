@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ztunnel/capture.h"
 #include "ztunnel/cert_fetcher.h"
 #include "ztunnel/clock.h"
 #include "ztunnel/log.h"
@@ -149,6 +150,34 @@ static void update_source(struct control *ctl, struct snapshot_source *src, bool
 {
 	if (src->update(src, ctl->store, readable, force) == 1)
 		reconcile(ctl);
+}
+
+/* The node's IPv4 addresses moved (one added or removed, e.g. a
+ * load-balancer address): the capture (node-address exemption, nodePorts
+ * and hostPorts in zt_services), the workers and the service map follow,
+ * so a nodePort on a new address is no way around the mesh. */
+static void node_addrs_refresh(struct control *ctl)
+{
+	struct capture *c = ctl->enroll->capture;
+	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], old[ZT_MAX_NODE_ADDRS], ifs[64], n, n_ifs;
+	int r = capture_local_addrs(addrs, ZT_MAX_NODE_ADDRS * 4, &n, ifs, 64, &n_ifs);
+
+	if (r < 0) {
+		log_error("cannot list node addresses", LF_ERRNO(r));
+		return;
+	}
+	int n_old = capture_node_addrs_get(c, old, ZT_MAX_NODE_ADDRS);
+	uint32_t kept = n < ZT_MAX_NODE_ADDRS ? n : ZT_MAX_NODE_ADDRS;
+	if (!serving(ctl) || (n_old == (int)kept && !memcmp(old, addrs, kept * sizeof(*addrs))))
+		return;
+	if ((r = capture_node_addrs_set(c, addrs, n)) < 0) {
+		log_error("cannot set node addresses", LF_ERRNO(r));
+		return;
+	}
+	if (ctl->proxy)
+		proxy_set_node_addrs(ctl->proxy, addrs, kept);
+	log_info("node addresses changed", LF_INT("before", n_old), LF_UINT("now", kept));
+	reconcile(ctl);
 }
 
 static void control_signals(sigset_t *set)
@@ -319,7 +348,15 @@ int control_run(struct control *ctl)
 		return 1;
 	}
 	state_reader_register();
+	/* Opened before the first model: a change from now on is seen. */
+	struct capture_addr_monitor *addr_mon = NULL;
+	int r = enroll ? capture_addr_monitor_open(&addr_mon) : 0;
+	if (r < 0)
+		log_error("cannot follow the node's address changes (nodePorts on a new address are not captured)",
+			  LF_ERRNO(r));
 	update_source(ctl, src, false, true);
+	if (enroll)
+		node_addrs_refresh(ctl); /* any change since the agent read them at start */
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("source", src->name));
 
@@ -327,12 +364,13 @@ int control_run(struct control *ctl)
 	publish(ctl);
 	int status = 0;
 	for (;;) {
-		struct pollfd fds[8] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		struct pollfd fds[9] = { { src->fd, POLLIN, 0 }, { sfd, POLLIN, 0 },
 					 { enroll ? enroll->listen_fd : -1, POLLIN, 0 },
 					 { ctl->cni ? ctl->cni->fd : -1, POLLIN, 0 },
 					 { ctl->handover_fd, POLLIN, 0 }, { ctl->successor_fd, POLLIN, 0 },
 					 { ctl->predecessor_fd, POLLIN, 0 },
-					 { ctl->fetcher ? cert_fetcher_fd(ctl->fetcher) : -1, POLLIN, 0 } };
+					 { ctl->fetcher ? cert_fetcher_fd(ctl->fetcher) : -1, POLLIN, 0 },
+					 { addr_mon ? capture_addr_monitor_fd(addr_mon) : -1, POLLIN, 0 } };
 		int64_t deadline = src->deadline_ms(src);
 		if (ctl->cni && cni_chain_deadline(ctl->cni) < deadline)
 			deadline = cni_chain_deadline(ctl->cni);
@@ -346,7 +384,7 @@ int control_run(struct control *ctl)
 		    deadline > clock_mono_ms() + 100)
 			deadline = clock_mono_ms() + 100; /* counts come from the workers' ticks */
 		int64_t wait = deadline == INT64_MAX ? 60000 : deadline - clock_mono_ms();
-		if (poll(fds, 8, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
+		if (poll(fds, 9, wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait) < 0 && errno != EINTR) {
 			log_error("poll failed", LF_ERRNO(-errno));
 			status = 1;
 			break;
@@ -379,6 +417,8 @@ int control_run(struct control *ctl)
 			after_cni_request(ctl);
 		}
 		update_source(ctl, src, fds[0].revents & POLLIN, false);
+		if ((fds[8].revents & POLLIN) && capture_addr_monitor_drain(addr_mon) > 0)
+			node_addrs_refresh(ctl);
 		if (ctl->cni) {
 			if (fds[3].revents & POLLIN)
 				cni_chain_event(ctl->cni);
@@ -395,6 +435,7 @@ int control_run(struct control *ctl)
 			break;
 	}
 	log_info("shutting down", LF_INT("status", status));
+	capture_addr_monitor_close(addr_mon);
 	state_reader_unregister();
 	close(sfd);
 	return status;

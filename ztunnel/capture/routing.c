@@ -314,3 +314,53 @@ int capture_routing_conflicts(const struct capture_routing *rt, char *why, size_
 		return r;
 	return s.conflicts;
 }
+
+struct capture_addr_monitor {
+	struct mnl_socket *nl;
+};
+
+int capture_addr_monitor_open(struct capture_addr_monitor **out)
+{
+	struct capture_addr_monitor *m = calloc(1, sizeof(*m));
+	int r;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (!m->nl || mnl_socket_bind(m->nl, RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		capture_addr_monitor_close(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+int capture_addr_monitor_fd(const struct capture_addr_monitor *m)
+{
+	return mnl_socket_get_fd(m->nl);
+}
+
+int capture_addr_monitor_drain(struct capture_addr_monitor *m)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int events = 0;
+
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(m->nl, buf, sizeof(buf));
+		if (n < 0)
+			/* ENOBUFS: events were lost; the caller re-reads them all anyway. */
+			return errno == EAGAIN || errno == ENOBUFS ? events + (errno == ENOBUFS) : -errno;
+		events++;
+	}
+}
+
+void capture_addr_monitor_close(struct capture_addr_monitor *m)
+{
+	if (!m)
+		return;
+	if (m->nl)
+		mnl_socket_close(m->nl);
+	free(m);
+}

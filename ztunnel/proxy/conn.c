@@ -338,7 +338,7 @@ static void route(struct conn *c, const struct zt_model *m, struct route *rt)
 	const struct conn_info *ci = &c->info;
 
 	if (ci->dir == PROXY_OUTBOUND)
-		route_outbound(m, p->env.pods, p->env.pods_ctx, &p->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
+		route_outbound(m, p->env.pods, p->env.pods_ctx, &c->w->node, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,
 			       ci->dst.sin_port, &c->w->seed, rt);
 	else
 		route_inbound_plain(m, p->env.pods, p->env.pods_ctx, ci->src.sin_addr.s_addr, ci->dst.sin_addr.s_addr,

@@ -231,6 +231,9 @@ struct live_answer {
 
 struct worker {
 	struct proxy *p;
+	struct route_node node; /* its own copy of the node's addresses */
+	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
+	unsigned node_gen;
 	atomic_uint list_request;             /* written by the admin thread */
 	_Atomic(struct live_answer *) answer; /* published by the worker */
 	uint32_t list_answered;               /* the worker's own: last request answered */
@@ -273,8 +276,11 @@ struct proxy {
 	uint32_t peer_budget;          /* bytes: --peer-buffer-mb */
 	atomic_int_fast64_t last_peer_log_ms;
 	atomic_int_fast64_t last_rate_log_ms;
-	struct route_node node;     /* for nodePorts and hostPorts */
-	uint32_t node_addrs[ZT_MAX_NODE_ADDRS];
+	/* The node's addresses (nodePorts, hostPorts), as the control thread
+	 * last saw them; each worker copies them when node_gen moves. */
+	pthread_mutex_t node_lock;
+	uint32_t node_addrs[ZT_MAX_NODE_ADDRS], n_node_addrs;
+	atomic_uint node_gen;
 	atomic_uint links_freed;    /* since the last malloc_trim */
 	atomic_int_fast64_t last_refusal_log_ms;
 	atomic_bool draining; /* proxy_drain was called */

@@ -70,12 +70,39 @@ static void arm_tick(struct worker *w)
 	io_uring_prep_timeout(loop_sqe(&w->loop, &w->tick_op), &w->tick, 0, 0);
 }
 
+/* The node's addresses as the control thread last set them (at most a
+ * tick late: the capture already follows, and a connection to a new
+ * address meanwhile is refused, not let through). */
+static void node_addrs_follow(struct worker *w)
+{
+	struct proxy *p = w->p;
+	unsigned gen = atomic_load(&p->node_gen);
+
+	if (gen == w->node_gen)
+		return;
+	pthread_mutex_lock(&p->node_lock);
+	memcpy(w->node_addrs, p->node_addrs, sizeof(w->node_addrs));
+	w->node = (struct route_node){ p->cfg->node_name, w->node_addrs, p->n_node_addrs };
+	w->node_gen = atomic_load(&p->node_gen);
+	pthread_mutex_unlock(&p->node_lock);
+}
+
+void proxy_set_node_addrs(struct proxy *p, const uint32_t *addrs, uint32_t n)
+{
+	pthread_mutex_lock(&p->node_lock);
+	p->n_node_addrs = n < ZT_MAX_NODE_ADDRS ? n : ZT_MAX_NODE_ADDRS;
+	memcpy(p->node_addrs, addrs, p->n_node_addrs * sizeof(*addrs));
+	atomic_fetch_add(&p->node_gen, 1);
+	pthread_mutex_unlock(&p->node_lock);
+}
+
 static void on_tick(struct op *op, int res, uint32_t flags)
 {
 	struct worker *w = CONTAINER(op, struct worker, tick_op);
 
 	(void)res;
 	(void)flags;
+	node_addrs_follow(w);
 	links_tick(w);
 	live_answer_request(w);
 	watch_recheck(w);
@@ -193,9 +220,8 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	p->store = store;
 	p->env = *env;
 	p->certs = certs;
-	uint32_t n_addrs = env->n_node_addrs < ZT_MAX_NODE_ADDRS ? env->n_node_addrs : ZT_MAX_NODE_ADDRS;
-	memcpy(p->node_addrs, env->node_addrs, n_addrs * sizeof(*p->node_addrs));
-	p->node = (struct route_node){ cfg->node_name, p->node_addrs, n_addrs };
+	pthread_mutex_init(&p->node_lock, NULL);
+	proxy_set_node_addrs(p, env->node_addrs, env->n_node_addrs);
 	/* Unauthenticated connections never get more than a quarter of the
 	 * descriptors: the rest stays for traffic that is known. */
 	struct rlimit nofile = { 0 };
@@ -224,6 +250,8 @@ int proxy_start(struct proxy **out, const struct zt_config *cfg, struct state_st
 	for (int i = 0; i < p->n_workers; i++) {
 		struct worker *w = &p->workers[i];
 		w->p = p;
+		w->node_gen = atomic_load(&p->node_gen) - 1; /* copied before the first connection */
+		node_addrs_follow(w);
 		w->id = i;
 		w->seed = (unsigned)(getpid() * 7919 + i);
 		for (int d = 0; d < PROXY_DIRECTIONS; d++)
@@ -363,6 +391,7 @@ void proxy_stop(struct proxy *p)
 	}
 	free(p->workers);
 	pthread_mutex_destroy(&p->list_lock);
+	pthread_mutex_destroy(&p->node_lock);
 	free(p);
 }
 
