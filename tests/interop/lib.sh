@@ -31,7 +31,10 @@ client_id=spiffe://cluster.local/ns/shop/sa/client
 # start_server CMD...: runs a server that prints "port N"; sets $port and
 # $server_pid; its stderr goes to $work/server.err.
 start_server() {
-  "$@" > "$work/server.out" 2> "$work/server.err" &
+  # Emptied here, not by the background job's redirection: that may run
+  # after the loop below has read the previous server's port.
+  : > "$work/server.out"
+  "$@" >> "$work/server.out" 2> "$work/server.err" &
   pids+=("$!")
   server_pid=$!
   local _
