@@ -13,6 +13,9 @@
 # plaintext, then recovers when the CA is back. Root rotation (bundle
 # first, then the signing key): pods with old and new certificates keep
 # talking (the new root signing through an intermediate). No DaemonSet volume and no node file holds CA key material.
+# A hostile pod cannot starve it: connections per address are capped and
+# counted, failed authentications throttled, a request over 64 KiB, a fifth
+# stream, a foreign ALPN and a trickled handshake are all refused.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -165,6 +168,9 @@ for _ in $(seq 1 50); do [ -s "$work/flood.out" ] && break; sleep 0.1; done
 conns=$(ul curl -s -m 2 http://10.255.0.254:15014/metrics | awk '$1 == "ztunnel_ca_connections" { print $2 }')
 [ "${conns:-999}" -le 32 ] || fail "one address holds $conns connections to the CA"
 [ "${conns:-0}" -ge 16 ] || fail "the flood did not reach the CA ($conns connections; $(cat "$work/flood.out"))"
+refused=$(ul curl -s -m 2 http://10.255.0.254:15014/metrics |
+  awk '$1 == "ztunnel_ca_connections_refused_total{reason=\"per_address\"}" { print $2 }')
+[ "${refused:-0}" -ge $((100 - 32 - 8)) ] || fail "the per-address refusals are not counted (${refused:-none})"
 restart_agent_plain() { "$cluster" agent --name "$name" --node "$1" stop; "$cluster" agent --name "$name" --node "$1" start; }
 restart_agent_plain n2
 "$cluster" agent --name "$name" --node n2 ready || fail "n2 got no certificate while a pod held connections to the CA"
@@ -176,6 +182,23 @@ done
 for _ in $(seq 1 12); do CA_FROM=$attacker ca_call "$work/junk.token" "$td/client" "$td/client" || true; done
 grep -q "grpc-status 8: too many failed authentications" "$work/err" || fail "junk tokens were not throttled: $(cat "$work/err")"
 ca_call "$state/nodes/n1/ca.token" "$td/client" "$td/client" || fail "n1 was throttled for the pod's failures: $(cat "$work/err")"
+
+step "a hostile client: a request over 64 KiB, more than 4 streams, a foreign ALPN, a trickled handshake"
+hostile() { nsenter --net="/run/netns/$attacker" "$py" "$src_root/tests/net/ca_hostile.py" "$@"; }
+out=$(hostile big 10.255.0.254 15012 "$state/ca/root-cert.pem")
+[[ $out == "grpc-status 8" || $out == reset ]] || fail "an 80 KiB request was not refused: $out"
+out=$(hostile settings 10.255.0.254 15012 "$state/ca/root-cert.pem")
+[ "$out" = "max_concurrent_streams 4" ] || fail "the CA advertises $out"
+out=$(hostile streams 10.255.0.254 15012 "$state/ca/root-cert.pem" 12)
+# Past its acknowledged SETTINGS the peer breaks the protocol: GOAWAY (nghttp2).
+[[ $out == "goaway "* ]] || { [[ $out == "refused "* ]] && [ "${out#refused }" -ge 8 ]; } ||
+  fail "12 streams at once on one connection: $out"
+out=$(hostile alpn 10.255.0.254 15012 "$state/ca/root-cert.pem" http/1.1)
+[ "$out" = "handshake failed" ] || fail "ALPN http/1.1 was served: $out"
+out=$(hostile trickle 10.255.0.254 15012 20)
+[[ $out == "closed after "* ]] && [ "${out#closed after }" -le 12 ] ||
+  fail "a ClientHello trickled a byte a second held its connection: $out"
+ca_call "$state/nodes/n1/ca.token" "$td/client" "$td/client" || fail "the CA stopped serving after the hostile client: $(cat "$work/err")"
 
 step "CA down: agents keep their certificates; a restarted agent retries with backoff, nothing in plaintext"
 "$cluster" ca --name "$name" stop

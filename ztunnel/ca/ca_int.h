@@ -100,6 +100,10 @@ struct ca_service {
 	struct ca_limits *limits;
 	_Atomic uint64_t counts[CA_OUTCOMES];
 	_Atomic int live; /* TLS connections open */
+	/* Connections closed at accept: over --max-connections (or no serving
+	 * certificate yet), or their address holds its share. */
+	_Atomic unsigned long long refused_total, refused_per_addr;
+	_Atomic long long refused_log_ms;
 };
 
 /* One CreateCertificate: the bearer token, the framed request body; the

@@ -35,6 +35,13 @@ static void metrics(struct ca_service *svc, struct tm_text *t)
 	tm_text_printf(t, "ztunnel_ca_pods_synced %d\n", ca_service_pods_fresh(svc));
 	tm_family_header(t, "ztunnel_ca_connections", "gauge", "TLS connections open now.");
 	tm_text_printf(t, "ztunnel_ca_connections %d\n", atomic_load(&svc->live));
+	tm_family_header(t, "ztunnel_ca_connections_refused_total", "counter",
+			 "Connections closed at accept: limit (--max-connections, or no serving certificate yet) or "
+			 "per_address (the address holds its share).");
+	tm_text_printf(t, "ztunnel_ca_connections_refused_total{reason=\"limit\"} %llu\n",
+		       (unsigned long long)atomic_load(&svc->refused_total));
+	tm_text_printf(t, "ztunnel_ca_connections_refused_total{reason=\"per_address\"} %llu\n",
+		       (unsigned long long)atomic_load(&svc->refused_per_addr));
 	tm_family_header(t, "ztunnel_ca_root_expiry_seconds", "gauge",
 			 "Unix time the signing CA certificate expires (0: no CA loaded).");
 	tm_text_printf(t, "ztunnel_ca_root_expiry_seconds %lld\n", (long long)expiry(svc));

@@ -54,6 +54,7 @@ struct conn {
 	struct ca_peer peer;
 	struct stream *streams;
 	int64_t idle_until; /* monotonic ms: the next request must have come by then */
+	int64_t io_deadline; /* monotonic ms: no read goes past it (recv_cb) */
 	int requests;
 };
 
@@ -239,6 +240,34 @@ static bool retry(struct conn *c, int ret, int64_t deadline)
 	return (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE) && clock_mono_ms() < deadline;
 }
 
+/* wolfSSL's reads, held to the connection's deadline on every call: a
+ * peer trickling a byte a second would otherwise keep one record (and
+ * the connection) going forever, each recv returning before the socket
+ * timeout. Waits at most a second, so the callers' loops check too. */
+static int recv_cb(WOLFSSL *ssl, char *buf, int size, void *ctx)
+{
+	struct conn *c = ctx;
+	int64_t left = c->io_deadline - clock_mono_ms();
+	struct pollfd p = { c->fd, POLLIN, 0 };
+
+	(void)ssl;
+	if (left <= 0)
+		return WOLFSSL_CBIO_ERR_TIMEOUT;
+	int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+	if (r == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	if (r < 0)
+		return errno == EINTR ? WOLFSSL_CBIO_ERR_ISR : WOLFSSL_CBIO_ERR_GENERAL;
+	ssize_t n = recv(c->fd, buf, (size_t)size, 0);
+	if (n > 0)
+		return (int)n;
+	if (n == 0)
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	if (errno == EAGAIN || errno == EINTR)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
 static void serve_h2(struct conn *c)
 {
 	nghttp2_session_callbacks *cb;
@@ -267,6 +296,7 @@ static void serve_h2(struct conn *c)
 			if (!nghttp2_session_want_read(ng))
 				continue;
 			int64_t deadline = c->idle_until < end_of_life ? c->idle_until : end_of_life;
+			c->io_deadline = deadline;
 			int n = wolfSSL_read(c->ssl, buf, sizeof(buf));
 			if (n <= 0 && retry(c, n, deadline))
 				continue;
@@ -292,6 +322,9 @@ static void *conn_main(void *arg)
 	int r;
 
 	set_timeouts(c->fd);
+	c->io_deadline = deadline;
+	wolfSSL_SSLSetIORecv(c->ssl, recv_cb);
+	wolfSSL_SetIOReadCtx(c->ssl, c);
 	while ((r = wolfSSL_accept(c->ssl)) != WOLFSSL_SUCCESS && retry(c, r, deadline))
 		;
 	if (r == WOLFSSL_SUCCESS && wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &plen) == WOLFSSL_SUCCESS && plen == 2 &&
@@ -304,6 +337,18 @@ static void *conn_main(void *arg)
 	atomic_fetch_sub(&c->svc->live, 1);
 	free(c);
 	return NULL;
+}
+
+/* Refusals at accept are counted always and logged at most once a second
+ * (a flood must not become a log flood). */
+static void refused_log(struct ca_service *svc, const char *msg, const struct ca_peer *peer)
+{
+	long long now = clock_mono_ms(), last = atomic_load(&svc->refused_log_ms);
+
+	if (now - last < 1000 || !atomic_compare_exchange_strong(&svc->refused_log_ms, &last, now))
+		return;
+	log_warn(msg, LF_INT("connections", atomic_load(&svc->live)), LF_STR("latest.peer", peer->name),
+		 LF_UINT("refused.total", atomic_load(&svc->refused_total) + atomic_load(&svc->refused_per_addr)));
 }
 
 /* A TLS context with a fresh serving certificate; NULL (logged) if the CA
@@ -420,13 +465,15 @@ int ca_server_run(struct ca_service *svc, const struct ca_server_opts *o, const 
 		struct ca_peer peer;
 		peer_of(&sa, &peer);
 		if (!ctx || atomic_load(&svc->live) >= o->max_connections) {
-			log_warn("connection refused: at the connection limit or no serving certificate",
-				 LF_INT("connections", atomic_load(&svc->live)), LF_STR("peer", peer.name));
+			atomic_fetch_add(&svc->refused_total, 1);
+			refused_log(svc, "connection refused: at the connection limit or no serving certificate", &peer);
 			close(fd);
 			continue;
 		}
 		if (!ca_limits_conn_take(svc->limits, peer.addr)) {
-			close(fd); /* that address holds its share already */
+			atomic_fetch_add(&svc->refused_per_addr, 1);
+			refused_log(svc, "connection refused: its address holds its share of connections", &peer);
+			close(fd);
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
