@@ -37,7 +37,6 @@
 #define PROBE_CONFIRM_MS 5000
 #define LOG_EVERY_MS 30000
 #define SCAN_MS 100
-#define REPLY_MAX 512
 
 struct annotate_write {
 	char uid[128];
@@ -46,8 +45,7 @@ struct annotate_write {
 	struct curl_slist *headers;
 	int64_t retry_at_ms; /* the same write is not sent again before */
 	uint32_t fails;      /* in a row */
-	char reply[REPLY_MAX];
-	size_t reply_len;
+	struct kube_reply reply;
 };
 
 static int uid_cmp(const void *a, const void *b)
@@ -170,13 +168,53 @@ static struct annotate_write *write_of(struct kube_annotator *a, const char *uid
 
 static size_t on_reply(char *data, size_t size, size_t n, void *ctx)
 {
-	struct annotate_write *w = ctx;
-	size_t len = size * n, room = sizeof(w->reply) - 1 - w->reply_len;
+	struct kube_reply *r = ctx;
+	size_t len = size * n, room = sizeof(r->text) - 1 - r->len;
 
-	memcpy(w->reply + w->reply_len, data, len < room ? len : room);
-	w->reply_len += len < room ? len : room;
-	w->reply[w->reply_len] = 0;
+	memcpy(r->text + r->len, data, len < room ? len : room);
+	r->len += len < room ? len : room;
+	r->text[r->len] = 0;
 	return len;
+}
+
+/* A merge patch of pod's status subresource (query "" or "?dryRun=All"),
+ * ready for the multi handle: its headers in *headers and what it answers
+ * in *reply (both must live as long as it does). NULL: no memory. */
+static CURL *status_patch(const struct kube_config *conn, const cJSON *pod, const char *query, const char *body,
+			  struct curl_slist **headers, struct kube_reply *reply)
+{
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+	CURL *e = ns && name && body ? curl_easy_init() : NULL;
+	char *ens = e ? curl_easy_escape(e, ns, 0) : NULL, *ename = e ? curl_easy_escape(e, name, 0) : NULL;
+	char url[1024];
+
+	if (!ens || !ename) {
+		curl_free(ens);
+		curl_free(ename);
+		if (e)
+			curl_easy_cleanup(e);
+		return NULL;
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/pods/%s/status%s", conn->server, ens, ename, query);
+	curl_free(ens);
+	curl_free(ename);
+	*headers = curl_slist_append(kube_auth_headers(conn), "Content-Type: application/merge-patch+json");
+	reply->len = 0;
+	reply->text[0] = 0;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	kube_set_tls(e, conn);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, reply);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	return e;
 }
 
 /* One merge patch of the pod's status subresource. */
@@ -207,61 +245,22 @@ static int send_write(struct kube_annotator *a, CURLM *multi, const struct kube_
 		a->writes[a->n_writes++] = w;
 		snprintf(w->uid, sizeof(w->uid), "%s", uid);
 	}
-	CURL *e = curl_easy_init();
 	char *body = annotate_patch(uid, op);
-	char *ens = e ? curl_easy_escape(e, ns, 0) : NULL, *ename = e ? curl_easy_escape(e, name, 0) : NULL;
-	char url[1024];
-	int r = -ENOMEM;
+	CURL *e = status_patch(conn, pod, "", body, &w->headers, &w->reply);
 
+	free(body);
 	w->op = op;
 	w->retry_at_ms = now + RESEND_MS;
-	w->reply_len = 0;
-	w->reply[0] = 0;
-	if (!e || !body || !ens || !ename)
-		goto out;
-	snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/pods/%s/status", conn->server, ens, ename);
-	w->headers = curl_slist_append(kube_auth_headers(conn), "Content-Type: application/merge-patch+json");
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	kube_set_tls(e, conn);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-		r = -EIO;
-		goto out;
+	if (e && curl_multi_add_handle(multi, e) == CURLM_OK) {
+		w->easy = e;
+		a->in_flight++;
+		return 0;
 	}
-	w->easy = e;
-	e = NULL;
-	a->in_flight++;
-	r = 0;
-out:
-	if (r < 0) {
-		curl_slist_free_all(w->headers);
-		w->headers = NULL;
-	}
-	curl_free(ens);
-	curl_free(ename);
-	free(body);
 	if (e)
 		curl_easy_cleanup(e);
-	return r;
-}
-
-static size_t on_probe_reply(char *data, size_t size, size_t n, void *ctx)
-{
-	struct kube_annotator *a = ctx;
-	size_t len = size * n, room = sizeof(a->probe_reply) - 1 - a->probe_len;
-
-	memcpy(a->probe_reply + a->probe_len, data, len < room ? len : room);
-	a->probe_len += len < room ? len : room;
-	a->probe_reply[a->probe_len] = 0;
-	return len;
+	curl_slist_free_all(w->headers);
+	w->headers = NULL;
+	return e ? -EIO : -ENOMEM;
 }
 
 /* A dry-run relabel of one of this node's pods through pods/status: what
@@ -269,43 +268,19 @@ static size_t on_probe_reply(char *data, size_t size, size_t n, void *ctx)
  * nothing is changed either way (dryRun=All). */
 static void probe_guard(struct kube_annotator *a, CURLM *multi, const struct kube_config *conn, const cJSON *pod)
 {
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
-	CURL *e = curl_easy_init();
-	char *ens = e && ns ? curl_easy_escape(e, ns, 0) : NULL, *ename = e && name ? curl_easy_escape(e, name, 0) : NULL;
-	char url[1024];
+	CURL *e = status_patch(conn, pod, "?dryRun=All", "{\"metadata\":{\"labels\":{\"ztunnel.io/write-guard-probe\":\"x\"}}}",
+			       &a->probe_headers, &a->probe_reply);
 
 	a->probe_at_ms = INT64_MAX; /* until it answers */
-	if (!ens || !ename) {
-		curl_free(ens);
-		curl_free(ename);
-		if (e)
-			curl_easy_cleanup(e);
+	if (e && curl_multi_add_handle(multi, e) == CURLM_OK) {
+		a->probe = e;
 		return;
 	}
-	snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/pods/%s/status?dryRun=All", conn->server, ens, ename);
-	curl_free(ens);
-	curl_free(ename);
-	a->probe_headers = curl_slist_append(kube_auth_headers(conn), "Content-Type: application/merge-patch+json");
-	a->probe_len = 0;
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-	curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, "{\"metadata\":{\"labels\":{\"ztunnel.io/write-guard-probe\":\"x\"}}}");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->probe_headers);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	kube_set_tls(e, conn);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_probe_reply);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, 20L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+	if (e)
 		curl_easy_cleanup(e);
-		curl_slist_free_all(a->probe_headers);
-		a->probe_headers = NULL;
-		return;
-	}
-	a->probe = e;
+	curl_slist_free_all(a->probe_headers);
+	a->probe_headers = NULL;
+	a->probe_at_ms = clock_mono_ms() + RETRY_MAX_MS;
 }
 
 static void probe_done(struct kube_annotator *a, long status, CURLcode res)
@@ -323,7 +298,7 @@ static void probe_done(struct kube_annotator *a, long status, CURLcode res)
 				  "daemonset/ztunnel.yaml is not enforced, so a compromised node could change any "
 				  "pod's labels, annotations and status (needs Kubernetes >= 1.30 and the "
 				  "ValidatingAdmissionPolicy applied)");
-	} else if (res == CURLE_OK && (status == 403 || status == 422) && strstr(a->probe_reply, "ztunnel agent")) {
+	} else if (res == CURLE_OK && (status == 403 || status == 422) && strstr(a->probe_reply.text, "ztunnel agent")) {
 		a->probe_misses = 0;
 		a->probe_at_ms = now + PROBE_EVERY_MS;
 		atomic_store(&a->guard, 1);
@@ -332,7 +307,7 @@ static void probe_done(struct kube_annotator *a, long status, CURLcode res)
 	} else {
 		a->probe_at_ms = now + RETRY_MAX_MS;
 		log_warn("cannot tell whether the admission policy guards this agent's writes: asked again in a minute",
-			 LF_INT("status", status), LF_STR("error", res == CURLE_OK ? a->probe_reply : curl_easy_strerror(res)));
+			 LF_INT("status", status), LF_STR("error", res == CURLE_OK ? a->probe_reply.text : curl_easy_strerror(res)));
 	}
 }
 
@@ -402,7 +377,7 @@ static void report_failure(struct kube_annotator *a, const struct annotate_write
 					   "admission policy (daemonset/ztunnel.yaml) a pod-bound token naming this node"
 					 : "retried with backoff; until then other nodes send this pod plaintext (STRICT: nothing)";
 	log_error("cannot write the redirection annotation", LF_STR("uid", w->uid), LF_INT("status", status),
-		  LF_STR("error", res == CURLE_OK ? w->reply : curl_easy_strerror(res)), LF_STR("hint", hint),
+		  LF_STR("error", res == CURLE_OK ? w->reply.text : curl_easy_strerror(res)), LF_STR("hint", hint),
 		  LF_UINT("failures_since_last_log", a->failed_since_log));
 	a->failed_since_log = 0;
 }

@@ -52,6 +52,10 @@ extern const struct kube_kind_def kube_kind_defs[KUBE_KINDS];
  * control thread reports (annotator_report); everything else runs on the
  * watcher thread. */
 enum annotate_op { ANNOTATE_KEEP, ANNOTATE_SET, ANNOTATE_CLEAR };
+struct kube_reply { /* the start of an answer, for the log */
+	char text[512];
+	size_t len;
+};
 struct annotate_write;
 struct kube_config;
 struct kube_annotator {
@@ -76,8 +80,7 @@ struct kube_annotator {
 	struct curl_slist *probe_headers;
 	int64_t probe_at_ms;
 	uint32_t probe_misses; /* accepted probes in a row */
-	char probe_reply[512];
-	size_t probe_len;
+	struct kube_reply probe_reply;
 };
 /* What pod (as watched) needs given the captured pods' uids and addresses
  * (sorted): only pods of node are ever touched, and an owner's "disabled"
