@@ -149,19 +149,19 @@ static void access_line(const struct conn_info *ci, enum log_level level, const 
 		if (ci->hbone)
 			fmt_addr(&ci->up, hbone_addr, sizeof(hbone_addr));
 	}
-	split_name(ci->src_name, src_ns, sizeof(src_ns), &src_wl);
-	split_name(ci->dst_name, dst_ns, sizeof(dst_ns), &dst_wl);
+	split_name(conn_info_src_name(ci), src_ns, sizeof(src_ns), &src_wl);
+	split_name(conn_info_dst_name(ci), dst_ns, sizeof(dst_ns), &dst_wl);
 	snprintf(duration, sizeof(duration), "%llums", (unsigned long long)duration_ms);
 	access_log(level, msg, LF_STR("src.addr", src), LF_STR("src.workload", src_wl),
 		   LF_STR("src.namespace", src_ns), LF_STR("src.identity", identity_uri(ci->src_id)),
-		   LF_STR("dst.addr", dst), LF_STR("dst.hbone_addr", hbone_addr), LF_STR("dst.service", ci->service),
+		   LF_STR("dst.addr", dst), LF_STR("dst.hbone_addr", hbone_addr), LF_STR("dst.service", conn_info_service(ci)),
 		   LF_STR("dst.workload", dst_wl), LF_STR("dst.namespace", dst_ns),
 		   LF_STR("dst.identity", identity_uri(ci->dst_id)), LF_STR("direction", direction_name(ci->dir)),
 		   LF_STR("tls.version", ci->tls_version ? ci->tls_version : ""),
 		   LF_STR("tls.cipher", ci->tls_cipher ? ci->tls_cipher : ""), LF_UINT("bytes_sent", sent),
 		   LF_UINT("bytes_recv", recv), LF_STR("duration", duration), LF_STR("decision", decision(ci, r)),
 		   LF_STR("reason", tm_reason_name(r)), LF_STR("response_flags", tm_reason_flag(r)),
-		   LF_STR("protocol", ci->hbone ? "HBONE" : "TCP"), LF_STR("policy", ci->policy), LF_INT("rule", rule),
+		   LF_STR("protocol", ci->hbone ? "HBONE" : "TCP"), LF_STR("policy", conn_info_policy(ci)), LF_INT("rule", rule),
 		   LF_INT("status", status), LF_STR("error", error ? error : ""));
 }
 
@@ -215,7 +215,7 @@ void count_decision(struct conn_info *ci, const struct authz_decision *d, enum t
 	tm_labels_add(&l, "policy", *decider(d) ? decider(d) : "-", true);
 	tm_labels_add(&l, "reason", decision_reason(d, r), true);
 	tm_series_add(tm_series_get(TM_F_AUTHZ, &l), TM_V_OPENED, 1);
-	snprintf(ci->policy, sizeof(ci->policy), "%s", decider(d));
+	conn_info_set_policy(ci, decider(d));
 }
 
 void log_denied(struct conn_info *ci, const struct authz_decision *d, enum tm_reason r, const char *why, int status)

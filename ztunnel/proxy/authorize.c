@@ -2,6 +2,7 @@
  * the connection for the pure evaluator (ztunnel/policy) and says why a
  * denial denied. */
 #include "authorize.h"
+#include "conn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +50,7 @@ enum tm_reason authorize_inbound(const struct zt_model *m, const struct conn_inf
 			 LF_INT("rule", d->dry_run_rule),
 			 LF_STR("action", d->dry_run->action == ZT_ACTION_DENY ? "DENY"
 					  : d->dry_run->action == ZT_ACTION_AUDIT ? "AUDIT" : "ALLOW"),
-			 LF_STR("src.identity", identity_uri(ci->src_id)), LF_STR("dst.workload", ci->dst_name));
+			 LF_STR("src.identity", identity_uri(ci->src_id)), LF_STR("dst.workload", conn_info_dst_name(ci)));
 	describe(d, why, why_size);
 	if (d->allowed)
 		return TM_R_NONE;

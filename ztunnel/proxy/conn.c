@@ -31,12 +31,56 @@ void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size)
 	snprintf(buf, size, "%s:%u", ip, ntohs(a->sin_port));
 }
 
-void workload_name(const struct zt_workload *w, char *buf, size_t size)
+int conn_info_set_names(struct conn_info *ci, const struct zt_workload *src, const struct zt_workload *dst,
+			const char *service)
 {
-	if (w)
-		snprintf(buf, size, "%s/%s", w->namespace, w->name);
-	else
-		buf[0] = '\0';
+	char *names = NULL;
+	int n = asprintf(&names, "%s%s%s%c%s%s%s%c%s", src ? src->namespace : "", src ? "/" : "", src ? src->name : "",
+			 0, dst ? dst->namespace : "", dst ? "/" : "", dst ? dst->name : "", 0, service ? service : "");
+
+	free(ci->names);
+	ci->names = n < 0 ? NULL : names;
+	return n < 0 ? -ENOMEM : 0;
+}
+
+const char *conn_info_src_name(const struct conn_info *ci)
+{
+	return ci->names ? ci->names : "";
+}
+
+const char *conn_info_dst_name(const struct conn_info *ci)
+{
+	return ci->names ? ci->names + strlen(ci->names) + 1 : "";
+}
+
+const char *conn_info_service(const struct conn_info *ci)
+{
+	const char *dst = conn_info_dst_name(ci);
+
+	return ci->names ? dst + strlen(dst) + 1 : "";
+}
+
+void conn_info_set_policy(struct conn_info *ci, const char *policy)
+{
+	free(ci->policy);
+	ci->policy = policy && *policy ? strdup(policy) : NULL;
+}
+
+const char *conn_info_policy(const struct conn_info *ci)
+{
+	return ci->policy ? ci->policy : "";
+}
+
+void conn_info_release(struct conn_info *ci)
+{
+	free(ci->names);
+	free(ci->policy);
+	conn_info_disown(ci);
+}
+
+void conn_info_disown(struct conn_info *ci)
+{
+	ci->names = ci->policy = NULL;
 }
 
 void reset_socket(int fd)
@@ -51,6 +95,7 @@ static void conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	conn_info_release(&c->info);
 	w->n_conns--;
 	if (w->n_free < MAX_FREE_CONNS) {
 		c->next_free = w->free_list;
@@ -383,10 +428,7 @@ static enum tm_reason resolve(struct conn *c, const struct zt_model *m, struct r
 	struct conn_info *ci = &c->info;
 	enum tm_reason denied = TM_R_NONE;
 
-	workload_name(rt->src, ci->src_name, sizeof(ci->src_name));
-	workload_name(rt->dst, ci->dst_name, sizeof(ci->dst_name));
-	if (rt->service)
-		snprintf(ci->service, sizeof(ci->service), "%s", rt->service->hostname);
+	conn_info_set_names(ci, rt->src, rt->dst, rt->service ? rt->service->hostname : NULL);
 	/* Plaintext to an enrolled pod of this node is plaintext inbound,
 	 * however it was captured (pod IP, VIP, from a pod the snapshot does
 	 * not list yet): authorized, logged and re-checked as such. */

@@ -16,7 +16,18 @@ enum tm_reason connect_reason(int res);
 const char *connect_error(int res);
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
 /* "namespace/name" of w, "" when unknown (the access log's workload). */
-void workload_name(const struct zt_workload *w, char *buf, size_t size);
+/* The log fields' names (replacing any): 0 or -ENOMEM (then empty). */
+int conn_info_set_names(struct conn_info *ci, const struct zt_workload *src, const struct zt_workload *dst,
+			const char *service);
+const char *conn_info_src_name(const struct conn_info *ci); /* "" when none */
+const char *conn_info_dst_name(const struct conn_info *ci);
+const char *conn_info_service(const struct conn_info *ci);
+void conn_info_set_policy(struct conn_info *ci, const char *policy);
+const char *conn_info_policy(const struct conn_info *ci);
+/* Frees what it owns; moving ci elsewhere (a struct copy) is followed by
+ * conn_info_disown on the source. */
+void conn_info_release(struct conn_info *ci);
+void conn_info_disown(struct conn_info *ci);
 /* Repeated events under attack are counted every time but logged at most
  * once a second, whichever worker sees them: true when it is this call's
  * turn to log (last: the shared time of the last line). */

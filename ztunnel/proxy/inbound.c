@@ -114,9 +114,8 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 
 	const struct zt_model *m = state_read_lock(p->store);
 	const struct zt_workload *src = model_workload_by_v4(m, l->peer.sin_addr.s_addr);
-	workload_name(src, ci.src_name, sizeof(ci.src_name));
 	const struct zt_workload *dst = model_workload_by_v4(m, ip);
-	workload_name(dst, ci.dst_name, sizeof(ci.dst_name));
+	conn_info_set_names(&ci, src, dst, NULL);
 	if (dst && dst->identity)
 		ci.dst_id = identity_intern(dst->identity);
 	struct hbone_header baggage;
@@ -141,6 +140,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		/* SPEC §2.4: 401, header-only; one log line says which policy. */
 		respond_error(l, stream, 401);
 		log_denied(&ci, &d, denied, why, 401);
+		conn_info_release(&ci);
 		return;
 	}
 
@@ -156,6 +156,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 			log_warn("HBONE streams refused: the peer holds its limit of open streams",
 				 LF_STR("src.identity", identity_uri(ci.src_id)), LF_UINT("limit", p->cfg->max_streams_per_peer),
 				 LF_UINT("refused.total", tm_counter_value(TM_LIMIT_STREAMS_PER_PEER)));
+		conn_info_release(&ci);
 		return;
 	}
 	struct tunnel *t = tunnel_new(w, -1, &ci);
@@ -165,6 +166,7 @@ void inbound_request(void *ctx, int32_t stream, const char *authority)
 		ci.reason = TM_R_NO_MEMORY;
 		ci.error = "out of memory";
 		conn_log(w, &ci);
+		conn_info_release(&ci);
 		return;
 	}
 	tm_count(TM_HBONE_STREAMS_SERVER, 1);

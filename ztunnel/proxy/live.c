@@ -3,6 +3,7 @@
  * waiting ones retried, all closed when the worker stops, and listed for
  * the admin API on request. */
 #include "live.h"
+#include "conn.h"
 #include "access.h"
 #include "authorize.h"
 
@@ -157,12 +158,12 @@ static void view_of(const struct conn_info *ci, int64_t now, struct proxy_conn_v
 	v->bytes_up = ci->bytes_up;
 	v->bytes_down = ci->bytes_down;
 	v->age_ms = now - ci->start_ms;
-	memcpy(v->src_name, ci->src_name, sizeof(v->src_name));
-	memcpy(v->dst_name, ci->dst_name, sizeof(v->dst_name));
-	memcpy(v->service, ci->service, sizeof(v->service));
+	snprintf(v->src_name, sizeof(v->src_name), "%s", conn_info_src_name(ci));
+	snprintf(v->dst_name, sizeof(v->dst_name), "%s", conn_info_dst_name(ci));
+	snprintf(v->service, sizeof(v->service), "%s", conn_info_service(ci));
 	snprintf(v->src_identity, sizeof(v->src_identity), "%s", identity_uri(ci->src_id));
 	snprintf(v->dst_identity, sizeof(v->dst_identity), "%s", identity_uri(ci->dst_id));
-	memcpy(v->policy, ci->policy, sizeof(v->policy));
+	snprintf(v->policy, sizeof(v->policy), "%s", conn_info_policy(ci));
 }
 
 void live_answer_request(struct worker *w)

@@ -74,10 +74,13 @@ struct conn_info {
 	struct tm_series *series; /* opened (destination resolved); NULL before and once closed */
 	const char *error;
 	const char *tls_version, *tls_cipher; /* wolfSSL's static names */
-	char src_name[160], dst_name[160], service[160];
+	/* "namespace/name" of both ends and the service's hostname, in one
+	 * exact-size block ("src\0dst\0service\0"), and the policy that decided
+	 * (inbound): owned, NULL when none (conn_info_names, conn_info_release).
+	 * An idle connection keeps tens of bytes here, not 600. */
+	char *names, *policy;
 	/* Authenticated or presented identities (NULL: plaintext): interned. */
 	const struct zt_identity *src_id, *dst_id;
-	char policy[128]; /* inbound: the policy that decided, "" for the default */
 };
 
 /* Every live connection of a worker (relayed or tunnelled): inbound ones
@@ -136,7 +139,6 @@ struct tunnel {
 	uint64_t down_unacked;
 	struct conn_info info;
 	struct watch watch;
-	char authority[64];
 	/* Extra CONNECT request (outbound) or response (inbound) headers: held
 	 * only until the stream is open (an idle tunnel keeps none). */
 	struct hbone_header *hdrs;
@@ -145,7 +147,7 @@ struct tunnel {
 	struct hbone_pool_key key;
 	bool dialer; /* opened the link it waits on; its stream is reserved at handshake */
 	bool retried; /* refused unprocessed once (GOAWAY race) and sent again */
-	char error[160];
+	char *error;  /* a formatted reason it failed (owned), for info.error */
 };
 
 /* An HBONE connection: TCP + TLS 1.3 + HTTP/2, client or server. */

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,8 @@ static void finish(struct tunnel *t)
 	else
 		conn_closed_quietly(&t->info);
 	w->n_conns--;
+	conn_info_release(&t->info);
+	free(t->error);
 	free(t->hdrs);
 	free(t);
 }
@@ -381,10 +384,27 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 
 /* ---- outbound ---- */
 
+/* Formats why it failed into memory it owns (an idle tunnel keeps none). */
+__attribute__((format(printf, 2, 3))) static const char *error_text(struct tunnel *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *text = NULL;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	free(t->error);
+	t->error = n < 0 ? NULL : text;
+	return t->error ? t->error : "out of memory";
+}
+
 static void open_stream(struct tunnel *t)
 {
 	struct link *l = t->link;
-	int32_t id = hbone_connect(l->h2, t->authority, t->hdrs, t->n_hdrs);
+	char authority[32];
+
+	fmt_addr(&t->info.up, authority, sizeof(authority)); /* the pod's address:port (SPEC §2.3) */
+	int32_t id = hbone_connect(l->h2, authority, t->hdrs, t->n_hdrs);
 
 	if (id < 0)
 		return tunnel_abort(t, TM_R_HTTP2, "cannot open an HBONE stream", false);
@@ -413,11 +433,12 @@ static void ev_response(void *ctx, int32_t id, int status)
 	if (status != 200) {
 		/* As Istio's client: cancel the stream, close the pod's socket
 		 * (FIN; the kernel still resets it if the pod's bytes are unread). */
-		snprintf(t->error, sizeof(t->error), "HBONE CONNECT refused by the destination: status %d%s",
-			 status, status == 401 ? " (denied by authorization policy)" : "");
 		hbone_cancel(l->h2, id);
 		t->close_fd_cleanly = true;
-		return tunnel_abort(t, status == 401 ? TM_R_POLICY_DENIED : TM_R_PEER_REFUSED, t->error, false);
+		return tunnel_abort(t, status == 401 ? TM_R_POLICY_DENIED : TM_R_PEER_REFUSED,
+				    error_text(t, "HBONE CONNECT refused by the destination: status %d%s", status,
+					       status == 401 ? " (denied by authorization policy)" : ""),
+				    false);
 	}
 	tunnel_opened(t);
 }
@@ -462,8 +483,7 @@ static void dispatch(struct tunnel *t)
 	}
 	watch_unpark(w, &t->watch);
 	if (!ctx) {
-		snprintf(t->error, sizeof(t->error), "IDENTITY_ERROR: %s", err);
-		return tunnel_abort(t, TM_R_NO_CERTIFICATE, t->error, false);
+		return tunnel_abort(t, TM_R_NO_CERTIFICATE, error_text(t, "IDENTITY_ERROR: %s", err), false);
 	}
 	if (!t->info.dst_id)
 		return tunnel_abort(t, TM_R_NO_CERTIFICATE, "destination identity is not a SPIFFE id", false);
@@ -526,7 +546,7 @@ void tunnel_link_failed(struct tunnel *t, enum tm_reason reason, const char *why
 	tunnel_abort(t, reason, why, false);
 }
 
-struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
+struct tunnel *tunnel_new(struct worker *w, int fd, struct conn_info *ci)
 {
 	struct tunnel *t = calloc(1, sizeof(*t));
 
@@ -536,6 +556,7 @@ struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
 	w->n_conns++;
 	t->fd = fd;
 	t->info = *ci;
+	conn_info_disown(ci); /* the tunnel owns its names now */
 	t->info.active_ms = loop_now_ms();
 	t->info.hbone = true;
 	t->recv_op.fn = on_fd_recv;
@@ -544,11 +565,10 @@ struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci)
 	return t;
 }
 
-void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, const struct route *rt,
+void tunnel_outbound(struct worker *w, int cfd, struct conn_info *ci, const struct route *rt,
 		     const struct hbone_header *hdrs, size_t n_hdrs)
 {
 	struct tunnel *t = tunnel_new(w, cfd, ci);
-	char ip[INET_ADDRSTRLEN];
 
 	if (!t) {
 		struct conn_info failed = *ci;
@@ -566,8 +586,6 @@ void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, cons
 	}
 	memcpy(t->hdrs, hdrs, n_hdrs * sizeof(*hdrs));
 	t->n_hdrs = n_hdrs;
-	inet_ntop(AF_INET, &rt->upstream_ip, ip, sizeof(ip));
-	snprintf(t->authority, sizeof(t->authority), "%s:%u", ip, ntohs(rt->upstream_port));
 	t->key.src_id = ci->src_id;
 	t->key.dst_id = ci->dst_id;
 	t->key.src_ip = ci->src.sin_addr.s_addr;

@@ -5,9 +5,9 @@
 #include "proxy-t.h"
 
 /* tunnel.c */
-void tunnel_outbound(struct worker *w, int cfd, const struct conn_info *ci, const struct route *rt,
+void tunnel_outbound(struct worker *w, int cfd, struct conn_info *ci, const struct route *rt,
 		     const struct hbone_header *hdrs, size_t n_hdrs);
-struct tunnel *tunnel_new(struct worker *w, int fd, const struct conn_info *ci);
+struct tunnel *tunnel_new(struct worker *w, int fd, struct conn_info *ci);
 void tunnel_abort(struct tunnel *t, enum tm_reason reason, const char *why, bool rst_stream);
 void tunnel_opened(struct tunnel *t);
 /* Registers a tunnel among the worker's live connections. */
