@@ -234,12 +234,12 @@ hold_half() {
   sleep 1
 }
 open_of() { awk '/^open/ { print $2 }' "$work/hold-$1" | grep . || echo 0; }
-# conn_rate PATH NS IP PORT: new connections/s, 0 (and a log line) when a
-# connection failed or stalled.
+# conn_rate PATH NS IP PORT: new connections/s, null (and a log line) when a
+# connection failed or stalled: left out of the median, shown as failed.
 conn_rate() {
   local rate
   rate=$(in_ns "$2" "$tcp" cps "$3" "$4" "$secs" 8 | awk '{print $2}') || true
-  [ -n "$rate" ] || { log "$1: connection rate failed"; rate=0; }
+  [ -n "$rate" ] || { log "$1: connection rate failed"; rate=null; }
   echo "$rate"
 }
 # measure RUN PATH SRC_POD IP PORT_ECHO PORT_IPERF CLIENT_PID SERVER_PID [PID...]: one JSON line.
@@ -278,7 +278,7 @@ measure() {
     --argjson mem "$mem" '($g1 | split(" ")) as $a | ($g4 | split(" ")) as $b | ($lat | split(" ")) as $l |
     {run: $run, path: $path, gbps1: ($a[0] | tonumber), cpu_gb1: ($a[1] | tonumber),
      gbps4: ($b[0] | tonumber), cpu_gb4: ($b[1] | tonumber), p50_us: ($l[1] | tonumber), p99_us: ($l[3] | tonumber),
-     cps: ($cps | tonumber), idle: $mem}'
+     cps: (if $cps == "null" then null else ($cps | tonumber) end), idle: $mem}'
 }
 # New connections/s when each needs a new HBONE connection (a TLS
 # handshake each): the client side carries one stream per connection

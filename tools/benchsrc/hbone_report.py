@@ -45,12 +45,14 @@ def med(rows, path, key):
 
 def cell(rows, path, key, fmt, scale=1.0):
     v = values(rows, path, key)
+    runs = len([r for r in rows if r["path"] == path and key.split(".")[0] in r])
+    failed = " (failed in %d of %d runs)" % (runs - len(v), runs) if runs > len(v) else ""
     if not v:
-        return "-"
+        return "failed" if runs else "-"
     m = statistics.median(v) * scale
     if len(v) == 1:
-        return fmt.format(m)
-    return (fmt + " [" + fmt + "-" + fmt + "]").format(m, min(v) * scale, max(v) * scale)
+        return fmt.format(m) + failed
+    return (fmt + " [" + fmt + "-" + fmt + "]").format(m, min(v) * scale, max(v) * scale) + failed
 
 
 def idle_cell(rows, path, key, fmt, scale):
