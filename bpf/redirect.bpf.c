@@ -406,8 +406,9 @@ int zt_ingress(struct __sk_buff *skb)
 /* --node-traffic probes-only, attached to the node's cgroup: a connection
  * opened on the node never crosses a tc ingress hook, so it is judged at
  * connect(): to an enrolled pod of this node whose PeerAuthentication is
- * STRICT, or to a frontend (ClusterIP, nodePort, hostPort: kube-proxy's
- * OUTPUT DNAT follows this hook) with such a pod among its endpoints, only
+ * STRICT, or to a frontend (ClusterIP, nodePort, hostPort, on loopback
+ * too: kube-proxy's OUTPUT DNAT follows this hook) with such a pod among
+ * its endpoints, only
  * the kubelet (its probes) may connect; anyone else gets EPERM, as
  * plaintext under STRICT is refused. */
 static __always_inline int node_connect(struct bpf_sock_addr *ctx, __u32 dst)
@@ -425,7 +426,8 @@ static __always_inline int node_connect(struct bpf_sock_addr *ctx, __u32 dst)
 	if (sk && sk->mark == ZT_AGENT_MARK)
 		return 1;
 	struct zt_pod *pod = bpf_map_lookup_elem(&zt_pods, &dst);
-	struct zt_svc_key key = { .addr = dst, .port = (__u16)ctx->user_port };
+	bool loopback = (bpf_ntohl(dst) >> 24) == 127;
+	struct zt_svc_key key = { .addr = loopback ? ZT_SVC_LOOPBACK : dst, .port = (__u16)ctx->user_port };
 	struct zt_svc *svc = pod ? NULL : bpf_map_lookup_elem(&zt_services, &key);
 	if (!(pod && pod->enrolled && pod->strict) && !(svc && svc->strict_local))
 		return 1;

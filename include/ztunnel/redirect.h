@@ -82,6 +82,12 @@ struct zt_svc_key {
 	__u16 pad;
 };
 
+/* zt_services key address standing for 127.0.0.0/8: nodePorts and
+ * hostPorts the node also DNATs on loopback (kube-proxy's localhost
+ * nodePorts, portmap), judged by --node-traffic probes-only only (no
+ * packet on a tc hook carries it). */
+#define ZT_SVC_LOOPBACK 0
+
 struct zt_svc {
 	__u8 enrolled;     /* some endpoint is an enrolled pod */
 	__u8 strict_local; /* some endpoint is an enrolled STRICT pod of this node */

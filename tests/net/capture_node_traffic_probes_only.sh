@@ -9,8 +9,9 @@
 # agent's own dials and pods' sockets are never judged by the hook, even
 # when they run inside the node's cgroup. Ways around it refused too: an
 # IPv6 socket to the pod's v4-mapped address (connect6 hook), and the
-# pod's ClusterIP and nodePort (the hook sees the frontend, the node's
-# OUTPUT DNAT, as kube-proxy installs it, follows).
+# pod's ClusterIP and nodePort, on the node's address and on localhost
+# (the hook sees the frontend, the node's OUTPUT DNAT, as kube-proxy
+# installs it, follows).
 # The "node" and "kubelet" here are cgroup v2 groups the test creates.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -49,12 +50,14 @@ as "$node_cg" n1-p1 expect-fail || fail "a node process reached the STRICT pod"
 [ "$(stat "$name" n1 node_strict_refused)" -ge 1 ] || fail "refusal not counted"
 as "$node_cg/kubelet" n1-p1 check || fail "the kubelet's probe was refused"
 
-step "no way around it: v4-mapped IPv6, the ClusterIP, the nodePort (OUTPUT DNAT after the hook)"
+step "no way around it: v4-mapped IPv6, the ClusterIP, the nodePort on the node and on localhost (OUTPUT DNAT after the hook)"
 web=$(pod_field "$name" n1-p1 ip)
 node1=$(info "$name" | jq -r '.nodes[0].ip')
 # A route for the service range, as a node running kube-proxy has (its default).
 ip -n "zt-$name-n1" route add 10.96.0.0/16 dev "$(ip -n "zt-$name-n1" -o route get "$web" | sed -n 's/.* dev \([^ ]*\).*/\1/p')"
-for rule in "-d 10.96.0.40 -p tcp --dport 80" "-d $node1 -p tcp --dport 30080"; do
+# kube-proxy's localhost nodePorts need route_localnet (this node's namespace only).
+ip netns exec "zt-$name-n1" sysctl -qw net.ipv4.conf.all.route_localnet=1
+for rule in "-d 10.96.0.40 -p tcp --dport 80" "-d $node1 -p tcp --dport 30080" "-d 127.0.0.1 -p tcp --dport 30080"; do
   # shellcheck disable=SC2086 # the rule is a list of words
   nsenter --net="$node_ns" iptables -t nat -A OUTPUT $rule -j DNAT --to-destination "$web:7000"
 done
@@ -62,7 +65,8 @@ refused=$(stat "$name" n1 node_strict_refused)
 as "$node_cg" n1-p1 expect-fail "::ffff:$web" 7000 || fail "a node process reached the STRICT pod over IPv6 (v4-mapped)"
 as "$node_cg" n1-p1 expect-fail 10.96.0.40 80 || fail "a node process reached the STRICT pod through its ClusterIP"
 as "$node_cg" n1-p1 expect-fail "$node1" 30080 || fail "a node process reached the STRICT pod through its nodePort"
-[ "$(stat "$name" n1 node_strict_refused)" -ge $((refused + 3)) ] || fail "the three refusals are not counted"
+as "$node_cg" n1-p1 expect-fail 127.0.0.1 30080 || fail "a node process reached the STRICT pod through a localhost nodePort"
+[ "$(stat "$name" n1 node_strict_refused)" -ge $((refused + 4)) ] || fail "the four refusals are not counted"
 as "$node_cg/kubelet" n1-p1 check 10.96.0.40 80 || fail "the kubelet could not reach the pod through its ClusterIP"
 
 step "the agent's own dials and pods' sockets are not judged, even inside the node's cgroup"

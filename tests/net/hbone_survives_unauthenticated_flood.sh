@@ -39,21 +39,29 @@ sleep 1
 rss0=$(rss_kb) fds0=$(fds)
 echo "n2 agent idle: RSS ${rss0} KiB, ${fds0} fds (limit $nofile)"
 
-step "20,000 unauthenticated connections from n1-p1 to n2-p1:15008"
 out="$state/flood"
 flooders=()
-for i in 1 2; do
-  nsenter --net="/run/netns/$(pod_field "$name" n1-p1 netns)" "$py" "$echo_py" flood \
-    "$(pod_field "$name" n2-p1 ip)" 15008 10000 8 > "$out.$i" 2>&1 &
+# flood POD COUNT TAG: COUNT idle connections from POD to n2-p1:15008, held 8 s.
+flood() {
+  nsenter --net="/run/netns/$(pod_field "$name" "$1" netns)" "$py" "$echo_py" flood \
+    "$(pod_field "$name" n2-p1 ip)" 15008 "$2" 8 > "$out.$3" 2>&1 &
   started_pids+=("$!")
   flooders+=("$!")
-done
-for _ in $(seq 1 100); do
-  [ "$(cat "$out".* | grep -c '^opened 10000')" = 2 ] && break
-  sleep 0.1
-done
-[ "$(cat "$out".* | grep -c '^opened 10000')" = 2 ] || fail "flood did not start: $(cat "$out".*)"
-sleep 1
+}
+# flooding COUNT N: until N flooders opened COUNT each.
+flooding() {
+  for _ in $(seq 1 100); do
+    [ "$(cat "$out".* | grep -c "^opened $1\$")" = "$2" ] && break
+    sleep 0.1
+  done
+  [ "$(cat "$out".* | grep -c "^opened $1\$")" = "$2" ] || fail "flood did not start: $(cat "$out".*)"
+  sleep 1
+}
+
+step "20,000 unauthenticated connections from n1-p1 to n2-p1:15008"
+flood n1-p1 10000 1
+flood n1-p1 10000 2
+flooding 10000 2
 
 step "during the flood: mesh traffic to the same pod works, the agent holds"
 for _ in 1 2 3; do check_tcp "$name" n1-p2 n2-p1 7000; check_tcp "$name" n2-p2 n2-p1 7000; done
@@ -79,17 +87,10 @@ metric() { nsenter --net="/run/netns/$(info "$name" | jq -r '.nodes[] | select(.
   curl -sf http://127.0.0.1:15020/metrics | awk -v k="ztunnel_limit_hits_total{limit=\"$1\"}" '$1 == k { print $2 }'; }
 evicted0=$(metric pending_handshakes_evicted)
 flooders=()
-for p in n1-p1 n1-p3; do
-  nsenter --net="/run/netns/$(pod_field "$name" "$p" netns)" "$py" "$echo_py" flood \
-    "$(pod_field "$name" n2-p1 ip)" 15008 100 8 > "$out.$p" 2>&1 &
-  started_pids+=("$!")
-  flooders+=("$!")
-done
-for _ in $(seq 1 50); do
-  [ "$(cat "$out".n1-p* | grep -c '^opened 100$')" = 2 ] && break
-  sleep 0.1
-done
-sleep 1
+rm -f "$out".*
+flood n1-p1 100 a
+flood n1-p3 100 b
+flooding 100 2
 refused=$(metric pending_handshakes_per_source)
 [ "$(metric pending_handshakes_evicted)" = "$evicted0" ] || fail "sources holding equal shares evicted each other"
 # n1-p4's identity has no HBONE connection to n2 yet: this one needs a slot.

@@ -19,7 +19,7 @@
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
-[ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+require_kube
 name=$(unique_name zc)
 before=$(host_links)
 tool="$build/tests/cli/grpc_ca_tool"
@@ -36,8 +36,6 @@ cluster_up_agents "$name" "$spec" --nodes 2 --pods-per-node 3 --kube --cluster-c
   --agent-args ""
 state=$(info "$name" | jq -r .stateDir)
 ca_log="$state/ca/ca.log"
-kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
-body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }
 ul() { nsenter --net="/run/netns/zt-$name-ul" "$@"; }
 ca_metric() { ul curl -s -m 2 "http://10.255.0.254:15014/metrics" | awk -v k="ztunnel_ca_requests_total{outcome=\"$1\"}" '$1 == k { print $2 }'; }
 # ca_call TOKEN_FILE IDENTITY_IN_CSR ASKED: one CreateCertificate from n1's

@@ -10,7 +10,7 @@
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
-[ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+require_kube
 name=$(unique_name kc)
 before=$(host_links)
 new_spec '{"namespaces": {"shop": {}}, "pods": {"n1-p1": {"namespace": "shop"}}}'

@@ -18,7 +18,7 @@
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
-[ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+require_kube
 name=$(unique_name kc)
 before=$(host_links)
 strict='{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"mtls","namespace":"vault"},"spec":{"mtls":{"mode":"STRICT"}}}'
@@ -30,8 +30,6 @@ new_spec '{"namespaces": {"shop": {"istio.io/dataplane-mode": "ambient"}, "legac
  "objects": ['"$strict"']}'
 mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 3 --kube
 state=$(info "$name" | jq -r .stateDir)
-kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
-body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }
 key=ambient.istio.io/redirection
 redirection() { # NAMESPACE POD: the annotation's value, "" when absent
   kapi GET "/api/v1/namespaces/$1/pods/$2" | jq -r --arg k "$key" '.metadata.annotations[$k] // ""'

@@ -14,7 +14,7 @@
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
-[ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+require_kube
 name=$(unique_name ka)
 before=$(host_links)
 new_spec '{"namespaces": {"shop": {}, "legacy": {}},
@@ -24,8 +24,6 @@ new_spec '{"namespaces": {"shop": {}, "legacy": {}},
           "n1-p3": {"namespace": "shop", "serviceAccount": "late"}}}'
 mesh_cluster_up "$name" "$spec" --nodes 2 --pods-per-node 2 --kube
 state=$(info "$name" | jq -r .stateDir)
-kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
-body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }
 ms() { date +%s%3N; }
 start_echo "$name" n2-p1 7000
 for n in n1 n2; do

@@ -243,3 +243,14 @@ publish_spec() {
   "$cluster" publish --name "$1" --spec "$spec" >/dev/null
   wait_count_log "$1" "$2" '"msg":"snapshot applied"' $((n + 1))
 }
+
+# With --kube clusters: the real control plane must have been built.
+require_kube() {
+  [ -x "$src_root/.deps/kube/kube-apiserver" ] || skip "no kube-apiserver: run tools/bootstrap --kube"
+}
+# kapi ARGS...: tools/kube api against the cluster's API server (as admin;
+# needs $state, the cluster's state directory).
+# shellcheck disable=SC2154 # state: set by the test once its cluster is up
+kapi() { "$src_root/tools/kube" api --dir "$state/kube" "$@"; }
+# body JSON: a temporary file holding JSON (removed at exit).
+body() { local f; f=$(mktemp /tmp/zt-kube-body-XXXXXX); temp_files+=("$f"); printf '%s\n' "$1" > "$f"; echo "$f"; }

@@ -155,9 +155,13 @@ static void update_source(struct control *ctl, struct snapshot_source *src, bool
 /* The node's IPv4 addresses moved (one added or removed, e.g. a
  * load-balancer address): the capture (node-address exemption, nodePorts
  * and hostPorts in zt_services), the workers and the service map follow,
- * so a nodePort on a new address is no way around the mesh. */
-static void node_addrs_refresh(struct control *ctl)
+ * so a nodePort on a new address is no way around the mesh. force: push
+ * them even if the capture has them (an agent that starts serving: the
+ * capture was set meanwhile, its workers' copy was taken before). */
+static void node_addrs_refresh(struct control *ctl, bool force)
 {
+	if (!ctl->enroll)
+		return;
 	struct capture *c = ctl->enroll->capture;
 	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], old[ZT_MAX_NODE_ADDRS], ifs[64], n, n_ifs;
 	int r = capture_local_addrs(addrs, ZT_MAX_NODE_ADDRS * 4, &n, ifs, 64, &n_ifs);
@@ -168,7 +172,9 @@ static void node_addrs_refresh(struct control *ctl)
 	}
 	int n_old = capture_node_addrs_get(c, old, ZT_MAX_NODE_ADDRS);
 	uint32_t kept = n < ZT_MAX_NODE_ADDRS ? n : ZT_MAX_NODE_ADDRS;
-	if (!serving(ctl) || (n_old == (int)kept && !memcmp(old, addrs, kept * sizeof(*addrs))))
+	if (!serving(ctl))
+		return; /* pushed with force when it starts serving */
+	if (!force && n_old == (int)kept && !memcmp(old, addrs, kept * sizeof(*addrs)))
 		return;
 	if ((r = capture_node_addrs_set(c, addrs, n)) < 0) {
 		log_error("cannot set node addresses", LF_ERRNO(r));
@@ -176,6 +182,8 @@ static void node_addrs_refresh(struct control *ctl)
 	}
 	if (ctl->proxy)
 		proxy_set_node_addrs(ctl->proxy, addrs, kept);
+	if (force)
+		return; /* the caller reconciles */
 	log_info("node addresses changed", LF_INT("before", n_old), LF_UINT("now", kept));
 	reconcile(ctl);
 }
@@ -273,6 +281,7 @@ static int take_over(struct control *ctl, bool gone)
 	ctl->predecessor_fd = -1;
 	if (s == 0 && ctl->enroll) {
 		enroll_reload(ctl->enroll); /* what the predecessor did meanwhile */
+		node_addrs_refresh(ctl, true);
 		reconcile(ctl);
 	}
 	return s;
@@ -313,6 +322,8 @@ static void successor_event(struct control *ctl, bool listen_ready, short conn_e
 	} else {
 		ctl->handing_over = false;
 		ctl->take_back(ctl->serving);
+		node_addrs_refresh(ctl, true); /* changes while handing over were not followed */
+		reconcile(ctl);
 	}
 	if (done) {
 		close(ctl->successor_fd);
@@ -330,6 +341,8 @@ static void handover_timeout(struct control *ctl)
 	log_warn("the new agent did not confirm it serves within the handover time");
 	ctl->handing_over = false;
 	ctl->take_back(ctl->serving);
+	node_addrs_refresh(ctl, true);
+	reconcile(ctl);
 	close(ctl->successor_fd);
 	ctl->successor_fd = -1;
 	atomic_store(&ctl->life->handover_pending, false);
@@ -356,7 +369,7 @@ int control_run(struct control *ctl)
 			  LF_ERRNO(r));
 	update_source(ctl, src, false, true);
 	if (enroll)
-		node_addrs_refresh(ctl); /* any change since the agent read them at start */
+		node_addrs_refresh(ctl, false); /* any change since the agent read them at start */
 	if (!state_store_ready(store))
 		log_warn("not ready: no valid snapshot yet, waiting for one", LF_STR("source", src->name));
 
@@ -418,7 +431,7 @@ int control_run(struct control *ctl)
 		}
 		update_source(ctl, src, fds[0].revents & POLLIN, false);
 		if ((fds[8].revents & POLLIN) && capture_addr_monitor_drain(addr_mon) > 0)
-			node_addrs_refresh(ctl);
+			node_addrs_refresh(ctl, false);
 		if (ctl->cni) {
 			if (fds[3].revents & POLLIN)
 				cni_chain_event(ctl->cni);

@@ -268,6 +268,32 @@ static int recv_cb(WOLFSSL *ssl, char *buf, int size, void *ctx)
 	return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
+/* Writes held to the same deadline: a peer that reads just enough to keep
+ * each send moving would otherwise stretch one answer past it. */
+static int send_cb(WOLFSSL *ssl, char *buf, int size, void *ctx)
+{
+	struct conn *c = ctx;
+	struct pollfd p = { c->fd, POLLOUT, 0 };
+
+	(void)ssl;
+	for (;;) {
+		int64_t left = c->io_deadline - clock_mono_ms();
+		if (left <= 0)
+			return WOLFSSL_CBIO_ERR_TIMEOUT;
+		int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		if (r < 0 && errno != EINTR)
+			return WOLFSSL_CBIO_ERR_GENERAL;
+		if (r <= 0)
+			continue;
+		ssize_t n = send(c->fd, buf, (size_t)size, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return (int)n;
+		if (errno == EAGAIN || errno == EINTR)
+			continue;
+		return errno == ECONNRESET || errno == EPIPE ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+	}
+}
+
 static void serve_h2(struct conn *c)
 {
 	nghttp2_session_callbacks *cb;
@@ -291,6 +317,7 @@ static void serve_h2(struct conn *c)
 		while (nghttp2_session_want_read(ng) || nghttp2_session_want_write(ng)) {
 			if (c->requests >= MAX_REQUESTS && !c->streams)
 				nghttp2_session_terminate_session(ng, NGHTTP2_NO_ERROR);
+			c->io_deadline = c->idle_until < end_of_life ? c->idle_until : end_of_life;
 			if (nghttp2_session_send(ng) != 0)
 				break;
 			if (!nghttp2_session_want_read(ng))
@@ -325,6 +352,8 @@ static void *conn_main(void *arg)
 	c->io_deadline = deadline;
 	wolfSSL_SSLSetIORecv(c->ssl, recv_cb);
 	wolfSSL_SetIOReadCtx(c->ssl, c);
+	wolfSSL_SSLSetIOSend(c->ssl, send_cb);
+	wolfSSL_SetIOWriteCtx(c->ssl, c);
 	while ((r = wolfSSL_accept(c->ssl)) != WOLFSSL_SUCCESS && retry(c, r, deadline))
 		;
 	if (r == WOLFSSL_SUCCESS && wolfSSL_ALPN_GetProtocol(c->ssl, &proto, &plen) == WOLFSSL_SUCCESS && plen == 2 &&

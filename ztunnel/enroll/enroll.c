@@ -221,6 +221,8 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 			ips_add(&ks, m, s->externals, s->n_externals, s->ports[p].port, strict);
 			for (int a = 0; s->ports[p].node_port && a < n_node; a++)
 				key_add(&ks, node_addrs[a], s->ports[p].node_port, strict);
+			if (s->ports[p].node_port)
+				key_add(&ks, ZT_SVC_LOOPBACK, s->ports[p].node_port, strict);
 		}
 	}
 	for (uint32_t i = 0; i < e->n; i++) {
@@ -230,9 +232,13 @@ static void reconcile_services(struct enroll *e, const struct zt_model *m)
 			continue;
 		memcpy(ip.addr, &p->ips[0], 4);
 		const struct zt_workload *w = model_workload_by_ip(m, &ip);
-		for (uint32_t c = 0; w && c < w->n_ports; c++)
-			for (int a = 0; w->ports[c].host_port && a < n_node; a++)
+		for (uint32_t c = 0; w && c < w->n_ports; c++) {
+			if (!w->ports[c].host_port)
+				continue;
+			for (int a = 0; a < n_node; a++)
 				key_add(&ks, node_addrs[a], w->ports[c].host_port, workload_strict(w));
+			key_add(&ks, ZT_SVC_LOOPBACK, w->ports[c].host_port, workload_strict(w));
+		}
 	}
 	int r = ks.oom ? -ENOMEM : capture_services_replace(e->capture, ks.k, ks.v, ks.n);
 	if (r < 0)

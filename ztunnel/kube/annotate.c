@@ -382,18 +382,26 @@ static void report_failure(struct kube_annotator *a, const struct annotate_write
 	a->failed_since_log = 0;
 }
 
+/* A finished request's status; its handle and headers are released. */
+static long release(CURLM *multi, CURL **e, struct curl_slist **headers)
+{
+	long status = 0;
+
+	curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(multi, *e);
+	curl_easy_cleanup(*e);
+	curl_slist_free_all(*headers);
+	*e = NULL;
+	*headers = NULL;
+	return status;
+}
+
 bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcode res)
 {
 	struct annotate_write *w = NULL;
-	long status = 0;
 
 	if (e == a->probe) {
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-		curl_multi_remove_handle(multi, e);
-		curl_easy_cleanup(e);
-		curl_slist_free_all(a->probe_headers);
-		a->probe_headers = NULL;
-		a->probe = NULL;
+		long status = release(multi, &a->probe, &a->probe_headers);
 		probe_done(a, status, res);
 		return true;
 	}
@@ -402,12 +410,7 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 			w = a->writes[i];
 	if (!w)
 		return false;
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(multi, e);
-	curl_easy_cleanup(e);
-	curl_slist_free_all(w->headers);
-	w->headers = NULL;
-	w->easy = NULL;
+	long status = release(multi, &w->easy, &w->headers);
 	pthread_mutex_lock(&a->lock);
 	a->in_flight--;
 	a->pods_changed = true; /* room for the next ones (one look per SCAN_MS) */

@@ -47,6 +47,14 @@ void admission_leave(struct admission *a, uint32_t src)
 	atomic_fetch_sub(&a->total, 1);
 }
 
+void admission_move(struct admission *a, uint32_t from, uint32_t to)
+{
+	atomic_fetch_add(&a->buckets[0][bucket(to, a->seed[0])], 1);
+	atomic_fetch_add(&a->buckets[1][bucket(to, a->seed[1])], 1);
+	atomic_fetch_sub(&a->buckets[0][bucket(from, a->seed[0])], 1);
+	atomic_fetch_sub(&a->buckets[1][bucket(from, a->seed[1])], 1);
+}
+
 void admission_add(struct admission *a, uint32_t src, uint32_t n)
 {
 	atomic_fetch_add(&a->buckets[0][bucket(src, a->seed[0])], n);

@@ -33,6 +33,9 @@ void admission_init(struct admission *a, uint32_t max_total, uint32_t max_per_so
 enum admission_verdict admission_enter(struct admission *a, uint32_t src);
 void admission_leave(struct admission *a, uint32_t src);
 uint32_t admission_pending(struct admission *a);
+/* Hands one slot of from over to to (the total is unchanged: no one else
+ * can take it in between). */
+void admission_move(struct admission *a, uint32_t from, uint32_t to);
 /* The same sketch as a per-source budget of units (bytes): add or take
  * back n for src; the estimate of src's usage (never below the truth). */
 void admission_add(struct admission *a, uint32_t src, uint32_t n);

@@ -94,14 +94,11 @@ static void accept_link(struct worker *w, int fd, const struct sockaddr_in *peer
 	link_put(l);
 }
 
-void link_unadmit(struct link *l)
+/* Takes l off the worker's waiting list. */
+static void unwait(struct link *l)
 {
 	struct worker *w = l->w;
 
-	if (!l->admitted)
-		return;
-	admission_leave(&w->p->admission, l->peer.sin_addr.s_addr);
-	l->admitted = false;
 	if (l->wait_prev)
 		l->wait_prev->wait_next = l->wait_next;
 	else
@@ -113,25 +110,46 @@ void link_unadmit(struct link *l)
 	l->wait_prev = l->wait_next = NULL;
 }
 
+void link_unadmit(struct link *l)
+{
+	if (!l->admitted)
+		return;
+	admission_leave(&l->w->p->admission, l->peer.sin_addr.s_addr);
+	l->admitted = false;
+	unwait(l);
+}
+
 /* The node's pre-handshake slots are full. Rather than refuse a source
  * that holds few of them, evict the oldest waiting connection of a source
- * holding at least two more (equals never evict each other): a few
- * sources filling the slots together cannot keep a new peer out, each
- * keeps about its fair share. Only this worker's connections (no locks);
- * SO_REUSEPORT spreads every source over the workers. */
+ * holding at least two more (equals never evict each other) and hand its
+ * slot straight to src: a few sources filling the slots together cannot
+ * keep a new peer out, each keeps about its fair share. Only this
+ * worker's connections (no locks); SO_REUSEPORT spreads every source over
+ * the workers. True when src now holds the slot. */
 static bool evict_for(struct worker *w, uint32_t src)
 {
-	struct admission *a = &w->p->admission;
+	struct proxy *p = w->p;
+	struct admission *a = &p->admission;
 	uint32_t mine = admission_usage(a, src);
 	int scanned = 0;
 
 	for (struct link *l = w->waiting; l && scanned < EVICT_SCAN; l = l->wait_next, scanned++) {
-		if (l->dead || l->peer.sin_addr.s_addr == src || admission_usage(a, l->peer.sin_addr.s_addr) < mine + 2)
+		uint32_t victim = l->peer.sin_addr.s_addr;
+		if (l->dead || victim == src || admission_usage(a, victim) < mine + 2)
 			continue;
 		tm_count(TM_LIMIT_PENDING_HANDSHAKES_EVICTED, 1);
-		link_unadmit(l);
+		admission_move(a, victim, src);
+		l->admitted = false;
+		unwait(l);
+		if (log_turn(&p->last_evict_log_ms)) {
+			char from[32];
+			fmt_addr(&l->peer, from, sizeof(from));
+			log_warn("inbound HBONE connection evicted before its handshake: the node's slots are full and a "
+				 "source holding fewer came", LF_STR("evicted.src", from),
+				 LF_UINT("evicted.total", tm_counter_value(TM_LIMIT_PENDING_HANDSHAKES_EVICTED)));
+		}
 		reset_socket(l->fd);
-		link_fail(l, TM_R_LIMIT, NULL); /* counted; the refusals' line has the total */
+		link_fail(l, TM_R_LIMIT, NULL); /* counted and logged above */
 		return true;
 	}
 	return false;
@@ -176,7 +194,7 @@ void link_accept(struct worker *w, int fd)
 	}
 	v = admission_enter(&w->p->admission, peer.sin_addr.s_addr);
 	if (v == ADMIT_OVER_TOTAL && evict_for(w, peer.sin_addr.s_addr))
-		v = admission_enter(&w->p->admission, peer.sin_addr.s_addr);
+		v = ADMIT_OK; /* the evicted one's slot, handed over */
 	if (v != ADMIT_OK) {
 		refused_unauthenticated(w, &peer, v);
 		reset_socket(fd);

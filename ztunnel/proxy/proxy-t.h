@@ -285,6 +285,7 @@ struct proxy {
 	atomic_uint node_gen;
 	atomic_uint links_freed;    /* since the last malloc_trim */
 	atomic_int_fast64_t last_refusal_log_ms;
+	atomic_int_fast64_t last_evict_log_ms;
 	atomic_bool draining; /* proxy_drain was called */
 	atomic_bool handed_over; /* the listeners went to a successor */
 	struct worker *workers;

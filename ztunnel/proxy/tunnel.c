@@ -543,7 +543,9 @@ void tunnel_watch(struct tunnel *t)
 
 void tunnel_link_failed(struct tunnel *t, enum tm_reason reason, const char *why)
 {
-	tunnel_abort(t, reason, why, false);
+	/* why may be the link's own text (l->detail): the tunnel can outlive
+	 * the link, so it keeps a copy for its log line. */
+	tunnel_abort(t, reason, why ? error_text(t, "%s", why) : NULL, false);
 }
 
 struct tunnel *tunnel_new(struct worker *w, int fd, struct conn_info *ci)

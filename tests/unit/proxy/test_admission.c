@@ -54,6 +54,28 @@ static void node_wide_cap_holds(void **state)
 }
 
 /* As a byte budget: usage per source, never below the truth. */
+/* An eviction hands the slot over: the total never drops, so no other
+ * source can take it in between; the usages follow. */
+static void a_slot_moves_between_sources_without_freeing(void **state)
+{
+	struct admission a;
+	uint32_t heavy = 0x0a000001, fresh = 0x0a000002;
+
+	(void)state;
+	admission_init(&a, 4, 4, 7);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(admission_enter(&a, heavy), ADMIT_OK);
+	assert_int_equal(admission_enter(&a, fresh), ADMIT_OVER_TOTAL);
+	admission_move(&a, heavy, fresh);
+	assert_int_equal(admission_pending(&a), 4);
+	assert_int_equal(admission_usage(&a, heavy), 3);
+	assert_int_equal(admission_usage(&a, fresh), 1);
+	assert_int_equal(admission_enter(&a, heavy), ADMIT_OVER_TOTAL);
+	admission_leave(&a, fresh);
+	assert_int_equal(admission_usage(&a, fresh), 0);
+	assert_int_equal(admission_pending(&a), 3);
+}
+
 static void byte_budget_tracks_usage_per_source(void **state)
 {
 	(void)state;
@@ -77,6 +99,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(per_source_cap_holds_and_slots_come_back),
 		cmocka_unit_test(node_wide_cap_holds),
+		cmocka_unit_test(a_slot_moves_between_sources_without_freeing),
 		cmocka_unit_test(byte_budget_tracks_usage_per_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,11 +124,7 @@ static void hbone_waits_for_the_destination_capture(void **state)
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_GetObjectItem(done, "metadata"), "annotations"),
 				ZT_ANNOTATION_REDIRECTION, ZT_REDIRECTION_ENABLED);
 	struct snapshot_opts opts = { "cluster.local", "istio-system", .capture_annotated = true };
-	struct zt_model *m = NULL;
-	struct zt_diags d;
-	diags_init(&d);
-	assert_int_equal(snapshot_build_json(l, &opts, &m, &d), 0);
-	diags_release(&d);
+	struct zt_model *m = snap_ok_opts(l, &opts);
 	cJSON_Delete(l);
 	struct route r;
 	unsigned seed = 1;

@@ -107,6 +107,21 @@ struct zt_model *snap_ok(cJSON *list)
 	return m;
 }
 
+struct zt_model *snap_ok_opts(const cJSON *list, const struct snapshot_opts *opts)
+{
+	struct zt_model *m = NULL;
+	struct zt_diags d;
+
+	diags_init(&d);
+	int r = snapshot_build_json(list, opts, &m, &d);
+	if (r != 0 || d.n_errors || d.n_invalid)
+		diags_print(&d, stderr);
+	assert_int_equal(r, 0);
+	assert_int_equal(d.n_errors, 0);
+	diags_release(&d);
+	return m;
+}
+
 int diags_have(const struct zt_diags *d, enum zt_diag_level level, const char *needle)
 {
 	for (uint32_t i = 0; i < d->n; i++) {

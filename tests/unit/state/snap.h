@@ -16,6 +16,9 @@ cJSON *snap_add(cJSON *list, const char *object_json);
 int snap_build(cJSON *list, struct zt_model **m, struct zt_diags *d);
 /* Builds and expects success with no errors/invalids; frees list. */
 struct zt_model *snap_ok(cJSON *list);
+/* The same with opts (e.g. capture_annotated), straight from list, which
+ * stays the caller's. */
+struct zt_model *snap_ok_opts(const cJSON *list, const struct snapshot_opts *opts);
 /* Prints d and returns whether some finding's reason contains needle. */
 int diags_have(const struct zt_diags *d, enum zt_diag_level level, const char *needle);
 const struct zt_workload *pod_by_ip(const struct zt_model *m, const char *ip);

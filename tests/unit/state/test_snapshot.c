@@ -97,11 +97,7 @@ static void the_redirection_annotation_says_whether_capture_is_in_place(void **s
 	redirection(snap_pod(l, "a", "out", "10.0.0.3", "n1", NULL), "disabled");
 	redirection(snap_pod(l, "a", "odd", "10.0.0.4", "n1", NULL), "pending");
 	struct snapshot_opts opts = { "cluster.local", "istio-system", .capture_annotated = true };
-	struct zt_model *m = NULL;
-	struct zt_diags d;
-	diags_init(&d);
-	assert_int_equal(snapshot_build_json(l, &opts, &m, &d), 0);
-	diags_release(&d);
+	struct zt_model *m = snap_ok_opts(l, &opts);
 	assert_true(pod_by_ip(m, "10.0.0.1")->enrolled);
 	assert_false(pod_by_ip(m, "10.0.0.1")->captured);
 	assert_true(pod_by_ip(m, "10.0.0.2")->captured);
