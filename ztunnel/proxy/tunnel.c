@@ -384,12 +384,16 @@ static void ev_closed(void *ctx, int32_t id, uint32_t code)
 
 /* ---- outbound ---- */
 
-/* Formats why it failed into memory it owns (an idle tunnel keeps none). */
+/* Formats why it failed into memory it owns (an idle tunnel keeps none).
+ * The first error is the one logged (tunnel_abort keeps it): once there
+ * is one, that one is returned and nothing it points to is freed. */
 __attribute__((format(printf, 2, 3))) static const char *error_text(struct tunnel *t, const char *fmt, ...)
 {
 	va_list ap;
 	char *text = NULL;
 
+	if (t->info.error)
+		return t->info.error;
 	va_start(ap, fmt);
 	int n = vasprintf(&text, fmt, ap);
 	va_end(ap);
