@@ -6,7 +6,7 @@
  * multi handle, and is level-triggered: the wish is compared with the pods
  * as watched, so a lost write, or an annotation someone else removed or
  * added on this node's pods, is put right. */
-#include "kube_int.h"
+#include "annotate.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -68,16 +68,18 @@ static bool listed(const char *key, char *const *captured, uint32_t n)
 
 enum annotate_op annotate_needed(const cJSON *pod, const char *node, char *const *captured, uint32_t n)
 {
+	/* Another node's pod is never ours to say; checked first, as nearly
+	 * every pod of the cluster is one (each scan looks at all of them). */
+	if (!annotate_on_node(pod, node))
+		return ANNOTATE_KEEP;
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
 	const cJSON *status = cJSON_GetObjectItemCaseSensitive(pod, "status"), *ip;
 	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
-	const char *on = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(md, "annotations"), ZT_ANNOTATION_REDIRECTION));
 
-	if (!uid || !on || strcmp(on, node))
-		return ANNOTATE_KEEP; /* another node's pod: never ours to say */
+	if (!uid)
+		return ANNOTATE_KEEP; /* no precondition possible */
 	/* By uid, or by address (a pod restored from pinned state before a
 	 * model named it). */
 	bool want = listed(uid, captured, n) ||
@@ -120,6 +122,24 @@ int annotator_init(struct kube_annotator *a, const char *node)
 	return 0;
 }
 
+/* Whether the sorted copy says what the annotator already wants. */
+static bool same_wish(const struct kube_annotator *a, char *const *copy, uint32_t n, bool active)
+{
+	if (a->active != active || a->n_want != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(a->want[i], copy[i]))
+			return false;
+	return true;
+}
+
+static void free_wish(char **want, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(want[i]);
+	free(want);
+}
+
 int annotator_report(struct kube_annotator *a, const char *const *uids, uint32_t n)
 {
 	char **copy = NULL;
@@ -132,24 +152,29 @@ int annotator_report(struct kube_annotator *a, const char *const *uids, uint32_t
 			if (!(copy[kept] = strdup(uids[kept])))
 				break;
 		if (kept < n) {
-			while (kept)
-				free(copy[--kept]);
-			free(copy);
+			free_wish(copy, kept);
 			return -ENOMEM;
 		}
 		qsort(copy, n, sizeof(*copy), uid_cmp);
 	}
+	if (!uids)
+		n = 0;
 	pthread_mutex_lock(&a->lock);
+	/* Reported after every model and CNI request: only a new wish is worth
+	 * a look at the pods. */
+	if (same_wish(a, copy, n, uids != NULL)) {
+		pthread_mutex_unlock(&a->lock);
+		free_wish(copy, n);
+		return 0;
+	}
 	char **old = a->want;
 	uint32_t n_old = a->n_want;
 	a->want = copy;
-	a->n_want = uids ? n : 0;
+	a->n_want = n;
 	a->active = uids != NULL;
 	a->changed = true;
 	pthread_mutex_unlock(&a->lock);
-	for (uint32_t i = 0; i < n_old; i++)
-		free(old[i]);
-	free(old);
+	free_wish(old, n_old);
 	return 0;
 }
 
@@ -186,7 +211,7 @@ static CURL *status_patch(const struct kube_config *conn, const cJSON *pod, cons
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
 	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
 	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
-	CURL *e = ns && name && body ? curl_easy_init() : NULL;
+	CURL *e = ns && name && body ? curl_easy_init() : NULL; /* NULL: no memory, or a pod without a name */
 	char *ens = e ? curl_easy_escape(e, ns, 0) : NULL, *ename = e ? curl_easy_escape(e, name, 0) : NULL;
 	char url[1024];
 
@@ -222,12 +247,10 @@ static int send_write(struct kube_annotator *a, CURLM *multi, const struct kube_
 		      enum annotate_op op, int64_t now)
 {
 	const cJSON *md = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
 	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "uid"));
 	struct annotate_write *w = write_of(a, uid);
 
-	if (!ns || !name || !uid || strlen(uid) >= sizeof(w->uid))
+	if (!uid || strlen(uid) >= sizeof(w->uid))
 		return -EINVAL;
 	if (!w) {
 		/* Records are allocated one by one: curl holds a pointer to its
@@ -382,14 +405,17 @@ static void report_failure(struct kube_annotator *a, const struct annotate_write
 	a->failed_since_log = 0;
 }
 
-/* A finished request's status; its handle and headers are released. */
+/* A request's status (0 if none); its handle (if any) and headers are
+ * released. */
 static long release(CURLM *multi, CURL **e, struct curl_slist **headers)
 {
 	long status = 0;
 
-	curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(multi, *e);
-	curl_easy_cleanup(*e);
+	if (*e) {
+		curl_easy_getinfo(*e, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(multi, *e);
+		curl_easy_cleanup(*e);
+	}
 	curl_slist_free_all(*headers);
 	*e = NULL;
 	*headers = NULL;
@@ -440,22 +466,12 @@ bool annotator_finished(struct kube_annotator *a, CURLM *multi, CURL *e, CURLcod
 void annotator_fini(struct kube_annotator *a, CURLM *multi)
 {
 	for (uint32_t i = 0; i < a->n_writes; i++) {
-		if (a->writes[i]->easy) {
-			curl_multi_remove_handle(multi, a->writes[i]->easy);
-			curl_easy_cleanup(a->writes[i]->easy);
-		}
-		curl_slist_free_all(a->writes[i]->headers);
+		release(multi, &a->writes[i]->easy, &a->writes[i]->headers);
 		free(a->writes[i]);
 	}
 	free(a->writes);
-	if (a->probe) {
-		curl_multi_remove_handle(multi, a->probe);
-		curl_easy_cleanup(a->probe);
-	}
-	curl_slist_free_all(a->probe_headers);
-	for (uint32_t i = 0; i < a->n_want; i++)
-		free(a->want[i]);
-	free(a->want);
+	release(multi, &a->probe, &a->probe_headers);
+	free_wish(a->want, a->n_want);
 	if (a->node)
 		pthread_mutex_destroy(&a->lock);
 	free(a->node);

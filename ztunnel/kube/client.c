@@ -7,6 +7,7 @@
  * objects can exist). */
 #include "ztunnel/kube.h"
 #include "kube_int.h"
+#include "annotate.h"
 
 #include <curl/curl.h>
 #include <errno.h>

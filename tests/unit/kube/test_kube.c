@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../ztunnel/kube/kube_int.h"
+#include "../../../ztunnel/kube/annotate.h"
 #include "ztunnel/state.h"
 
 static cJSON *pod(const char *ns, const char *name, const char *ip)
@@ -208,6 +208,29 @@ static void annotation_patch_carries_the_uid_precondition(void **state)
 	free(clear);
 }
 
+/* Reported after every model: an unchanged wish (in any order) costs no
+ * look at the cluster's pods; a new one, or a pause, does. */
+static void an_unchanged_report_is_not_a_change(void **state)
+{
+	(void)state;
+	struct kube_annotator a;
+	const char *ab[] = { "a", "b" }, *ba[] = { "b", "a" }, *only_a[] = { "a" };
+
+	assert_int_equal(annotator_init(&a, "n1"), 0);
+	assert_int_equal(annotator_report(&a, ab, 2), 0);
+	assert_true(a.changed && a.active);
+	a.changed = false;
+	assert_int_equal(annotator_report(&a, ba, 2), 0);
+	assert_false(a.changed);
+	assert_int_equal(annotator_report(&a, only_a, 1), 0);
+	assert_true(a.changed);
+	a.changed = false;
+	assert_int_equal(annotator_report(&a, NULL, 0), 0);
+	assert_true(a.changed);
+	assert_false(a.active);
+	annotator_fini(&a, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +239,7 @@ int main(void)
 		cmocka_unit_test(stream_refuses_what_is_not_an_event),
 		cmocka_unit_test(annotation_follows_capture_on_this_node_only),
 		cmocka_unit_test(annotation_patch_carries_the_uid_precondition),
+		cmocka_unit_test(an_unchanged_report_is_not_a_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
