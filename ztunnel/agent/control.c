@@ -160,8 +160,8 @@ static void update_source(struct control *ctl, struct snapshot_source *src, bool
  * capture was set meanwhile, its workers' copy was taken before). */
 static void node_addrs_refresh(struct control *ctl, bool force)
 {
-	if (!ctl->enroll)
-		return;
+	if (!ctl->enroll || !serving(ctl))
+		return; /* pushed with force when it starts serving */
 	struct capture *c = ctl->enroll->capture;
 	uint32_t addrs[ZT_MAX_NODE_ADDRS * 4], old[ZT_MAX_NODE_ADDRS], ifs[64], n, n_ifs;
 	int r = capture_local_addrs(addrs, ZT_MAX_NODE_ADDRS * 4, &n, ifs, 64, &n_ifs);
@@ -172,8 +172,6 @@ static void node_addrs_refresh(struct control *ctl, bool force)
 	}
 	int n_old = capture_node_addrs_get(c, old, ZT_MAX_NODE_ADDRS);
 	uint32_t kept = n < ZT_MAX_NODE_ADDRS ? n : ZT_MAX_NODE_ADDRS;
-	if (!serving(ctl))
-		return; /* pushed with force when it starts serving */
 	if (!force && n_old == (int)kept && !memcmp(old, addrs, kept * sizeof(*addrs)))
 		return;
 	if ((r = capture_node_addrs_set(c, addrs, n)) < 0) {

@@ -506,28 +506,42 @@ int capture_for_each_pod(struct capture *c, void (*fn)(uint32_t ip, const struct
 	return r == -ENOENT ? 0 : r;
 }
 
+static int svc_key_cmp(const void *a, const void *b)
+{
+	const struct zt_svc_key *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
 int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, const struct zt_svc *vals,
 			     uint32_t n)
 {
 	struct bpf_map *m = c->skel->maps.zt_services;
-	struct zt_svc_key key, next;
+	struct zt_svc_key key, next, *wanted = malloc((n ? n : 1) * sizeof(*wanted));
 	int r;
 
+	if (!wanted)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
 		if ((r = bpf_map__update_elem(m, &keys[i], sizeof(keys[i]), &vals[i], sizeof(vals[i]), BPF_ANY)) < 0)
-			return r;
-	/* Then drop what is no longer wanted (add first: no window without). */
+			goto out;
+	/* Then drop what is no longer wanted (add first: no window without),
+	 * looked up in a sorted copy: thousands of frontends on every model. */
+	memcpy(wanted, keys, n * sizeof(*keys));
+	qsort(wanted, n, sizeof(*wanted), svc_key_cmp);
 	r = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
 	while (r == 0) {
 		key = next;
 		r = bpf_map__get_next_key(m, &key, &next, sizeof(next));
-		bool keep = false;
-		for (uint32_t i = 0; i < n && !keep; i++)
-			keep = keys[i].addr == key.addr && keys[i].port == key.port;
-		if (!keep)
+		if (!bsearch(&key, wanted, n, sizeof(*wanted), svc_key_cmp))
 			bpf_map__delete_elem(m, &key, sizeof(key), 0);
 	}
-	return r == -ENOENT ? 0 : r;
+	r = r == -ENOENT ? 0 : r;
+out:
+	free(wanted);
+	return r;
 }
 
 int capture_listener_set(struct capture *c, enum zt_listener slot, int fd)

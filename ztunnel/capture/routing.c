@@ -160,7 +160,12 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (!tb[IFA_LOCAL] && !tb[IFA_ADDRESS])
 		return MNL_CB_OK;
 	uint32_t a = mnl_attr_get_u32(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
-	if (d->n < d->max)
+	/* ptp CNIs put the same gateway address on every pod's host-side
+	 * veth: listed once, or the copies crowd out the node's real ones. */
+	bool dup = false;
+	for (uint32_t i = 0; i < d->n && !dup; i++)
+		dup = d->addrs[i] == a;
+	if (!dup && d->n < d->max)
 		d->addrs[d->n++] = a;
 	bool seen = false;
 	for (uint32_t i = 0; i < d->n_if; i++)
