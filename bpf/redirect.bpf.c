@@ -408,9 +408,8 @@ int zt_ingress(struct __sk_buff *skb)
  * connect(): to an enrolled pod of this node whose PeerAuthentication is
  * STRICT, or to a frontend (ClusterIP, nodePort, hostPort, on loopback
  * too: kube-proxy's OUTPUT DNAT follows this hook) with such a pod among
- * its endpoints, only
- * the kubelet (its probes) may connect; anyone else gets EPERM, as
- * plaintext under STRICT is refused. */
+ * its endpoints, only the kubelet (its probes) may connect; anyone else
+ * gets EPERM, as plaintext under STRICT is refused. */
 static __always_inline int node_connect(struct bpf_sock_addr *ctx, __u32 dst)
 {
 	__u32 zero = 0;

@@ -7,6 +7,7 @@
 #ifndef ZTUNNEL_LOG_H
 #define ZTUNNEL_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -84,6 +85,11 @@ size_t log_format_line(char *buf, size_t size, enum log_format format, int64_t u
 		       enum log_level level, const char *msg, const struct log_field *fields);
 
 const char *log_level_name(enum log_level level);
+/* Repeated events (a flood, a dependency that keeps failing) are counted
+ * every time but logged at most once per period, whichever thread sees
+ * them: true when it is this call's turn to log (last: the shared time of
+ * the last line, monotonic ms; now: the caller's clock). */
+bool log_every(atomic_int_fast64_t *last, int64_t now_ms, int64_t period_ms);
 
 #define log_at(lvl, msg, ...)                                                             \
 	do {                                                                              \

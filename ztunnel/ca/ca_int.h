@@ -103,7 +103,7 @@ struct ca_service {
 	/* Connections closed at accept: over --max-connections (or no serving
 	 * certificate yet), or their address holds its share. */
 	_Atomic unsigned long long refused_total, refused_per_addr;
-	_Atomic long long refused_log_ms;
+	atomic_int_fast64_t refused_log_ms;
 };
 
 /* One CreateCertificate: the bearer token, the framed request body; the

@@ -54,7 +54,7 @@ struct conn {
 	struct ca_peer peer;
 	struct stream *streams;
 	int64_t idle_until; /* monotonic ms: the next request must have come by then */
-	int64_t io_deadline; /* monotonic ms: no read goes past it (recv_cb) */
+	int64_t io_deadline; /* monotonic ms: no read or write goes past it (recv_cb, send_cb) */
 	int requests;
 };
 
@@ -317,15 +317,14 @@ static void serve_h2(struct conn *c)
 		while (nghttp2_session_want_read(ng) || nghttp2_session_want_write(ng)) {
 			if (c->requests >= MAX_REQUESTS && !c->streams)
 				nghttp2_session_terminate_session(ng, NGHTTP2_NO_ERROR);
+			/* Every read and write of this turn (recv_cb, send_cb). */
 			c->io_deadline = c->idle_until < end_of_life ? c->idle_until : end_of_life;
 			if (nghttp2_session_send(ng) != 0)
 				break;
 			if (!nghttp2_session_want_read(ng))
 				continue;
-			int64_t deadline = c->idle_until < end_of_life ? c->idle_until : end_of_life;
-			c->io_deadline = deadline;
 			int n = wolfSSL_read(c->ssl, buf, sizeof(buf));
-			if (n <= 0 && retry(c, n, deadline))
+			if (n <= 0 && retry(c, n, c->io_deadline))
 				continue;
 			if (n <= 0 || nghttp2_session_mem_recv(ng, buf, (size_t)n) < 0)
 				break;
@@ -372,9 +371,7 @@ static void *conn_main(void *arg)
  * (a flood must not become a log flood). */
 static void refused_log(struct ca_service *svc, const char *msg, const struct ca_peer *peer)
 {
-	long long now = clock_mono_ms(), last = atomic_load(&svc->refused_log_ms);
-
-	if (now - last < 1000 || !atomic_compare_exchange_strong(&svc->refused_log_ms, &last, now))
+	if (!log_every(&svc->refused_log_ms, clock_mono_ms(), 1000))
 		return;
 	log_warn(msg, LF_INT("connections", atomic_load(&svc->live)), LF_STR("latest.peer", peer->name),
 		 LF_UINT("refused.total", atomic_load(&svc->refused_total) + atomic_load(&svc->refused_per_addr)));

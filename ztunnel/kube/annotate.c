@@ -389,13 +389,10 @@ void annotator_step(struct kube_annotator *a, CURLM *multi, const struct kube_ob
 
 static void report_failure(struct kube_annotator *a, const struct annotate_write *w, long status, CURLcode res)
 {
-	int64_t now = clock_mono_ms();
-
 	atomic_fetch_add(&a->failed, 1);
 	a->failed_since_log++;
-	if (a->logged_ms && now - a->logged_ms < LOG_EVERY_MS)
+	if (!log_every(&a->logged_ms, clock_mono_ms(), LOG_EVERY_MS))
 		return;
-	a->logged_ms = now;
 	const char *hint = status == 403 ? "refused: the agent's ClusterRole needs patch on pods/status, and the "
 					   "admission policy (daemonset/ztunnel.yaml) a pod-bound token naming this node"
 					 : "retried with backoff; until then other nodes send this pod plaintext (STRICT: nothing)";

@@ -4,6 +4,7 @@
 #define ZTUNNEL_KUBE_ANNOTATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "kube_int.h"
 
@@ -26,7 +27,7 @@ struct kube_annotator {
 	int64_t scanned_ms;
 	struct annotate_write **writes; /* in flight, or sent less than a while ago */
 	uint32_t n_writes, cap_writes, in_flight;
-	int64_t logged_ms;
+	atomic_int_fast64_t logged_ms;
 	uint64_t failed_since_log;
 	_Atomic uint64_t written, failed;
 	/* Whether the API server refuses this agent everything but its

@@ -243,3 +243,10 @@ void log_emit(enum log_level level, const char *msg, const struct log_field *fie
 	log_write_line(line, len);
 	errno = saved;
 }
+
+bool log_every(atomic_int_fast64_t *last, int64_t now_ms, int64_t period_ms)
+{
+	int_fast64_t then = atomic_load(last);
+
+	return now_ms - then >= period_ms && atomic_compare_exchange_strong(last, &then, now_ms);
+}

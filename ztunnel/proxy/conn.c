@@ -331,9 +331,7 @@ static void conn_revoke(struct watch *wt, enum tm_reason reason, const char *why
 
 bool log_turn(atomic_int_fast64_t *last)
 {
-	int64_t now = loop_now_ms(), then = atomic_load(last);
-
-	return now - then >= 1000 && atomic_compare_exchange_strong(last, &then, now);
+	return log_every(last, loop_now_ms(), 1000);
 }
 
 /* A connection that never got past routing: logged, counted, reset. */

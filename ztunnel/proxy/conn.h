@@ -15,8 +15,8 @@ enum tm_reason errno_tm_reason(int res);
 enum tm_reason connect_reason(int res);
 const char *connect_error(int res);
 void fmt_addr(const struct sockaddr_in *a, char *buf, size_t size);
-/* "namespace/name" of w, "" when unknown (the access log's workload). */
-/* The log fields' names (replacing any): 0 or -ENOMEM (then empty). */
+/* The log fields' names, "namespace/name" of each end ("" when unknown)
+ * and the service's hostname, replacing any: 0 or -ENOMEM (then empty). */
 int conn_info_set_names(struct conn_info *ci, const struct zt_workload *src, const struct zt_workload *dst,
 			const char *service);
 const char *conn_info_src_name(const struct conn_info *ci); /* "" when none */
@@ -28,9 +28,7 @@ const char *conn_info_policy(const struct conn_info *ci);
  * conn_info_disown on the source. */
 void conn_info_release(struct conn_info *ci);
 void conn_info_disown(struct conn_info *ci);
-/* Repeated events under attack are counted every time but logged at most
- * once a second, whichever worker sees them: true when it is this call's
- * turn to log (last: the shared time of the last line). */
+/* log_every, once a second on the worker's clock. */
 bool log_turn(atomic_int_fast64_t *last);
 void refuse_socket(struct worker *w, uint8_t dir, int fd, const struct sockaddr_in *src,
 		   const struct sockaddr_in *dst, enum tm_reason reason, const char *why);

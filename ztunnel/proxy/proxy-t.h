@@ -76,7 +76,7 @@ struct conn_info {
 	const char *tls_version, *tls_cipher; /* wolfSSL's static names */
 	/* "namespace/name" of both ends and the service's hostname, in one
 	 * exact-size block ("src\0dst\0service\0"), and the policy that decided
-	 * (inbound): owned, NULL when none (conn_info_names, conn_info_release).
+	 * (inbound): owned, NULL when none (conn_info_set_names, conn_info_release).
 	 * An idle connection keeps tens of bytes here, not 600. */
 	char *names, *policy;
 	/* Authenticated or presented identities (NULL: plaintext): interned. */

@@ -100,6 +100,20 @@ static void emit_writes_one_line_and_filters_by_level(void **state)
 	log_setup(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, STDERR_FILENO);
 }
 
+/* Once per period whichever caller asks: the first call logs, calls within
+ * the period do not, the next one after it does. */
+static void log_every_lets_one_line_per_period(void **state)
+{
+	(void)state;
+	atomic_int_fast64_t last = 0;
+
+	assert_true(log_every(&last, 5000, 1000));
+	assert_false(log_every(&last, 5999, 1000));
+	assert_true(log_every(&last, 6000, 1000));
+	assert_false(log_every(&last, 6000, 1000));
+	assert_true(log_every(&last, 36000, 30000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +123,7 @@ int main(void)
 		cmocka_unit_test(json_line_is_valid_json_with_typed_fields),
 		cmocka_unit_test(long_lines_are_truncated_but_stay_terminated),
 		cmocka_unit_test(emit_writes_one_line_and_filters_by_level),
+		cmocka_unit_test(log_every_lets_one_line_per_period),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
