@@ -529,8 +529,10 @@ int capture_services_replace(struct capture *c, const struct zt_svc_key *keys, c
 			goto out;
 	/* Then drop what is no longer wanted (add first: no window without),
 	 * looked up in a sorted copy: thousands of frontends on every model. */
-	memcpy(wanted, keys, n * sizeof(*keys));
-	qsort(wanted, n, sizeof(*wanted), svc_key_cmp);
+	if (n) { /* keys may be NULL when none is wanted */
+		memcpy(wanted, keys, n * sizeof(*keys));
+		qsort(wanted, n, sizeof(*wanted), svc_key_cmp);
+	}
 	r = bpf_map__get_next_key(m, NULL, &next, sizeof(next));
 	while (r == 0) {
 		key = next;
