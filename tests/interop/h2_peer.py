@@ -6,10 +6,12 @@
   h2_peer.py client PORT CERT_DIR ROOT_PEM EXPECTED_ID STREAMS BYTES
       mutual TLS to 127.0.0.1:PORT, check the server's SPIFFE SAN, open
       STREAMS CONNECT streams, send BYTES each, half-close, verify the echo
-  h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY
+  h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY [then-garbage]
       one CONNECT to AUTHORITY (a live agent's 15008); print "status N", the
       response's "baggage V" if any and, on 200, the first line the target
-      sent; exit 3 if TLS fails
+      sent; exit 3 if TLS fails. then-garbage: with the stream relaying,
+      write a forged TLS record under the session (the agent's TLS fails)
+      and print "closed after S" once the agent ends the connection
   h2_peer.py rapid-reset HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT
       CVE-2023-44487: COUNT times CONNECT to AUTHORITY and RST_STREAM it at
       once, in batches; print "goaway CODE" if the server sends GOAWAY and
@@ -19,6 +21,7 @@
       at once, 100 in flight at a time, PAUSE seconds between batches (0);
       print "status S N" per status and "seconds T" it took
 """
+import os
 import socket
 import ssl
 import sys
@@ -168,7 +171,7 @@ def client(port, cert_dir, root, expected, n, nbytes):
     print(f"ok: {n} streams x {nbytes} bytes echoed by {expected}")
 
 
-def connect_once(host, port, cert_dir, root, authority):
+def connect_once(host, port, cert_dir, root, authority, garbage=False):
     raw = socket.create_connection((host, port), timeout=10)
     try:
         sock = tls_context(False, cert_dir, root).wrap_socket(raw)
@@ -198,6 +201,19 @@ def connect_once(host, port, cert_dir, root, authority):
             sock.sendall(conn.data_to_send())
         if line:
             print(line.decode().strip(), flush=True)
+        if garbage and status == b"200":
+            start = time.time()
+            # An application-data record that cannot authenticate, written
+            # under the TLS layer.
+            raw2 = socket.socket(fileno=os.dup(sock.fileno()))
+            raw2.sendall(b"\x17\x03\x03\x00\x20" + b"\x5a" * 32)
+            raw2.settimeout(10)
+            try:
+                while raw2.recv(65536):
+                    pass
+            except OSError:
+                pass
+            print(f"closed after {time.time() - start:.0f}", flush=True)
     except ssl.SSLError as e:
         print(f"tls failed: {e}", flush=True)
         raise SystemExit(3)
@@ -294,7 +310,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "client":
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
     elif sys.argv[1] == "connect":
-        connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6])
+        connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6],
+                     len(sys.argv) > 7 and sys.argv[7] == "then-garbage")
     elif sys.argv[1] == "rapid-reset":
         rapid_reset(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     elif sys.argv[1] == "stream-burst":

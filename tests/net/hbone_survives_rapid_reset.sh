@@ -41,6 +41,20 @@ echo "streams that reached the pod: $served"
 lines=$(grep -c 'reset by the peer before they were served' "$log" || true)
 [ "$lines" -le 5 ] || fail "$lines log lines for the resets: not aggregated"
 
+step "an authenticated peer breaking its TLS mid-relay: the relayed stream ends, logged with the reason (ASan-clean)"
+broken='"msg":"connection complete".*"src.identity":"spiffe://cluster.local/ns/plain/sa/attacker".*"error":"TLS'
+n=$(grep -c "$broken" "$log" || true)
+out=$(nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" /usr/bin/python3 "$src_root/tests/interop/h2_peer.py" \
+  connect "$api" 15008 "$client" "$client/root-cert.pem" "$api:7000" then-garbage)
+echo "$out"
+grep -qx 'status 200' <<<"$out" || fail "the stream did not relay: $out"
+secs=$(sed -n 's/^closed after //p' <<<"$out")
+[ -n "$secs" ] && [ "$secs" -le 5 ] || fail "the agent kept a connection whose TLS broke: $out"
+for _ in $(seq 1 50); do [ "$(grep -c "$broken" "$log" || true)" -gt "$n" ] && break; sleep 0.1; done
+[ "$(grep -c "$broken" "$log" || true)" -gt "$n" ] ||
+  fail "the relayed stream's end was not logged with the TLS error: $(grep attacker "$log" | tail -n 2)"
+assert_agents_clean "$name" # the link's error text, freed with the link, was read by the tunnel's log line
+
 step "400 streams in four quick batches at --max-stream-rate 50: a burst of 50, then 50 a second served"
 ZT_CLUSTER_AGENT_ARGS="--max-stream-rate 50" "$cluster" agent --name "$name" --node n1 roll
 "$cluster" agent --name "$name" --node n1 ready
