@@ -106,13 +106,15 @@ static int stat_calls(void)
 }
 
 /* Delivers until n results arrived, each wake-up through the fd. */
-static void deliver(struct cert_fetcher *f, struct cert_cache *c, int n)
+/* Results are delivered at the test's own clock: a second boundary crossed
+ * between want and delivery must not move the retry time asserted. */
+static void deliver(struct cert_fetcher *f, struct cert_cache *c, int n, int64_t now)
 {
 	struct pollfd p = { cert_fetcher_fd(f), POLLIN, 0 };
 
 	while (n > 0) {
 		assert_int_equal(poll(&p, 1, 5000), 1);
-		int got = cert_fetcher_deliver(f, c, (int64_t)time(NULL));
+		int got = cert_fetcher_deliver(f, c, now);
 		assert_true(got >= 0 && got <= n);
 		n -= got;
 	}
@@ -149,16 +151,16 @@ static void ten_identities_fetch_eight_at_a_time_results_through_the_fd(void **s
 	 * slot comes free only with the delivery. */
 	usleep(50 * 1000);
 	assert_int_equal(stat_calls(), 8);
-	deliver(f, &c, 1);
+	deliver(f, &c, 1, now);
 	assert_int_equal(c.in_flight, 7);
 	cert_cache_tick(&c, now);
 	assert_int_equal(wait_running(8), 9);
 	permit(2);
-	deliver(f, &c, 2);
+	deliver(f, &c, 2, now);
 	cert_cache_tick(&c, now);
 	assert_int_equal(wait_running(7), 10); /* the tenth, no more */
 	permit(7);
-	deliver(f, &c, 7);
+	deliver(f, &c, 7, now);
 	assert_true(cert_cache_all_available(&c));
 	for (int i = 0; i < 10; i++) {
 		struct spiffe_id id = sid(i);
@@ -193,7 +195,7 @@ static void failures_and_undelivered_results_are_handled_at_stop(void **state)
 	wait_running(2);
 	cert_cache_release(&c, &gone);
 	permit(2);
-	deliver(f, &c, 2);
+	deliver(f, &c, 2, now);
 	const struct cert_entry *e = cert_cache_entry(&c, &refused);
 	assert_int_equal(e->state, CERT_INITIALIZING);
 	assert_int_equal(e->failures, 1);
