@@ -15,7 +15,8 @@
 #define HBONE_MAX_FRAME (1u << 20)
 #define HBONE_SERVER_MAX_STREAMS 200
 #define HBONE_SEND_BUFFER (256u << 10)      /* per stream, before backpressure */
-#define HBONE_DATA_CHUNK (128 << 10)        /* largest DATA frame we send */
+/* Largest DATA frame we send: with its 9-byte header, eight full TLS records. */
+#define HBONE_DATA_CHUNK (8 * 16384 - 9)
 
 struct hbone_conn;
 
@@ -32,6 +33,13 @@ struct hbone_events {
 	 * RST_STREAM code (HBONE_REFUSED_STREAM: the peer never processed it,
 	 * e.g. it was above the last stream of the peer's GOAWAY). */
 	void (*closed)(void *ctx, int32_t stream, uint32_t error_code);
+	/* Optional: a DATA frame, its header (hlen bytes) then its payload
+	 * straight from the stream's queue, both valid only during the call,
+	 * in order with hbone_output's bytes (called from inside it). Without
+	 * it, hbone_output returns DATA frames copied like the rest. 0;
+	 * -EAGAIN: not taken, no room now (hbone_output returns 0 and offers
+	 * the same frame on a later call); other -errno: hbone_output fails. */
+	int (*write_data)(void *ctx, const uint8_t *hd, size_t hlen, const uint8_t *payload, size_t len);
 	void *ctx;
 };
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FRAME_HEADER 9 /* RFC 9113 §4.1 */
+
 struct hbone_stream {
 	int32_t id;
 	uint8_t *buf; /* queued outgoing bytes: a ring of HBONE_SEND_BUFFER */
@@ -72,8 +74,23 @@ static void stream_del(struct hbone_conn *c, int32_t id)
 	}
 }
 
+/* n queued bytes went out: an idle stream holds no send buffer (a touched
+ * page of it each, for every idle connection, otherwise). */
+static void stream_sent(struct hbone_stream *s, size_t n)
+{
+	s->off = (s->off + n) % HBONE_SEND_BUFFER;
+	s->len -= n;
+	if (!s->len) {
+		s->off = 0;
+		free(s->buf);
+		s->buf = NULL;
+	}
+}
+
 /* DATA source: the stream's queue; deferred when empty, EOF once the
- * application half-closed and everything went out. */
+ * application half-closed and everything went out. With a write_data
+ * event the payload is not copied here: nghttp2 hands the frame to
+ * send_data, which passes it on straight from the queue. */
 static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
 			 nghttp2_data_source *src, void *user)
 {
@@ -95,19 +112,40 @@ static ssize_t read_data(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	/* Up to the ring's end: the rest comes in the next frame. */
 	size_t run = HBONE_SEND_BUFFER - s->off, n = s->len < run ? s->len : run;
 	n = n < len ? n : len;
-	memcpy(buf, s->buf + s->off, n);
-	s->off = (s->off + n) % HBONE_SEND_BUFFER;
-	s->len -= n;
-	if (!s->len) {
-		/* Drained: an idle stream holds no send buffer (a touched page of
-		 * it each, for every idle connection, otherwise). */
-		s->off = 0;
-		free(s->buf);
-		s->buf = NULL;
-		if (s->eof_queued)
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (s->eof_queued && n == s->len)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	if (c->ev.write_data) {
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+		return (ssize_t)n;
 	}
+	memcpy(buf, s->buf + s->off, n);
+	stream_sent(s, n);
 	return (ssize_t)n;
+}
+
+/* A DATA frame read_data left in the queue: its header and payload go to
+ * the application in order with hbone_output's bytes (nghttp2 calls this
+ * from inside nghttp2_session_mem_send). */
+static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *hd, size_t len,
+		     nghttp2_data_source *src, void *user)
+{
+	struct hbone_conn *c = user;
+	struct hbone_stream *s = stream_find(c, f->hd.stream_id);
+
+	(void)ng;
+	(void)src;
+	if (!s) /* reset while the frame waited for room: the stream goes */
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	/* No padding is ever selected; a frame bigger than the queue cannot be. */
+	if (len > s->len || f->data.padlen)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	int r = c->ev.write_data(c->ev.ctx, hd, FRAME_HEADER, s->buf + s->off, len);
+	if (r == -EAGAIN)
+		return NGHTTP2_ERR_WOULDBLOCK; /* offered again on a later hbone_output */
+	if (r < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	stream_sent(s, len);
+	return 0;
 }
 
 /* DATA frames as large as the windows allow (up to HBONE_DATA_CHUNK)
@@ -250,6 +288,7 @@ int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_even
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
 	nghttp2_session_callbacks_set_data_source_read_length_callback(cb, read_length);
+	nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
 	/* Backpressure: a window opens only when the application consumed. */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_send_header_block_length(opt, 64 << 10);

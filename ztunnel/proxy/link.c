@@ -21,6 +21,7 @@
 #include "ztunnel/tls.h"
 
 #define STAGE_SIZE (64 * 1024)        /* HTTP/2 bytes per tls_write: full records */
+#define TLS_RECORD 16384              /* TLS 1.3's largest record plaintext */
 #define MAX_UNSENT (256 * 1024)       /* TLS output produced ahead of the socket */
 #define PING_INTERVAL_MS 10000        /* SPEC §2.2 */
 #define PING_TIMEOUT_MS 20000
@@ -29,6 +30,7 @@
 #define PEER_CLOSE_WAIT_MS 2000       /* a retired client link waits this long for the peer's close */
 
 static void arm_recv(struct link *l);
+static int seal_data(void *ctx, const uint8_t *hd, size_t hlen, const uint8_t *payload, size_t len);
 
 void link_hold(struct link *l)
 {
@@ -77,6 +79,7 @@ static int link_grow(struct link *l)
 	struct hbone_events ev = tunnel_events;
 
 	ev.ctx = l;
+	ev.write_data = seal_data;
 	if (!l->stage && !(l->stage = malloc(STAGE_SIZE)))
 		return -ENOMEM;
 	if (!l->h2 && hbone_conn_new(&l->h2, l->server, &ev) < 0)
@@ -172,15 +175,48 @@ struct link *link_dialing(struct worker *w, const struct hbone_pool_key *key)
  * (the bytes would be lost: the connection must go). */
 static bool seal(struct link *l, const void *data, size_t len)
 {
-	return tls_write(l->tls, data, len) == (ssize_t)len;
+	if (tls_write(l->tls, data, len) == (ssize_t)len)
+		return true;
+	l->tls_failed = true;
+	return false;
+}
+
+static bool seal_stage(struct link *l)
+{
+	size_t n = l->stage_len;
+
+	l->stage_len = 0;
+	return !n || seal(l, l->stage, n);
+}
+
+/* A DATA frame straight from its stream's queue (hbone's write_data): the
+ * header joins the staged bytes, topped up with payload to a record's end
+ * (no record of 9 bytes), and the rest is sealed from the queue itself,
+ * with no copy into nghttp2 or the stage. */
+static int seal_data(void *ctx, const uint8_t *hd, size_t hlen, const uint8_t *payload, size_t len)
+{
+	struct link *l = ctx;
+	const void *pend;
+
+	if (tls_output(l->tls, &pend) >= MAX_UNSENT)
+		return -EAGAIN;
+	if (l->stage_len + hlen > STAGE_SIZE && !seal_stage(l))
+		return -EPROTO;
+	memcpy(l->stage + l->stage_len, hd, hlen);
+	l->stage_len += hlen;
+	size_t top = (TLS_RECORD - l->stage_len % TLS_RECORD) % TLS_RECORD;
+	top = top < len ? top : len;
+	memcpy(l->stage + l->stage_len, payload, top);
+	l->stage_len += top;
+	if (top < len && (!seal_stage(l) || !seal(l, payload + top, len - top)))
+		return -EPROTO;
+	return 0;
 }
 
 /* HTTP/2 -> TLS -> one send. Re-entrant calls (from callbacks inside the
  * protocol cores) only mark the link; the outer call loops. */
 void link_flush(struct link *l)
 {
-	bool sealed = true;
-
 	if (l->busy) {
 		l->want_flush = true;
 		return;
@@ -195,28 +231,23 @@ void link_flush(struct link *l)
 			const uint8_t *d;
 			ssize_t n = 0;
 			const void *pend;
-			while (tls_output(l->tls, &pend) < MAX_UNSENT) {
+			while (!l->tls_failed && tls_output(l->tls, &pend) < MAX_UNSENT) {
 				n = hbone_output(l->h2, &d);
 				if (n <= 0)
 					break;
-				if (l->stage_len + (size_t)n > STAGE_SIZE && l->stage_len) {
-					sealed &= seal(l, l->stage, l->stage_len);
-					l->stage_len = 0;
-				}
+				if (l->stage_len + (size_t)n > STAGE_SIZE && !seal_stage(l))
+					break;
 				if ((size_t)n >= STAGE_SIZE) {
-					sealed &= seal(l, d, (size_t)n);
+					seal(l, d, (size_t)n);
 				} else {
 					memcpy(l->stage + l->stage_len, d, (size_t)n);
 					l->stage_len += (size_t)n;
 				}
 			}
-			if (l->stage_len) {
-				sealed &= seal(l, l->stage, l->stage_len);
-				l->stage_len = 0;
-			}
-			if (n < 0 || !sealed) {
+			if (n < 0 || !seal_stage(l) || l->tls_failed) {
 				l->busy = false;
-				link_fail(l, n < 0 ? TM_R_HTTP2 : TM_R_TLS, n < 0 ? "HTTP/2 protocol error" : "TLS write failed");
+				link_fail(l, l->tls_failed ? TM_R_TLS : TM_R_HTTP2,
+					  l->tls_failed ? "TLS write failed" : "HTTP/2 protocol error");
 				link_put(l);
 				return;
 			}

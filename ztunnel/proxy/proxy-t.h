@@ -173,6 +173,7 @@ struct link {
 	size_t scap, slen, soff;
 	uint8_t *stage;           /* HTTP/2 output coalesced into big records */
 	size_t stage_len;
+	bool tls_failed;          /* a write into the session failed: the link must go */
 	struct tunnel *tunnels;
 	uint32_t n_blocked;       /* tunnels waiting for room in their stream */
 	uint32_t n_awaiting;      /* server: streams to dial once the read batch is done */

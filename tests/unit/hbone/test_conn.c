@@ -1,12 +1,16 @@
 /* HBONE HTTP/2 sessions, client and server, driven in memory: CONNECT and
  * its statuses, data both ways beyond the stream window, half-close,
- * backpressure until the application consumes, resets, many streams. */
+ * backpressure until the application consumes, resets, many streams.
+ * Every test runs three times: DATA frames copied out by hbone_output,
+ * handed over from the stream's queue (write_data, as the proxy does),
+ * and handed over with every other offer refused for lack of room. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +35,12 @@ struct side {
 	bool eof[MAX_STREAMS], closed[MAX_STREAMS];
 	uint32_t close_code[MAX_STREAMS];
 	int requests;
+	struct side *peer;
+	unsigned offers, refused, handed;
 };
+
+enum data_mode { COPIED, HANDED_OVER, HANDED_OVER_LATE };
+static enum data_mode mode;
 
 static int idx(int32_t stream)
 {
@@ -81,13 +90,31 @@ static void on_closed(void *ctx, int32_t stream, uint32_t code)
 	s->close_code[idx(stream)] = code;
 }
 
+/* write_data: the frame goes to the peer at once, which keeps it in order
+ * with what hbone_output returned before (already delivered). */
+static int hand_over(void *ctx, const uint8_t *hd, size_t hlen, const uint8_t *payload, size_t len)
+{
+	struct side *s = ctx;
+	assert_non_null(s->peer);
+	if (mode == HANDED_OVER_LATE && s->offers++ % 2 == 0) {
+		s->refused++;
+		return -EAGAIN;
+	}
+	assert_int_equal(hlen, 9);
+	s->handed++;
+	assert_int_equal(hbone_recv(s->peer->c, hd, hlen), 0);
+	assert_int_equal(hbone_recv(s->peer->c, payload, len), 0);
+	return 0;
+}
+
 static void side_init(struct side *s, bool server)
 {
 	memset(s, 0, sizeof(*s));
 	s->server = server;
 	s->consume = true;
 	s->auto_status = 200;
-	struct hbone_events ev = { on_request, on_response, on_data, on_eof, on_closed, s };
+	struct hbone_events ev = { on_request, on_response, on_data, on_eof, on_closed,
+				   mode == COPIED ? NULL : hand_over, s };
 	assert_int_equal(hbone_conn_new(&s->c, server, &ev), 0);
 }
 
@@ -101,8 +128,11 @@ static void side_free(struct side *s)
 /* Moves bytes both ways until neither side has anything to say. */
 static void pump(struct side *a, struct side *b)
 {
+	a->peer = b;
+	b->peer = a;
 	for (int round = 0; round < 10000; round++) {
 		const uint8_t *d;
+		unsigned refused = a->refused + b->refused;
 		ssize_t n1 = hbone_output(a->c, &d);
 		assert_true(n1 >= 0);
 		if (n1)
@@ -111,7 +141,7 @@ static void pump(struct side *a, struct side *b)
 		assert_true(n2 >= 0);
 		if (n2)
 			assert_int_equal(hbone_recv(a->c, d, (size_t)n2), 0);
-		if (!n1 && !n2)
+		if (!n1 && !n2 && refused == a->refused + b->refused)
 			return;
 	}
 	fail_msg("sessions never went quiet");
@@ -252,6 +282,8 @@ static void queued_bytes_wrap_around_the_send_ring_in_order(void **state)
 	pump(&c, &s);
 	assert_int_equal(s.received[idx(id)], total);
 	assert_memory_equal(s.sink[idx(id)], data, total);
+	if (mode != COPIED) /* the frames really took the other way */
+		assert_true(c.handed > total / HBONE_DATA_CHUNK);
 	free(data);
 	side_free(&c);
 	side_free(&s);
@@ -451,5 +483,9 @@ int main(void)
 		cmocka_unit_test(stream_user_pointers_follow_their_streams),
 		cmocka_unit_test(stream_ids_running_out_is_reported),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	static const char *names[] = { "DATA copied", "DATA handed over", "DATA handed over, every other offer refused" };
+	int failed = 0;
+	for (mode = COPIED; mode <= HANDED_OVER_LATE; mode++)
+		failed += _cmocka_run_group_tests(names[mode], tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	return failed;
 }
