@@ -47,13 +47,20 @@ size_t hbone_request_headers(const struct hbone_source_info *src, const char *cl
 			 service_host && *service_host ? ";host=" : "", service_host ? service_host : "");
 		strcpy(out[n++].name, "forwarded");
 	}
-	/* W3C trace context: version 00, random ids, not sampled. */
+	/* W3C trace context: version 00, random ids, not sampled. Written
+	 * by hand: 26 snprintf calls were a visible share of a connection. */
+	static const char hex[] = "0123456789abcdef";
 	char *t = out[n].value;
-	size_t off = (size_t)snprintf(t, sizeof(out[n].value), "00-");
-	for (int i = 0; i < 24; i++) /* 16-byte trace id + 8-byte parent id */
-		off += (size_t)snprintf(t + off, sizeof(out[n].value) - off, "%02x%s",
-					(unsigned)rand_r(rand_seed) & 0xff, i == 15 ? "-" : "");
-	snprintf(t + off, sizeof(out[n].value) - off, "-00");
+	size_t off = 3;
+	memcpy(t, "00-", 3);
+	for (int i = 0; i < 24; i++) { /* 16-byte trace id + 8-byte parent id */
+		unsigned b = (unsigned)rand_r(rand_seed) & 0xff;
+		t[off++] = hex[b >> 4];
+		t[off++] = hex[b & 15];
+		if (i == 15)
+			t[off++] = '-';
+	}
+	memcpy(t + off, "-00", 4);
 	strcpy(out[n++].name, "traceparent");
 	return n;
 }

@@ -133,6 +133,10 @@ static const char *decision(const struct conn_info *ci, enum tm_reason r)
 static void access_line(const struct conn_info *ci, enum log_level level, const char *msg, enum tm_reason r,
 			const char *error, int rule, int status)
 {
+	/* Nothing is formatted for a line nobody reads (access lines are info:
+	 * at the default level, a connection costs no formatting). */
+	if (!log_target_enabled(LOG_TARGET_ACCESS, level))
+		return;
 	uint64_t duration_ms = (uint64_t)(loop_now_ms() - ci->start_ms);
 	char src[32], dst[32], hbone_addr[32] = "", duration[32], src_ns[64], dst_ns[64];
 	const char *src_wl, *dst_wl;
