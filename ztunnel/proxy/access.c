@@ -22,21 +22,24 @@ const char *direction_name(uint8_t dir)
 static void access_line(const struct conn_info *ci, enum log_level level, const char *msg, enum tm_reason r,
 			const char *error, int rule, int status);
 
-/* source_* or destination_* labels of one end, in Istio's order. */
-static void end_labels(struct tm_labels *l, const char *side, const struct zt_workload *w, const char *principal,
+/* source_* or destination_* labels of one end, in Istio's order (keys
+ * spelled out: formatting them was a visible share of a connection). */
+static void end_labels(struct tm_labels *l, bool source, const struct zt_workload *w, const char *principal,
 		       const char *cluster)
 {
-	static const char *const keys[] = { "workload", "canonical_service", "canonical_revision",
-					    "workload_namespace", "principal", "app", "version", "cluster" };
+	static const char *const keys[2][8] = {
+		{ "destination_workload", "destination_canonical_service", "destination_canonical_revision",
+		  "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
+		  "destination_cluster" },
+		{ "source_workload", "source_canonical_service", "source_canonical_revision", "source_workload_namespace",
+		  "source_principal", "source_app", "source_version", "source_cluster" },
+	};
 	const char *values[] = { w ? w->workload_name : NULL, w ? w->canonical_name : NULL,
 				 w ? w->canonical_revision : NULL, w ? w->namespace : NULL, principal,
 				 w ? w->canonical_name : NULL, w ? w->canonical_revision : NULL, w ? cluster : NULL };
-	char key[64];
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		snprintf(key, sizeof(key), "%s_%s", side, keys[i]);
-		tm_labels_add(l, key, values[i], true);
-	}
+	for (size_t i = 0; i < 8; i++)
+		tm_labels_add(l, keys[source][i], values[i], true);
 }
 
 void conn_opened(struct worker *w, struct conn_info *ci, const struct zt_workload *src, const struct zt_workload *dst,
@@ -47,11 +50,11 @@ void conn_opened(struct worker *w, struct conn_info *ci, const struct zt_workloa
 
 	tm_labels_init(&l);
 	tm_labels_add(&l, "reporter", ci->dir == PROXY_OUTBOUND ? "source" : "destination", true);
-	end_labels(&l, "source", src, identity_uri(ci->src_id), cluster);
+	end_labels(&l, true, src, identity_uri(ci->src_id), cluster);
 	tm_labels_add(&l, "destination_service", svc ? svc->hostname : NULL, true);
 	tm_labels_add(&l, "destination_service_namespace", svc ? svc->namespace : NULL, true);
 	tm_labels_add(&l, "destination_service_name", svc ? svc->name : NULL, true);
-	end_labels(&l, "destination", dst, identity_uri(ci->dst_id), cluster);
+	end_labels(&l, false, dst, identity_uri(ci->dst_id), cluster);
 	tm_labels_add(&l, "request_protocol", "tcp", true);
 	tm_labels_add(&l, "response_flags", "-", true);
 	tm_labels_add(&l, "connection_security_policy", ci->hbone ? "mutual_tls" : "unknown", true);
