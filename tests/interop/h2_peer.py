@@ -6,12 +6,14 @@
   h2_peer.py client PORT CERT_DIR ROOT_PEM EXPECTED_ID STREAMS BYTES
       mutual TLS to 127.0.0.1:PORT, check the server's SPIFFE SAN, open
       STREAMS CONNECT streams, send BYTES each, half-close, verify the echo
-  h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY [then-garbage]
+  h2_peer.py connect HOST PORT CERT_DIR ROOT_PEM AUTHORITY [then-garbage|then-bad-frame]
       one CONNECT to AUTHORITY (a live agent's 15008); print "status N", the
       response's "baggage V" if any and, on 200, the first line the target
-      sent; exit 3 if TLS fails. then-garbage: with the stream relaying,
-      write a forged TLS record under the session (the agent's TLS fails)
-      and print "closed after S" once the agent ends the connection
+      sent; exit 3 if TLS fails. With the stream relaying, then-garbage
+      writes a forged TLS record under the session (the agent's TLS fails),
+      then-bad-frame a DATA frame on stream 0 inside it (an HTTP/2
+      connection error: "goaway CODE" if the agent answers GOAWAY); both
+      print "closed after S" once the agent ends the connection
   h2_peer.py rapid-reset HOST PORT CERT_DIR ROOT_PEM AUTHORITY COUNT
       CVE-2023-44487: COUNT times CONNECT to AUTHORITY and RST_STREAM it at
       once, in batches; print "goaway CODE" if the server sends GOAWAY and
@@ -171,7 +173,7 @@ def client(port, cert_dir, root, expected, n, nbytes):
     print(f"ok: {n} streams x {nbytes} bytes echoed by {expected}")
 
 
-def connect_once(host, port, cert_dir, root, authority, garbage=False):
+def connect_once(host, port, cert_dir, root, authority, after=None):
     raw = socket.create_connection((host, port), timeout=10)
     try:
         sock = tls_context(False, cert_dir, root).wrap_socket(raw)
@@ -201,7 +203,7 @@ def connect_once(host, port, cert_dir, root, authority, garbage=False):
             sock.sendall(conn.data_to_send())
         if line:
             print(line.decode().strip(), flush=True)
-        if garbage and status == b"200":
+        if after == "then-garbage" and status == b"200":
             start = time.time()
             # An application-data record that cannot authenticate, written
             # under the TLS layer.
@@ -213,6 +215,21 @@ def connect_once(host, port, cert_dir, root, authority, garbage=False):
                     pass
             except OSError:
                 pass
+            print(f"closed after {time.time() - start:.0f}", flush=True)
+        if after == "then-bad-frame" and status == b"200":
+            start = time.time()
+            # DATA on stream 0 (RFC 9113 6.1: a connection error of type
+            # PROTOCOL_ERROR), written past h2's own checks.
+            sock.sendall(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")
+            code, state = None, "data"
+            while state == "data" and time.time() - start < 10:
+                try:
+                    got, state = read_goaway(sock, conn, 10)
+                except OSError:
+                    break
+                if got is not None and code is None:
+                    code = got
+                    print(f"goaway {int(code)}", flush=True)
             print(f"closed after {time.time() - start:.0f}", flush=True)
     except ssl.SSLError as e:
         print(f"tls failed: {e}", flush=True)
@@ -311,7 +328,7 @@ if __name__ == "__main__":
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]))
     elif sys.argv[1] == "connect":
         connect_once(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6],
-                     len(sys.argv) > 7 and sys.argv[7] == "then-garbage")
+                     sys.argv[7] if len(sys.argv) > 7 else None)
     elif sys.argv[1] == "rapid-reset":
         rapid_reset(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     elif sys.argv[1] == "stream-burst":

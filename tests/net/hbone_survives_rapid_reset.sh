@@ -9,7 +9,9 @@
 # peer opening (not resetting) 400 streams in four quick batches, against
 # an agent restarted with --max-stream-rate 50, gets a burst of 50 and then
 # 50 a second served and 503 for the rest, counted, in a few log lines, no
-# access-log line per refusal.
+# access-log line per refusal. A peer that sends DATA on stream 0 in the
+# middle of a relay gets GOAWAY PROTOCOL_ERROR and loses the connection;
+# its relayed stream is logged with the error.
 # shellcheck source=tests/net/lib.sh
 source "$(dirname "$0")/lib.sh"
 require_root
@@ -54,6 +56,25 @@ for _ in $(seq 1 50); do [ "$(grep -c "$broken" "$log" || true)" -gt "$n" ] && b
 [ "$(grep -c "$broken" "$log" || true)" -gt "$n" ] ||
   fail "the relayed stream's end was not logged with the TLS error: $(grep attacker "$log" | tail -n 2)"
 assert_agents_clean "$name" # the link's error text, freed with the link, was read by the tunnel's log line
+
+step "an authenticated peer sending DATA on stream 0 mid-relay: GOAWAY PROTOCOL_ERROR, the connection ends, the stream is logged"
+n=$(grep -c '"msg":"connection complete".*"src.identity":"spiffe://cluster.local/ns/plain/sa/attacker".*"error":"' "$log" || true)
+out=$(nsenter --net="/run/netns/$(pod_field "$name" n2-p1 netns)" /usr/bin/python3 "$src_root/tests/interop/h2_peer.py" \
+  connect "$api" 15008 "$client" "$client/root-cert.pem" "$api:7000" then-bad-frame)
+echo "$out"
+grep -qx 'status 200' <<<"$out" || fail "the stream did not relay: $out"
+grep -qx 'goaway 1' <<<"$out" || fail "no GOAWAY PROTOCOL_ERROR (1) for DATA on stream 0: $out"
+secs=$(sed -n 's/^closed after //p' <<<"$out")
+[ -n "$secs" ] && [ "$secs" -le 5 ] || fail "the agent kept a connection after an HTTP/2 connection error: $out"
+for _ in $(seq 1 50); do
+  [ "$(grep -c '"msg":"connection complete".*"src.identity":"spiffe://cluster.local/ns/plain/sa/attacker".*"error":"' "$log" || true)" -gt "$n" ] && break
+  sleep 0.1
+done
+[ "$(grep -c '"msg":"connection complete".*"src.identity":"spiffe://cluster.local/ns/plain/sa/attacker".*"error":"' "$log" || true)" -gt "$n" ] ||
+  fail "the relayed stream's end was not logged with an error: $(grep attacker "$log" | tail -n 2)"
+grep attacker "$log" | tail -n 1 | grep -q '"error":"HBONE peer sent invalid HTTP/2 (GOAWAY 1): DATA: stream_id == 0' ||
+  fail "the stream's line does not say what the peer did: $(grep attacker "$log" | tail -n 1)"
+assert_agents_clean "$name"
 
 step "400 streams in four quick batches at --max-stream-rate 50: a burst of 50, then 50 a second served"
 ZT_CLUSTER_AGENT_ARGS="--max-stream-rate 50" "$cluster" agent --name "$name" --node n1 roll

@@ -469,6 +469,33 @@ static void stream_ids_running_out_is_reported(void **state)
 	side_free(&s);
 }
 
+/* A peer's connection error (DATA on stream 0): nghttp2 answers GOAWAY
+ * PROTOCOL_ERROR on its own, and says why, for the log. */
+static void a_peer_protocol_error_is_reported_with_the_goaway(void **state)
+{
+	(void)state;
+	struct side c, s;
+	uint32_t code = 99;
+	side_init(&c, false);
+	side_init(&s, true);
+	hbone_connect(c.c, "10.0.0.1:80", NULL, 0);
+	pump(&c, &s);
+	assert_null(hbone_goaway_sent_error(s.c, &code));
+	assert_int_equal(code, 0);
+	static const uint8_t data_on_0[] = { 0, 0, 1, 0, 0, 0, 0, 0, 0, 'x' };
+	assert_int_equal(hbone_recv(s.c, data_on_0, sizeof(data_on_0)), 0);
+	const uint8_t *d;
+	while (hbone_output(s.c, &d) > 0)
+		;
+	const char *why = hbone_goaway_sent_error(s.c, &code);
+	assert_non_null(why);
+	assert_int_equal(code, 1); /* PROTOCOL_ERROR */
+	assert_non_null(strstr(why, "stream_id == 0"));
+	assert_true(hbone_done(s.c));
+	side_free(&c);
+	side_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +509,7 @@ int main(void)
 		cmocka_unit_test(trailers_do_not_repeat_the_request),
 		cmocka_unit_test(stream_user_pointers_follow_their_streams),
 		cmocka_unit_test(stream_ids_running_out_is_reported),
+		cmocka_unit_test(a_peer_protocol_error_is_reported_with_the_goaway),
 	};
 	static const char *names[] = { "DATA copied", "DATA handed over", "DATA handed over, every other offer refused" };
 	int failed = 0;
