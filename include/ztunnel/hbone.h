@@ -99,9 +99,10 @@ int hbone_goaway_calm(struct hbone_conn *c);
 bool hbone_goaway_received(const struct hbone_conn *c);
 /* The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited: UINT32_MAX). */
 uint32_t hbone_peer_max_streams(struct hbone_conn *c);
-/* NULL, or (after we sent a GOAWAY with an error, e.g. nghttp2's answer to
- * a peer's protocol error) nghttp2's last complaint before it ("" if none). */
-const char *hbone_goaway_sent_error(const struct hbone_conn *c, uint32_t *code);
+/* NULL, or (after we sent a GOAWAY with an error code, e.g. nghttp2's
+ * answer to a peer's protocol error) that GOAWAY's debug data ("" if none),
+ * with *code the error's name ("PROTOCOL_ERROR"). */
+const char *hbone_goaway_sent_error(const struct hbone_conn *c, const char **code);
 /* Neither side has anything left to say (after GOAWAY or a fatal error). */
 bool hbone_done(struct hbone_conn *c);
 

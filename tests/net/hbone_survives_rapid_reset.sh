@@ -72,7 +72,7 @@ for _ in $(seq 1 50); do
 done
 [ "$(grep -c '"msg":"connection complete".*"src.identity":"spiffe://cluster.local/ns/plain/sa/attacker".*"error":"' "$log" || true)" -gt "$n" ] ||
   fail "the relayed stream's end was not logged with an error: $(grep attacker "$log" | tail -n 2)"
-grep attacker "$log" | tail -n 1 | grep -q '"error":"HBONE peer sent invalid HTTP/2 (GOAWAY 1): DATA: stream_id == 0' ||
+grep attacker "$log" | tail -n 1 | grep -q '"error":"HTTP/2 connection error: GOAWAY PROTOCOL_ERROR sent: DATA: stream_id == 0' ||
   fail "the stream's line does not say what the peer did: $(grep attacker "$log" | tail -n 1)"
 assert_agents_clean "$name"
 

@@ -35,7 +35,7 @@ struct hbone_conn {
 	uint32_t n_streams;
 	bool ping_outstanding, goaway_received;
 	uint32_t goaway_error;   /* the error code of a GOAWAY we sent (0: none) */
-	char last_error[128];    /* nghttp2's last complaint about the peer, until then */
+	char last_error[128];    /* that GOAWAY's debug data */
 };
 
 static struct hbone_stream *stream_find(struct hbone_conn *c, int32_t id)
@@ -272,19 +272,10 @@ static int on_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *
 	return 0;
 }
 
-/* Why nghttp2 ends a connection on its own (a peer's protocol error), for
- * the log: the GOAWAY's debug data, else its last complaint before it. */
-static int on_error(nghttp2_session *ng, int lib_error_code, const char *msg, size_t len, void *user)
-{
-	struct hbone_conn *c = user;
-
-	(void)ng;
-	(void)lib_error_code;
-	if (!c->goaway_error)
-		snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)len, msg);
-	return 0;
-}
-
+/* Why nghttp2 ended a connection on its own (a peer's protocol error), for
+ * the log: the code and debug data of our GOAWAY. The debug data is
+ * nghttp2's own text, never the peer's; no error callback is installed, as
+ * it would format a message for every header the peer gets wrong. */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user)
 {
 	struct hbone_conn *c = user;
@@ -293,7 +284,6 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user
 	if (f->hd.type != NGHTTP2_GOAWAY || !f->goaway.error_code || c->goaway_error)
 		return 0;
 	c->goaway_error = f->goaway.error_code;
-	/* The debug data nghttp2 tells the peer says it best. */
 	if (f->goaway.opaque_data_len)
 		snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)f->goaway.opaque_data_len,
 			 (const char *)f->goaway.opaque_data);
@@ -319,7 +309,6 @@ int hbone_conn_new(struct hbone_conn **out, bool server, const struct hbone_even
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
 	nghttp2_session_callbacks_set_data_source_read_length_callback(cb, read_length);
 	nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
-	nghttp2_session_callbacks_set_error_callback2(cb, on_error);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
 	/* Backpressure: a window opens only when the application consumed. */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -555,9 +544,9 @@ uint32_t hbone_peer_max_streams(struct hbone_conn *c)
 	return nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
-const char *hbone_goaway_sent_error(const struct hbone_conn *c, uint32_t *code)
+const char *hbone_goaway_sent_error(const struct hbone_conn *c, const char **code)
 {
-	*code = c->goaway_error;
+	*code = c->goaway_error ? nghttp2_http2_strerror(c->goaway_error) : NULL;
 	return c->goaway_error ? c->last_error : NULL;
 }
 

@@ -289,11 +289,11 @@ void link_flush(struct link *l)
 	} else if (drained) {
 		link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_NONE, l->calm_why);
 	} else if (!l->dead && l->handshaken && hbone_done(l->h2) && !l->in_send && !l->closing_deadline_ms) {
-		uint32_t code;
+		const char *code;
 		const char *h2err = hbone_goaway_sent_error(l->h2, &code);
-		if (!l->calm_why && h2err) { /* nghttp2 ended it: the peer broke HTTP/2 */
-			snprintf(l->detail, sizeof(l->detail), "HBONE peer sent invalid HTTP/2 (GOAWAY %u)%s%s", code,
-				 *h2err ? ": " : "", h2err);
+		if (!l->calm_why && h2err) { /* nghttp2 ended it (a peer's protocol error, its limits) */
+			snprintf(l->detail, sizeof(l->detail), "HTTP/2 connection error: GOAWAY %s sent%s%s",
+				 code, *h2err ? ": " : "", h2err);
 			link_fail(l, TM_R_HTTP2, l->detail);
 		} else {
 			link_fail(l, l->calm_why ? TM_R_LIMIT : TM_R_STREAM_GONE,
