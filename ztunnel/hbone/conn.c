@@ -35,7 +35,7 @@ struct hbone_conn {
 	uint32_t n_streams;
 	bool ping_outstanding, goaway_received;
 	uint32_t goaway_error;   /* the error code of a GOAWAY we sent (0: none) */
-	char last_error[128];    /* that GOAWAY's debug data */
+	char goaway_debug[128];  /* that GOAWAY's debug data (nghttp2's text) */
 };
 
 static struct hbone_stream *stream_find(struct hbone_conn *c, int32_t id)
@@ -285,7 +285,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user
 		return 0;
 	c->goaway_error = f->goaway.error_code;
 	if (f->goaway.opaque_data_len)
-		snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)f->goaway.opaque_data_len,
+		snprintf(c->goaway_debug, sizeof(c->goaway_debug), "%.*s", (int)f->goaway.opaque_data_len,
 			 (const char *)f->goaway.opaque_data);
 	return 0;
 }
@@ -547,7 +547,7 @@ uint32_t hbone_peer_max_streams(struct hbone_conn *c)
 const char *hbone_goaway_sent_error(const struct hbone_conn *c, const char **code)
 {
 	*code = c->goaway_error ? nghttp2_http2_strerror(c->goaway_error) : NULL;
-	return c->goaway_error ? c->last_error : NULL;
+	return c->goaway_error ? c->goaway_debug : NULL;
 }
 
 bool hbone_done(struct hbone_conn *c)

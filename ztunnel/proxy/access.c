@@ -27,7 +27,7 @@ static void access_line(const struct conn_info *ci, enum log_level level, const 
 static void end_labels(struct tm_labels *l, bool source, const struct zt_workload *w, const char *principal,
 		       const char *cluster)
 {
-	static const char *const keys[2][8] = {
+	static const char *const keys[2][8] = { /* [source][i]: the key of values[i] */
 		{ "destination_workload", "destination_canonical_service", "destination_canonical_revision",
 		  "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
 		  "destination_cluster" },
@@ -38,7 +38,7 @@ static void end_labels(struct tm_labels *l, bool source, const struct zt_workloa
 				 w ? w->canonical_revision : NULL, w ? w->namespace : NULL, principal,
 				 w ? w->canonical_name : NULL, w ? w->canonical_revision : NULL, w ? cluster : NULL };
 
-	for (size_t i = 0; i < 8; i++)
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
 		tm_labels_add(l, keys[source][i], values[i], true);
 }
 
